@@ -1,0 +1,3 @@
+from deepseek_free_api.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,165 @@
+"""The one error tree of the project.
+
+Everything that can go wrong is one of these classes. Upstream envelopes and stream errors are
+mapped to them in ``upstream/`` (one table), and they are mapped to HTTP statuses and each public
+dialect's error body in ``api/`` (one function per dialect)::
+
+    ServiceError                      base; ``retryable`` says whether another try may succeed
+    ├── RequestError                  the caller sent something wrong (400); ``param`` names it
+    │   ├── ModelNotFoundError        unknown model name (404)
+    │   ├── PayloadTooLargeError      body over the configured limit (413)
+    │   └── InputTooLongError         prompt above the model's input_character_limit (400)
+    ├── AuthenticationError           missing or wrong service API key / caller token (401)
+    ├── PermissionDeniedError         authenticated but not allowed (403)
+    ├── CapacityError                 no account free within the wait budget (429, Retry-After)
+    ├── PowError                      proof of work: no answer in range, unknown algorithm
+    └── UpstreamError                 DeepSeek (or the path to it) failed (502 unless below)
+        ├── InvalidTokenError         token invalid or expired (code 40003/40001/40002, HTTP 401/403)
+        ├── InvalidPowError           X-Ds-Pow-Response refused (code 40301)            retryable
+        ├── AccountBusyError          "A message is being generated" (one generation per account)  retryable
+        ├── ThrottledError            "too frequent" / rate_limit_reached                retryable
+        ├── MutedError                biz_code 5, ``mute_until`` (epoch seconds)         retryable elsewhere
+        ├── InvalidSessionError       session deleted / expired / unknown                retryable
+        ├── ContentFilteredError      CONTENT_FILTER before any text could be delivered
+        ├── EdgeBlockedError          WAF / Cloudflare / IP block (HTML, 202 + x-amzn-waf-action) (503)
+        ├── ClientVersionError        client version too low / unsupported_client_by_model
+        ├── AccountBannedError        session create returns no biz_data
+        ├── UpstreamServerError       HTTP 5xx, generation_err                          retryable
+        ├── UpstreamTimeoutError      no byte within the timeout (504)                  retryable
+        ├── EmptyAnswerError          stream finished with no answer and no tool call   retryable
+        └── UpstreamProtocolError     a body we cannot parse (wrong content type, bad JSON)
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class RequestError(ServiceError):
+    """The caller's request is invalid."""
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+        self.code = code
+
+
+class ModelNotFoundError(RequestError):
+    """The requested model name is not in the catalogue."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"The model '{model}' does not exist", param="model", code="model_not_found")
+        self.model = model
+
+
+class PayloadTooLargeError(RequestError):
+    """The request body exceeds the configured size limit."""
+
+
+class InputTooLongError(RequestError):
+    """The prompt exceeds the model's input character limit."""
+
+
+class AuthenticationError(ServiceError):
+    """No or wrong credentials from the caller."""
+
+
+class PermissionDeniedError(ServiceError):
+    """The caller is known but not allowed to do this."""
+
+
+class CapacityError(ServiceError):
+    """No account became free within the wait budget."""
+
+
+class PowError(ServiceError):
+    """A proof-of-work challenge could not be solved."""
+
+
+class UpstreamError(ServiceError):
+    """DeepSeek, or the way to it, failed."""
+
+
+class InvalidTokenError(UpstreamError):
+    """The DeepSeek token is invalid or expired."""
+
+
+class InvalidPowError(UpstreamError):
+    """DeepSeek refused the proof-of-work answer."""
+
+    retryable = True
+
+
+class AccountBusyError(UpstreamError):
+    """The account is already generating another message."""
+
+    retryable = True
+
+
+class ThrottledError(UpstreamError):
+    """The account sends too often."""
+
+    retryable = True
+
+
+class MutedError(UpstreamError):
+    """The account is muted until ``mute_until`` (epoch seconds)."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, mute_until: float | None = None) -> None:
+        super().__init__(message)
+        self.mute_until = mute_until
+
+
+class InvalidSessionError(UpstreamError):
+    """The chat session no longer exists upstream."""
+
+    retryable = True
+
+
+class ContentFilteredError(UpstreamError):
+    """The answer was replaced by the content filter."""
+
+
+class EdgeBlockedError(UpstreamError):
+    """A WAF or IP block answered instead of DeepSeek."""
+
+
+class ClientVersionError(UpstreamError):
+    """DeepSeek refuses the client version we claim."""
+
+
+class AccountBannedError(UpstreamError):
+    """The account or the IP address looks banned."""
+
+
+class UpstreamServerError(UpstreamError):
+    """DeepSeek answered with a server error."""
+
+    retryable = True
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """DeepSeek did not answer in time."""
+
+    retryable = True
+
+
+class EmptyAnswerError(UpstreamError):
+    """The stream finished without any answer text or tool call."""
+
+    retryable = True
+
+
+class UpstreamProtocolError(UpstreamError):
+    """DeepSeek sent something we cannot parse."""
