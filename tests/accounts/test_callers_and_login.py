@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from deepseek_free_api.accounts import Account, AccountPool, AccountState
+from deepseek_free_api.accounts import Account, AccountPool, AccountState, token_account_id
 from deepseek_free_api.errors import (
     AuthenticationError,
     CapacityError,
@@ -213,3 +213,20 @@ def test_credentials_without_a_login_hook_are_invalid_at_once() -> None:
             await pool.acquire()
 
     asyncio.run(main())
+
+
+def test_caller_id_clash_gets_a_longer_id_never_a_foreign_token() -> None:
+    squatter = Account(id=token_account_id("caller-token"), token="someone-else")
+    pool = AccountPool([squatter], max_waiters=1, wait_timeout_s=1)
+    [account_id] = pool.register_caller_tokens(["caller-token"])
+    assert account_id != squatter.id and account_id.startswith(squatter.id)
+    account = pool.get(account_id)
+    assert account is not None and account.token == "caller-token"
+
+
+def test_two_accounts_with_one_token_are_refused() -> None:
+    pool = AccountPool([Account.from_token("same", name="x")], max_waiters=1, wait_timeout_s=1)
+    with pytest.raises(ValueError, match="same token"):
+        pool.add(Account.from_token("same", name="y"))
+    with pytest.raises(ValueError, match="duplicate"):
+        pool.add(Account.from_token("other", name="x"))

@@ -216,3 +216,41 @@ def test_snapshot_shows_states_and_totals() -> None:
         busy.release()
 
     asyncio.run(main())
+
+
+def test_full_queue_retry_after_counts_the_cooldown() -> None:
+    async def main() -> None:
+        clock = FakeClock()
+        pool = AccountPool(
+            [Account.from_token("t", name="a0")],
+            max_waiters=1,
+            wait_timeout_s=60,
+            clock=clock,
+            wall_clock=clock.wall,
+        )
+        await fail(pool, "a0", ThrottledError("too frequent", retry_after=30))
+        queued = asyncio.create_task(pool.acquire())
+        await settle(lambda: pool.waiting == 1)
+        with pytest.raises(CapacityError) as caught:
+            await pool.acquire()
+        # 30 s of cooldown, then the queued request's generation (an estimate) goes first.
+        assert caught.value.retry_after is not None and 30 < caught.value.retry_after <= 40
+        queued.cancel()
+        await settle(queued.done)
+        assert pool.waiting == 0
+
+    asyncio.run(main())
+
+
+def test_pool_wakes_itself_when_pacing_ends() -> None:
+    # The one test on real time: the timer that re-checks the queue when a pause ends.
+    async def main() -> None:
+        account = Account.from_token("t", name="a0")
+        pool = AccountPool([account], max_waiters=1, wait_timeout_s=5, min_interval_s=0.02)
+        async with pool.lease():
+            pass
+        async with asyncio.timeout(5):
+            async with pool.lease() as lease:
+                assert lease.account.id == "a0"
+
+    asyncio.run(main())

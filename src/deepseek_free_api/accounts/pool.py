@@ -13,34 +13,18 @@ import contextlib
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
 
-from ..errors import CapacityError, InvalidTokenError, ServiceError, UpstreamError
+from ..errors import CapacityError, ServiceError
 from .account import Account, token_account_id
 from .health import SHORT_BACKOFF_S, AccountHealth
 from .lease import AccountStatus, Lease
+from .matching import Slot, Waiter, candidates_for, estimate_wait, pick, why_hopeless
 
 LoginHook = Callable[[Account], Awaitable[str]]
 
 # Until real lease durations are known, guess that a generation holds an account this long.
 DEFAULT_HOLD_S = 10.0
 _HOLD_SMOOTHING = 0.2
-
-
-@dataclass(eq=False)
-class _Slot:
-    account: Account
-    health: AccountHealth
-
-
-@dataclass(eq=False)
-class _Waiter:
-    candidates: tuple[str, ...] | None  # None = every server account, resolved at each try
-    prefer: str | None
-    require: bool
-    exclude: frozenset[str]
-    deadline: float  # event-loop time
-    future: asyncio.Future[_Slot]
 
 
 class AccountPool:
@@ -65,10 +49,10 @@ class AccountPool:
         self._login = login
         self._clock = clock
         self._wall_clock = wall_clock
-        self._slots: dict[str, _Slot] = {}
+        self._slots: dict[str, Slot] = {}
         self._by_token: dict[str, str] = {}
         self._callers: OrderedDict[str, None] = OrderedDict()  # least recently used first
-        self._waiters: deque[_Waiter] = deque()
+        self._waiters: deque[Waiter] = deque()
         self._seq = 0
         self._hold_s = DEFAULT_HOLD_S
         self._timer: asyncio.TimerHandle | None = None
@@ -93,7 +77,7 @@ class AccountPool:
                 health.needs_login = True
             else:
                 health.invalidate("no token, and no credentials with a login hook")
-        self._slots[account.id] = _Slot(account, health)
+        self._slots[account.id] = Slot(account, health)
         if account.token is not None:
             self._by_token[account.token] = account.id
         if account.source == "caller":
@@ -215,7 +199,7 @@ class AccountPool:
         excluded = frozenset(exclude)
         retrying = False
         while True:
-            waiter = _Waiter(wanted, prefer, require, excluded, deadline, loop.create_future())
+            waiter = Waiter(wanted, prefer, require, excluded, deadline, loop.create_future())
             slot = await self._wait(waiter, first=retrying)
             if slot.health.needs_login or slot.account.token is None:
                 if not await self._log_in(slot):
@@ -223,7 +207,7 @@ class AccountPool:
                     continue
             return Lease(slot.account, on_report=self._report, on_release=self._release)
 
-    async def _wait(self, waiter: _Waiter, *, first: bool) -> _Slot:
+    async def _wait(self, waiter: Waiter, *, first: bool) -> Slot:
         if first:
             self._waiters.appendleft(waiter)
         else:
@@ -249,7 +233,7 @@ class AccountPool:
             self._abandon(waiter)
             raise
 
-    def _abandon(self, waiter: _Waiter) -> None:
+    def _abandon(self, waiter: Waiter) -> None:
         # The waiter went away (cancelled or timed out). If an account was handed to it in the
         # meantime, give that account to the next waiter instead of leaking it.
         with contextlib.suppress(ValueError):
@@ -260,7 +244,7 @@ class AccountPool:
         future.cancel()
         self._dispatch()
 
-    async def _log_in(self, slot: _Slot) -> bool:
+    async def _log_in(self, slot: Slot) -> bool:
         health, account = slot.health, slot.account
         ok = False
         try:
@@ -321,11 +305,11 @@ class AccountPool:
         if not self._waiters:
             return
         now = self._clock()
-        remaining: deque[_Waiter] = deque()
+        remaining: deque[Waiter] = deque()
         for waiter in self._waiters:
             if waiter.future.done():
                 continue
-            slot = self._pick(waiter, now)
+            slot = pick(waiter, candidates_for(waiter, self._slots), now)
             if slot is not None:
                 self._seq += 1
                 slot.health.begin(now, self._seq)
@@ -339,65 +323,18 @@ class AccountPool:
         self._waiters = remaining
         self._arm_timer(now)
 
-    def _candidates(self, waiter: _Waiter) -> list[_Slot]:
-        if waiter.candidates is None:
-            pool = [s for s in self._slots.values() if s.account.source == "server"]
-        else:
-            pool = [s for i in waiter.candidates if (s := self._slots.get(i)) is not None]
-        if waiter.require:
-            pool = [s for s in pool if s.account.id == waiter.prefer]
-        return [s for s in pool if s.account.id not in waiter.exclude]
-
-    def _pick(self, waiter: _Waiter, now: float) -> _Slot | None:
-        free = [s for s in self._candidates(waiter) if s.health.usable(now)]
-        for slot in free:
-            if slot.account.id == waiter.prefer:
-                return slot
-        # Least recently leased first: spreads load and rests every account as long as possible.
-        return min(free, key=lambda s: s.health.last_lease_seq, default=None)
-
-    def _hopeless(self, waiter: _Waiter, now: float) -> ServiceError | None:
-        """An error if no candidate can serve this waiter within its budget, else None."""
-        slots = self._candidates(waiter)
-        if not slots:
-            if waiter.exclude:
-                return CapacityError("no other account is left to try", retry_after=None)
-            wanted = f"account {waiter.prefer!r}" if waiter.require else "accounts"
-            return UpstreamError(f"no DeepSeek {wanted} available in this pool")
-        live = [s for s in slots if s.health.invalid_reason is None]
-        if not live:
-            reasons = sorted({f"{s.account.id}: {s.health.invalid_reason}" for s in slots})
-            message = "every candidate account is invalid (" + "; ".join(reasons) + ")"
-            if all(s.account.source == "caller" for s in slots):
-                return InvalidTokenError(message)
-            return UpstreamError(message)
-        if any(s.health.busy for s in live):
-            return None  # a busy account may be released at any moment
-        soonest = min(s.health.blocked_until() for s in live)
+    def _hopeless(self, waiter: Waiter, now: float) -> ServiceError | None:
         budget = waiter.deadline - asyncio.get_running_loop().time()
-        if soonest - now > budget:
-            return CapacityError(
-                "every candidate account is muted or cooling down beyond the wait budget",
-                retry_after=max(1.0, soonest - now),
-            )
-        return None
+        return why_hopeless(waiter, candidates_for(waiter, self._slots), now, budget)
 
-    def _retry_after(self, waiter: _Waiter) -> float:
-        """Seconds until this request would likely find an account free; at least one."""
-        now = self._clock()
-        live = [s for s in self._candidates(waiter) if s.health.invalid_reason is None]
-        if not live:
-            return DEFAULT_HOLD_S
-        soonest = min(self._free_in(s, now) for s in live)
-        # Requests already queued go first, one generation each, spread over the accounts.
-        return max(1.0, soonest + self._hold_s * (len(self._waiters) // len(live)))
-
-    def _free_in(self, slot: _Slot, now: float) -> float:
-        health = slot.health
-        if health.busy:
-            left = max(0.0, self._hold_s - (now - health.leased_at))
-            return max(left + self.min_interval_s, health.blocked_until() - now)
-        return max(0.0, health.blocked_until() - now)
+    def _retry_after(self, waiter: Waiter) -> float:
+        return estimate_wait(
+            candidates_for(waiter, self._slots),
+            self._clock(),
+            hold_s=self._hold_s,
+            min_interval_s=self.min_interval_s,
+            queued=len(self._waiters),
+        )
 
     def _arm_timer(self, now: float) -> None:
         # Paused accounts (pacing, cooldown, mute) become free without any event; wake the queue then.

@@ -1,0 +1,102 @@
+"""Which account a waiting request may get, whether it can ever get one, and how long that may take.
+
+Pure functions over the pool's records, so the rules can be read (and tested) apart from the
+queue that applies them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..errors import CapacityError, InvalidTokenError, ServiceError, UpstreamError
+from .account import Account
+from .health import AccountHealth
+
+
+@dataclass(eq=False)
+class Slot:
+    """An account and its state, as the pool keeps them."""
+
+    account: Account
+    health: AccountHealth
+
+
+@dataclass(eq=False)
+class Waiter:
+    """One request waiting for an account."""
+
+    candidates: tuple[str, ...] | None  # None = every server account, resolved at each try
+    prefer: str | None
+    require: bool
+    exclude: frozenset[str]
+    deadline: float  # event-loop time
+    future: asyncio.Future[Slot]
+
+
+def candidates_for(waiter: Waiter, slots: Mapping[str, Slot]) -> list[Slot]:
+    """The accounts this waiter may use, whatever their state."""
+    if waiter.candidates is None:
+        pool = [s for s in slots.values() if s.account.source == "server"]
+    else:
+        pool = [s for i in waiter.candidates if (s := slots.get(i)) is not None]
+    if waiter.require:
+        # Only among the candidates: a caller must not reach a server account through `prefer`.
+        pool = [s for s in pool if s.account.id == waiter.prefer]
+    return [s for s in pool if s.account.id not in waiter.exclude]
+
+
+def pick(waiter: Waiter, candidates: list[Slot], now: float) -> Slot | None:
+    """The account to hand out now: the preferred one if free, else the least recently leased."""
+    free = [s for s in candidates if s.health.usable(now)]
+    for slot in free:
+        if slot.account.id == waiter.prefer:
+            return slot
+    # Least recently leased first: spreads load and rests every account as long as possible.
+    return min(free, key=lambda s: s.health.last_lease_seq, default=None)
+
+
+def why_hopeless(waiter: Waiter, candidates: list[Slot], now: float, budget: float) -> ServiceError | None:
+    """An error if no candidate can serve this waiter within ``budget`` seconds, else None."""
+    if not candidates:
+        if waiter.exclude:
+            return CapacityError("no other account is left to try", retry_after=None)
+        wanted = f"account {waiter.prefer!r}" if waiter.require else "accounts"
+        return UpstreamError(f"no DeepSeek {wanted} available in this pool")
+    live = [s for s in candidates if s.health.invalid_reason is None]
+    if not live:
+        reasons = sorted({f"{s.account.id}: {s.health.invalid_reason}" for s in candidates})
+        message = "every candidate account is invalid (" + "; ".join(reasons) + ")"
+        if all(s.account.source == "caller" for s in candidates):
+            return InvalidTokenError(message)  # the caller's own tokens: their problem (401)
+        return UpstreamError(message)
+    if any(s.health.busy for s in live):
+        return None  # a busy account may be released at any moment
+    soonest = min(s.health.blocked_until() for s in live)
+    if soonest - now > budget:
+        return CapacityError(
+            "every candidate account is muted or cooling down beyond the wait budget",
+            retry_after=max(1.0, soonest - now),
+        )
+    return None
+
+
+def estimate_wait(
+    candidates: list[Slot], now: float, *, hold_s: float, min_interval_s: float, queued: int
+) -> float:
+    """Seconds until a request would likely find one of ``candidates`` free; at least one."""
+    live = [s for s in candidates if s.health.invalid_reason is None]
+    if not live:
+        return max(1.0, hold_s)
+
+    def free_in(health: AccountHealth) -> float:
+        paused = health.blocked_until() - now
+        if health.busy:
+            left = max(0.0, hold_s - (now - health.leased_at))
+            return max(left + min_interval_s, paused)
+        return max(0.0, paused)
+
+    soonest = min(free_in(s.health) for s in live)
+    # Requests already queued go first, one generation each, spread over the accounts.
+    return max(1.0, soonest + hold_s * (queued // len(live)))
