@@ -1,0 +1,125 @@
+"""The internal chat request: what every public dialect is parsed into at the edge.
+
+OpenAI chat completions, OpenAI Responses and Anthropic Messages all map onto these values:
+system/developer instructions become leading ``system``/``developer`` messages, Anthropic
+``tool_use``/Responses ``function_call`` items become assistant ``tool_calls``, and
+``tool_result``/``function_call_output`` items become ``tool`` messages carrying the call id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from deepseek_free_api.chat.models import ModelSpec
+from deepseek_free_api.errors import RequestError
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+ReasoningOutput = Literal["reasoning_content", "think_tags", "hidden"]
+# What the renderer finally does with reasoning, after the model name's silent/fold flags.
+ReasoningMode = Literal["reasoning_content", "think_tags", "hidden", "details"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call the assistant made; ``arguments`` is the JSON text as the model wrote it."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message of the conversation, reduced to text."""
+
+    role: Role
+    text: str
+    reasoning: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function the caller offers the model (OpenAI ``tools[].function``, Anthropic ``tools[]``)."""
+
+    name: str
+    description: str = ""
+    # JSON schema of the arguments; excluded from hashing because it is a dict.
+    parameters: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class NamedToolChoice:
+    """``tool_choice`` forcing one named function."""
+
+    name: str
+
+
+# "auto"/"none"/"required" as in OpenAI; Anthropic's "any" maps to "required", {"type": "tool"} to Named.
+ToolChoice = Literal["auto", "none", "required"] | NamedToolChoice
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """A chat to run, independent of the public dialect it came in."""
+
+    model: ModelSpec
+    messages: tuple[ChatMessage, ...]
+    stream: bool = False
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    include_usage: bool = False
+    # As in the seed, a value that parse_conversation_id() does not accept starts a new session.
+    conversation_id: str | None = None
+    reasoning_output: ReasoningOutput = "reasoning_content"
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = "auto"
+    parallel_tool_calls: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.messages:
+            raise RequestError("messages must contain at least one message", param="messages")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise RequestError("max_tokens must be at least 1", param="max_tokens")
+        if isinstance(self.tool_choice, NamedToolChoice) and self.tool_choice.name not in {
+            tool.name for tool in self.tools
+        }:
+            raise RequestError(
+                f"tool_choice names '{self.tool_choice.name}', which is not in tools", param="tool_choice"
+            )
+
+    @property
+    def reasoning_mode(self) -> ReasoningMode:
+        """How reasoning is shown: the model's ``-silent``/``-fold`` suffix wins over the request option."""
+        if self.model.silent:
+            return "hidden"
+        if self.model.fold:
+            return "details"
+        return self.reasoning_output
+
+    @property
+    def wants_tools(self) -> bool:
+        """Whether tool calling is in play for this request."""
+        return bool(self.tools) and self.tool_choice != "none"
+
+
+# DFA matched /[0-9a-z\-]{36}@[0-9]+/ (2025-04); session ids are UUIDs, message ids integers (§6.3).
+_CONVERSATION_ID = re.compile(r"([0-9A-Za-z-]{36})@([0-9]{1,18})")
+
+
+def parse_conversation_id(value: str) -> tuple[str, int] | None:
+    """Split ``<chat_session_id>@<response_message_id>``; ``None`` if the value is not of that form."""
+    match = _CONVERSATION_ID.fullmatch(value.strip())
+    if match is None:
+        return None
+    return match.group(1), int(match.group(2))
+
+
+def format_conversation_id(chat_session_id: str, response_message_id: int) -> str:
+    """The reply ``id`` a client can send back as ``conversation_id``."""
+    return f"{chat_session_id}@{response_message_id}"

