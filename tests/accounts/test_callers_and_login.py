@@ -230,3 +230,24 @@ def test_two_accounts_with_one_token_are_refused() -> None:
         pool.add(Account.from_token("same", name="y"))
     with pytest.raises(ValueError, match="duplicate"):
         pool.add(Account.from_token("other", name="x"))
+
+
+def test_account_removed_during_login_still_serves_the_lease() -> None:
+    async def main() -> None:
+        proceed = asyncio.Event()
+
+        async def login(account: Account) -> str:
+            await proceed.wait()
+            return "late-token"
+
+        account = Account.from_credentials(email="a@example.com", password=PASSWORD, name="x")
+        pool = AccountPool([account], max_waiters=1, wait_timeout_s=5, login=login)
+        task = asyncio.create_task(pool.acquire())
+        await settle(lambda: pool.snapshot()[0].state is AccountState.BUSY)
+        pool.remove("x")
+        proceed.set()
+        lease = await task
+        assert lease.account.token == "late-token" and "x" not in pool
+        lease.release()
+
+    asyncio.run(main())

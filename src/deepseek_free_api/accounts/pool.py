@@ -266,7 +266,11 @@ class AccountPool:
             if not ok:
                 health.abandon()
                 self._dispatch()
-        self.update_token(account.id, token)
+        if self._slots.get(account.id) is slot:
+            self.update_token(account.id, token)
+        else:  # removed while logging in: the lease still works, the registry no longer cares
+            account.token = token
+            health.token_changed()
         return True
 
     def _report(self, lease: Lease, error: ServiceError | None) -> None:
