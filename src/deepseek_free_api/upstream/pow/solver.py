@@ -1,0 +1,177 @@
+"""Solving DeepSeekHashV1 challenges: the three implementations and the choice between them.
+
+* ``NativeBackend``: the C core (``_native``), several nonces per pass (AVX2 / SSE2 / NEON
+  lanes, picked by a CPU check at run time) and one solve split over threads. The default.
+* ``NumpyBackend``: the vectorised fallback, used automatically (one warning) when the C core
+  was not built.
+* ``ReferenceBackend``: plain Python, ~0.3 ms per hash; for tests and tiny difficulties only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Protocol
+
+from ...errors import PowError
+from . import reference
+from .challenge import PowChallenge
+
+logger = logging.getLogger(__name__)
+
+
+class PowBackend(Protocol):
+    """One implementation of DeepSeekHashV1 and of the nonce search."""
+
+    @property
+    def name(self) -> str:
+        """Short label for logs and benchmarks."""
+        ...
+
+    def digest(self, data: bytes) -> bytes:
+        """DeepSeekHashV1 of ``data`` (32 bytes)."""
+        ...
+
+    def search(self, target: bytes, prefix: bytes, difficulty: int) -> int | None:
+        """Smallest n in ``[0, difficulty)`` whose hash of ``prefix + str(n)`` is ``target``."""
+        ...
+
+
+def _load_native() -> ModuleType | None:
+    try:
+        from . import _native
+    except ImportError:
+        return None
+    module: ModuleType = _native
+    return module
+
+
+def native_kernels() -> tuple[str, ...]:
+    """Kernels of the C core usable on this CPU, slowest first; empty when it is not built."""
+    native = _load_native()
+    if native is None:
+        return ()
+    kernels: tuple[str, ...] = native.kernels()
+    return kernels
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class NativeBackend:
+    """The C core with one kernel (``"scalar"``, ``"sse2"``/``"neon"``, ``"avx2"``)."""
+
+    kernel: str
+    threads: int = 1
+
+    @property
+    def name(self) -> str:
+        return f"native-{self.kernel}-x{self.threads}"
+
+    def digest(self, data: bytes) -> bytes:
+        result: bytes = self._module().hash(data)
+        return result
+
+    def search(self, target: bytes, prefix: bytes, difficulty: int) -> int | None:
+        answer: int = self._module().solve(target, prefix, difficulty, self.kernel, self.threads)
+        return None if answer < 0 else answer
+
+    @staticmethod
+    def _module() -> ModuleType:
+        native = _load_native()
+        if native is None:
+            raise PowError("the native proof-of-work core is not built")
+        return native
+
+
+@dataclass(frozen=True)
+class NumpyBackend:
+    """The vectorised NumPy solver."""
+
+    @property
+    def name(self) -> str:
+        return "numpy"
+
+    def digest(self, data: bytes) -> bytes:
+        from . import vectorised
+
+        return vectorised.digest(data)
+
+    def search(self, target: bytes, prefix: bytes, difficulty: int) -> int | None:
+        from . import vectorised
+
+        return vectorised.search(target, prefix, difficulty)
+
+
+@dataclass(frozen=True)
+class ReferenceBackend:
+    """The readable pure-Python definition (tests only: a real challenge takes ~40 s)."""
+
+    @property
+    def name(self) -> str:
+        return "reference"
+
+    def digest(self, data: bytes) -> bytes:
+        return reference.deepseek_hash_v1(data)
+
+    def search(self, target: bytes, prefix: bytes, difficulty: int) -> int | None:
+        return reference.solve_reference(target, prefix, difficulty)
+
+
+def all_backends(include_reference: bool = True) -> list[PowBackend]:
+    """Every implementation available here: each native kernel single-threaded, the best one on
+    all CPUs, NumPy, and (optionally) the reference."""
+    backends: list[PowBackend] = [NativeBackend(kernel) for kernel in native_kernels()]
+    kernels = native_kernels()
+    if kernels and usable_cpus() > 1:
+        backends.append(NativeBackend(kernels[-1], threads=usable_cpus()))
+    backends.append(NumpyBackend())
+    if include_reference:
+        backends.append(ReferenceBackend())
+    return backends
+
+
+@functools.cache
+def default_backend() -> PowBackend:
+    """The fastest implementation here: the best native kernel on every CPU, else NumPy."""
+    kernels = native_kernels()
+    if kernels:
+        return NativeBackend(kernels[-1], threads=min(usable_cpus(), 16))
+    logger.warning("native proof-of-work core not built; using the slower NumPy solver")
+    return NumpyBackend()
+
+
+def deepseek_hash_v1(data: bytes) -> bytes:
+    """DeepSeekHashV1 digest (32 bytes) of ``data`` with the fastest implementation."""
+    return default_backend().digest(data)
+
+
+def solve(challenge: PowChallenge, backend: PowBackend | None = None) -> int:
+    """The answer to ``challenge``; raises ``PowError`` when no n in ``[0, difficulty)`` fits."""
+    backend = backend or default_backend()
+    answer = backend.search(challenge.target, challenge.prefix, challenge.difficulty)
+    if answer is None:
+        raise PowError(
+            f"no proof-of-work answer in [0, {challenge.difficulty}) for challenge "
+            f"{challenge.challenge[:16]}… (target {challenge.target_path})"
+        )
+    return answer
+
+
+async def solve_async(
+    challenge: PowChallenge, backend: PowBackend | None = None, executor: Executor | None = None
+) -> int:
+    """``solve`` in a worker thread, so the event loop keeps running (the C core drops the GIL)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor, solve, challenge, backend)

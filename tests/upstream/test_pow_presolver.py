@@ -1,0 +1,208 @@
+"""The pre-solver with a fake challenge fetcher and a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from deepseek_free_api.errors import UpstreamServerError
+from deepseek_free_api.upstream.pow import PowAnswer, PowChallenge, PowPresolver
+from deepseek_free_api.upstream.pow.reference import deepseek_hash_v1
+
+PATH = "/api/v0/chat/completion"
+LIFETIME_MS = 300_000
+
+
+class Clock:
+    """Epoch seconds that only move when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_760_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeDeepSeek:
+    """Hands out distinct small-difficulty challenges, like create_pow_challenge would."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.calls: list[tuple[str, str]] = []
+        self.serial = itertools.count()
+        self.rng = random.Random(5)
+        self.gate: asyncio.Event | None = None  # when set, fetches wait for it
+        self.failures = 0  # the next N fetches fail
+        self.skew_ms = 0  # how far DeepSeek's clock is ahead of ours
+
+    async def fetch(self, account: str, target_path: str) -> PowChallenge:
+        self.calls.append((account, target_path))
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.failures:
+            self.failures -= 1
+            raise UpstreamServerError("create_pow_challenge failed")
+        expire_at = int(self.clock.now * 1000) + self.skew_ms + LIFETIME_MS
+        salt = f"{next(self.serial):020x}"
+        answer = self.rng.randrange(2000)
+        digest = deepseek_hash_v1(f"{salt}_{expire_at}_{answer}".encode())
+        return PowChallenge.from_json(
+            {
+                "algorithm": "DeepSeekHashV1",
+                "challenge": digest.hex(),
+                "salt": salt,
+                "signature": salt * 2,
+                "difficulty": 2000,
+                "expire_at": expire_at,
+                "expire_after": LIFETIME_MS,
+                "target_path": target_path,
+            }
+        )
+
+
+def valid(answer: PowAnswer) -> bool:
+    challenge = answer.challenge
+    return deepseek_hash_v1(challenge.prefix + str(answer.answer).encode()) == challenge.target
+
+
+def run(test: Callable[[PowPresolver, FakeDeepSeek, Clock], Awaitable[None]]) -> None:
+    async def main() -> None:
+        clock = Clock()
+        upstream = FakeDeepSeek(clock)
+        presolver = PowPresolver(upstream.fetch, clock=clock)
+        try:
+            await test(presolver, upstream, clock)
+        finally:
+            await presolver.aclose()
+
+    asyncio.run(main())
+
+
+async def settle(presolver: PowPresolver, account: str = "a1") -> None:
+    for _ in range(1000):
+        if presolver.ready(account, PATH):
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("pre-solve never finished")
+
+
+def test_answer_is_ready_without_waiting_after_warm_up() -> None:
+    async def scenario(presolver: PowPresolver, upstream: FakeDeepSeek, clock: Clock) -> None:
+        presolver.warm("a1", PATH)
+        await settle(presolver)
+        upstream.gate = asyncio.Event()  # from now on DeepSeek never answers
+        answer = await asyncio.wait_for(presolver.take("a1", PATH), timeout=30)
+        assert valid(answer) and answer.challenge.target_path == PATH
+        # Taking it started the refill in the background (stuck on the gate), not before.
+        await asyncio.sleep(0)
+        assert upstream.calls == [("a1", PATH), ("a1", PATH)]
+        assert not presolver.ready("a1", PATH)
+
+    run(scenario)
+
+
+def test_take_without_warm_up_solves_on_demand_and_then_keeps_one_ready() -> None:
+    async def scenario(presolver: PowPresolver, upstream: FakeDeepSeek, clock: Clock) -> None:
+        first = await presolver.take("a1", PATH)
+        assert valid(first)
+        await settle(presolver)
+        second = await presolver.take("a1", PATH)
+        assert valid(second) and second.challenge != first.challenge
+        await asyncio.sleep(0)
+        assert len(upstream.calls) == 3  # on demand, the refill taken second, the next refill
+
+    run(scenario)
+
+
+def test_expired_challenges_are_never_handed_out() -> None:
+    async def scenario(presolver: PowPresolver, upstream: FakeDeepSeek, clock: Clock) -> None:
+        presolver.warm("a1", PATH)
+        await settle(presolver)
+        stale_deadline = clock.now + LIFETIME_MS / 1000 - 30  # default margin 30 s
+        clock.now = stale_deadline + 0.001
+        assert not presolver.ready("a1", PATH)
+        answer = await presolver.take("a1", PATH)
+        assert valid(answer)
+        assert answer.challenge.expire_at / 1000 > clock.now + 30
+        assert len(upstream.calls) == 2
+
+    run(scenario)
+
+
+def test_expiry_also_counts_from_fetch_time_when_clocks_disagree() -> None:
+    async def scenario(presolver: PowPresolver, upstream: FakeDeepSeek, clock: Clock) -> None:
+        # DeepSeek's clock runs an hour ahead: expire_at alone would look fine for an hour.
+        upstream.skew_ms = 3_600_000
+        presolver.warm("a1", PATH)
+        await settle(presolver)
+        clock.now += LIFETIME_MS / 1000  # five minutes later the challenge is dead upstream
+        assert not presolver.ready("a1", PATH)
+
+    run(scenario)
+
+
+def test_concurrent_takers_never_get_the_same_answer() -> None:
+    async def scenario(presolver: PowPresolver, upstream: FakeDeepSeek, clock: Clock) -> None:
+        presolver.warm("a1", PATH)
+        await settle(presolver)
+        answers = await asyncio.gather(*(presolver.take("a1", PATH) for _ in range(12)))
+        assert all(valid(answer) for answer in answers)
+        assert len({answer.challenge.salt for answer in answers}) == 12
+
+    run(scenario)
+
+
+def test_accounts_and_paths_have_their_own_slots() -> None:
+    async def scenario(presolver: PowPresolver, upstream: FakeDeepSeek, clock: Clock) -> None:
+        presolver.warm("a1", PATH)
+        presolver.warm("a2", PATH)
+        presolver.warm("a1", "/api/v0/file/upload_file")
+        presolver.warm("a1", PATH)  # already on its way: no second fetch
+        await settle(presolver, "a1")
+        await settle(presolver, "a2")
+        assert sorted(upstream.calls) == sorted(
+            [("a1", PATH), ("a2", PATH), ("a1", "/api/v0/file/upload_file")]
+        )
+        upload = await presolver.take("a1", "/api/v0/file/upload_file")
+        assert upload.challenge.target_path == "/api/v0/file/upload_file"
+        presolver.forget("a2")
+        assert not presolver.ready("a2", PATH)
+
+    run(scenario)
+
+
+def test_failed_background_fetch_is_retried_on_demand() -> None:
+    async def scenario(presolver: PowPresolver, upstream: FakeDeepSeek, clock: Clock) -> None:
+        upstream.failures = 1
+        presolver.warm("a1", PATH)
+        await asyncio.sleep(0.01)
+        answer = await presolver.take("a1", PATH)
+        assert valid(answer)
+
+    run(scenario)
+
+
+def test_failure_on_demand_reaches_the_caller() -> None:
+    async def scenario(presolver: PowPresolver, upstream: FakeDeepSeek, clock: Clock) -> None:
+        upstream.failures = 2
+        with pytest.raises(UpstreamServerError):
+            await presolver.take("a1", PATH)
+
+    run(scenario)
+
+
+def test_cancelled_taker_stays_cancelled() -> None:
+    async def scenario(presolver: PowPresolver, upstream: FakeDeepSeek, clock: Clock) -> None:
+        upstream.gate = asyncio.Event()
+        presolver.warm("a1", PATH)
+        taker = asyncio.create_task(presolver.take("a1", PATH))
+        await asyncio.sleep(0.01)
+        taker.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await taker
+
+    run(scenario)
