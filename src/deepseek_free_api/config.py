@@ -96,8 +96,9 @@ class ConfigError(ValueError):
         self.key = key
 
 
-def _min(value: float, *, maximum: float | None = None, secret: bool = False) -> dict[str, Any]:
-    return {"min": value, "max": maximum, "secret": secret}
+def _min(value: float, *, maximum: float | None = None) -> dict[str, Any]:
+    """Field metadata: the allowed range of a number."""
+    return {"min": value, "max": maximum}
 
 
 @dataclass(frozen=True, slots=True)

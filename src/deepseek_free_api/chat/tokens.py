@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 # Texts longer than this are split and encoded in parallel (tokenizers' batch encoding uses all
-# cores); 1 MB takes ~1.1 s in one piece and ~0.3 s in 32 KiB pieces on 2 vCPUs.
+# cores); 1 MB takes ~1.1 s in one piece and ~0.2 s in 32 KiB pieces on 2 vCPUs. The "fast"
+# encoders skip computing character offsets, which we never read (2.5x faster, tokenizers 0.23).
 _SPLIT_ABOVE = 64 * 1024
 _PIECE = 32 * 1024
 
@@ -60,7 +61,7 @@ class TokenCounter:
         if not text:
             return 0
         if len(text) <= _SPLIT_ABOVE:
-            return len(self._tokenizer.encode(text, add_special_tokens=False))
+            return self.count_many((text,))
         return self.count_many(split_at_token_boundaries(text))
 
     def count_many(self, texts: Sequence[str]) -> int:
@@ -68,7 +69,7 @@ class TokenCounter:
         pieces = [text for text in texts if text]
         if not pieces:
             return 0
-        encodings = self._tokenizer.encode_batch(pieces, add_special_tokens=False)
+        encodings = self._tokenizer.encode_batch_fast(pieces, add_special_tokens=False)
         return sum(len(encoding) for encoding in encodings)
 
 
