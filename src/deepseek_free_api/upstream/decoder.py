@@ -1,0 +1,276 @@
+"""DeepSeek completion stream -> internal events (``upstream.events``), for all three generations.
+
+One ``StreamDecoder`` spans one assistant message, across ``chat/continue`` rounds: feed bytes as
+they arrive, get events; call ``begin_continuation()`` before feeding the next round's stream.
+The generation is detected from the first frames (PROTOCOL.md §5): ``choices`` chunks are gen 1,
+a patch state with ``response.content``/``thinking_content`` is gen 2, ``response.fragments`` gen 3.
+
+Malformed input (a ``data:`` line that is not JSON, a patch frame that does not apply) is skipped,
+counted in ``skipped_frames`` and logged without its content: DeepSeek adds frame kinds without
+notice, and one odd frame should not cost the user a whole answer. A stream that never reaches a
+terminal status still ends without ``Finish``, which the caller treats as an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from deepseek_free_api.upstream.citations import CitationBook
+from deepseek_free_api.upstream.events import (
+    Finish,
+    FinishStatus,
+    Ready,
+    StreamErrorFrame,
+    StreamEvent,
+    Title,
+    Usage,
+)
+from deepseek_free_api.upstream.generations import Gen1Layer, Gen2Layer, Gen3Layer
+from deepseek_free_api.upstream.patch import PatchError, PatchState
+from deepseek_free_api.upstream.sse import SSEEvent, SSEReader
+
+logger = logging.getLogger(__name__)
+
+_TERMINAL: dict[Any, FinishStatus] = {
+    "FINISHED": "FINISHED",
+    "CONTENT_FILTER": "CONTENT_FILTER",
+    "INCOMPLETE": "INCOMPLETE",
+}
+# Gen 1 finish reasons that end the answer normally; others ("backend_busy", 2025-H1) are errors.
+_GEN1_FINISH: dict[str, FinishStatus] = {"stop": "FINISHED", "content_filter": "CONTENT_FILTER"}
+_IGNORED_EVENTS = frozenset({"update_session", "finish", "close"})  # "finish" is unreliable (§5.1)
+
+
+class StreamDecoder:
+    """Incremental decoder of one assistant message's SSE stream(s)."""
+
+    def __init__(self) -> None:
+        self._reader = SSEReader()
+        self._state = PatchState()
+        self._book = CitationBook()
+        self._gen1 = Gen1Layer(self._book)
+        self._gen2 = Gen2Layer(self._book)
+        self._gen3 = Gen3Layer(self._book)
+        self._generation: int | None = None
+        self._request_id: int | None = None
+        self._response_id: int | None = None
+        self._ready: Ready | None = None
+        self._model_type: str | None = None
+        self._finish: Finish | None = None
+        self._usage: int | None = None
+        self.skipped_frames = 0
+
+    @property
+    def generation(self) -> int | None:
+        """1, 2 or 3 once detected."""
+        return self._generation
+
+    @property
+    def response_message_id(self) -> int | None:
+        """The assistant message id (for multi-turn, continue and stop_stream)."""
+        return self._response_id
+
+    @property
+    def request_message_id(self) -> int | None:
+        """The user message id of this turn."""
+        return self._request_id
+
+    @property
+    def finish(self) -> Finish | None:
+        """The terminal status of the current round, or ``None`` while none was seen."""
+        return self._finish
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        """Decode more bytes."""
+        out: list[StreamEvent] = []
+        for event in self._reader.feed(chunk):
+            self._event(event, out)
+        return out
+
+    def close(self) -> list[StreamEvent]:
+        """End of the stream: flush held-back text (no Finish is invented for a cut stream).
+
+        After an INCOMPLETE round the held-back tail (a possible ``[reference:`` start) is kept
+        for the ``chat/continue`` stream, which goes on with the same fragment.
+        """
+        out: list[StreamEvent] = []
+        for event in self._reader.close():
+            self._event(event, out)
+        if self._finish is not None and self._finish.status == "INCOMPLETE":
+            return out
+        if self._generation == 1:
+            out += self._gen1.flush()
+        elif self._generation in (2, 3):
+            out += self._derive(final=True)
+        return out
+
+    def begin_continuation(self) -> None:
+        """The next bytes are a new ``chat/continue`` stream of the same message."""
+        self._reader = SSEReader()
+        self._state = PatchState()
+        self._finish = None
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _event(self, event: SSEEvent, out: list[StreamEvent]) -> None:
+        name = event.event
+        if name in _IGNORED_EVENTS:
+            return
+        if name == "message":
+            self._message(event.data, out)
+            return
+        payload = _loads(event.data)
+        if name == "ready" and isinstance(payload, Mapping):
+            self._on_ready(payload, out)
+        elif name in ("hint", "toast"):
+            out.append(_error_frame(payload, event.data, name))
+        elif name == "title" and isinstance(payload, Mapping) and isinstance(payload.get("content"), str):
+            out.append(Title(payload["content"]))
+        # Other named events are new UI signals: nothing in them is answer text.
+
+    def _on_ready(self, payload: Mapping[str, Any], out: list[StreamEvent]) -> None:
+        model_type = payload.get("model_type")
+        ready = Ready(
+            request_message_id=_int(payload.get("request_message_id")),
+            response_message_id=_int(payload.get("response_message_id")),
+            model_type=model_type if isinstance(model_type, str) else None,
+        )
+        self._model_type = ready.model_type or self._model_type
+        if ready.response_message_id is None:
+            return  # 2025-05 form {"stream_id"}: the ids come with the snapshot (see _ids)
+        self._ids(ready.request_message_id, ready.response_message_id, out)
+
+    def _ids(self, request_id: int | None, response_id: int | None, out: list[StreamEvent]) -> None:
+        """Remember the message ids and announce them once (continuations repeat them)."""
+        self._request_id = request_id or self._request_id
+        self._response_id = response_id or self._response_id
+        ready = Ready(self._request_id, self._response_id, self._model_type)
+        if self._response_id is not None and ready != self._ready:
+            self._ready = ready
+            out.append(ready)
+
+    def _message(self, data: str, out: list[StreamEvent]) -> None:
+        if data.strip() == "[DONE]":  # gen 1 end marker
+            return
+        frame = _loads(data)
+        if not isinstance(frame, Mapping):
+            self._skip("not a JSON object", data)
+            return
+        if frame.get("type") == "error" and "v" not in frame:
+            out.append(_error_frame(frame, data, None))
+        elif "choices" in frame:
+            self._gen1_chunk(frame, out)
+        elif "v" in frame:
+            self._patch(frame, data, out)
+        elif frame.get("code") == "content_filter":  # pre-2025-07 form (DS2-py sse_parser)
+            self._set_finish("CONTENT_FILTER", None, out)
+        elif "error" in frame:
+            out.append(_error_frame(frame.get("error"), data, None))
+        else:
+            self._skip("unknown frame shape", data)
+
+    def _patch(self, frame: Mapping[str, Any], data: str, out: list[StreamEvent]) -> None:
+        try:
+            self._state.apply(frame)
+        except PatchError as exc:
+            self._skip(f"patch not applicable: {exc}", data)
+            return
+        response = self._state.root.get("response") if isinstance(self._state.root, dict) else None
+        if not isinstance(response, Mapping):
+            return
+        if self._generation is None:
+            if "fragments" in response:
+                self._generation = 3
+            elif {"content", "thinking_content", "search_results"} & response.keys():
+                self._generation = 2
+        if self._response_id is None:
+            self._ids(_int(response.get("parent_id")), _int(response.get("message_id")), out)
+        status = _TERMINAL.get(response.get("status"))
+        terminal = self._finish is None and status is not None
+        # Resolve after the whole frame: a [reference:N] and its entry may share one BATCH.
+        out += self._derive(final=terminal and status != "INCOMPLETE")
+        usage = _int(response.get("accumulated_token_usage"))
+        if usage and usage != self._usage:  # the snapshot's 0 says nothing yet
+            self._usage = usage
+            out.append(Usage(usage))
+        if terminal and status is not None:
+            if status == "FINISHED" and response.get("auto_continue") is True:
+                status = "INCOMPLETE"  # upstream asks for chat/continue itself
+            template = Gen3Layer.template(response) if status == "CONTENT_FILTER" else None
+            self._set_finish(status, template, out)
+
+    def _derive(self, *, final: bool) -> list[StreamEvent]:
+        response = self._state.root.get("response") if isinstance(self._state.root, dict) else None
+        if not isinstance(response, Mapping):
+            return []
+        if self._generation == 3:
+            return self._gen3.events(response, final=final)
+        if self._generation == 2:
+            return self._gen2.events(response, final=final)
+        return []
+
+    def _gen1_chunk(self, frame: Mapping[str, Any], out: list[StreamEvent]) -> None:
+        self._generation = self._generation or 1
+        if self._response_id is None:
+            self._ids(_int(frame.get("parent_id")), _int(frame.get("message_id")), out)
+        choices = frame.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        if not isinstance(choice, Mapping):
+            return
+        delta = choice.get("delta")
+        if isinstance(delta, Mapping):
+            out += self._gen1.events(delta)
+        reason = choice.get("finish_reason")
+        if isinstance(reason, str) and reason and self._finish is None:
+            out += self._gen1.flush()
+            if reason in _GEN1_FINISH:
+                self._set_finish(_GEN1_FINISH[reason], None, out)
+            else:
+                out.append(StreamErrorFrame(f"DeepSeek ended the answer with {reason}", reason))
+
+    def _set_finish(self, status: FinishStatus, template: str | None, out: list[StreamEvent]) -> None:
+        if self._finish is None:
+            self._finish = Finish(status, template)
+            out.append(self._finish)
+
+    def _skip(self, reason: str, data: str) -> None:
+        self.skipped_frames += 1
+        # Never the frame itself: it may hold the user's text.
+        logger.warning("skipped a DeepSeek stream frame (%s; %d chars)", reason, len(data))
+
+
+def decode_all(data: bytes) -> list[StreamEvent]:
+    """Decode one whole stream at once."""
+    decoder = StreamDecoder()
+    return [*decoder.feed(data), *decoder.close()]
+
+
+def _loads(data: str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _error_frame(payload: Any, raw: str, event: str | None) -> StreamErrorFrame:
+    """A ``{"type":"error"}`` frame, ``hint`` or ``toast`` (peers read content or message)."""
+    if isinstance(payload, Mapping):
+        for key in ("content", "message", "msg", "biz_msg"):
+            if isinstance(payload.get(key), str) and payload[key]:
+                message = payload[key]
+                break
+        else:
+            message = ""
+        reason = payload.get("finish_reason")
+        return StreamErrorFrame(message, reason if isinstance(reason, str) else None, event)
+    if isinstance(payload, str):
+        return StreamErrorFrame(payload, None, event)
+    return StreamErrorFrame(raw.strip()[:500], None, event)

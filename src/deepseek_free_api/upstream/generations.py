@@ -1,0 +1,192 @@
+"""Semantic layers: what a DeepSeek response state means, per stream generation.
+
+Generations 2 and 3 are read from the patch engine's state tree after each frame: a layer compares
+each text field with how much of it was already delivered (per fragment id and type), so a
+``chat/continue`` snapshot that repeats the answer so far yields nothing twice. Generation 1
+(OpenAI-like chunks, until 2025-07-14) is read chunk by chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from deepseek_free_api.upstream.citations import (
+    AnswerCursor,
+    CitationBook,
+    Source,
+    citation_index,
+    search_results,
+    sources_of,
+)
+from deepseek_free_api.upstream.events import ReasoningDelta, SearchResults, StreamEvent
+
+_SEARCH_TYPES = frozenset({"TOOL_SEARCH", "SEARCH"})  # SEARCH: mid-2026 name (sums001 PR #4, 2026-07)
+
+
+class Gen3Layer:
+    """Generation 3: ``response.fragments`` (THINK, RESPONSE, TOOL_SEARCH/SEARCH, TOOL_OPEN, TIP…)."""
+
+    def __init__(self, book: CitationBook) -> None:
+        self._book = book
+        self._reasoning: dict[tuple[object, str], int] = {}
+        self._answers: dict[tuple[object, str], AnswerCursor] = {}
+        self._searches: dict[tuple[object, str], int] = {}
+
+    def events(self, response: Mapping[str, Any], *, final: bool) -> list[StreamEvent]:
+        """Everything new in the fragments since the last call."""
+        fragments = _fragments(response)
+        by_id = {fragment.get("id"): fragment for _, fragment in fragments if "id" in fragment}
+        out: list[StreamEvent] = []
+        for position, fragment in fragments:
+            kind = fragment.get("type")
+            key = (fragment.get("id", f"#{position}"), str(kind))
+            content = fragment.get("content")
+            if kind == "THINK" and isinstance(content, str):
+                delivered = self._reasoning.get(key, 0)
+                if len(content) > delivered:
+                    out.append(ReasoningDelta(content[delivered:]))
+                    self._reasoning[key] = len(content)
+            elif kind == "RESPONSE" and isinstance(content, str):
+                cursor = self._answers.setdefault(key, AnswerCursor())
+                resolve = _ReferenceResolver(fragment, by_id)
+                out += cursor.advance(content, resolve, self._book, final=final)
+            elif kind in _SEARCH_TYPES:
+                hits = search_results(fragment.get("results"))
+                if hits and len(hits) != self._searches.get(key):
+                    self._searches[key] = len(hits)
+                    out.append(SearchResults(hits, _queries(fragment.get("queries"))))
+            # TOOL_OPEN stays in the tree for citations; TIP is a UI footnote ("AI-generated…"),
+            # TEMPLATE_RESPONSE only matters for Finish (read by the decoder), never answer text.
+        return out
+
+    @staticmethod
+    def template(response: Mapping[str, Any]) -> str | None:
+        """The canned refusal that replaced the answer on CONTENT_FILTER, if present."""
+        for _, fragment in reversed(_fragments(response)):
+            if fragment.get("type") == "TEMPLATE_RESPONSE" and isinstance(fragment.get("content"), str):
+                content: str = fragment["content"]
+                return content
+        return None
+
+
+class _ReferenceResolver:
+    """``[reference:N]``: entry N of the RESPONSE fragment's ``references`` -> fragment -> URLs."""
+
+    def __init__(self, fragment: Mapping[str, Any], by_id: Mapping[Any, Mapping[str, Any]]) -> None:
+        self._fragment = fragment
+        self._by_id = by_id
+
+    def __call__(self, kind: str, number: int) -> Sequence[Source] | None:
+        references = self._fragment.get("references")
+        references = references if isinstance(references, list) else []
+        if kind != "reference":
+            return []
+        if number >= len(references):
+            return None  # the entry may come with the next frame
+        entry = references[number]
+        target = self._by_id.get(entry.get("id")) if isinstance(entry, Mapping) else None
+        if target is None:
+            return []
+        if target.get("type") == "TOOL_OPEN":
+            result = target.get("result")
+            if isinstance(result, Mapping) and isinstance(result.get("url"), str) and result["url"]:
+                title = result.get("title")
+                return [Source(result["url"], title if isinstance(title, str) else "")]
+            return []
+        if target.get("type") in _SEARCH_TYPES:
+            # The entry names a whole search, not one hit: every hit of it is a source.
+            return sources_of(search_results(target.get("results")))
+        return []
+
+
+class Gen2Layer:
+    """Generation 2: ``response.thinking_content``, ``response.content``, ``response.search_results``."""
+
+    def __init__(self, book: CitationBook) -> None:
+        self._book = book
+        self._reasoning = 0
+        self._answer = AnswerCursor()
+        self._search_count = 0
+        self._cite: dict[int, Source] = {}
+
+    def events(self, response: Mapping[str, Any], *, final: bool) -> list[StreamEvent]:
+        """Everything new in the response fields since the last call."""
+        out: list[StreamEvent] = []
+        hits = search_results(response.get("search_results"))
+        if hits and len(hits) != self._search_count:
+            self._search_count = len(hits)
+            self._cite = citation_index(hits)
+            out.append(SearchResults(hits))
+        thinking = response.get("thinking_content")
+        if isinstance(thinking, str) and len(thinking) > self._reasoning:
+            out.append(ReasoningDelta(thinking[self._reasoning :]))
+            self._reasoning = len(thinking)
+        content = response.get("content")
+        if isinstance(content, str):
+            out += self._answer.advance(content, self._resolve, self._book, final=final)
+        return out
+
+    def _resolve(self, kind: str, number: int) -> Sequence[Source]:
+        source = self._cite.get(number) if kind == "citation" else None
+        return [source] if source else []
+
+
+class Gen1Layer:
+    """Generation 1: ``choices[0].delta`` chunks typed thinking / text / search_result / search_index."""
+
+    def __init__(self, book: CitationBook) -> None:
+        self._book = book
+        self._content = ""  # the answer so far, so markers split across chunks are seen whole
+        self._answer = AnswerCursor()
+        self._cite: dict[int, Source] = {}
+
+    def events(self, delta: Mapping[str, Any]) -> list[StreamEvent]:
+        """Events of one chunk's delta."""
+        kind = delta.get("type")
+        content = delta.get("content")
+        if kind == "thinking" and isinstance(content, str) and content:
+            return [ReasoningDelta(content)]
+        if kind == "search_result":
+            hits = search_results(delta.get("search_results"))
+            self._cite.update(citation_index(hits))
+            return [SearchResults(hits)] if hits else []
+        if kind == "search_index":
+            self._index(delta.get("search_indexes"))
+            return []
+        if isinstance(content, str) and content:  # "text", or untyped in the earliest chunks
+            self._content += content
+            return self._answer.advance(self._content, self._resolve, self._book, final=False)
+        return []
+
+    def flush(self) -> list[StreamEvent]:
+        """Held-back text at the end of the answer."""
+        return self._answer.advance(self._content, self._resolve, self._book, final=True)
+
+    def _index(self, raw: Any) -> None:
+        titles = {source.url: source.title for source in self._cite.values()}
+        for item in raw if isinstance(raw, list) else ():
+            if isinstance(item, Mapping) and isinstance(item.get("cite_index"), int):
+                url = item.get("url")
+                if isinstance(url, str) and url:
+                    self._cite[item["cite_index"]] = Source(url, titles.get(url, ""))
+
+    def _resolve(self, kind: str, number: int) -> Sequence[Source]:
+        source = self._cite.get(number) if kind == "citation" else None
+        return [source] if source else []
+
+
+def _fragments(response: Mapping[str, Any]) -> list[tuple[int, Mapping[str, Any]]]:
+    """``(position, fragment)`` pairs; positions key fragments that carry no id."""
+    fragments = response.get("fragments")
+    if not isinstance(fragments, list):
+        return []
+    return [(position, item) for position, item in enumerate(fragments) if isinstance(item, Mapping)]
+
+
+def _queries(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        item["query"] for item in raw if isinstance(item, Mapping) and isinstance(item.get("query"), str)
+    )

@@ -1,0 +1,93 @@
+"""Incremental Server-Sent Events reader for DeepSeek's completion streams.
+
+Bytes go in as they arrive (any split, even inside a multi-byte UTF-8 sequence or a ``\\r\\n``);
+complete events come out as ``(event, data)`` pairs. Lines are decoded only once complete, so a
+split code point is never seen. Single ``data:`` lines can exceed 1 MB (whole snapshots, tool-call
+arguments; DS2-go dropped ``bufio.Scanner`` for this, 2026), so there is no line limit and the
+buffer is scanned from where the last scan stopped, never from the start again.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_BOM = "\ufeff"
+
+
+class SSEEvent(NamedTuple):
+    """One dispatched event; ``event`` is ``"message"`` when the stream named none."""
+
+    event: str
+    data: str
+
+
+class SSEReader:
+    """Feed byte chunks, get complete events (WHATWG event-stream rules, lenient at EOF)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._scan_from = 0  # no line end before this offset of ``_buffer``
+        self._event = ""
+        self._data: list[str] = []
+        self._has_data = False
+        self._first_line = True
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Add bytes; return the events they complete."""
+        self._buffer += chunk
+        events: list[SSEEvent] = []
+        start = 0
+        while True:
+            match = _LINE_END.search(self._buffer, max(start, self._scan_from))
+            # A lone "\r" at the very end may be the first half of "\r\n": wait for the next byte.
+            if match is None or (match.group() == b"\r" and match.end() == len(self._buffer)):
+                break
+            self._line(bytes(self._buffer[start : match.start()]), events)
+            start = match.end()
+        del self._buffer[:start]
+        # What is left holds no line end (but maybe a trailing "\r"): never scan it again.
+        self._scan_from = len(self._buffer) - (1 if self._buffer.endswith(b"\r") else 0)
+        return events
+
+    def close(self) -> list[SSEEvent]:
+        """End of stream: dispatch a last event even without its trailing blank line."""
+        events: list[SSEEvent] = []
+        if self._buffer:
+            line = bytes(self._buffer).rstrip(b"\r")
+            self._buffer.clear()
+            self._scan_from = 0
+            self._line(line, events)
+        # Lenient on purpose: a server that closes right after "data: [DONE]" without the blank
+        # line still meant that event.
+        self._dispatch(events)
+        return events
+
+    def _line(self, raw: bytes, events: list[SSEEvent]) -> None:
+        # Invalid UTF-8 becomes U+FFFD instead of killing the whole answer.
+        line = raw.decode("utf-8", errors="replace")
+        if self._first_line:
+            self._first_line = False
+            line = line.removeprefix(_BOM)
+        if not line:
+            self._dispatch(events)
+            return
+        if line.startswith(":"):
+            return  # keep-alive comment (": " seen in 2026 captures)
+        field, sep, value = line.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+            self._has_data = True
+        elif field == "event":
+            self._event = value
+        # "id" and "retry" are never used by DeepSeek; unknown fields are ignored by the spec.
+
+    def _dispatch(self, events: list[SSEEvent]) -> None:
+        if self._has_data:
+            events.append(SSEEvent(self._event or "message", "\n".join(self._data)))
+        self._event = ""
+        self._data = []
+        self._has_data = False
