@@ -1,0 +1,356 @@
+"""Upstream failure signals -> the project's error tree (PROTOCOL.md §1.2, §2.4), in one table.
+
+Three entry points read the three places DeepSeek reports failures: a JSON envelope
+(``classify_envelope``), a non-stream HTTP answer (``classify_http``: status, headers, HTML or
+JSON body) and an error frame inside the stream (``classify_stream_error``). Each turns what it
+sees into a ``_Signal``; ``_RULES`` is read top to bottom and the first matching row decides.
+Messages reach end users: they say what DeepSeek did, quote its words, and never carry a token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from deepseek_free_api.errors import (
+    AccountBusyError,
+    ClientVersionError,
+    ContentFilteredError,
+    EdgeBlockedError,
+    InputTooLongError,
+    InvalidPowError,
+    InvalidSessionError,
+    InvalidTokenError,
+    MutedError,
+    ServiceError,
+    ThrottledError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamServerError,
+)
+from deepseek_free_api.upstream.events import StreamErrorFrame
+
+BUSY_RETRY_AFTER = 5.0  # "retry after ~5 s" (SRC-69391278382, measured 2026-09-11)
+THROTTLE_RETRY_AFTER = 20.0  # "消息发送过于频繁": back off >= 20 s (same source)
+
+
+@dataclass(frozen=True, slots=True)
+class _Signal:
+    """Everything a rule may look at, whatever the source."""
+
+    text: str = ""
+    code: int | None = None
+    biz_code: int | None = None
+    finish_reason: str | None = None
+    status: int | None = None
+    html: bool = False
+    waf: bool = False
+    mute_until: float | None = None
+    retry_after: float | None = None
+
+
+Matcher = Callable[[_Signal], bool]
+
+
+def _code(*codes: int) -> Matcher:
+    return lambda s: s.code in codes
+
+
+def _biz(*codes: int) -> Matcher:
+    return lambda s: s.biz_code in codes
+
+
+def _reason(*reasons: str) -> Matcher:
+    return lambda s: s.finish_reason in reasons
+
+
+def _http(low: int, high: int | None = None) -> Matcher:
+    return lambda s: s.status is not None and low <= s.status <= (high or low)
+
+
+def _said(pattern: str) -> Matcher:
+    compiled = re.compile(pattern, re.IGNORECASE)
+    return lambda s: bool(s.text) and compiled.search(s.text) is not None
+
+
+def _any(*matchers: Matcher) -> Matcher:
+    return lambda s: any(matcher(s) for matcher in matchers)
+
+
+def _all(*matchers: Matcher) -> Matcher:
+    return lambda s: all(matcher(s) for matcher in matchers)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    matches: Matcher
+    error: type[ServiceError]
+    explain: str
+    retry_after: float | None = None
+
+
+_RULES: tuple[_Rule, ...] = (
+    # AWS WAF challenge: HTTP 202 + x-amzn-waf-action, blocks many US IPs (NIY client.rs, 2026-05).
+    _Rule(
+        lambda s: s.waf,
+        EdgeBlockedError,
+        "DeepSeek's firewall (AWS WAF) answered with a browser challenge instead of the API: "
+        "this server's IP address is blocked or challenged",
+    ),
+    # Cloudflare "Just a moment…" pages; text/html for non-Chinese IPs (DFA #48, 2025-01).
+    _Rule(
+        _all(lambda s: s.html, lambda s: not _http(500, 599)(s)),
+        EdgeBlockedError,
+        "DeepSeek's edge (Cloudflare/WAF) answered with an HTML page instead of the API: "
+        "this server's IP address or region is blocked or challenged",
+    ),
+    _Rule(
+        _code(40003, 40001, 40002),
+        InvalidTokenError,
+        "DeepSeek rejected the account token (invalid or expired)",
+    ),
+    _Rule(_http(401, 403), InvalidTokenError, "DeepSeek refused the account's credentials"),
+    _Rule(
+        _said(r"invalid token|authorization failed|token (?:is )?expired"),
+        InvalidTokenError,
+        "DeepSeek rejected the account token (invalid or expired)",
+    ),
+    _Rule(
+        _any(_code(40301), _said(r"invalid_pow")),
+        InvalidPowError,
+        "DeepSeek refused the proof-of-work answer",
+    ),
+    # biz_code 5 "user is muted" + mute_until (measured 2026-09-11).
+    _Rule(_any(_biz(5), _said(r"\bmuted\b|禁言")), MutedError, "DeepSeek has muted this account"),
+    _Rule(
+        _said(r"message is being generated|正在生成"),
+        AccountBusyError,
+        "The DeepSeek account is already generating another answer",
+        BUSY_RETRY_AFTER,
+    ),
+    _Rule(
+        _any(
+            _code(1001, 1201),  # JSON instead of SSE when rate limited (NIY completions.rs)
+            _http(429),
+            _reason("rate_limit_reached"),
+            _said(r"频繁|too (?:many|frequent)|rate.?limit"),
+        ),
+        ThrottledError,
+        "DeepSeek throttled the account for sending too often",
+        THROTTLE_RETRY_AFTER,
+    ),
+    _Rule(
+        _any(_reason("input_exceeds_limit"), _said(r"content is too long|过长|超出.{0,6}(?:长度|限制)")),
+        InputTooLongError,
+        "The prompt is longer than DeepSeek accepts for this model",
+    ),
+    _Rule(
+        _any(_reason("content_filter"), _said(r"content.?filter")),
+        ContentFilteredError,
+        "DeepSeek's content filter refused to answer",
+    ),
+    _Rule(
+        _any(
+            _reason("unsupported_client_by_model"),
+            _said(
+                r"version.{0,12}(?:too )?(?:low|old)|upgrade|update (?:the|your) (?:app|client)|版本过低|升级"
+            ),
+        ),
+        ClientVersionError,
+        "DeepSeek refuses the client version this server claims; update the configured client version",
+    ),
+    # biz_code 26: edit_message/continue with a message id the session does not have (NIY ref §5).
+    _Rule(
+        _any(_biz(26), _said(r"invalid message id")),
+        InvalidSessionError,
+        "DeepSeek does not know the message to continue from in this chat session",
+    ),
+    _Rule(
+        _said(
+            r"session.{0,24}(?:invalid|expired|not (?:found|exist)|deleted)|(?:invalid|expired).{0,12}session"
+            r"|会话.{0,8}(?:不存在|失效|过期)"
+        ),
+        InvalidSessionError,
+        "DeepSeek no longer knows this chat session (deleted or expired)",
+    ),
+    _Rule(
+        _any(_reason("generation_err", "backend_busy"), _http(500, 599)),
+        UpstreamServerError,
+        "DeepSeek failed while generating the answer",
+    ),
+)
+
+
+def classify_envelope(envelope: Mapping[str, Any]) -> ServiceError | None:
+    """The error in a ``{"code", "msg", "data": {"biz_code", "biz_msg", "biz_data"}}`` envelope."""
+    signal = _envelope_signal(envelope)
+    if not signal.code and not signal.biz_code:
+        return None
+    return _decide(signal)
+
+
+def classify_http(
+    status: int, headers: Mapping[str, str], body: bytes, content_type: str
+) -> ServiceError | None:
+    """The error in a non-stream HTTP answer; ``None`` for a successful one."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    kind = content_type.split(";")[0].strip().lower()
+    head = body[:512].lstrip().lower()
+    html = kind in ("text/html", "application/xhtml+xml") or head.startswith((b"<!doctype html", b"<html"))
+    if (
+        (status == 202 and "x-amzn-waf-action" in lowered)
+        or html
+        or lowered.get("cf-mitigated") == "challenge"
+    ):
+        waf = status == 202 or lowered.get("cf-mitigated") == "challenge"
+        return _decide(_Signal(status=status, html=html, waf=waf, text=_html_title(body)))
+    payload = _json(body)
+    if isinstance(payload, Mapping) and ("code" in payload or "data" in payload):
+        signal = _envelope_signal(payload)
+        if status < 400 and not signal.code and not signal.biz_code:
+            return None
+        return _decide(_with(signal, status=status, retry_after=_retry_after(lowered)))
+    if status >= 400 or status == 202:
+        text = _detail(payload) if payload is not None else ""
+        return _decide(
+            _Signal(status=status, text=text, retry_after=_retry_after(lowered)),
+            fallback=f"DeepSeek answered HTTP {status}",
+        )
+    if kind == "text/event-stream" or (payload is not None and kind.endswith("json")):
+        return None
+    return UpstreamProtocolError(
+        f"DeepSeek answered HTTP {status} with {kind or 'no content type'} that this server cannot read"
+    )
+
+
+def classify_stream_error(frame: StreamErrorFrame) -> ServiceError:
+    """The error an in-stream ``{"type":"error"}`` / ``hint`` / ``toast`` frame stands for."""
+    where = f"a {frame.event} event" if frame.event else "an error frame"
+    signal = _Signal(text=frame.message, finish_reason=frame.finish_reason)
+    return _decide(signal, fallback=f"DeepSeek stopped the answer with {where}")
+
+
+def _decide(signal: _Signal, *, fallback: str = "DeepSeek refused the request") -> ServiceError:
+    for rule in _RULES:
+        if rule.matches(signal):
+            return _build(rule.error, rule.explain, signal, rule.retry_after)
+    return _build(UpstreamError, fallback, signal, None)
+
+
+def _build(kind: type[ServiceError], explain: str, signal: _Signal, retry: float | None) -> ServiceError:
+    message = f"{explain}{_quote(signal)}"
+    if kind is MutedError:
+        if signal.mute_until is not None:
+            until = datetime.fromtimestamp(signal.mute_until, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            message = f"{explain} until {until}{_quote(signal)}"
+        return MutedError(message, mute_until=signal.mute_until)
+    if issubclass(kind, InputTooLongError):
+        return kind(message, param="messages", code="context_length_exceeded")
+    return kind(message, retry_after=signal.retry_after if signal.retry_after is not None else retry)
+
+
+def _quote(signal: _Signal) -> str:
+    """`` (DeepSeek: code 40003, "Authorization Failed")``: the upstream facts, redacted."""
+    parts = [
+        f"{name} {value}"
+        for name, value in (
+            ("HTTP", signal.status),
+            ("code", signal.code),
+            ("biz_code", signal.biz_code),
+            ("finish_reason", signal.finish_reason),
+        )
+        if value
+    ]
+    if signal.text:
+        parts.append(f'"{_redact(signal.text)}"')
+    return f" (DeepSeek: {', '.join(parts)})" if parts else ""
+
+
+# Bearer values and anything long and token-shaped (JWTs, hex/base64 secrets) are cut out, so a
+# body that echoes a credential cannot carry it to a user or a log.
+_SECRET = re.compile(r"(?i)bearer\s+\S+|[A-Za-z0-9_\-+/=.]{32,}")
+
+
+def _redact(text: str) -> str:
+    text = _SECRET.sub("[redacted]", " ".join(text.split()))
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _envelope_signal(envelope: Mapping[str, Any]) -> _Signal:
+    data = envelope.get("data")
+    data = data if isinstance(data, Mapping) else {}
+    biz_data = data.get("biz_data")
+    biz_data = biz_data if isinstance(biz_data, Mapping) else {}
+    # Some servers leave biz_msg empty and put the text in biz_data.msg (DS2-go, 2026).
+    texts = [envelope.get("msg"), data.get("biz_msg"), biz_data.get("msg")]
+    text = next((item for item in texts if isinstance(item, str) and item), "")
+    mute_until = biz_data.get("mute_until")
+    return _Signal(
+        text=text,
+        code=_int(envelope.get("code")),
+        biz_code=_int(data.get("biz_code")),
+        mute_until=float(mute_until) if isinstance(mute_until, int | float) else None,
+    )
+
+
+def _with(signal: _Signal, *, status: int, retry_after: float | None) -> _Signal:
+    return _Signal(
+        text=signal.text,
+        code=signal.code,
+        biz_code=signal.biz_code,
+        status=status if status != 200 else None,
+        mute_until=signal.mute_until,
+        retry_after=retry_after,
+    )
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body) if body.strip() else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _detail(payload: Any) -> str:
+    """FastAPI-style 422 ``{"detail":[{"loc":["body","x"]…}]}``: name the fields."""
+    if isinstance(payload, Mapping) and isinstance(payload.get("detail"), list):
+        locs = [
+            ".".join(str(part) for part in item.get("loc", ()))
+            for item in payload["detail"]
+            if isinstance(item, Mapping)
+        ]
+        return "invalid fields: " + ", ".join(locs)
+    if isinstance(payload, Mapping) and isinstance(payload.get("detail"), str):
+        return str(payload["detail"])
+    return ""
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after", "")
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _html_title(body: bytes) -> str:
+    match = _TITLE.search(body[:65536])
+    return match.group(1).decode("utf-8", errors="replace").strip() if match else ""
