@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,13 +14,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--config", default=None, help="TOML configuration file")
     serve.add_argument("--demo", action="store_true", help="run against an in-process simulator")
+    simulate = sub.add_parser("simulate", help="run the DeepSeek web simulator (for tests and demos)")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8100)
+    simulate.add_argument("--config", default=None, help="simulator TOML file (default: the shipped demo)")
     return parser
+
+
+def run_simulator(host: str, port: int, config_path: str | None) -> int:
+    """Serve the simulator in the foreground until interrupted."""
+    import uvicorn
+
+    from .simulator import SimulatorConfig, create_app
+
+    config = SimulatorConfig.load(config_path) if config_path else SimulatorConfig.demo()
+    uvicorn.run(create_app(config), host=host, port=port, log_level="info")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        print("deepseek-free-api: the server is not built yet (Step 3).", file=sys.stderr)
-        return 1
+        from deepseek_free_api.server import run
+
+        return run(host=args.host, port=args.port, config=args.config, demo=args.demo)
     return 2

@@ -1,0 +1,163 @@
+"""Chat events -> OpenAI ``chat.completion.chunk`` objects, and chunks -> one ``chat.completion``.
+
+Streaming and non-streaming share this code: a non-streaming reply is the chunks merged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepseek_free_api.chat.events import (
+    ChatEvent,
+    Citation,
+    Completed,
+    KeepAlive,
+    ReasoningDelta,
+    SearchResults,
+    Started,
+    TextDelta,
+)
+from deepseek_free_api.chat.request import ReasoningMode
+
+_DETAILS_OPEN = "<details>\n<summary>Thinking</summary>\n\n"
+_DETAILS_CLOSE = "\n</details>\n\n"
+
+
+@dataclass(slots=True)
+class ChunkRenderer:
+    """Stateful: turns the service's events into OpenAI chunk dicts."""
+
+    model: str
+    reasoning_mode: ReasoningMode
+    include_usage: bool
+    sources_text: bool
+    created: int = field(default_factory=lambda: int(time.time()))
+    id: str = ""
+    _open_tag: str | None = None
+    _content_length: int = 0
+    _cited: dict[str, Citation] = field(default_factory=dict)
+
+    def render(self, event: ChatEvent) -> list[dict[str, Any]]:
+        """Chunks for one event (KeepAlive gives none: the transport sends a comment)."""
+        if isinstance(event, KeepAlive | SearchResults):
+            return []
+        if isinstance(event, Started):
+            self.id = event.conversation_id
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if isinstance(event, ReasoningDelta):
+            return self._reasoning(event.text)
+        if isinstance(event, TextDelta):
+            return self._content(self._close_reasoning() + event.text)
+        if isinstance(event, Citation):
+            return self._citation(event)
+        return self._completed(event)
+
+    def _reasoning(self, text: str) -> list[dict[str, Any]]:
+        mode = self.reasoning_mode
+        if mode == "hidden" or not text:
+            return []
+        if mode == "reasoning_content":
+            return [self._chunk({"reasoning_content": text})]
+        prefix = ""
+        if self._open_tag is None:
+            self._open_tag = "</think>\n\n" if mode == "think_tags" else _DETAILS_CLOSE
+            prefix = "<think>\n" if mode == "think_tags" else _DETAILS_OPEN
+        return self._content(prefix + text)
+
+    def _close_reasoning(self) -> str:
+        closing, self._open_tag = self._open_tag or "", None
+        if closing:
+            self._open_tag = ""  # reasoning done; never reopen
+        return closing
+
+    def _content(self, text: str, annotations: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        if not text:
+            return []
+        self._content_length += len(text)
+        delta: dict[str, Any] = {"content": text}
+        if annotations:
+            delta["annotations"] = annotations
+        return [self._chunk(delta)]
+
+    def _citation(self, citation: Citation) -> list[dict[str, Any]]:
+        if self.reasoning_mode == "hidden":  # silent: no search lists, no markers
+            return []
+        self._cited.setdefault(citation.url, citation)
+        prefix = self._close_reasoning()
+        marker = f"[{citation.number}]"
+        start = self._content_length + len(prefix)
+        annotation = {
+            "type": "url_citation",
+            "url_citation": {
+                "url": citation.url,
+                "title": citation.title,
+                "start_index": start,
+                "end_index": start + len(marker),
+            },
+        }
+        return self._content(prefix + marker, [annotation])
+
+    def _completed(self, event: Completed) -> list[dict[str, Any]]:
+        chunks = self._content(self._close_reasoning() + self._sources())
+        final = self._chunk({}, finish_reason=event.finish_reason)
+        chunks.append(final)
+        if self.include_usage:
+            usage = {
+                "prompt_tokens": event.usage.prompt_tokens,
+                "completion_tokens": event.usage.completion_tokens,
+                "total_tokens": event.usage.total_tokens,
+                "prompt_tokens_details": {"cached_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": event.usage.reasoning_tokens},
+            }
+            chunks.append({**self._chunk({}), "choices": [], "usage": usage})
+        return chunks
+
+    def _sources(self) -> str:
+        if not self.sources_text or not self._cited or self.reasoning_mode == "hidden":
+            return ""
+        lines = [f"{c.number}. [{c.title or c.url}]({c.url})" for c in self._cited.values()]
+        return "\n\nSources:\n" + "\n".join(lines)
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        chunk: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        }
+        if self.include_usage:
+            chunk["usage"] = None
+        return chunk
+
+
+def merge_chunks(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The non-streaming ``chat.completion`` equivalent of a chunk sequence (rendered with usage)."""
+    usage = next((chunk["usage"] for chunk in reversed(chunks) if chunk.get("usage")), None)
+    content: list[str] = []
+    reasoning: list[str] = []
+    annotations: list[dict[str, Any]] = []
+    finish_reason = "stop"
+    first = chunks[0] if chunks else {"id": "", "created": int(time.time()), "model": ""}
+    for chunk in chunks:
+        for choice in chunk.get("choices", ()):
+            delta = choice["delta"]
+            content.append(delta.get("content") or "")
+            reasoning.append(delta.get("reasoning_content") or "")
+            annotations.extend(delta.get("annotations") or ())
+            finish_reason = choice.get("finish_reason") or finish_reason
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
+    if any(reasoning):
+        message["reasoning_content"] = "".join(reasoning)
+    if annotations:
+        message["annotations"] = annotations
+    return {
+        "id": first["id"],
+        "object": "chat.completion",
+        "created": first["created"],
+        "model": first["model"],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+        "usage": usage,
+    }

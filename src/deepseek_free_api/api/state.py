@@ -1,0 +1,36 @@
+"""What the routes need from the running application, built once in the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from deepseek_free_api.chat.request import ReasoningOutput
+from deepseek_free_api.chat.service import Caller, ChatService
+
+
+@dataclass(frozen=True, slots=True)
+class OutputOptions:
+    """Server-wide output defaults."""
+
+    reasoning_output: ReasoningOutput = "reasoning_content"
+    search_sources_text: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Core:
+    """The running application's parts, as the routes see them."""
+
+    service: ChatService
+    caller: Callable[[str | None], Caller]
+    check_token: Callable[[str], Awaitable[bool]]
+    settings_view: OutputOptions
+    max_body_bytes: int
+
+
+def core_of(request: Request) -> Core:
+    """The Core stored on the app by its lifespan."""
+    core: Core = request.app.state.core
+    return core

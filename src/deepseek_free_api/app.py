@@ -1,0 +1,192 @@
+"""ASGI wiring: build every part from Settings in the lifespan, mount the routers, map errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from deepseek_free_api import __version__
+from deepseek_free_api.accounts import Account, AccountPool
+from deepseek_free_api.api import misc, openai_chat
+from deepseek_free_api.api.auth import resolve_caller
+from deepseek_free_api.api.errors import openai_error, retry_after, status_of
+from deepseek_free_api.api.state import Core, OutputOptions
+from deepseek_free_api.chat.service import ChatService, ServicePolicy
+from deepseek_free_api.chat.tokens import TokenCounter
+from deepseek_free_api.config import AccountConfig, Settings, device_id_for, mask_secret
+from deepseek_free_api.errors import InvalidTokenError, ServiceError
+from deepseek_free_api.upstream.client import COMPLETION_PATH, DeepSeekClient, Identity
+from deepseek_free_api.upstream.persona import Persona
+from deepseek_free_api.upstream.pow import PowChallenge, PowPresolver
+
+log = logging.getLogger(__name__)
+
+
+class PresolvedPow:
+    """The service's PowSource: the pre-solver, fetching challenges with the account's token."""
+
+    def __init__(self, client: DeepSeekClient, pool: AccountPool) -> None:
+        self._client = client
+        self._pool = pool
+        self.presolver = PowPresolver(self._fetch)
+
+    async def _fetch(self, account_id: str, target_path: str) -> PowChallenge:
+        account = self._pool.get(account_id)
+        if account is None or not account.token:
+            raise InvalidTokenError(f"account {account_id} has no token to fetch a PoW challenge with")
+        identity = Identity(token=account.token, device_id=account.device_id)
+        return PowChallenge.from_json(await self._client.create_pow_challenge(identity, target_path))
+
+    async def header(self, account_id: str, identity: Identity, target_path: str) -> str:
+        """A fresh, never reused X-Ds-Pow-Response for this account."""
+        return (await self.presolver.take(account_id, target_path)).header()
+
+
+def build_account(config: AccountConfig, device_salt: str) -> Account:
+    """A pool account from its configuration, with its own stable device id."""
+    device_id = device_id_for(config.identity, device_salt)
+    if config.password and (config.email or config.mobile):
+        return Account.from_credentials(
+            password=config.password,
+            email=config.email,
+            mobile=config.mobile,
+            name=config.name,
+            token=config.token,
+            device_id=device_id,
+        )
+    assert config.token
+    account = Account.from_token(config.token, name=config.name)
+    account.device_id = device_id
+    return account
+
+
+def persona_of(settings: Settings) -> Persona:
+    """The upstream persona from the settings."""
+    p = settings.persona
+    return Persona(
+        platform=p.platform,
+        client_version=p.client_version,
+        app_version=p.app_version,
+        user_agent=p.user_agent,
+        locale=p.locale,
+        timezone_offset=p.timezone_offset,
+        bundle_id=p.bundle_id,
+        impersonate=p.impersonate,
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The ASGI application; nothing connects or loads until its lifespan starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = DeepSeekClient(
+            settings.upstream.base_url,
+            persona_of(settings),
+            connect_timeout=settings.upstream.connect_timeout_s,
+            request_timeout=settings.upstream.request_timeout_s,
+            idle_timeout=settings.upstream.stream_idle_timeout_s,
+        )
+
+        async def login(account: Account) -> str:
+            assert account.password
+            return await client.login(
+                password=account.password,
+                email=account.email,
+                mobile=account.mobile,
+                device_id=account.device_id,
+            )
+
+        salt = settings.persona.device_salt
+        pool = AccountPool(
+            [build_account(config, salt) for config in settings.accounts],
+            max_waiters=settings.pool.max_waiters,
+            wait_timeout_s=settings.pool.wait_timeout_s,
+            min_interval_s=settings.pool.min_interval_s,
+            login=login,
+        )
+        pow_source = PresolvedPow(client, pool)
+        counter = TokenCounter.load()
+        service = ChatService(
+            client,
+            pool,
+            pow_source,
+            counter.count,
+            ServicePolicy(
+                max_attempts=settings.retry.max_attempts,
+                backoff_s=settings.retry.backoff_initial_s,
+                backoff_max_s=settings.retry.backoff_max_s,
+                continue_max_rounds=settings.chat.continue_max_rounds,
+                keepalive_interval_s=settings.server.keepalive_interval_s,
+            ),
+        )
+        has_accounts = bool(settings.accounts)
+
+        def caller(credential: str | None) -> Any:
+            return resolve_caller(
+                credential,
+                api_keys=settings.auth.api_keys,
+                allow_anonymous=settings.auth.allow_anonymous,
+                has_server_accounts=has_accounts,
+            )
+
+        async def check_token(token: str) -> bool:
+            try:
+                await client.current_user(
+                    Identity(token=token, device_id=device_id_for("token:" + token, salt))
+                )
+            except InvalidTokenError:
+                return False
+            return True
+
+        app.state.core = Core(
+            service=service,
+            caller=caller,
+            check_token=check_token,
+            settings_view=OutputOptions(
+                reasoning_output=settings.chat.reasoning_output,
+                search_sources_text=settings.chat.search_sources_text,
+            ),
+            max_body_bytes=settings.server.max_body_bytes,
+        )
+        for account in pool.snapshot():
+            token_account = pool.get(account.id)
+            if token_account is not None and token_account.token:
+                pow_source.presolver.warm(account.id, COMPLETION_PATH)
+        log.info(
+            "serving %d server account(s) via %s; service keys: %s",
+            len(settings.accounts),
+            settings.upstream.base_url,
+            ", ".join(mask_secret(key) for key in settings.auth.api_keys) or "none",
+        )
+        try:
+            yield
+        finally:
+            await pow_source.presolver.aclose()
+            await client.aclose()
+
+    app = FastAPI(title="deepseek-free-api", version=__version__, lifespan=lifespan)
+    app.add_middleware(
+        CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"], expose_headers=["*"]
+    )
+    app.include_router(openai_chat.router)
+    app.include_router(misc.router)
+
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ServiceError)
+        status, _ = status_of(exc)
+        headers = {}
+        seconds = retry_after(exc)
+        if seconds is not None and status in (429, 503):
+            headers["Retry-After"] = str(seconds)
+        return JSONResponse(openai_error(exc), status_code=status, headers=headers)
+
+    return app

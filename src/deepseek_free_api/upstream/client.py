@@ -1,0 +1,305 @@
+"""The only module that speaks HTTP to DeepSeek (``/api/v0``), over curl_cffi.
+
+curl_cffi gives us a real browser's TLS and HTTP/2 fingerprint (PROTOCOL.md §1.4: DeepSeek's
+edge scores fingerprints). Every answer is checked for status and Content-Type before it is
+parsed, and every failure is mapped to the error tree by ``upstream.classifier``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from curl_cffi.requests import AsyncSession
+from curl_cffi.requests.exceptions import RequestException
+
+from deepseek_free_api.errors import (
+    AccountBannedError,
+    ServiceError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamServerError,
+    UpstreamTimeoutError,
+)
+from deepseek_free_api.upstream.classifier import classify_envelope, classify_http
+from deepseek_free_api.upstream.persona import Persona
+
+log = logging.getLogger(__name__)
+
+API = "/api/v0"
+COMPLETION_PATH = f"{API}/chat/completion"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Whose request this is: a DeepSeek token and that account's stable device id."""
+
+    token: str = field(repr=False)
+    device_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionParams:
+    """The body of ``chat/completion`` (PROTOCOL.md §4.2, 2026 web shape)."""
+
+    session_id: str
+    prompt: str
+    model_type: str = "default"
+    thinking: bool = False
+    search: bool = False
+    parent_message_id: int | None = None
+    ref_file_ids: tuple[str, ...] = ()
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body DeepSeek expects."""
+        return {
+            "chat_session_id": self.session_id,
+            "parent_message_id": self.parent_message_id,
+            "model_type": self.model_type,
+            "prompt": self.prompt,
+            "ref_file_ids": list(self.ref_file_ids),
+            "thinking_enabled": self.thinking,
+            "search_enabled": self.search,
+            "action": None,
+            "preempt": False,
+        }
+
+
+class UpstreamStream:
+    """An open ``text/event-stream`` response: iterate its byte chunks, then ``aclose()``."""
+
+    def __init__(self, response: Any, idle_timeout: float) -> None:
+        self._response = response
+        self._idle_timeout = idle_timeout
+        self._chunks: AsyncIterator[bytes] = response.aiter_content()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                chunk = await asyncio.wait_for(anext(self._chunks), self._idle_timeout)
+            except StopAsyncIteration:
+                return
+            except TimeoutError as exc:
+                raise UpstreamTimeoutError(
+                    f"DeepSeek sent nothing for {self._idle_timeout:g} s in the middle of a stream"
+                ) from exc
+            except RequestException as exc:
+                raise UpstreamServerError(f"the stream from DeepSeek broke: {_reason(exc)}") from exc
+            if chunk:
+                yield chunk
+
+    async def aclose(self) -> None:
+        """Close the connection (idempotent)."""
+        try:
+            await self._response.aclose()
+        except Exception:  # noqa: BLE001 - closing a broken stream must not mask the real error
+            log.debug("closing upstream stream failed", exc_info=True)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text[:300]
+
+
+class DeepSeekClient:
+    """Async client for DeepSeek's web API; one instance per server, shared by all accounts."""
+
+    def __init__(
+        self,
+        base_url: str,
+        persona: Persona,
+        *,
+        connect_timeout: float = 10.0,
+        request_timeout: float = 60.0,
+        idle_timeout: float = 120.0,
+        proxy: str | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.persona = persona
+        self._connect_timeout = connect_timeout
+        self._request_timeout = request_timeout
+        self._idle_timeout = idle_timeout
+        # Plain http (the simulator) must not try an h2c upgrade; https negotiates HTTP/2 like Chrome.
+        plain = urlsplit(self.base_url).scheme == "http"
+        self._session: AsyncSession[Any] = AsyncSession(
+            impersonate=persona.impersonate,
+            http_version="v1" if plain else None,
+            proxy=proxy,
+        )
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self._session.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _headers(self, identity: Identity | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = self.persona.headers(
+            token=identity.token if identity else None,
+            device_id=identity.device_id if identity else None,
+            origin=self.base_url,
+        )
+        if extra:
+            headers.update(extra)
+        return headers
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        identity: Identity | None,
+        *,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+    ) -> Any:
+        try:
+            return await self._session.request(
+                method,  # type: ignore[arg-type]
+                self.base_url + path,
+                json=dict(json) if json is not None else None,
+                params=dict(params) if params else None,
+                headers=self._headers(identity, headers),
+                timeout=(self._connect_timeout, self._idle_timeout if stream else self._request_timeout),
+                stream=stream,
+                allow_redirects=False,
+            )
+        except RequestException as exc:
+            if "timed out" in str(exc).lower() or "timeout" in type(exc).__name__.lower():
+                raise UpstreamTimeoutError(f"DeepSeek did not answer {path} in time") from exc
+            raise UpstreamServerError(f"could not reach DeepSeek ({path}): {_reason(exc)}") from exc
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        identity: Identity | None,
+        *,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """One JSON call; returns ``biz_data`` or raises the classified error."""
+        response = await self._send(method, API + path, identity, json=json, params=params)
+        return _envelope_data(response.status_code, dict(response.headers), response.content, path)
+
+    # -- endpoints --------------------------------------------------------------------------
+
+    async def login(
+        self, *, password: str, device_id: str, email: str | None = None, mobile: str | None = None
+    ) -> str:
+        """``users/login`` with e-mail or mobile; returns the user token."""
+        body: dict[str, Any] = {"password": password, "device_id": device_id, "os": self.persona.platform}
+        if email:
+            body["email"] = email
+        else:
+            body.update({"mobile": mobile, "area_code": None})
+        data = await self._call("POST", "/users/login", None, json=body)
+        token = _dig(data, "user", "token")
+        if not isinstance(token, str) or not token:
+            raise UpstreamProtocolError("DeepSeek's login answer carried no token")
+        return token
+
+    async def current_user(self, identity: Identity) -> Mapping[str, Any]:
+        """``users/current``: raises InvalidTokenError for a dead token."""
+        data = await self._call("GET", "/users/current", identity)
+        return data if isinstance(data, Mapping) else {}
+
+    async def create_session(self, identity: Identity) -> str:
+        """``chat_session/create``; returns the new session id."""
+        data = await self._call("POST", "/chat_session/create", identity, json={})
+        # 2026: biz_data.chat_session.id; until 2025: biz_data.id (PROTOCOL.md §4.1).
+        session_id = _dig(data, "chat_session", "id") or _dig(data, "id")
+        if not session_id:
+            raise AccountBannedError(
+                "DeepSeek created no chat session for this account: the account or this IP may be banned"
+            )
+        return str(session_id)
+
+    async def delete_session(self, identity: Identity, session_id: str) -> None:
+        """``chat_session/delete``."""
+        await self._call("POST", "/chat_session/delete", identity, json={"chat_session_id": session_id})
+
+    async def create_pow_challenge(self, identity: Identity, target_path: str) -> Mapping[str, Any]:
+        """``chat/create_pow_challenge``; returns the raw challenge object."""
+        data = await self._call(
+            "POST", "/chat/create_pow_challenge", identity, json={"target_path": target_path}
+        )
+        challenge = _dig(data, "challenge")
+        if not isinstance(challenge, Mapping):
+            raise UpstreamProtocolError("DeepSeek's PoW challenge answer had no challenge")
+        return challenge
+
+    async def open_completion(
+        self, identity: Identity, params: CompletionParams, pow_header: str
+    ) -> UpstreamStream:
+        """``chat/completion``: an open SSE stream, or the classified error."""
+        return await self._open_stream(
+            COMPLETION_PATH, identity, params.body(), {"X-Ds-Pow-Response": pow_header}
+        )
+
+    async def open_continue(self, identity: Identity, session_id: str, message_id: int) -> UpstreamStream:
+        """``chat/continue`` after an INCOMPLETE stream (no PoW, PROTOCOL.md §3.6)."""
+        body = {"chat_session_id": session_id, "message_id": message_id, "fallback_to_resume": True}
+        return await self._open_stream(f"{API}/chat/continue", identity, body, None)
+
+    async def stop_stream(self, identity: Identity, session_id: str, message_id: int) -> None:
+        """``chat/stop_stream``: end a generation so the account is free again."""
+        body = {"chat_session_id": session_id, "message_id": message_id}
+        await self._call("POST", "/chat/stop_stream", identity, json=body)
+
+    async def _open_stream(
+        self, path: str, identity: Identity, body: Mapping[str, Any], headers: Mapping[str, str] | None
+    ) -> UpstreamStream:
+        response = await self._send("POST", path, identity, json=body, headers=headers, stream=True)
+        content_type = response.headers.get("content-type", "")
+        if response.status_code == 200 and content_type.startswith("text/event-stream"):
+            return UpstreamStream(response, self._idle_timeout)
+        # Not a stream: an envelope (muted, busy, bad PoW…), an HTML block page or a server error.
+        try:
+            content = await response.acontent()
+        finally:
+            await response.aclose()
+        error = classify_http(response.status_code, dict(response.headers), content, content_type)
+        if error is None:
+            error = UpstreamProtocolError(
+                f"DeepSeek answered {path} with HTTP {response.status_code} and {content_type or 'no type'}"
+                " instead of an event stream"
+            )
+        raise error
+
+
+def _envelope_data(status: int, headers: Mapping[str, str], content: bytes, path: str) -> Any:
+    content_type = headers.get("content-type", "")
+    error: ServiceError | None = classify_http(status, headers, content, content_type)
+    if error is not None:
+        raise error
+    try:
+        envelope = orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamProtocolError(f"DeepSeek answered {path} with invalid JSON") from exc
+    if not isinstance(envelope, Mapping):
+        raise UpstreamProtocolError(f"DeepSeek answered {path} with an unexpected JSON shape")
+    error = classify_envelope(envelope)
+    if error is not None:
+        raise error
+    data = envelope.get("data")
+    if not isinstance(data, Mapping):
+        raise UpstreamError(f"DeepSeek answered {path} without data")
+    return data.get("biz_data")
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(key)
+    return data
