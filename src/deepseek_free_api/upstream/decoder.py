@@ -62,7 +62,7 @@ class StreamDecoder:
         self._model_type: str | None = None
         self._finish: Finish | None = None
         self._usage: int | None = None
-        self.skipped_frames = 0
+        self._skipped = 0
 
     @property
     def generation(self) -> int | None:
@@ -78,6 +78,11 @@ class StreamDecoder:
     def request_message_id(self) -> int | None:
         """The user message id of this turn."""
         return self._request_id
+
+    @property
+    def skipped_frames(self) -> int:
+        """Malformed frames skipped so far (each also logged as a warning)."""
+        return self._skipped
 
     @property
     def finish(self) -> Finish | None:
@@ -238,7 +243,7 @@ class StreamDecoder:
             out.append(self._finish)
 
     def _skip(self, reason: str, data: str) -> None:
-        self.skipped_frames += 1
+        self._skipped += 1
         # Never the frame itself: it may hold the user's text.
         logger.warning("skipped a DeepSeek stream frame (%s; %d chars)", reason, len(data))
 

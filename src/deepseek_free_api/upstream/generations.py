@@ -36,7 +36,6 @@ class Gen3Layer:
     def events(self, response: Mapping[str, Any], *, final: bool) -> list[StreamEvent]:
         """Everything new in the fragments since the last call."""
         fragments = _fragments(response)
-        by_id = {fragment.get("id"): fragment for _, fragment in fragments if "id" in fragment}
         out: list[StreamEvent] = []
         for position, fragment in fragments:
             kind = fragment.get("type")
@@ -49,13 +48,16 @@ class Gen3Layer:
                     self._reasoning[key] = len(content)
             elif kind == "RESPONSE" and isinstance(content, str):
                 cursor = self._answers.setdefault(key, AnswerCursor())
-                resolve = _ReferenceResolver(fragment, by_id)
+                resolve = _ReferenceResolver(fragment, fragments)
                 out += cursor.advance(content, resolve, self._book, final=final)
             elif kind in _SEARCH_TYPES:
-                hits = search_results(fragment.get("results"))
-                if hits and len(hits) != self._searches.get(key):
-                    self._searches[key] = len(hits)
-                    out.append(SearchResults(hits, _queries(fragment.get("queries"))))
+                raw = fragment.get("results")
+                # Compare sizes before converting: this runs after every frame of the stream.
+                if isinstance(raw, list) and raw and len(raw) != self._searches.get(key):
+                    self._searches[key] = len(raw)
+                    hits = search_results(raw)
+                    if hits:
+                        out.append(SearchResults(hits, _queries(fragment.get("queries"))))
             # TOOL_OPEN stays in the tree for citations; TIP is a UI footnote ("AI-generated…"),
             # TEMPLATE_RESPONSE only matters for Finish (read by the decoder), never answer text.
         return out
@@ -73,9 +75,9 @@ class Gen3Layer:
 class _ReferenceResolver:
     """``[reference:N]``: entry N of the RESPONSE fragment's ``references`` -> fragment -> URLs."""
 
-    def __init__(self, fragment: Mapping[str, Any], by_id: Mapping[Any, Mapping[str, Any]]) -> None:
+    def __init__(self, fragment: Mapping[str, Any], fragments: list[tuple[int, Mapping[str, Any]]]) -> None:
         self._fragment = fragment
-        self._by_id = by_id
+        self._fragments = fragments
 
     def __call__(self, kind: str, number: int) -> Sequence[Source] | None:
         references = self._fragment.get("references")
@@ -85,7 +87,10 @@ class _ReferenceResolver:
         if number >= len(references):
             return None  # the entry may come with the next frame
         entry = references[number]
-        target = self._by_id.get(entry.get("id")) if isinstance(entry, Mapping) else None
+        wanted = entry.get("id") if isinstance(entry, Mapping) else None
+        target = next(
+            (item for _, item in self._fragments if wanted is not None and item.get("id") == wanted), None
+        )
         if target is None:
             return []
         if target.get("type") == "TOOL_OPEN":
@@ -113,11 +118,13 @@ class Gen2Layer:
     def events(self, response: Mapping[str, Any], *, final: bool) -> list[StreamEvent]:
         """Everything new in the response fields since the last call."""
         out: list[StreamEvent] = []
-        hits = search_results(response.get("search_results"))
-        if hits and len(hits) != self._search_count:
-            self._search_count = len(hits)
+        raw = response.get("search_results")
+        if isinstance(raw, list) and raw and len(raw) != self._search_count:
+            self._search_count = len(raw)
+            hits = search_results(raw)
             self._cite = citation_index(hits)
-            out.append(SearchResults(hits))
+            if hits:
+                out.append(SearchResults(hits))
         thinking = response.get("thinking_content")
         if isinstance(thinking, str) and len(thinking) > self._reasoning:
             out.append(ReasoningDelta(thinking[self._reasoning :]))
