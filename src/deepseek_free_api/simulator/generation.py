@@ -1,0 +1,165 @@
+"""Running one generation: frames out at the configured pace, faults applied, account freed.
+
+The response tree of the assistant message is updated by applying every frame that is sent,
+so ``history_messages`` and ``chat/continue`` see exactly what the client was told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from . import patch
+from .faults import Fault
+from .replies import ReplyPlan, filler
+from .sse import DroppedConnection, EventStream, encode, split_inside_character
+from .state import Account, Generation, Message
+from .stream_gen3 import Gen3Shape
+from .stream_items import BodyFrame, Item, Named, ShapeInput, StreamShape
+from .stream_legacy import Gen1Shape, Gen2Shape
+
+
+def build_shape(data: ShapeInput, generation: int) -> StreamShape:
+    """The stream builder of ``generation`` (1, 2 or 3)."""
+    if generation == 1:
+        return Gen1Shape(data)
+    if generation == 2:
+        return Gen2Shape(data)
+    return Gen3Shape(data)
+
+
+def plan_with_fault(plan: ReplyPlan, fault: Fault | None) -> ReplyPlan:
+    """Reply changes some faults need (a > 1 MB line, a multi-byte character to split)."""
+    if fault is None:
+        return plan
+    if fault.name == "long_line":
+        size = int(fault.number("chars", 1_100_000))
+        pacing = replace(plan.pacing, chunk_chars=size * 2)
+        return replace(plan, answer=plan.answer + " " + filler(size), pacing=pacing)
+    if fault.name == "utf8_split":
+        return replace(plan, answer=plan.answer + " 你好，世界")
+    return plan
+
+
+@dataclass
+class StreamRun:
+    """One stream of one generation (fresh or continued)."""
+
+    account: Account
+    generation: Generation
+    message: Message
+    shape: StreamShape
+    start: int  # first body frame to send (0, or where a continue resumes)
+    cut_after: int  # characters after which the delivery breaks INCOMPLETE (0 = never)
+    fault: Fault | None
+    busy_after_disconnect: float
+    prompt_chars: int
+
+    def response(self) -> EventStream:
+        """The HTTP response that runs this stream."""
+        plan = self.message.plan
+        latency = plan.pacing.latency_ms / 1000 if plan else 0.0
+        events = self._events()
+        if self.fault is not None and self.fault.name == "utf8_split":
+            events = split_writes(events)
+        return EventStream(events, latency=latency, on_end=self._end)
+
+    def _end(self, completed: bool) -> None:
+        response = self.message.tree.get("response")
+        if isinstance(response, dict) and response.get("status") == "WIP":
+            response["status"] = "INCOMPLETE"
+        gen = self.generation
+        if self.account.generation is not gen:
+            return
+        if not completed and not gen.stopped and self.busy_after_disconnect > 0:
+            gen.busy_until = time.monotonic() + self.busy_after_disconnect
+        else:
+            self.account.generation = None
+
+    def _usage(self, chars: int) -> int:
+        return (self.prompt_chars + chars) // 4 + 10
+
+    async def _events(self) -> AsyncIterator[bytes]:
+        shape, message = self.shape, self.message
+        assert message.plan is not None
+        pacing = message.plan.pacing
+        sticky = patch.Sticky()
+        for event in shape.head():
+            yield self._write(event.name, event.data)
+        if pacing.first_token_ms > 0:
+            await asyncio.sleep(pacing.first_token_ms / 1000)
+        # start_reply put the initial snapshot in the tree; a continue finds what was sent before.
+        snapshot = {"response": patch.deep_copy(message.tree["response"])}
+        snapshot["response"]["status"] = "WIP"
+        message.tree = patch.deep_copy(snapshot)
+        if shape.generation >= 2:
+            yield self._write(None, patch.compress({"p": "", "o": "SET", "v": snapshot}, sticky))
+        body = shape.body()
+        delay = 1 / pacing.chunks_per_second if pacing.chunks_per_second > 0 else 0.0
+        chars = sum(f.chars for f in body[: self.start])
+        sent = 0
+        ending: list[Item] | None = None
+        for index in range(self.start, len(body)):
+            if self.generation.stopped:
+                return
+            frame = body[index]
+            yield self._send(frame, sticky)
+            message.delivered = index + 1
+            chars += frame.chars
+            sent += 1
+            async for extra in self._after_frame(sent):
+                yield extra
+            if delay and frame.chars:
+                await asyncio.sleep(delay)
+            if self.cut_after and chars >= self.cut_after and index + 1 < len(body):
+                ending = shape.incomplete(self._usage(chars))
+                break
+        if self.generation.stopped:
+            return
+        if ending is None:
+            plan = message.plan
+            ending = (
+                shape.filtered(self._usage(chars))
+                if plan.content_filter
+                else shape.finished(self._usage(chars))
+            )
+        for item in ending:
+            if isinstance(item, Named):
+                yield self._write(item.name, item.data)
+            else:
+                yield self._send(item, sticky)
+
+    async def _after_frame(self, sent: int) -> AsyncIterator[bytes]:
+        fault = self.fault
+        if fault is None:
+            return
+        if fault.name == "stall" and sent == 1:
+            await asyncio.sleep(fault.number("seconds", 2.0))
+        elif fault.name == "malformed_sse" and sent == 1:
+            yield b'data: {"p":"response/fragments/-1/content","v":"unterminated\n\n'
+        elif fault.name == "drop_mid_stream" and sent >= fault.number("after", 2):
+            raise DroppedConnection("drop_mid_stream fault")
+
+    def _send(self, frame: BodyFrame, sticky: patch.Sticky) -> bytes:
+        if frame.explicit is not None:
+            patch.apply(self.message.tree, frame.explicit, patch.Sticky())
+        if frame.raw is not None:
+            return self._write(None, frame.raw)
+        assert frame.explicit is not None
+        return self._write(None, patch.compress(frame.explicit, sticky))
+
+    def _write(self, name: str | None, data: Any) -> bytes:
+        return encode(data, name)
+
+
+async def split_writes(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The utf8_split fault: every event goes out in two writes cut inside a character."""
+    async for chunk in source:
+        head, tail = split_inside_character(chunk)
+        yield head
+        await asyncio.sleep(0)
+        if tail:
+            yield tail

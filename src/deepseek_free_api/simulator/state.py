@@ -1,0 +1,214 @@
+"""The simulator's mutable world: accounts, sessions and their message trees, files, generations.
+
+Everything here is touched only from the server's event loop, so it needs no locks; the
+single-flight rule holds because the busy check and the claim happen without an ``await``
+between them.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import AccountConfig, SimulatorConfig
+from .replies import ReplyPlan, TurnFacts
+
+
+@dataclass
+class Account:
+    """Runtime state of one account."""
+
+    id: str
+    token: str | None
+    email: str | None
+    mobile: str | None
+    password: str | None
+    muted_until: float = 0.0
+    banned: bool = False
+    revoked: bool = False
+    rate_limited: bool = False
+    edge_block: str = ""
+    generation: Generation | None = None
+    recent: deque[float] = field(default_factory=deque)
+    completions: int = 0
+    logins: int = 0
+
+    @classmethod
+    def from_config(cls, config: AccountConfig) -> Account:
+        """Fresh runtime state from the configuration."""
+        return cls(
+            id=config.id,
+            token=config.token,
+            email=config.email,
+            mobile=config.mobile,
+            password=config.password,
+            muted_until=config.muted_until,
+            banned=config.banned,
+            revoked=config.revoked,
+            rate_limited=config.rate_limited,
+            edge_block=config.edge_block,
+        )
+
+    def is_muted(self) -> bool:
+        """Whether completions are refused right now (biz_code 5)."""
+        return self.muted_until > time.time()
+
+    def busy(self) -> Generation | None:
+        """The generation that occupies this account, if any."""
+        gen = self.generation
+        if gen is not None and gen.busy_until is not None and gen.busy_until <= time.monotonic():
+            self.generation = None
+            return None
+        return gen
+
+    def describe(self) -> dict[str, Any]:
+        """JSON view for /_sim/state (no token or password)."""
+        gen = self.busy()
+        return {
+            "id": self.id,
+            "email": self.email,
+            "mobile": self.mobile,
+            "has_token": bool(self.token),
+            "muted_until": self.muted_until,
+            "muted": self.is_muted(),
+            "banned": self.banned,
+            "revoked": self.revoked,
+            "rate_limited": self.rate_limited,
+            "edge_block": self.edge_block,
+            "completions": self.completions,
+            "logins": self.logins,
+            "generation": gen.describe() if gen else None,
+        }
+
+
+@dataclass
+class Message:
+    """A node of a session's message tree."""
+
+    message_id: int
+    parent_id: int | None
+    role: str  # USER or ASSISTANT
+    inserted_at: float
+    prompt: str = ""
+    files: list[str] = field(default_factory=list)
+    model_type: str = "default"
+    thinking: bool = False
+    search: bool = False
+    tree: dict[str, Any] = field(default_factory=dict)  # {"response": {...}} for assistant turns
+    generation: int = 3
+    plan: ReplyPlan | None = None
+    facts: TurnFacts | None = None
+    delivered: int = 0  # body frames already sent (for continue)
+    continued: int = 0
+
+    @property
+    def status(self) -> str:
+        """WIP, FINISHED, INCOMPLETE or CONTENT_FILTER (USER turns are FINISHED)."""
+        return str(self.tree.get("response", {}).get("status", "FINISHED"))
+
+
+@dataclass
+class Session:
+    """A chat session of one account."""
+
+    id: str
+    seq_id: int
+    account_id: str
+    inserted_at: float
+    updated_at: float
+    model_type: str = "default"
+    title: str | None = None
+    current_message_id: int | None = None
+    messages: dict[int, Message] = field(default_factory=dict)
+    ref_file_ids: list[str] = field(default_factory=list)
+    last_id: int = 0
+
+    def next_ids(self) -> tuple[int, int]:
+        """Request and response ids of the next turn (1/2, then 3/4 …)."""
+        self.last_id += 2
+        return self.last_id - 1, self.last_id
+
+    def next_id(self) -> int:
+        """One new message id (a regenerated answer)."""
+        self.last_id += 1
+        return self.last_id
+
+
+@dataclass
+class Generation:
+    """An in-flight stream on one account."""
+
+    account_id: str
+    session_id: str
+    message_id: int
+    kind: str
+    started: float = field(default_factory=time.time)
+    stopped: bool = False
+    busy_until: float | None = None  # set after a disconnect when upstream keeps generating
+
+    def describe(self) -> dict[str, Any]:
+        """JSON view."""
+        return {
+            "session_id": self.session_id,
+            "message_id": self.message_id,
+            "kind": self.kind,
+            "started": self.started,
+            "stopped": self.stopped,
+        }
+
+
+@dataclass
+class FileRecord:
+    """An uploaded file."""
+
+    id: str
+    account_id: str
+    file_name: str
+    file_size: int
+    content_type: str
+    is_image: bool
+    model_kind: str
+    uploaded: float
+    failure: str | None  # error_code when parsing will fail
+    parse_seconds: float = 1.0
+
+
+@dataclass
+class World:
+    """All mutable simulator state; rebuilt by /_sim/reset."""
+
+    config: SimulatorConfig
+    accounts: dict[str, Account] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
+    files: dict[str, FileRecord] = field(default_factory=dict)
+    requests: deque[dict[str, Any]] = field(default_factory=deque)
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+    seq: int = 0
+
+    def __post_init__(self) -> None:
+        self.requests = deque(maxlen=self.config.request_log_limit)
+        for account in self.config.accounts:
+            self.accounts[account.id] = Account.from_config(account)
+
+    def count(self, name: str, amount: int = 1) -> None:
+        """Bump a counter shown in /_sim/state."""
+        self.counters[name] = self.counters.get(name, 0) + amount
+
+    def by_token(self, token: str) -> Account | None:
+        """The account holding ``token`` (revoked ones included)."""
+        for account in self.accounts.values():
+            if account.token and account.token == token:
+                return account
+        return None
+
+    def new_session(self, account_id: str) -> Session:
+        """Create and register a session."""
+        self.seq += 1
+        now = time.time()
+        session = Session(str(uuid.uuid4()), self.seq, account_id, now, now)
+        self.sessions[session.id] = session
+        return session
