@@ -106,7 +106,8 @@ class StreamRun:
             if self.generation.stopped:
                 return
             frame = body[index]
-            yield self._send(frame, sticky)
+            if chunk := self._send(frame, sticky):
+                yield chunk
             message.delivered = index + 1
             chars += frame.chars
             sent += 1
@@ -129,8 +130,8 @@ class StreamRun:
         for item in ending:
             if isinstance(item, Named):
                 yield self._write(item.name, item.data)
-            else:
-                yield self._send(item, sticky)
+            elif chunk := self._send(item, sticky):
+                yield chunk
 
     async def _after_frame(self, sent: int) -> AsyncIterator[bytes]:
         fault = self.fault
@@ -148,7 +149,8 @@ class StreamRun:
             patch.apply(self.message.tree, frame.explicit, patch.Sticky())
         if frame.raw is not None:
             return self._write(None, frame.raw)
-        assert frame.explicit is not None
+        if frame.explicit is None or self.shape.generation < 2:
+            return b""  # generation 1 patches only keep the simulator's record up to date
         return self._write(None, patch.compress(frame.explicit, sticky))
 
     def _write(self, name: str | None, data: Any) -> bytes:

@@ -178,11 +178,7 @@ class Gen3Shape:
         fid = self._take_id()
         fragment = {"id": fid, "type": "TOOL_SEARCH", "status": "WIP", "content": None}
         fragment.update({"queries": [{"query": q} for q in queries], "results": [], "stage_id": 1})
-        batch = [
-            {"p": "has_pending_fragment", "v": False},
-            {"p": "fragments", "o": "APPEND", "v": [fragment]},
-        ]
-        self._add("response", "BATCH", batch)
+        self._add("response", "BATCH", [{"p": "fragments", "o": "APPEND", "v": [fragment]}])
         self._add(f"{_LAST}/results", "SET", [_hit(h) for h in results])
         self._add(f"{_LAST}/status", "SET", "FINISHED")
         for index in range(len(results)):
