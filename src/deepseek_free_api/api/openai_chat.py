@@ -6,14 +6,14 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from deepseek_free_api.api.auth import presented_credential
 from deepseek_free_api.api.errors import openai_error
 from deepseek_free_api.api.openai_models import parse_chat_request
 from deepseek_free_api.api.openai_render import ChunkRenderer, merge_chunks
 from deepseek_free_api.api.request_body import read_json
-from deepseek_free_api.api.sse import DONE, KEEPALIVE, SSE_HEADERS, data_frame
+from deepseek_free_api.api.sse import DONE, KEEPALIVE, EventStreamResponse, data_frame
 from deepseek_free_api.api.state import core_of
 from deepseek_free_api.chat.events import ChatEvent, KeepAlive
 from deepseek_free_api.errors import ServiceError
@@ -49,9 +49,7 @@ async def chat_completions(request: Request) -> Response:
     except BaseException:
         await events.aclose()
         raise
-    return StreamingResponse(
-        _frames(first, events, renderer), media_type="text/event-stream", headers=SSE_HEADERS
-    )
+    return EventStreamResponse(_frames(first, events, renderer))
 
 
 async def _frames(

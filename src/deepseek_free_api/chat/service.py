@@ -322,10 +322,10 @@ class ChatService:
             yield Completed(finish_reason=finish, usage=usage)
         finally:
             with anyio.CancelScope(shield=True):
+                if not turn.finished and turn.response_message_id is not None:
+                    await self._stop(identity, turn)  # first: frees the account upstream at once
                 if upstream is not None:
                     await upstream.aclose()
-                if not turn.finished and turn.response_message_id is not None:
-                    await self._stop(identity, turn)
 
     def _handle(self, event: object, account_id: str, turn: _Turn, limiter: OutputLimiter) -> list[ChatEvent]:
         """Turn one decoded event into what the caller sees (limits applied)."""

@@ -8,6 +8,7 @@ parsed, and every failure is mapped to the error tree by ``upstream.classifier``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -97,9 +98,23 @@ class UpstreamStream:
                 yield chunk
 
     async def aclose(self) -> None:
-        """Close the connection (idempotent)."""
+        """Abort the transfer now (idempotent).
+
+        curl_cffi's own ``aclose`` waits for the whole body; setting ``quit_now`` makes its write
+        callback abort the transfer, and a stalled transfer is cancelled after a short grace.
+        """
+        quit_now = getattr(self._response, "quit_now", None)
+        if quit_now is not None:
+            quit_now.set()
+        task: asyncio.Task[None] | None = getattr(self._response, "astream_task", None)
+        if task is None or task.done():
+            return
         try:
-            await self._response.aclose()
+            await asyncio.wait_for(asyncio.shield(task), 1.0)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
         except Exception:  # noqa: BLE001 - closing a broken stream must not mask the real error
             log.debug("closing upstream stream failed", exc_info=True)
 
