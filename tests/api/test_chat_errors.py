@@ -30,7 +30,8 @@ def stack() -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def tight() -> Iterator[Stack]:
     """No queue at all: a request that finds every account busy is refused at once."""
-    # Like real DeepSeek, the simulator keeps generating after a dropped connection: only stop_stream frees it.
+    # Like real DeepSeek, the simulator keeps generating after a dropped connection;
+    # only stop_stream frees the account.
     config = simulator_config(scripts=[SLOW], busy_after_disconnect_seconds=60)
     yield from start_stack(config, max_waiters=0, min_interval_s=0.0)
 
