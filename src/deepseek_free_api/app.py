@@ -46,7 +46,11 @@ class PresolvedPow:
 
     async def header(self, account_id: str, identity: Identity, target_path: str) -> str:
         """A fresh, never reused X-Ds-Pow-Response for this account."""
-        return (await self.presolver.take(account_id, target_path)).header()
+        return (await self.presolver.take(account_id, target_path, refill=False)).header()
+
+    def refill(self, account_id: str, target_path: str) -> None:
+        """Start preparing the next answer (called once the request is on the wire)."""
+        self.presolver.warm(account_id, target_path)
 
 
 def build_account(config: AccountConfig, device_salt: str) -> Account:

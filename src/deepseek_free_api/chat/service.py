@@ -94,6 +94,7 @@ class PowSource(Protocol):
     """Gives a fresh ``X-Ds-Pow-Response`` for an account and target path (pre-solved if warm)."""
 
     async def header(self, account_id: str, identity: Identity, target_path: str) -> str: ...
+    def refill(self, account_id: str, target_path: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,11 +265,14 @@ class ChatService:
         limiter = OutputLimiter(request.stop, request.max_tokens, self._count)
         decoder = StreamDecoder()
         upstream: UpstreamStream | None = None
-        async for opened in self._keepalive(self._client.open_completion(identity, params, header)):
-            if isinstance(opened, KeepAlive):
-                yield opened
-            else:
-                upstream = opened
+        try:
+            async for opened in self._keepalive(self._client.open_completion(identity, params, header)):
+                if isinstance(opened, KeepAlive):
+                    yield opened
+                else:
+                    upstream = opened
+        finally:
+            self._pow.refill(account.id, COMPLETION_PATH)  # next answer, off this request's path
         assert upstream is not None
         finish: FinishReason | None = None
         rounds = 0

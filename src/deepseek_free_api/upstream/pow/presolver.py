@@ -69,8 +69,12 @@ class PowPresolver:
             return False
         return self._fresh(task.result())
 
-    async def take(self, account: str, target_path: str) -> PowAnswer:
-        """A solved, unexpired challenge that nobody else gets; the next one is prepared after it."""
+    async def take(self, account: str, target_path: str, *, refill: bool = True) -> PowAnswer:
+        """A solved, unexpired challenge that nobody else gets; the next one is prepared after it.
+
+        With ``refill=False`` the caller calls ``warm`` itself later, e.g. once its request is on
+        the wire, so the refill never competes with the request it was taken for.
+        """
         task = self._slots.pop((account, target_path), None)
         try:
             if task is not None:
@@ -89,7 +93,8 @@ class PowPresolver:
             # out even if our clock disagrees with DeepSeek's about expire_at.
             return (await self._prepare(account, target_path)).answer
         finally:
-            self.warm(account, target_path)
+            if refill:
+                self.warm(account, target_path)
 
     def forget(self, account: str) -> None:
         """Drop everything prepared for ``account`` (removed, or its token changed)."""

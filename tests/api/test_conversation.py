@@ -1,0 +1,115 @@
+"""Multi-turn (folded and native), and what the server sends upstream on the way."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+
+import openai
+import orjson
+import pytest
+
+from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    yield from start_stack(simulator_config(), min_interval_s=0.0)
+
+
+def client(stack: Stack) -> openai.OpenAI:
+    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+
+
+def test_history_is_folded_into_one_prompt(stack: Stack) -> None:
+    reply = client(stack).chat.completions.create(
+        model="deepseek-chat",
+        messages=[
+            {"role": "system", "content": "Be terse"},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello", "reasoning_content": "greet back"},
+            {"role": "user", "content": [{"type": "text", "text": "2+2?"}]},
+        ],
+    )
+    sent = stack.upstream_requests("/chat/completion")[-1]
+    assert sent["prompt"] == "Be terse<｜User｜>Hi<｜Assistant｜>Hello<｜User｜>2+2?"
+    assert sent["body"]["parent_message_id"] is None
+    assert (reply.choices[0].message.content or "").startswith("Echo: 2+2? | ")
+
+
+def test_conversation_id_continues_the_session_natively(stack: Stack) -> None:
+    api = client(stack)
+    first = api.chat.completions.create(
+        model="deepseek-chat", messages=[{"role": "user", "content": "first"}]
+    )
+    session, _, message_id = first.id.partition("@")
+    creates = len(stack.upstream_requests("/chat_session/create"))
+    second = api.chat.completions.create(
+        model="deepseek-chat",
+        messages=[
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": first.choices[0].message.content},
+            {"role": "user", "content": "second"},
+        ],
+        extra_body={"conversation_id": first.id},
+    )
+    sent = stack.upstream_requests("/chat/completion")[-1]
+    assert sent["body"]["chat_session_id"] == session
+    assert sent["body"]["parent_message_id"] == int(message_id)
+    assert sent["prompt"] == "second"  # only the new turn goes up
+    assert len(stack.upstream_requests("/chat_session/create")) == creates
+    assert (second.choices[0].message.content or "").endswith(f"parent={message_id}")
+    assert second.id == f"{session}@{int(message_id) + 2}"
+
+
+def test_unknown_conversation_id_falls_back_to_folding(stack: Stack) -> None:
+    reply = client(stack).chat.completions.create(
+        model="deepseek-chat",
+        messages=[
+            {"role": "user", "content": "old"},
+            {"role": "assistant", "content": "x"},
+            {"role": "user", "content": "new"},
+        ],
+        extra_body={"conversation_id": "00000000-0000-4000-8000-000000000000@2"},
+    )
+    sent = stack.upstream_requests("/chat/completion")[-1]
+    assert sent["body"]["parent_message_id"] is None and "old" in sent["prompt"]
+    assert (reply.choices[0].message.content or "").startswith("Echo: new")
+
+
+def _pow_headers(stack: Stack) -> list[str]:
+    return [r["headers"]["x-ds-pow-response"] for r in stack.upstream_requests("/chat/completion")]
+
+
+def test_every_completion_carries_its_own_pow_answer(stack: Stack) -> None:
+    api = client(stack)
+    for index in range(4):
+        api.chat.completions.create(
+            model="deepseek-chat", messages=[{"role": "user", "content": f"n{index}"}]
+        )
+    headers = _pow_headers(stack)
+    assert len(headers) == len(set(headers))
+    for header in headers:
+        fields = orjson.loads(base64.b64decode(header))
+        assert list(fields) == ["algorithm", "challenge", "salt", "answer", "signature", "target_path"]
+        assert fields["target_path"] == "/api/v0/chat/completion"
+    assert stack.sim("GET", "/_sim/state")["counters"].get("pow_rejected", 0) == 0
+
+
+def test_warm_server_needs_only_session_create_before_completion(stack: Stack) -> None:
+    api = client(stack)
+    api.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": "warm up"}])
+    deadline = time.monotonic() + 10  # let the pre-solver refill both accounts
+    while time.monotonic() < deadline:
+        log = stack.upstream_requests()
+        last_completion = max(i for i, r in enumerate(log) if r["path"].endswith("/chat/completion"))
+        if sum(r["path"].endswith("/create_pow_challenge") for r in log[last_completion:]) >= 1:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    before = len(stack.upstream_requests())
+    api.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": "warm"}])
+    new = [r["path"].removeprefix("/api/v0") for r in stack.upstream_requests()[before:]]
+    until_completion = new[: new.index("/chat/completion") + 1]
+    assert until_completion == ["/chat_session/create", "/chat/completion"]
