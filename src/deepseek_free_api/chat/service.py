@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterator,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -53,6 +61,7 @@ from deepseek_free_api.upstream.events import (
     ReasoningDelta,
     SearchResults,
     StreamErrorFrame,
+    StreamEvent,
     TextDelta,
 )
 
@@ -129,6 +138,7 @@ class _Turn:
     incomplete: bool = False
     stop_reason: FinishReason | None = None
     pending_start: Started | None = None
+    finish_reason: FinishReason | None = None
 
     def emit(self, out: list[ChatEvent], event: ChatEvent) -> None:
         """Append a visible event, preceded by the held-back Started on the first one."""
@@ -282,21 +292,14 @@ class ChatService:
                     if chunk is None:
                         yield KeepAlive()
                         continue
-                    for event in decoder.feed(chunk):
-                        for out in self._handle(event, account.id, turn, limiter):
-                            yield out
-                        finish = turn.stop_reason or _finish_reason(event)
-                        if finish is not None:
-                            break
-                    if finish is not None:
+                    for out in self._process(decoder.feed(chunk), account.id, turn, limiter):
+                        yield out
+                    if turn.finish_reason is not None:
                         break
-                if finish is None:
-                    for event in decoder.close():
-                        for out in self._handle(event, account.id, turn, limiter):
-                            yield out
-                        finish = turn.stop_reason or _finish_reason(event)
-                        if finish is not None:
-                            break
+                if turn.finish_reason is None:
+                    for out in self._process(decoder.close(), account.id, turn, limiter):
+                        yield out
+                finish = turn.finish_reason
                 if finish is not None:
                     break
                 state = decoder.finish
@@ -330,6 +333,16 @@ class ChatService:
                     await self._stop(identity, turn)  # first: frees the account upstream at once
                 if upstream is not None:
                     await upstream.aclose()
+
+    def _process(
+        self, events: list[StreamEvent], account_id: str, turn: _Turn, limiter: OutputLimiter
+    ) -> Iterator[ChatEvent]:
+        """Handle decoded events until one ends the answer (recorded in ``turn.finish_reason``)."""
+        for event in events:
+            yield from self._handle(event, account_id, turn, limiter)
+            turn.finish_reason = turn.stop_reason or _finish_reason(event)
+            if turn.finish_reason is not None:
+                return
 
     def _handle(self, event: object, account_id: str, turn: _Turn, limiter: OutputLimiter) -> list[ChatEvent]:
         """Turn one decoded event into what the caller sees (limits applied)."""
