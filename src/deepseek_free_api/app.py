@@ -128,6 +128,7 @@ def create_app(settings: Settings) -> FastAPI:
                 backoff_s=settings.retry.backoff_initial_s,
                 backoff_max_s=settings.retry.backoff_max_s,
                 continue_max_rounds=settings.chat.continue_max_rounds,
+                delete_sessions=settings.chat.session_delete == "delete",
                 keepalive_interval_s=settings.server.keepalive_interval_s,
             ),
         )

@@ -114,6 +114,7 @@ class ServicePolicy:
     backoff_s: float = 0.5
     backoff_max_s: float = 4.0
     continue_max_rounds: int = 8
+    delete_sessions: bool = False  # chat.session_delete = "delete": no history left upstream
     keepalive_interval_s: float = 10.0
 
 
@@ -195,6 +196,8 @@ class ChatService:
                 async for event in self._attempt(request, lease, native, turn):
                     yield event
                 lease.report_success()
+                if self._policy.delete_sessions:
+                    await self._delete_session(lease.account, turn.session_id)
                 return
             except ServiceError as error:
                 if lease is None and last_error is not None and isinstance(error, CapacityError):
@@ -401,6 +404,17 @@ class ChatService:
         if len(turn.prompt) > 20_000:
             return await asyncio.to_thread(count)
         return count()
+
+    async def _delete_session(self, account: LeasedAccount, session_id: str) -> None:
+        """Delete the turn's session upstream (best effort; the answer is already delivered)."""
+        self.sessions.forget(session_id)
+        identity = Identity(token=account.token or "", device_id=account.device_id)
+        with anyio.CancelScope(shield=True):
+            try:
+                with anyio.fail_after(10):
+                    await self._client.delete_session(identity, session_id)
+            except Exception as exc:  # noqa: BLE001 - never fail a delivered answer over housekeeping
+                log.warning("deleting session %s failed: %s", session_id, exc)
 
     async def _stop(self, identity: Identity, turn: _Turn) -> None:
         """Tell DeepSeek to stop generating (caller gone, limit reached, error), shielded."""

@@ -1,0 +1,24 @@
+"""chat.session_delete = "delete" leaves no session behind upstream."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    yield from start_stack(simulator_config(), session_delete="delete", min_interval_s=0.0)
+
+
+def test_sessions_are_deleted_after_the_answer(stack: Stack) -> None:
+    api = openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+    reply = api.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": "bye"}])
+    assert (reply.choices[0].message.content or "").startswith("Echo: bye")
+    deletes = stack.upstream_requests("/chat_session/delete")
+    assert [d["body"]["chat_session_id"] for d in deletes] == [reply.id.partition("@")[0]]
+    assert stack.sim("GET", "/_sim/state")["sessions"] in ([], {})
