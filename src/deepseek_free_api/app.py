@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import fields
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -72,18 +73,8 @@ def build_account(config: AccountConfig, device_salt: str) -> Account:
 
 
 def persona_of(settings: Settings) -> Persona:
-    """The upstream persona from the settings."""
-    p = settings.persona
-    return Persona(
-        platform=p.platform,
-        client_version=p.client_version,
-        app_version=p.app_version,
-        user_agent=p.user_agent,
-        locale=p.locale,
-        timezone_offset=p.timezone_offset,
-        bundle_id=p.bundle_id,
-        impersonate=p.impersonate,
-    )
+    """The upstream persona from the settings (the same fields, minus the device salt)."""
+    return Persona(**{f.name: getattr(settings.persona, f.name) for f in fields(Persona)})
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -109,8 +100,9 @@ def create_app(settings: Settings) -> FastAPI:
             )
 
         salt = settings.persona.device_salt
+        accounts = [build_account(config, salt) for config in settings.accounts]
         pool = AccountPool(
-            [build_account(config, salt) for config in settings.accounts],
+            accounts,
             max_waiters=settings.pool.max_waiters,
             wait_timeout_s=settings.pool.wait_timeout_s,
             min_interval_s=settings.pool.min_interval_s,
@@ -132,15 +124,12 @@ def create_app(settings: Settings) -> FastAPI:
                 keepalive_interval_s=settings.server.keepalive_interval_s,
             ),
         )
-        has_accounts = bool(settings.accounts)
-
-        def caller(credential: str | None) -> Any:
-            return resolve_caller(
-                credential,
-                api_keys=settings.auth.api_keys,
-                allow_anonymous=settings.auth.allow_anonymous,
-                has_server_accounts=has_accounts,
-            )
+        caller = partial(
+            resolve_caller,
+            api_keys=settings.auth.api_keys,
+            allow_anonymous=settings.auth.allow_anonymous,
+            has_server_accounts=bool(accounts),
+        )
 
         async def check_token(token: str) -> bool:
             try:
@@ -155,15 +144,14 @@ def create_app(settings: Settings) -> FastAPI:
             service=service,
             caller=caller,
             check_token=check_token,
-            settings_view=OutputOptions(
+            output=OutputOptions(
                 reasoning_output=settings.chat.reasoning_output,
                 search_sources_text=settings.chat.search_sources_text,
             ),
             max_body_bytes=settings.server.max_body_bytes,
         )
-        for account in pool.snapshot():
-            token_account = pool.get(account.id)
-            if token_account is not None and token_account.token:
+        for account in accounts:
+            if account.token:  # accounts that must log in first warm up on their first lease
                 pow_source.presolver.warm(account.id, COMPLETION_PATH)
         log.info(
             "serving %d server account(s) via %s; service keys: %s",

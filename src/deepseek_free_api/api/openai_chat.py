@@ -27,13 +27,13 @@ async def chat_completions(request: Request) -> Response:
     """OpenAI Chat Completions, streaming or not (one code path)."""
     core = core_of(request)
     body = await read_json(request)
-    chat = parse_chat_request(body, default_reasoning=core.settings_view.reasoning_output)
+    chat = parse_chat_request(body, default_reasoning=core.output.reasoning_output)
     caller = core.caller(presented_credential(request))
     renderer = ChunkRenderer(
         model=str(body.get("model")),
         reasoning_mode=chat.reasoning_mode,
         include_usage=chat.include_usage or not chat.stream,
-        sources_text=core.settings_view.search_sources_text,
+        sources_text=core.output.search_sources_text,
     )
     events = core.service.stream(chat, caller)
     if not chat.stream:

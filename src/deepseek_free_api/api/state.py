@@ -26,7 +26,7 @@ class Core:
     service: ChatService
     caller: Callable[[str | None], Caller]
     check_token: Callable[[str], Awaitable[bool]]
-    settings_view: OutputOptions
+    output: OutputOptions
     max_body_bytes: int
 
 
