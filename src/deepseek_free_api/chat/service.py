@@ -135,7 +135,6 @@ class _Turn:
     answer: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
     emitted: bool = False
-    finished: bool = False
     incomplete: bool = False
     stop_reason: FinishReason | None = None
     pending_start: Started | None = None
@@ -287,10 +286,9 @@ class ChatService:
         finally:
             self._pow.refill(account.id, COMPLETION_PATH)  # next answer, off this request's path
         assert upstream is not None
-        finish: FinishReason | None = None
         rounds = 0
         try:
-            while finish is None:
+            while True:
                 async for chunk in self._keepalive_iter(upstream):
                     if chunk is None:
                         yield KeepAlive()
@@ -302,11 +300,9 @@ class ChatService:
                 if turn.finish_reason is None:
                     for out in self._process(decoder.close(), account.id, turn, limiter):
                         yield out
-                finish = turn.finish_reason
-                if finish is not None:
+                if turn.finish_reason is not None:
                     break
-                state = decoder.finish
-                if state is None:
+                if decoder.finish is None:
                     raise UpstreamServerError("the DeepSeek stream ended before the answer was complete")
                 # INCOMPLETE: ask DeepSeek to go on, a bounded number of times.
                 rounds += 1
@@ -323,16 +319,18 @@ class ChatService:
                 )
             for out in self._flush(limiter, turn):
                 yield out
-            if not turn.answer and finish == "stop" and turn.stop_reason is None:
+            if not turn.answer and turn.finish_reason == "stop" and turn.stop_reason is None:
                 raise EmptyAnswerError("DeepSeek finished without an answer")
-            turn.finished = decoder.finish is not None
             usage = await self._usage(turn)
             if turn.pending_start is not None:
                 yield turn.pending_start
-            yield Completed(finish_reason=finish, usage=usage)
+            yield Completed(finish_reason=turn.finish_reason, usage=usage)
         finally:
+            # DeepSeek goes on generating unless it reached its end or we tell it to stop
+            # (caller gone, stop sequence, max_tokens, error), and the account stays busy.
+            ended = decoder.finish is not None and decoder.finish.status != "INCOMPLETE"
             with anyio.CancelScope(shield=True):
-                if not turn.finished and turn.response_message_id is not None:
+                if not ended and turn.response_message_id is not None:
                     await self._stop(identity, turn)  # first: frees the account upstream at once
                 if upstream is not None:
                     await upstream.aclose()
@@ -347,7 +345,9 @@ class ChatService:
             if turn.finish_reason is not None:
                 return
 
-    def _handle(self, event: object, account_id: str, turn: _Turn, limiter: OutputLimiter) -> list[ChatEvent]:
+    def _handle(
+        self, event: StreamEvent, account_id: str, turn: _Turn, limiter: OutputLimiter
+    ) -> list[ChatEvent]:
         """Turn one decoded event into what the caller sees (limits applied)."""
         out: list[ChatEvent] = []
         if isinstance(event, Ready):
@@ -446,23 +446,13 @@ class ChatService:
         """Iterate an upstream stream, yielding None as a keep-alive tick while it is silent."""
         iterator = aiter(chunks)
         while True:
-            task = asyncio.ensure_future(anext(iterator))
-            try:
-                while True:
-                    done, _ = await asyncio.wait({task}, timeout=self._policy.keepalive_interval_s)
-                    if done:
-                        break
+            async for tick in self._keepalive(anext(iterator, None)):
+                if isinstance(tick, KeepAlive):
                     yield None
-                try:
-                    chunk = task.result()
-                except StopAsyncIteration:
+                elif tick is None:
                     return
-                yield chunk
-            finally:
-                if not task.done():
-                    task.cancel()
-                    with anyio.CancelScope(shield=True):
-                        await asyncio.gather(task, return_exceptions=True)
+                else:
+                    yield tick
 
 
 def _finish_reason(event: object) -> FinishReason | None:
