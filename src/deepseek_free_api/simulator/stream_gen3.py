@@ -10,17 +10,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import SearchHit
-from .patch import frame
+from .patch import Frame, frame
 from .replies import REFERENCE
 from .stream_items import (
-    CLOSE,
-    GENERATION_ERR,
     TEMPLATE_REFUSAL,
     BodyFrame,
     Item,
     Named,
     ShapeInput,
     chunks,
+    filtered_end,
+    finished_end,
+    incomplete_end,
     now_seconds,
 )
 
@@ -92,26 +93,10 @@ class Gen3Shape:
         return list(self._body)
 
     def finished(self, usage: int) -> list[Item]:
-        items: list[Item] = [
-            BodyFrame(frame("response", "BATCH", _usage(usage, "FINISHED"))),
-            BodyFrame(frame("response/status", "SET", "FINISHED")),
-        ]
-        if self.data.emit_finish:
-            items.append(Named("finish", {}))
-        items += [
-            Named("update_session", {"updated_at": now_seconds()}),
-            Named("title", {"content": self.data.plan.title}),
-            Named("close", dict(CLOSE)),
-        ]
-        return items
+        return finished_end(self.data, _usage(usage, "FINISHED"))
 
     def incomplete(self, usage: int) -> list[Item]:
-        return [
-            BodyFrame(frame("response", "BATCH", _usage(usage, "INCOMPLETE"))),
-            BodyFrame(frame("response/status", "SET", "INCOMPLETE")),
-            BodyFrame(raw=dict(GENERATION_ERR)),
-            Named("close", dict(CLOSE)),
-        ]
+        return incomplete_end(_usage(usage, "INCOMPLETE"))
 
     def filtered(self, usage: int) -> list[Item]:
         template = {"id": self._take_id(), "type": "TEMPLATE_RESPONSE", "content": TEMPLATE_REFUSAL}
@@ -122,14 +107,7 @@ class Gen3Shape:
             {"p": "fragments", "v": [template]},
             {"p": "quasi_status", "v": "CONTENT_FILTER"},
         ]
-        items: list[Item] = [
-            BodyFrame(frame("response", "BATCH", _usage(usage, "FINISHED"))),
-            BodyFrame(frame("response", "BATCH", replacement)),
-        ]
-        if self.data.emit_finish:
-            items.append(Named("finish", {}))
-        items.append(Named("close", dict(CLOSE)))
-        return items
+        return filtered_end(self.data, [_usage(usage, "FINISHED"), frame("response", "BATCH", replacement)])
 
     # -- building -----------------------------------------------------------------------------
 
@@ -257,5 +235,6 @@ class Gen3Shape:
                     self._add(f"{_LAST}/content", "APPEND", piece, len(piece))
 
 
-def _usage(usage: int, quasi: str) -> list[dict[str, Any]]:
-    return [{"p": "accumulated_token_usage", "v": usage}, {"p": "quasi_status", "v": quasi}]
+def _usage(usage: int, quasi: str) -> Frame:
+    batch = [{"p": "accumulated_token_usage", "v": usage}, {"p": "quasi_status", "v": quasi}]
+    return frame("response", "BATCH", batch)

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .patch import Frame
+from .patch import Frame, frame
 from .replies import ReplyPlan, TurnFacts
 
 # The error frame that ends a broken generation (SRC-66610760905, 2026-09).
@@ -17,7 +17,7 @@ GENERATION_ERR = {
 }
 # Canned refusal that replaces a filtered answer (DS2-go sample content-filter-trigger-20260405).
 TEMPLATE_REFUSAL = "Sorry, I can't answer that. Let's talk about something else."
-CLOSE = {"click_behavior": "none", "auto_resume": False}
+_CLOSE = {"click_behavior": "none", "auto_resume": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +103,38 @@ class ShapeInput:
     facts: TurnFacts
     model_type: str
     emit_finish: bool
+
+
+# -- the endings generations 2 and 3 share; each passes its own usage frame ---------------------
+
+
+def finished_end(data: ShapeInput, usage: Frame) -> list[Item]:
+    """The normal end: usage, status FINISHED, ``finish`` (if configured), session, title, close."""
+    items: list[Item] = [BodyFrame(usage), BodyFrame(frame("response/status", "SET", "FINISHED"))]
+    if data.emit_finish:
+        items.append(Named("finish", {}))
+    items += [
+        Named("update_session", {"updated_at": now_seconds()}),
+        Named("title", {"content": data.plan.title}),
+        Named("close", dict(_CLOSE)),
+    ]
+    return items
+
+
+def incomplete_end(usage: Frame) -> list[Item]:
+    """The end of a generation that broke: usage, status INCOMPLETE, generation_err, close."""
+    return [
+        BodyFrame(usage),
+        BodyFrame(frame("response/status", "SET", "INCOMPLETE")),
+        BodyFrame(raw=dict(GENERATION_ERR)),
+        Named("close", dict(_CLOSE)),
+    ]
+
+
+def filtered_end(data: ShapeInput, frames: list[Frame]) -> list[Item]:
+    """The content-filter end: the generation's ``frames``, ``finish`` (if configured), close."""
+    items: list[Item] = [BodyFrame(f) for f in frames]
+    if data.emit_finish:
+        items.append(Named("finish", {}))
+    items.append(Named("close", dict(_CLOSE)))
+    return items

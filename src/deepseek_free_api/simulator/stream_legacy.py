@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import SearchHit
-from .patch import frame
+from .patch import Frame, frame
 from .replies import REFERENCE
 from .stream_items import (
-    CLOSE,
     GENERATION_ERR,
     TEMPLATE_REFUSAL,
     BodyFrame,
@@ -22,6 +21,9 @@ from .stream_items import (
     Named,
     ShapeInput,
     chunks,
+    filtered_end,
+    finished_end,
+    incomplete_end,
     now_seconds,
 )
 
@@ -29,6 +31,10 @@ from .stream_items import (
 def _citations(answer: str) -> str:
     # Generations 1/2 cite with [citation:N], N = 1-based cite_index (PROTOCOL.md §5.4).
     return REFERENCE.sub(lambda m: f"[citation:{int(m.group(1)) + 1}]", answer)
+
+
+def _usage(usage: int) -> Frame:
+    return frame("response/accumulated_token_usage", "SET", usage)
 
 
 def _hit(hit: SearchHit, index: int) -> dict[str, Any]:
@@ -99,38 +105,21 @@ class Gen2Shape:
         return list(self._body)
 
     def finished(self, usage: int) -> list[Item]:
-        items: list[Item] = [
-            BodyFrame(frame("response/accumulated_token_usage", "SET", usage)),
-            BodyFrame(frame("response/status", "SET", "FINISHED")),
-        ]
-        if self.data.emit_finish:
-            items.append(Named("finish", {}))
-        items += [
-            Named("update_session", {"updated_at": now_seconds()}),
-            Named("title", {"content": self.data.plan.title}),
-            Named("close", dict(CLOSE)),
-        ]
-        return items
+        return finished_end(self.data, _usage(usage))
 
     def incomplete(self, usage: int) -> list[Item]:
-        return [
-            BodyFrame(frame("response/accumulated_token_usage", "SET", usage)),
-            BodyFrame(frame("response/status", "SET", "INCOMPLETE")),
-            BodyFrame(raw=dict(GENERATION_ERR)),
-            Named("close", dict(CLOSE)),
-        ]
+        return incomplete_end(_usage(usage))
 
     def filtered(self, usage: int) -> list[Item]:
-        items: list[Item] = [
-            BodyFrame(frame("response/accumulated_token_usage", "SET", usage)),
-            BodyFrame(frame("response/ban_regenerate", "SET", True)),
-            BodyFrame(frame("response/content", "SET", TEMPLATE_REFUSAL)),
-            BodyFrame(frame("response/status", "SET", "CONTENT_FILTER")),
-        ]
-        if self.data.emit_finish:
-            items.append(Named("finish", {}))
-        items.append(Named("close", dict(CLOSE)))
-        return items
+        return filtered_end(
+            self.data,
+            [
+                _usage(usage),
+                frame("response/ban_regenerate", "SET", True),
+                frame("response/content", "SET", TEMPLATE_REFUSAL),
+                frame("response/status", "SET", "CONTENT_FILTER"),
+            ],
+        )
 
 
 @dataclass
@@ -183,7 +172,7 @@ class Gen1Shape:
 
     def _end(self, reason: str, status: str, usage: int) -> list[Item]:
         return [
-            BodyFrame(frame("response/accumulated_token_usage", "SET", usage)),
+            BodyFrame(_usage(usage)),
             BodyFrame(
                 frame("response/status", "SET", status), self._chunk({"content": "", "type": "text"}, reason)
             ),
