@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -214,7 +214,8 @@ def classify_http(
         signal = _envelope_signal(payload)
         if status < 400 and not signal.code and not signal.biz_code:
             return None
-        return _decide(_with(signal, status=status, retry_after=_retry_after(lowered)))
+        quoted_status = status if status != 200 else None  # "HTTP 200" would tell the user nothing
+        return _decide(replace(signal, status=quoted_status, retry_after=_retry_after(lowered)))
     if status >= 400 or status == 202:
         text = _detail(payload) if payload is not None else ""
         return _decide(
@@ -295,17 +296,6 @@ def _envelope_signal(envelope: Mapping[str, Any]) -> _Signal:
         code=_int(envelope.get("code")),
         biz_code=_int(data.get("biz_code")),
         mute_until=float(mute_until) if isinstance(mute_until, int | float) else None,
-    )
-
-
-def _with(signal: _Signal, *, status: int, retry_after: float | None) -> _Signal:
-    return _Signal(
-        text=signal.text,
-        code=signal.code,
-        biz_code=signal.biz_code,
-        status=status if status != 200 else None,
-        mute_until=signal.mute_until,
-        retry_after=retry_after,
     )
 
 
