@@ -222,3 +222,18 @@ def test_disconnect_stops_the_generation_and_frees_the_account(tight: Stack) -> 
     # the account is usable again at once
     reply = chat(stack, key="tok-alpha")
     assert (reply.choices[0].message.content or "").startswith("Echo: hi")
+
+
+@pytest.fixture(scope="module")
+def impatient() -> Iterator[Stack]:
+    """Gives up on a stream after half a second of silence."""
+    yield from start_stack(simulator_config(), stream_idle_timeout_s=0.5, min_interval_s=0.0)
+
+
+def test_stalled_stream_ends_with_an_error_not_a_hang(impatient: Stack) -> None:
+    # Without the idle timeout the stream would resume after the stall and end normally.
+    impatient.sim("POST", "/_sim/faults", json={"fault": "stall", "times": 1, "seconds": 20})
+    with pytest.raises(openai.APIError) as caught:
+        for _ in chat(impatient, stream=True):
+            pass
+    assert "sent nothing" in str(caught.value.message)

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from curl_cffi.requests import AsyncSession
-from curl_cffi.requests.exceptions import RequestException
+from curl_cffi.requests.exceptions import RequestException, Timeout
 
 from deepseek_free_api.errors import (
     AccountBannedError,
@@ -173,7 +173,6 @@ class DeepSeekClient:
         identity: Identity | None,
         *,
         json: Mapping[str, Any] | None = None,
-        params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
     ) -> Any:
@@ -182,15 +181,14 @@ class DeepSeekClient:
                 method,  # type: ignore[arg-type]
                 self.base_url + path,
                 json=dict(json) if json is not None else None,
-                params=dict(params) if params else None,
                 headers=self._headers(identity, headers),
                 timeout=(self._connect_timeout, self._idle_timeout if stream else self._request_timeout),
                 stream=stream,
                 allow_redirects=False,
             )
+        except Timeout as exc:
+            raise UpstreamTimeoutError(f"DeepSeek did not answer {path} in time") from exc
         except RequestException as exc:
-            if "timed out" in str(exc).lower() or "timeout" in type(exc).__name__.lower():
-                raise UpstreamTimeoutError(f"DeepSeek did not answer {path} in time") from exc
             raise UpstreamServerError(f"could not reach DeepSeek ({path}): {_reason(exc)}") from exc
 
     async def _call(
@@ -200,10 +198,9 @@ class DeepSeekClient:
         identity: Identity | None,
         *,
         json: Mapping[str, Any] | None = None,
-        params: Mapping[str, str] | None = None,
     ) -> Any:
         """One JSON call; returns ``biz_data`` or raises the classified error."""
-        response = await self._send(method, API + path, identity, json=json, params=params)
+        response = await self._send(method, API + path, identity, json=json)
         return _envelope_data(response.status_code, dict(response.headers), response.content, path)
 
     # -- endpoints --------------------------------------------------------------------------
