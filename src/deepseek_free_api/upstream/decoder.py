@@ -184,8 +184,8 @@ class StreamDecoder:
         except PatchError as exc:
             self._skip(f"patch not applicable: {exc}", data)
             return
-        response = self._state.root.get("response") if isinstance(self._state.root, dict) else None
-        if not isinstance(response, Mapping):
+        response = self._response()
+        if response is None:
             return
         if self._generation is None:
             if "fragments" in response:
@@ -208,9 +208,15 @@ class StreamDecoder:
             template = Gen3Layer.template(response) if status == "CONTENT_FILTER" else None
             self._set_finish(status, template, out)
 
+    def _response(self) -> Mapping[str, Any] | None:
+        """The patch state's ``response`` object, once there is one."""
+        root = self._state.root
+        response = root.get("response") if isinstance(root, dict) else None
+        return response if isinstance(response, Mapping) else None
+
     def _derive(self, *, final: bool) -> list[StreamEvent]:
-        response = self._state.root.get("response") if isinstance(self._state.root, dict) else None
-        if not isinstance(response, Mapping):
+        response = self._response()
+        if response is None:
             return []
         if self._generation == 3:
             return self._gen3.events(response, final=final)

@@ -104,12 +104,10 @@ class PatchState:
                 if child is None:
                     # Fields appear by SET on a missing path ("response/quasi_status").
                     child = node[key] = {}
-                elif not isinstance(child, dict | list):
-                    raise PatchError(f"path goes through a scalar at {key!r}")
             else:
                 child = node[_index(node, key)]
-                if not isinstance(child, dict | list):
-                    raise PatchError(f"path goes through a scalar at {key!r}")
+            if not isinstance(child, dict | list):
+                raise PatchError(f"path goes through a scalar at {key!r}")
             node = child
         return node
 
