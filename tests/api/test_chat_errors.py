@@ -85,6 +85,9 @@ def test_missing_credentials_are_401_and_server_accounts_stay_unused(stack: Stac
     )
     assert response.status_code == 401
     assert stack.upstream_requests("/chat/completion") == []
+    # nothing about the body is revealed to an unauthenticated caller
+    anonymous = httpx.post(stack.base_url + "/chat/completions", json={"model": "no-such-model"})
+    assert anonymous.status_code == 401
 
 
 def test_invalid_deepseek_token_is_401(stack: Stack) -> None:

@@ -26,9 +26,9 @@ router = APIRouter()
 async def chat_completions(request: Request) -> Response:
     """OpenAI Chat Completions, streaming or not (one code path)."""
     core = core_of(request)
+    caller = core.caller(presented_credential(request))  # 401 before anything about the body
     body = await read_json(request)
     chat = parse_chat_request(body, default_reasoning=core.output.reasoning_output)
-    caller = core.caller(presented_credential(request))
     renderer = ChunkRenderer(
         model=str(body.get("model")),
         reasoning_mode=chat.reasoning_mode,

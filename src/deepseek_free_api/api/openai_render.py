@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from deepseek_free_api.chat.events import (
     ChatEvent,
@@ -23,6 +23,8 @@ from deepseek_free_api.chat.request import ReasoningMode
 
 _DETAILS_OPEN = "<details>\n<summary>Thinking</summary>\n\n"
 _DETAILS_CLOSE = "\n</details>\n\n"
+# Reasoning shown inside ``content``: opening and closing text per mode.
+_INLINE = {"think_tags": ("<think>\n", "</think>\n\n"), "details": (_DETAILS_OPEN, _DETAILS_CLOSE)}
 
 
 @dataclass(slots=True)
@@ -35,7 +37,7 @@ class ChunkRenderer:
     sources_text: bool
     created: int = field(default_factory=lambda: int(time.time()))
     id: str = ""
-    _open_tag: str | None = None
+    _inline: Literal["before", "open", "closed"] = "before"  # reasoning inside content
     _content_length: int = 0
     _cited: dict[str, Citation] = field(default_factory=dict)
 
@@ -61,16 +63,17 @@ class ChunkRenderer:
         if mode == "reasoning_content":
             return [self._chunk({"reasoning_content": text})]
         prefix = ""
-        if self._open_tag is None:
-            self._open_tag = "</think>\n\n" if mode == "think_tags" else _DETAILS_CLOSE
-            prefix = "<think>\n" if mode == "think_tags" else _DETAILS_OPEN
+        if self._inline == "before":
+            self._inline = "open"
+            prefix = _INLINE[mode][0]
         return self._content(prefix + text)
 
     def _close_reasoning(self) -> str:
-        closing, self._open_tag = self._open_tag or "", None
-        if closing:
-            self._open_tag = ""  # reasoning done; never reopen
-        return closing
+        """The closing tag when inline reasoning is open (once; reasoning is never reopened)."""
+        if self._inline != "open":
+            return ""
+        self._inline = "closed"
+        return _INLINE[self.reasoning_mode][1]
 
     def _content(self, text: str, annotations: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         if not text:
