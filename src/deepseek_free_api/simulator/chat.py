@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from starlette.responses import Response
 
@@ -21,7 +23,7 @@ from .replies import TurnFacts, plan_reply
 from .sessions import ILLEGAL_SESSION, find_session
 from .sse import encode, short_stream
 from .state import Generation, Message, Session
-from .stream_items import ShapeInput, TurnIds
+from .stream_items import StreamShape
 
 # Texts measured 2026-09-11 (SRC-69391278382); the JSON biz_codes below are the simulator's choice.
 BUSY = "A message is being generated, please try again later."
@@ -54,6 +56,21 @@ def muted(call: Call) -> Response | None:
     if account.is_muted():
         return biz_error(5, "user is muted", {"is_muted": 1, "mute_until": account.muted_until})
     return None
+
+
+async def open_turn(
+    call: Call, required: Mapping[str, str], optional: Mapping[str, str] | None = None, *, proof: bool = True
+) -> tuple[dict[str, Any], Session] | Response:
+    """The checked body and the caller's session, or the refusal: 40301 (if ``proof``), mute, session."""
+    body = await read_json(call.request, call.body)
+    check_fields(body, required, optional)
+    refusal = (pow_refusal(call) if proof else None) or muted(call)
+    if refusal is not None:
+        return refusal
+    session = find_session(call, body["chat_session_id"])
+    if session is None:
+        return biz_error(*ILLEGAL_SESSION)
+    return body, session
 
 
 def _error_frame(call: Call, text: str, kind: str) -> Response:
@@ -134,57 +151,66 @@ def start_reply(
 ) -> Response:
     """Claim the account and stream a fresh reply for the user message ``ids[0]``."""
     sim, account = call.sim, call.user
-    gen_number = generation_for(call)
     plan = plan_with_fault(plan_reply(facts, sim.config), fault)
     if account.banned:  # banned accounts get a valid but empty stream (Chat2API #164, 2026-06)
         plan = replace(plan, answer="", thinking=None, results=(), tip=None)
     message = Message(ids[1], ids[0], "ASSISTANT", time.time(), model_type=facts.model_type)
-    message.thinking, message.search, message.generation = facts.thinking, facts.search, gen_number
+    message.thinking, message.search, message.generation = facts.thinking, facts.search, generation_for(call)
     message.plan, message.facts = plan, facts
     session.messages[message.message_id] = message
     session.current_message_id = message.message_id
     session.updated_at = time.time()
     session.title = session.title or plan.title
-    generation = Generation(account.id, session.id, message.message_id, kind)
-    account.generation = generation
     account.completions += 1
     account.recent.append(time.monotonic())
     sim.world.count("generations")
-    shape = build_shape(ShapeInput(TurnIds(ids[0], ids[1], facts.parent), plan, facts, facts.model_type,
-                                   sim.config.emit_finish), gen_number)  # fmt: skip
+    shape = build_shape(message, sim.config.emit_finish)
     message.tree = {"response": shape.snapshot()}
     cut = plan.incomplete_after
     if fault is not None and fault.name == "generation_err":
         total = sum(f.chars for f in shape.body())
         cut = int(fault.number("after", max(1, total // 2)))
-    run = StreamRun(account, generation, message, shape, 0, cut, fault,
-                    sim.config.busy_after_disconnect_seconds, len(facts.prompt))  # fmt: skip
+    return run_stream(call, session, message, shape, 0, cut, fault, kind)
+
+
+def run_stream(
+    call: Call,
+    session: Session,
+    message: Message,
+    shape: StreamShape,
+    start: int,
+    cut: int,
+    fault: Fault | None,
+    kind: str,
+) -> Response:
+    """Claim the account for ``message`` and stream ``shape`` from body frame ``start`` on."""
+    account = call.user
+    assert message.facts is not None
+    generation = Generation(account.id, session.id, message.message_id, kind)
+    account.generation = generation
+    run = StreamRun(account, generation, message, shape, start, cut, fault,
+                    call.sim.config.busy_after_disconnect_seconds, len(message.facts.prompt))  # fmt: skip
     return run.response()
 
 
-def add_user_message(
-    session: Session, message_id: int, parent: int | None, facts: TurnFacts, files: list[str]
-) -> None:
-    user = Message(message_id, parent, "USER", time.time(), prompt=facts.prompt, files=list(files))
+def add_user_message(session: Session, message_id: int, facts: TurnFacts, files: list[str]) -> None:
+    """Record the user message ``message_id`` under ``facts.parent``."""
+    user = Message(message_id, facts.parent, "USER", time.time(), prompt=facts.prompt, files=list(files))
     user.model_type, user.thinking, user.search = facts.model_type, facts.thinking, facts.search
     session.messages[message_id] = user
 
 
 async def completion(call: Call) -> Response:
     """A new turn (PROTOCOL.md §4.2)."""
-    body = await read_json(call.request, call.body)
-    check_fields(
-        body,
+    opened = await open_turn(
+        call,
         {"chat_session_id": "str", "prompt": "str", "ref_file_ids": "list?", "thinking_enabled": "bool",
          "search_enabled": "bool"},
         {"parent_message_id": "int?", "model_type": "str?", "preempt": "bool?", "client_stream_id": "str?"},
     )  # fmt: skip
-    refusal = pow_refusal(call) or muted(call)
-    if refusal is not None:
-        return refusal
-    session = find_session(call, body["chat_session_id"])
-    if session is None:
-        return biz_error(*ILLEGAL_SESSION)
+    if isinstance(opened, Response):
+        return opened
+    body, session = opened
     parent = body.get("parent_message_id")
     if parent is not None and (
         parent not in session.messages or session.messages[parent].role != "ASSISTANT"
@@ -213,5 +239,5 @@ async def completion(call: Call) -> Response:
         return hint_stream(call, ids, model_type, hint)
     session.model_type = model_type
     session.ref_file_ids = files
-    add_user_message(session, ids[0], parent, facts, files)
+    add_user_message(session, ids[0], facts, files)
     return start_reply(call, session, facts, ids, fault, "completion")

@@ -18,15 +18,18 @@ from .replies import ReplyPlan, filler
 from .sse import DroppedConnection, EventStream, encode, split_inside_character
 from .state import Account, Generation, Message
 from .stream_gen3 import Gen3Shape
-from .stream_items import BodyFrame, Item, Named, ShapeInput, StreamShape
+from .stream_items import BodyFrame, Item, Named, ShapeInput, StreamShape, TurnIds
 from .stream_legacy import Gen1Shape, Gen2Shape
 
 
-def build_shape(data: ShapeInput, generation: int) -> StreamShape:
-    """The stream builder of ``generation`` (1, 2 or 3)."""
-    if generation == 1:
+def build_shape(message: Message, emit_finish: bool) -> StreamShape:
+    """The stream builder of an assistant ``message``: its plan and facts, in its generation."""
+    assert message.plan is not None and message.facts is not None
+    ids = TurnIds(request=message.parent_id or 0, response=message.message_id)
+    data = ShapeInput(ids, message.plan, message.facts, emit_finish)
+    if message.generation == 1:
         return Gen1Shape(data)
-    if generation == 2:
+    if message.generation == 2:
         return Gen2Shape(data)
     return Gen3Shape(data)
 

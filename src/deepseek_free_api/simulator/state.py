@@ -102,7 +102,6 @@ class Message:
     plan: ReplyPlan | None = None
     facts: TurnFacts | None = None
     delivered: int = 0  # body frames already sent (for continue)
-    continued: int = 0
 
     @property
     def status(self) -> str:

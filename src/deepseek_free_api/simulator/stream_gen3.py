@@ -60,8 +60,11 @@ class Gen3Shape:
 
     def head(self) -> list[Named]:
         ids = self.data.ids
-        ready = {"request_message_id": ids.request, "response_message_id": ids.response}
-        ready["model_type"] = self.data.model_type  # type: ignore[assignment]
+        ready = {
+            "request_message_id": ids.request,
+            "response_message_id": ids.response,
+            "model_type": self.data.facts.model_type,
+        }
         return [Named("ready", ready), Named("update_session", {"updated_at": now_seconds()})]
 
     def snapshot(self) -> dict[str, Any]:

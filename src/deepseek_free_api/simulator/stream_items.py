@@ -50,7 +50,6 @@ class TurnIds:
 
     request: int
     response: int
-    parent: int | None
 
 
 class StreamShape(Protocol):
@@ -101,7 +100,6 @@ class ShapeInput:
     ids: TurnIds
     plan: ReplyPlan
     facts: TurnFacts
-    model_type: str
     emit_finish: bool
 
 

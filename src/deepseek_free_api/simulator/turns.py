@@ -9,34 +9,29 @@ from .chat import (
     add_user_message,
     hint_for,
     hint_stream,
-    muted,
+    open_turn,
     refusal_stream,
+    run_stream,
     start_reply,
 )
-from .core import Call, pow_refusal
+from .core import Call
 from .envelope import biz_error, check_fields, ok, read_json
-from .generation import StreamRun, build_shape
+from .generation import build_shape
 from .replies import TurnFacts
 from .sessions import ILLEGAL_SESSION, find_session
-from .state import Generation
-from .stream_items import ShapeInput, TurnIds
 
 
 async def edit_message(call: Call) -> Response:
     """Replace a user message and answer it; model and files come from the session (NIY ref §5)."""
-    body = await read_json(call.request, call.body)
-    check_fields(
-        body,
+    opened = await open_turn(
+        call,
         {"chat_session_id": "str", "message_id": "int", "prompt": "str", "search_enabled": "bool",
          "thinking_enabled": "bool"},
         {"model_type": "str?"},
     )  # fmt: skip
-    refusal = pow_refusal(call) or muted(call)
-    if refusal is not None:
-        return refusal
-    session = find_session(call, body["chat_session_id"])
-    if session is None:
-        return biz_error(*ILLEGAL_SESSION)
+    if isinstance(opened, Response):
+        return opened
+    body, session = opened
     old = session.messages.get(body["message_id"])
     if old is None or old.role != "USER":
         return biz_error(*INVALID_MESSAGE)
@@ -58,20 +53,16 @@ async def edit_message(call: Call) -> Response:
     hint = hint_for(call, facts, fault)
     if hint is not None:
         return hint_stream(call, ids, model_type, hint)
-    add_user_message(session, ids[0], old.parent_id, facts, files)
+    add_user_message(session, ids[0], facts, files)
     return start_reply(call, session, facts, ids, fault, "edit_message")
 
 
 async def regenerate(call: Call) -> Response:
     """A new answer to the same user message (``message_id`` = that answer or its user message)."""
-    body = await read_json(call.request, call.body)
-    check_fields(body, {"chat_session_id": "str", "message_id": "int"})
-    refusal = pow_refusal(call) or muted(call)
-    if refusal is not None:
-        return refusal
-    session = find_session(call, body["chat_session_id"])
-    if session is None:
-        return biz_error(*ILLEGAL_SESSION)
+    opened = await open_turn(call, {"chat_session_id": "str", "message_id": "int"})
+    if isinstance(opened, Response):
+        return opened
+    body, session = opened
     target = session.messages.get(body["message_id"])
     user = session.messages.get(target.parent_id or -1) if target and target.role == "ASSISTANT" else target
     if user is None or user.role != "USER":
@@ -91,14 +82,12 @@ async def continue_(call: Call) -> Response:
 
     No proof of work: the captured web request carries none (SRC-66610760905, 2026-09).
     """
-    body = await read_json(call.request, call.body)
-    check_fields(body, {"chat_session_id": "str", "message_id": "int"}, {"fallback_to_resume": "bool?"})
-    refusal = muted(call)
-    if refusal is not None:
-        return refusal
-    session = find_session(call, body["chat_session_id"])
-    if session is None:
-        return biz_error(*ILLEGAL_SESSION)
+    opened = await open_turn(
+        call, {"chat_session_id": "str", "message_id": "int"}, {"fallback_to_resume": "bool?"}, proof=False
+    )
+    if isinstance(opened, Response):
+        return opened
+    body, session = opened
     message = session.messages.get(body["message_id"])
     if message is None or message.role != "ASSISTANT" or message.plan is None or message.facts is None:
         return biz_error(*INVALID_MESSAGE)
@@ -106,21 +95,13 @@ async def continue_(call: Call) -> Response:
     refused = refusal_stream(call, fault, session.id)
     if refused is not None:
         return refused
-    sim, account = call.sim, call.user
-    ids = TurnIds(message.parent_id or 0, message.message_id, message.facts.parent)
-    data = ShapeInput(ids, message.plan, message.facts, message.model_type, sim.config.emit_finish)
-    shape = build_shape(data, message.generation)
-    done = sum(f.chars for f in shape.body()[: message.delivered])
+    shape = build_shape(message, call.sim.config.emit_finish)
     cut = 0
     if fault is not None and fault.name == "generation_err":
+        done = sum(f.chars for f in shape.body()[: message.delivered])
         cut = done + int(fault.number("after", 1))
-    generation = Generation(account.id, session.id, message.message_id, "continue")
-    account.generation = generation
-    message.continued += 1
-    sim.world.count("continues")
-    run = StreamRun(account, generation, message, shape, message.delivered, cut, fault,
-                    sim.config.busy_after_disconnect_seconds, len(message.facts.prompt))  # fmt: skip
-    return run.response()
+    call.sim.world.count("continues")
+    return run_stream(call, session, message, shape, message.delivered, cut, fault, "continue")
 
 
 async def stop_stream(call: Call) -> Response:
