@@ -80,10 +80,10 @@ class _ReferenceResolver:
         self._fragments = fragments
 
     def __call__(self, kind: str, number: int) -> Sequence[Source] | None:
-        references = self._fragment.get("references")
-        references = references if isinstance(references, list) else []
         if kind != "reference":
             return []
+        references = self._fragment.get("references")
+        references = references if isinstance(references, list) else []
         if number >= len(references):
             return None  # the entry may come with the next frame
         entry = references[number]
@@ -135,8 +135,7 @@ class Gen2Layer:
         return out
 
     def _resolve(self, kind: str, number: int) -> Sequence[Source]:
-        source = self._cite.get(number) if kind == "citation" else None
-        return [source] if source else []
+        return _cited(self._cite, kind, number)
 
 
 class Gen1Layer:
@@ -179,8 +178,13 @@ class Gen1Layer:
                     self._cite[item["cite_index"]] = Source(url, titles.get(url, ""))
 
     def _resolve(self, kind: str, number: int) -> Sequence[Source]:
-        source = self._cite.get(number) if kind == "citation" else None
-        return [source] if source else []
+        return _cited(self._cite, kind, number)
+
+
+def _cited(index: Mapping[int, Source], kind: str, number: int) -> Sequence[Source]:
+    """``[citation:N]`` of generations 1 and 2: the source with cite_index N, if any."""
+    source = index.get(number) if kind == "citation" else None
+    return [source] if source else []
 
 
 def _fragments(response: Mapping[str, Any]) -> list[tuple[int, Mapping[str, Any]]]:
