@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 
 from deepseek_free_api.app import create_app
 from deepseek_free_api.background import BackgroundServer
@@ -46,9 +46,28 @@ class Stack:
         return response.json()
 
     def upstream_requests(self, path_suffix: str = "") -> list[dict[str, Any]]:
-        data = self.sim("GET", "/_sim/requests")
-        items = data["requests"] if isinstance(data, dict) else data
+        """What the simulator received, oldest first, optionally only paths ending so."""
+        items: list[dict[str, Any]] = self.sim("GET", "/_sim/requests")["requests"]
         return [r for r in items if r["path"].endswith(path_suffix)]
+
+    def _chat_args(self, content: str, key: str | None, stream: bool) -> dict[str, Any]:
+        body = {
+            "model": "deepseek-chat",
+            "messages": [{"role": "user", "content": content}],
+            "stream": stream,
+        }
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return {"url": self.base_url + "/chat/completions", "json": body, "headers": headers, "timeout": 30}
+
+    def post_chat(self, content: str, *, key: str | None = API_KEY) -> httpx.Response:
+        """A raw non-streaming chat request (for status codes and headers the SDK hides)."""
+        return httpx.post(**self._chat_args(content, key, stream=False))
+
+    def stream_chat(
+        self, content: str, *, key: str | None = API_KEY
+    ) -> AbstractContextManager[httpx.Response]:
+        """A raw streaming chat request, as a context manager."""
+        return httpx.stream("POST", **self._chat_args(content, key, stream=True))
 
 
 def start_stack(sim_config: SimulatorConfig, **overrides: Any) -> Iterator[Stack]:
@@ -63,14 +82,3 @@ def start_stack(sim_config: SimulatorConfig, **overrides: Any) -> Iterator[Stack
         settings = load_settings(overrides=options, env={})
         with BackgroundServer(create_app(settings)) as server:
             yield Stack(simulator, server)
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    yield from start_stack(simulator_config())
-
-
-@pytest.fixture(autouse=False)
-def clean(stack: Stack) -> Stack:
-    stack.sim("POST", "/_sim/reset")
-    return stack

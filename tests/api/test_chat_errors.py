@@ -79,10 +79,7 @@ def test_unknown_model_is_404(stack: Stack) -> None:
 
 
 def test_missing_credentials_are_401_and_server_accounts_stay_unused(stack: Stack) -> None:
-    response = httpx.post(
-        stack.base_url + "/chat/completions",
-        json={"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]},
-    )
+    response = stack.post_chat("hi", key=None)
     assert response.status_code == 401
     assert stack.upstream_requests("/chat/completion") == []
     # nothing about the body is revealed to an unauthenticated caller
@@ -104,23 +101,11 @@ def test_callers_own_token_works_without_a_service_key(stack: Stack) -> None:
 
 def test_oversized_body_is_413(stack: Stack) -> None:
     big = "x" * (9 * 1024 * 1024)
-    response = httpx.post(
-        stack.base_url + "/chat/completions",
-        json={"model": "deepseek-chat", "messages": [{"role": "user", "content": big}]},
-        headers={"Authorization": f"Bearer {API_KEY}"},
-        timeout=30,
-    )
-    assert response.status_code == 413
+    assert stack.post_chat(big).status_code == 413
 
 
 def _hold_stream(stack: Stack, started: threading.Event, done: threading.Event) -> None:
-    with httpx.stream(
-        "POST",
-        stack.base_url + "/chat/completions",
-        json={"model": "deepseek-chat", "messages": [{"role": "user", "content": "SLOW"}], "stream": True},
-        headers={"Authorization": f"Bearer {API_KEY}"},
-        timeout=30,
-    ) as response:
+    with stack.stream_chat("SLOW") as response:
         for line in response.iter_lines():
             if '"content"' in line:
                 started.set()
@@ -137,12 +122,7 @@ def test_all_accounts_busy_is_429_with_retry_after(tight: Stack) -> None:
         thread.start()
     try:
         assert all(e.wait(15) for e in events)
-        response = httpx.post(
-            stack.base_url + "/chat/completions",
-            json={"model": "deepseek-chat", "messages": [{"role": "user", "content": "third"}]},
-            headers={"Authorization": f"Bearer {API_KEY}"},
-            timeout=15,
-        )
+        response = stack.post_chat("third")
         assert response.status_code == 429
         assert int(response.headers["retry-after"]) >= 1
         assert response.json()["error"]["type"] == "rate_limit_error"
@@ -182,12 +162,7 @@ def test_transient_5xx_fails_over_invisibly(stack: Stack) -> None:
 def test_muted_accounts_give_429_with_retry_after(stack: Stack) -> None:
     for account in ("alpha", "beta"):
         stack.sim("POST", f"/_sim/accounts/{account}", json={"mute_seconds": 600})
-    response = httpx.post(
-        stack.base_url + "/chat/completions",
-        json={"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]},
-        headers={"Authorization": f"Bearer {API_KEY}"},
-        timeout=15,
-    )
+    response = stack.post_chat("hi")
     assert response.status_code == 429
     assert int(response.headers["retry-after"]) > 60
     assert "mute" in response.json()["error"]["message"].lower()
@@ -203,13 +178,7 @@ def test_mid_stream_failure_raises_in_the_sdk(stack: Stack) -> None:
 def test_disconnect_stops_the_generation_and_frees_the_account(tight: Stack) -> None:
     stack = tight
     stack.sim("POST", "/_sim/reset")
-    with httpx.stream(
-        "POST",
-        stack.base_url + "/chat/completions",
-        json={"model": "deepseek-chat", "messages": [{"role": "user", "content": "SLOW"}], "stream": True},
-        headers={"Authorization": "Bearer tok-alpha"},
-        timeout=30,
-    ) as response:
+    with stack.stream_chat("SLOW", key="tok-alpha") as response:
         for line in response.iter_lines():
             if '"content":"E' in line:
                 break

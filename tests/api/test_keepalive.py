@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+from tests.api.conftest import Stack, simulator_config, start_stack
 
 THINKER = {"pattern": "PONDER", "answer": "{echo}", "pacing": {"first_token_ms": 800}}
 
@@ -18,13 +17,7 @@ def stack() -> Iterator[Stack]:
 
 
 def test_silent_upstream_gets_keepalive_comments(stack: Stack) -> None:
-    with httpx.stream(
-        "POST",
-        stack.base_url + "/chat/completions",
-        json={"model": "deepseek-chat", "messages": [{"role": "user", "content": "PONDER"}], "stream": True},
-        headers={"Authorization": f"Bearer {API_KEY}"},
-        timeout=30,
-    ) as response:
+    with stack.stream_chat("PONDER") as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-cache"
         lines = [line for line in response.iter_lines() if line]
