@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack
-from typing import Any
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 
 import uvicorn
 
-from deepseek_free_api.config import ConfigError, Settings, load_settings
+from deepseek_free_api.config import AccountConfig, ConfigError, Settings, load_settings
 
 log = logging.getLogger("deepseek_free_api")
 
@@ -53,34 +54,22 @@ def run(*, host: str | None, port: int | None, config: str | None, demo: bool) -
     return 0
 
 
-class _demo:  # noqa: N801 - used as a context manager factory
-    """Run the simulator in-process and point the settings at it, with its demo accounts."""
+@contextmanager
+def _demo(settings: Settings) -> Iterator[Settings]:
+    """Run the simulator in-process; the settings point at it and use its demo accounts."""
+    from deepseek_free_api.background import BackgroundServer
+    from deepseek_free_api.simulator import SimulatorConfig, create_app
 
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._server: Any = None
-
-    def __enter__(self) -> Settings:
-        from deepseek_free_api.background import BackgroundServer
-        from deepseek_free_api.simulator import SimulatorConfig, create_app
-
-        config = SimulatorConfig.demo()
-        self._server = BackgroundServer(create_app(config)).start()
-        tokens = [account.token for account in config.accounts if account.token]
-        server = self._settings.server
-        overrides: dict[str, Any] = {
-            "base_url": self._server.url,
-            "tokens": tokens,
-            "host": server.host,
-            "port": server.port,
+    config = SimulatorConfig.demo()
+    with BackgroundServer(create_app(config)) as simulator:
+        demo = replace(
+            settings,
+            upstream=replace(settings.upstream, base_url=simulator.url),
+            accounts=tuple(AccountConfig(token=a.token) for a in config.accounts if a.token),
             # Demo only: anyone on this machine may use the simulated accounts without a key.
-            "allow_anonymous": True,
-            "min_interval_s": 0.0,
-        }
-        settings = load_settings(overrides=overrides, env={})
-        url = f"http://{server.host}:{server.port}/v1/models"
-        print(DEMO_BANNER.format(sim=self._server.url, url=url))
-        return settings
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.stop()
+            auth=replace(settings.auth, allow_anonymous=True),
+            pool=replace(settings.pool, min_interval_s=0.0),
+        )
+        url = f"http://{settings.server.host}:{settings.server.port}/v1/models"
+        print(DEMO_BANNER.format(sim=simulator.url, url=url))
+        yield demo
