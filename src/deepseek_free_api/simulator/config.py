@@ -111,6 +111,10 @@ class VersionRule:
     generation: int
 
 
+# Keys of from_dict's data that are built into objects rather than passed as they are.
+_BUILT_KEYS = frozenset({"pacing", "accounts", "models", "scripts", "faults", "generation_rules"})
+
+
 def _default_models() -> tuple[ModelConfig, ...]:
     return tuple(ModelConfig(name, True, limit) for name, limit in _DEFAULT_MODELS)
 
@@ -148,20 +152,12 @@ class SimulatorConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SimulatorConfig:
         """Build from plain data (the TOML layout); unknown keys are an error."""
-        scalars = {f.name for f in fields(cls)} - {
-            "accounts",
-            "models",
-            "scripts",
-            "faults",
-            "generation_rules",
-        }
-        unknown = set(data) - scalars - {"accounts", "models", "scripts", "faults", "generation_rules"}
+        unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown simulator config keys: {sorted(unknown)}")
-        kwargs: dict[str, Any] = {k: v for k, v in data.items() if k in scalars and k != "pacing"}
-        for key in ("content_filter_words",):
-            if key in kwargs:
-                kwargs[key] = tuple(kwargs[key])
+        kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in _BUILT_KEYS}
+        if "content_filter_words" in kwargs:
+            kwargs["content_filter_words"] = tuple(kwargs["content_filter_words"])
         if "pacing" in data:
             kwargs["pacing"] = Pacing().merged(data["pacing"])
         kwargs["accounts"] = tuple(AccountConfig(**a) for a in data.get("accounts", ()))

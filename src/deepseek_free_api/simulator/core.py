@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -53,7 +53,6 @@ class Call:
     entry: dict[str, Any]
     header_fault: Fault | None
     sim: Simulator
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def user(self) -> Account:

@@ -120,7 +120,6 @@ async def upload_file(call: Call) -> Response:
         account_id=call.user.id,
         file_name=filename,
         file_size=len(content),
-        content_type=part_type,
         is_image=is_image,
         model_kind="VISION" if vision else "NORMAL",
         uploaded=time.time(),

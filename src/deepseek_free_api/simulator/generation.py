@@ -10,7 +10,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from typing import Any
 
 from . import patch
 from .faults import Fault
@@ -91,7 +90,7 @@ class StreamRun:
         pacing = message.plan.pacing
         sticky = patch.Sticky()
         for event in shape.head():
-            yield self._write(event.name, event.data)
+            yield encode(event.data, event.name)
         if pacing.first_token_ms > 0:
             await asyncio.sleep(pacing.first_token_ms / 1000)
         # start_reply put the initial snapshot in the tree; a continue finds what was sent before.
@@ -99,7 +98,7 @@ class StreamRun:
         snapshot["response"]["status"] = "WIP"
         message.tree = patch.deep_copy(snapshot)
         if shape.generation >= 2:
-            yield self._write(None, patch.compress({"p": "", "o": "SET", "v": snapshot}, sticky))
+            yield encode(patch.compress({"p": "", "o": "SET", "v": snapshot}, sticky))
         body = shape.body()
         delay = 1 / pacing.chunks_per_second if pacing.chunks_per_second > 0 else 0.0
         chars = sum(f.chars for f in body[: self.start])
@@ -132,7 +131,7 @@ class StreamRun:
             )
         for item in ending:
             if isinstance(item, Named):
-                yield self._write(item.name, item.data)
+                yield encode(item.data, item.name)
             elif chunk := self._send(item, sticky):
                 yield chunk
 
@@ -151,13 +150,10 @@ class StreamRun:
         if frame.explicit is not None:
             patch.apply(self.message.tree, frame.explicit, patch.Sticky())
         if frame.raw is not None:
-            return self._write(None, frame.raw)
+            return encode(frame.raw)
         if frame.explicit is None or self.shape.generation < 2:
             return b""  # generation 1 patches only keep the simulator's record up to date
-        return self._write(None, patch.compress(frame.explicit, sticky))
-
-    def _write(self, name: str | None, data: Any) -> bytes:
-        return encode(data, name)
+        return encode(patch.compress(frame.explicit, sticky))
 
 
 async def split_writes(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

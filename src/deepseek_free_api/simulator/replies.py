@@ -42,7 +42,6 @@ class ReplyPlan:
     incomplete_after: int
     content_filter: bool
     pacing: Pacing
-    script: str | None = None
 
     @property
     def searched(self) -> bool:
@@ -128,7 +127,6 @@ def _scripted(
         incomplete_after=script.incomplete_after,
         content_filter=filtered or script.content_filter,
         pacing=config.pacing.merged(script.pacing),
-        script=script.name or script.pattern,
     )
 
 

@@ -84,6 +84,6 @@ async def _replay(events: Iterable[bytes]) -> AsyncIterator[bytes]:
         yield event
 
 
-def short_stream(events: Iterable[bytes], latency: float = 0.0) -> EventStream:
+def short_stream(events: Iterable[bytes]) -> EventStream:
     """A stream of a few pre-encoded events (errors and hints that end at once)."""
-    return EventStream(_replay(list(events)), latency=latency)
+    return EventStream(_replay(list(events)))

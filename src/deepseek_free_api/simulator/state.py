@@ -167,7 +167,6 @@ class FileRecord:
     account_id: str
     file_name: str
     file_size: int
-    content_type: str
     is_image: bool
     model_kind: str
     uploaded: float
