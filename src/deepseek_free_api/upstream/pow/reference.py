@@ -50,12 +50,18 @@ def keccak_f(state: list[int], first_round: int = 1) -> None:
         state[0] ^= rc
 
 
-def sha3_256_variant(data: bytes, first_round: int = 1) -> bytes:
-    """SHA3-256 with rounds ``first_round`` … 23; ``first_round=0`` is standard SHA3-256."""
+def pad(data: bytes) -> bytearray:
+    """``data`` with SHA3's domain byte and pad10*1, a whole number of ``RATE``-byte blocks."""
     padded = bytearray(data)
     padded.append(0x06)
     padded.extend(b"\x00" * (-len(padded) % RATE))
     padded[-1] |= 0x80
+    return padded
+
+
+def sha3_256_variant(data: bytes, first_round: int = 1) -> bytes:
+    """SHA3-256 with rounds ``first_round`` … 23; ``first_round=0`` is standard SHA3-256."""
+    padded = pad(data)
     state = [0] * 25
     for offset in range(0, len(padded), RATE):
         block = padded[offset : offset + RATE]

@@ -132,8 +132,8 @@ class ReferenceBackend:
 def all_backends(include_reference: bool = True) -> list[PowBackend]:
     """Every implementation available here: each native kernel single-threaded, the best one on
     all CPUs, NumPy, and (optionally) the reference."""
-    backends: list[PowBackend] = [NativeBackend(kernel) for kernel in native_kernels()]
     kernels = native_kernels()
+    backends: list[PowBackend] = [NativeBackend(kernel) for kernel in kernels]
     if kernels and usable_cpus() > 1:
         backends.append(NativeBackend(kernels[-1], threads=usable_cpus()))
     backends.append(NumpyBackend())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from .reference import RATE, ROUND_CONSTANTS, keccak_f
+from .reference import RATE, ROUND_CONSTANTS, keccak_f, pad
 
 Lanes = npt.NDArray[np.uint64]
 
@@ -112,10 +112,7 @@ def hash_many(prefix: bytes, numbers: npt.NDArray[np.int64], digits: int, keccak
 
 def digest(data: bytes) -> bytes:
     """DeepSeekHashV1 of ``data`` through the vectorised permutation (one column)."""
-    padded = bytearray(data)
-    padded.append(0x06)
-    padded.extend(b"\x00" * (-len(padded) % RATE))
-    padded[-1] |= 0x80
+    padded = pad(data)
     state = np.zeros((25, 1), dtype=np.uint64)
     keccak = _Keccak(1)
     for offset in range(0, len(padded), RATE):
