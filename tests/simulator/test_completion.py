@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import httpx
@@ -163,22 +163,29 @@ def _hold_stream(sim: Sim, session: str, started: threading.Event, release: thre
                 return
 
 
-def test_second_concurrent_completion_on_one_account_is_busy(sim: Sim, client: httpx.Client) -> None:
-    session = sim.session()
+@contextmanager
+def _stream_in_flight(sim: Sim, session: str) -> Iterator[None]:
+    """A completion in ``session`` that stays mid-answer until the block ends, then hangs up."""
     started, release = threading.Event(), threading.Event()
     holder = threading.Thread(target=_hold_stream, args=(sim, session, started, release))
     holder.start()
     try:
         assert started.wait(10)
+        yield
+    finally:
+        release.set()
+        holder.join(10)
+
+
+def test_second_concurrent_completion_on_one_account_is_busy(sim: Sim, client: httpx.Client) -> None:
+    session = sim.session()
+    with _stream_in_flight(sim, session):
         state = client.get("/_sim/state").json()
         assert state["in_flight"]["demo-1"]["session_id"] == session
         busy = parse_sse(sim.complete(sim.session(), "hi").text)
         assert busy[0].json()["content"] == "A message is being generated, please try again later."
         other = Sim(client, "demo-token-2")
         assert answer_text(_tree(other.complete(other.session(), "hi"))).startswith("Echo: hi")
-    finally:
-        release.set()
-        holder.join(10)
     violations = client.get("/_sim/state").json()["violations"]
     assert len(violations) == 1 and violations[0]["account"] == "demo-1"
     # The client hung up: the account is free again.
@@ -190,17 +197,10 @@ def test_busy_as_json_envelope_when_configured(custom: Custom) -> None:
     with custom(busy_response="json") as client:
         sim = Sim(client, "demo-token-1")
         session = sim.session()
-        started, release = threading.Event(), threading.Event()
-        holder = threading.Thread(target=_hold_stream, args=(sim, session, started, release))
-        holder.start()
-        try:
-            assert started.wait(10)
+        with _stream_in_flight(sim, session):
             busy = sim.complete(session, "hi")
             assert busy.headers["content-type"].startswith("application/json")
             assert busy.json()["data"]["biz_msg"] == "A message is being generated, please try again later."
-        finally:
-            release.set()
-            holder.join(10)
 
 
 def test_stop_stream_ends_the_generation_and_frees_the_account(sim: Sim, client: httpx.Client) -> None:
