@@ -5,7 +5,8 @@ from __future__ import annotations
 from .account import Account, AccountSource, token_account_id
 from .health import AccountHealth, AccountState
 from .lease import AccountStatus, Lease
-from .pool import AccountPool, LoginHook
+from .login import LoginHook
+from .pool import AccountPool
 
 __all__ = [
     "Account",

@@ -12,15 +12,14 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 
 from ..errors import CapacityError, ServiceError
 from .account import Account, token_account_id
-from .health import SHORT_BACKOFF_S, AccountHealth
+from .health import AccountHealth
 from .lease import AccountStatus, Lease
+from .login import LoginHook, log_in
 from .matching import Slot, Waiter, candidates_for, estimate_wait, pick, why_hopeless
-
-LoginHook = Callable[[Account], Awaitable[str]]
 
 # Until real lease durations are known, guess that a generation holds an account this long.
 DEFAULT_HOLD_S = 10.0
@@ -246,26 +245,15 @@ class AccountPool:
 
     async def _log_in(self, slot: Slot) -> bool:
         health, account = slot.health, slot.account
-        ok = False
+        token: str | None = None
         try:
-            if self._login is None:
-                health.invalidate("needs a login but the pool has no login hook")
-                return False
-            token = await self._login(account)
-            ok = True
-        except ServiceError as exc:
-            if exc.retryable:  # a network or server hiccup may pass; wrong credentials will not
-                health.cool_down(self._clock(), SHORT_BACKOFF_S)
-            else:
-                health.invalidate(f"login failed: {_scrub(exc, account)}")
-            return False
-        except Exception as exc:
-            health.invalidate(f"login failed: {_scrub(exc, account)}")
-            return False
+            token = await log_in(account, health, self._login, self._clock)
         finally:
-            if not ok:
+            if token is None:  # failed or cancelled: the account goes back to the queue
                 health.abandon()
                 self._dispatch()
+        if token is None:
+            return False
         if self._slots.get(account.id) is slot:
             self.update_token(account.id, token)
         else:  # removed while logging in: the lease still works, the registry no longer cares
@@ -395,12 +383,3 @@ class AccountPool:
                 )
             )
         return statuses
-
-
-def _scrub(exc: BaseException, account: Account) -> str:
-    """A short description of a login failure with the account's secrets blanked out."""
-    text = f"{type(exc).__name__}: {exc}"[:200]
-    for secret in (account.password, account.token):
-        if secret:
-            text = text.replace(secret, "***")
-    return text
