@@ -154,9 +154,8 @@ def start_reply(
     plan = plan_with_fault(plan_reply(facts, sim.config), fault)
     if account.banned:  # banned accounts get a valid but empty stream (Chat2API #164, 2026-06)
         plan = replace(plan, answer="", thinking=None, results=(), tip=None)
-    message = Message(ids[1], ids[0], "ASSISTANT", time.time(), model_type=facts.model_type)
-    message.thinking, message.search, message.generation = facts.thinking, facts.search, generation_for(call)
-    message.plan, message.facts = plan, facts
+    message = Message(ids[1], ids[0], "ASSISTANT", time.time(), generation=generation_for(call))
+    message.plan, message.facts = plan, facts  # a continue rebuilds the same stream from these
     session.messages[message.message_id] = message
     session.current_message_id = message.message_id
     session.updated_at = time.time()

@@ -92,13 +92,15 @@ class Message:
     parent_id: int | None
     role: str  # USER or ASSISTANT
     inserted_at: float
+    generation: int = 3
+    # USER turns: what was asked (regenerate asks it again).
     prompt: str = ""
     files: list[str] = field(default_factory=list)
     model_type: str = "default"
     thinking: bool = False
     search: bool = False
-    tree: dict[str, Any] = field(default_factory=dict)  # {"response": {...}} for assistant turns
-    generation: int = 3
+    # ASSISTANT turns: the reply as sent so far, and what rebuilds its stream.
+    tree: dict[str, Any] = field(default_factory=dict)  # {"response": {...}}
     plan: ReplyPlan | None = None
     facts: TurnFacts | None = None
     delivered: int = 0  # body frames already sent (for continue)
