@@ -8,7 +8,7 @@ from types import TracebackType
 
 from ..errors import ServiceError
 from .account import Account, AccountSource
-from .health import AccountState
+from .health import AccountHealth, AccountState
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,23 @@ class AccountStatus:
     errors: int
     last_error: str | None  # error class name of the last reported failure
     reason: str | None  # why the account is invalid
+
+    @classmethod
+    def of(cls, account: Account, health: AccountHealth, *, now: float, wall: float) -> AccountStatus:
+        """How ``account`` looks at pool time ``now``, which is ``wall`` in epoch seconds."""
+        state, until = health.state(now)
+        return cls(
+            id=account.id,
+            source=account.source,
+            state=state,
+            until=None if until is None else wall + (until - now),
+            in_flight=int(health.busy),
+            leases=health.leases,
+            successes=health.successes,
+            errors=health.errors,
+            last_error=health.last_error,
+            reason=health.invalid_reason,
+        )
 
 
 class Lease:

@@ -364,22 +364,4 @@ class AccountPool:
     def snapshot(self) -> list[AccountStatus]:
         """The state of every account, for an admin page and metrics."""
         now, wall = self._clock(), self._wall_clock()
-        statuses = []
-        for slot in self._slots.values():
-            health = slot.health
-            state, until = health.state(now)
-            statuses.append(
-                AccountStatus(
-                    id=slot.account.id,
-                    source=slot.account.source,
-                    state=state,
-                    until=None if until is None else wall + (until - now),
-                    in_flight=int(health.busy),
-                    leases=health.leases,
-                    successes=health.successes,
-                    errors=health.errors,
-                    last_error=health.last_error,
-                    reason=health.invalid_reason,
-                )
-            )
-        return statuses
+        return [AccountStatus.of(s.account, s.health, now=now, wall=wall) for s in self._slots.values()]
