@@ -88,8 +88,7 @@ class AccountPool:
         slot = self._slots.pop(account_id, None)
         if slot is None:
             return None
-        if slot.account.token is not None and self._by_token.get(slot.account.token) == account_id:
-            del self._by_token[slot.account.token]
+        self._forget_token(slot.account)
         self._callers.pop(account_id, None)
         self._dispatch()
         return slot.account
@@ -108,12 +107,15 @@ class AccountPool:
     def update_token(self, account_id: str, token: str) -> None:
         """Give an account a new token (after a login or from an operator); clears invalidity."""
         slot = self._slots[account_id]
-        if slot.account.token is not None and self._by_token.get(slot.account.token) == account_id:
-            del self._by_token[slot.account.token]
+        self._forget_token(slot.account)
         slot.account.token = token
         self._by_token[token] = account_id
         slot.health.token_changed()
         self._dispatch()
+
+    def _forget_token(self, account: Account) -> None:
+        if account.token is not None and self._by_token.get(account.token) == account.id:
+            del self._by_token[account.token]
 
     def reset(self, account_id: str) -> None:
         """Clear cooldown, mute and invalidity of an account."""
