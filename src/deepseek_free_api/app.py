@@ -21,7 +21,7 @@ from deepseek_free_api.api.errors import openai_error, retry_after, status_of
 from deepseek_free_api.api.state import Core, OutputOptions
 from deepseek_free_api.chat.service import ChatService, ServicePolicy
 from deepseek_free_api.chat.tokens import TokenCounter
-from deepseek_free_api.config import AccountConfig, Settings, device_id_for, mask_secret
+from deepseek_free_api.config import AccountConfig, Settings, device_id_for, mask_secret, token_identity
 from deepseek_free_api.errors import InvalidTokenError, ServiceError
 from deepseek_free_api.upstream.client import COMPLETION_PATH, DeepSeekClient, Identity
 from deepseek_free_api.upstream.persona import Persona
@@ -67,9 +67,7 @@ def build_account(config: AccountConfig, device_salt: str) -> Account:
             device_id=device_id,
         )
     assert config.token
-    account = Account.from_token(config.token, name=config.name)
-    account.device_id = device_id
-    return account
+    return Account.from_token(config.token, name=config.name, device_id=device_id)
 
 
 def persona_of(settings: Settings) -> Persona:
@@ -107,6 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
             wait_timeout_s=settings.pool.wait_timeout_s,
             min_interval_s=settings.pool.min_interval_s,
             login=login,
+            device_salt=salt,
         )
         pow_source = PresolvedPow(client, pool)
         counter = TokenCounter.load()
@@ -134,7 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
         async def check_token(token: str) -> bool:
             try:
                 await client.current_user(
-                    Identity(token=token, device_id=device_id_for("token:" + token, salt))
+                    Identity(token=token, device_id=device_id_for(token_identity(token), salt))
                 )
             except InvalidTokenError:
                 return False

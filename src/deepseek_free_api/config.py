@@ -191,7 +191,7 @@ class AccountConfig:
             return "email:" + self.email.lower()
         if self.mobile:
             return f"mobile:{self.area_code or ''}{self.mobile}"
-        return "token:" + (self.token or "")
+        return token_identity(self.token or "")
 
     @property
     def label(self) -> str:
@@ -488,6 +488,11 @@ def mask_secret(value: str) -> str:
     if len(value) < 16:  # showing 8 characters of a short secret would give most of it away
         return "****"
     return f"{value[:4]}…{value[-4:]}"
+
+
+def token_identity(token: str) -> str:
+    """The identity of an account known only by its token (for ``device_id_for``)."""
+    return "token:" + token
 
 
 def device_id_for(account_identity: str, install_salt: str) -> str:

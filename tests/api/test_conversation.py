@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import time
+import uuid
 from collections.abc import Iterator
 
+import httpx
 import openai
 import orjson
 import pytest
@@ -114,3 +116,16 @@ def test_warm_server_needs_only_session_create_before_completion(stack: Stack) -
     new = [r["path"].removeprefix("/api/v0") for r in stack.upstream_requests()[before:]]
     until_completion = new[: new.index("/chat/completion") + 1]
     assert until_completion == ["/chat_session/create", "/chat/completion"]
+
+
+def test_each_account_has_its_own_stable_uuid_device_id(stack: Stack) -> None:
+    for key in ("tok-alpha", "tok-beta", "tok-alpha"):
+        openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0).chat.completions.create(
+            model="deepseek-chat", messages=[{"role": "user", "content": "device"}]
+        )
+    httpx.post(stack.server.url + "/token/check", json={"token": "tok-beta"})
+    sent = stack.upstream_requests("/chat/completion")[-3:] + stack.upstream_requests("/users/current")[-1:]
+    ids = [r["headers"]["x-device-id"] for r in sent]
+    assert all(uuid.UUID(i).version == 4 for i in ids)
+    assert ids[0] == ids[2] and ids[0] != ids[1]  # stable per account, never shared
+    assert ids[3] == ids[1]  # /token/check presents the same device as that token's requests

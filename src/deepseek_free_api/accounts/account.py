@@ -10,6 +10,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
 
+from deepseek_free_api.config import device_id_for
+
 AccountSource = Literal["server", "caller"]
 
 # 12 hex digits (48 bits) keep ids short while making an accidental collision among a few
@@ -44,14 +46,16 @@ class Account:
         if not self.id:
             raise ValueError("an account needs a non-empty id")
         if not self.device_id:
-            self.device_id = _digest("device", self.id)[:32]
+            self.device_id = device_id_for("account:" + self.id, "")
 
     @classmethod
-    def from_token(cls, token: str, *, name: str | None = None, source: AccountSource = "server") -> Account:
+    def from_token(
+        cls, token: str, *, name: str | None = None, source: AccountSource = "server", device_id: str = ""
+    ) -> Account:
         """An account known only by its token; the id is a hash of it unless ``name`` is given."""
         if not token:
             raise ValueError("empty token")
-        return cls(id=name or token_account_id(token), token=token, source=source)
+        return cls(id=name or token_account_id(token), token=token, source=source, device_id=device_id)
 
     @classmethod
     def from_credentials(

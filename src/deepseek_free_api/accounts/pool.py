@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 
+from ..config import device_id_for, token_identity
 from ..errors import CapacityError, ServiceError
 from .account import Account, token_account_id
 from .health import AccountHealth
@@ -38,10 +39,12 @@ class AccountPool:
         min_interval_s: float = 0.0,
         login: LoginHook | None = None,
         max_caller_accounts: int = 1000,
+        device_salt: str = "",
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.max_waiters = max_waiters
+        self._device_salt = device_salt  # caller accounts get the same device ids as configured ones
         self.wait_timeout_s = wait_timeout_s
         self.min_interval_s = min_interval_s
         self.max_caller_accounts = max_caller_accounts
@@ -134,7 +137,8 @@ class AccountPool:
                 account_id = token_account_id(token)
                 if account_id in self._slots:  # a prefix clash with another token: use the full hash
                     account_id = token_account_id(token, hex_digits=64)
-                self.add(Account.from_token(token, name=account_id, source="caller"))
+                device_id = device_id_for(token_identity(token), self._device_salt)
+                self.add(Account.from_token(token, name=account_id, source="caller", device_id=device_id))
             if account_id in self._callers:
                 self._callers.move_to_end(account_id)
             if account_id not in ids:
