@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..upstream.pow.reference import deepseek_hash_v1
+# The fastest checked implementation (native C core; NumPy when it is not built): 3 µs, not 0.5 ms.
+from ..upstream.pow import deepseek_hash_v1
 
 ALGORITHM = "DeepSeekHashV1"
 # Paths whose calls need X-Ds-Pow-Response (NIY ref "PoW target_path mapping"; SRC-59133341063).
