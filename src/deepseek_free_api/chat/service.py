@@ -36,7 +36,7 @@ from deepseek_free_api.chat.events import (
 )
 from deepseek_free_api.chat.limits import Limited, OutputLimiter
 from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
-from deepseek_free_api.chat.request import ChatRequest, parse_conversation_id
+from deepseek_free_api.chat.request import ChatRequest, format_conversation_id, parse_conversation_id
 from deepseek_free_api.chat.sessions import SessionDirectory
 from deepseek_free_api.errors import (
     CapacityError,
@@ -355,7 +355,8 @@ class ChatService:
             # (hint, busy) can still fail over to another account.
             turn.response_message_id = event.response_message_id
             if event.response_message_id is not None:
-                turn.pending_start = Started(f"{turn.session_id}@{event.response_message_id}", account_id)
+                conversation_id = format_conversation_id(turn.session_id, event.response_message_id)
+                turn.pending_start = Started(conversation_id, account_id)
         elif isinstance(event, ReasoningDelta):
             limited = limiter.reasoning(event.text)
             if limited.text:
