@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import statistics
@@ -25,7 +24,7 @@ from typing import Any
 import httpx
 
 from deepseek_free_api.background import free_port
-from deepseek_free_api.upstream.pow.reference import solve_reference
+from deepseek_free_api.upstream.pow import PowChallenge, encode_header, solve
 
 HEADERS = {"User-Agent": "bench/1.0", "X-Client-Version": "2.5.0", "X-Client-Platform": "web"}
 SERVER = (
@@ -59,18 +58,8 @@ async def prepare(client: httpx.AsyncClient, i: int) -> tuple[dict[str, str], di
     session = created.json()["data"]["biz_data"]["chat_session"]["id"]
     target = {"target_path": "/api/v0/chat/completion"}
     got = await client.post("/api/v0/chat/create_pow_challenge", json=target, headers=headers)
-    challenge = got.json()["data"]["biz_data"]["challenge"]
-    prefix = f"{challenge['salt']}_{challenge['expire_at']}_".encode()
-    answer = solve_reference(bytes.fromhex(challenge["challenge"]), prefix, challenge["difficulty"])
-    pow_json = {k: challenge[k] for k in ("algorithm", "challenge", "salt")}
-    pow_json |= {
-        "answer": answer,
-        "signature": challenge["signature"],
-        "target_path": challenge["target_path"],
-    }
-    headers["X-Ds-Pow-Response"] = base64.b64encode(
-        json.dumps(pow_json, separators=(",", ":")).encode()
-    ).decode()
+    challenge = PowChallenge.from_json(got.json()["data"]["biz_data"]["challenge"])
+    headers["X-Ds-Pow-Response"] = encode_header(challenge, solve(challenge))
     body = {"chat_session_id": session, "parent_message_id": None, "model_type": "default", "prompt": "bench",
             "ref_file_ids": [], "thinking_enabled": False, "search_enabled": False}  # fmt: skip
     return headers, body
