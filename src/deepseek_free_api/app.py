@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import fields
 from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from deepseek_free_api import __version__
-from deepseek_free_api.accounts import Account, AccountPool
+from deepseek_free_api.accounts import Account, AccountPool, Lease
 from deepseek_free_api.api import misc, openai_chat
 from deepseek_free_api.api.auth import resolve_caller
-from deepseek_free_api.api.errors import openai_error, retry_after, status_of
+from deepseek_free_api.api.edge import Drain
+from deepseek_free_api.api.errors import openai_error_response
 from deepseek_free_api.api.state import Core, OutputOptions
-from deepseek_free_api.chat.service import ChatService, ServicePolicy
+from deepseek_free_api.chat.conversations import ConversationBook
+from deepseek_free_api.chat.failover import ChatRunner, FailoverPolicy
 from deepseek_free_api.chat.tokens import TokenCounter
+from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
 from deepseek_free_api.config import AccountConfig, Settings, device_id_for, mask_secret, token_identity
 from deepseek_free_api.errors import InvalidTokenError, ServiceError
 from deepseek_free_api.upstream.client import COMPLETION_PATH, DeepSeekClient, Identity
@@ -31,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 class PresolvedPow:
-    """The service's PowSource: the pre-solver, fetching challenges with the account's token."""
+    """Sessions made on demand and the PoW pre-solver (``chat.turn.Warmth``)."""
 
     def __init__(self, client: DeepSeekClient, pool: AccountPool) -> None:
         self._client = client
@@ -45,13 +49,52 @@ class PresolvedPow:
         identity = Identity(token=account.token, device_id=account.device_id)
         return PowChallenge.from_json(await self._client.create_pow_challenge(identity, target_path))
 
-    async def header(self, account_id: str, identity: Identity, target_path: str) -> str:
+    async def session(self, account_id: str, identity: Identity) -> str:
+        """A new chat session."""
+        return await self._client.create_session(identity)
+
+    async def pow_header(self, account_id: str, identity: Identity, target_path: str) -> str:
         """A fresh, never reused X-Ds-Pow-Response for this account."""
         return (await self.presolver.take(account_id, target_path, refill=False)).header()
 
-    def refill(self, account_id: str, target_path: str) -> None:
+    def refill(self, account_id: str) -> None:
         """Start preparing the next answer (called once the request is on the wire)."""
-        self.presolver.warm(account_id, target_path)
+        self.presolver.warm(account_id, COMPLETION_PATH)
+
+
+class PoolLeases:
+    """The pool as the failover loop's async lease store."""
+
+    def __init__(self, pool: AccountPool) -> None:
+        self._pool = pool
+
+    async def acquire(
+        self,
+        *,
+        candidates: Sequence[str] | None,
+        prefer: str | None,
+        require: bool,
+        exclude: Collection[str],
+        owner: str,
+    ) -> Lease:
+        return await self._pool.acquire(
+            candidates=candidates, prefer=prefer, require=require, exclude=exclude
+        )
+
+    async def report(self, lease: Lease, error: ServiceError | None) -> None:
+        if error is None:
+            lease.report_success()
+        else:
+            lease.report_error(error)
+
+    async def release(self, lease: Lease) -> None:
+        lease.release()
+
+    def register_caller_tokens(self, tokens: Sequence[str]) -> list[str]:
+        return self._pool.register_caller_tokens(tokens)
+
+    def get(self, account_id: str) -> Account | None:
+        return self._pool.get(account_id)
 
 
 def build_account(config: AccountConfig, device_salt: str) -> Account:
@@ -109,18 +152,27 @@ def create_app(settings: Settings) -> FastAPI:
         )
         pow_source = PresolvedPow(client, pool)
         counter = TokenCounter.load()
-        service = ChatService(
-            client,
-            pool,
-            pow_source,
-            counter.count,
-            ServicePolicy(
+        leases = PoolLeases(pool)
+
+        def devices() -> list[tuple[str, str]]:
+            return [(status.id, pool.get(status.id).device_id) for status in pool.snapshot()]  # type: ignore[union-attr]
+
+        runner = ChatRunner(
+            leases,
+            TurnRunner(
+                client,
+                pow_source,
+                counter.count,
+                TurnPolicy(
+                    continue_max_rounds=settings.chat.continue_max_rounds,
+                    delete_sessions=settings.chat.session_delete == "delete",
+                ),
+            ),
+            ConversationBook(devices),
+            FailoverPolicy(
                 max_attempts=settings.retry.max_attempts,
                 backoff_s=settings.retry.backoff_initial_s,
                 backoff_max_s=settings.retry.backoff_max_s,
-                continue_max_rounds=settings.chat.continue_max_rounds,
-                delete_sessions=settings.chat.session_delete == "delete",
-                keepalive_interval_s=settings.server.keepalive_interval_s,
             ),
         )
         caller = partial(
@@ -140,7 +192,7 @@ def create_app(settings: Settings) -> FastAPI:
             return True
 
         app.state.core = Core(
-            service=service,
+            runner=runner,
             caller=caller,
             check_token=check_token,
             output=OutputOptions(
@@ -148,6 +200,9 @@ def create_app(settings: Settings) -> FastAPI:
                 search_sources_text=settings.chat.search_sources_text,
             ),
             max_body_bytes=settings.server.max_body_bytes,
+            keepalive_s=settings.server.keepalive_interval_s,
+            request_timeout_s=settings.server.request_timeout_s,
+            drain=drain,
         )
         for account in accounts:
             if account.token:  # accounts that must log in first warm up on their first lease
@@ -164,7 +219,9 @@ def create_app(settings: Settings) -> FastAPI:
             await pow_source.presolver.aclose()
             await client.aclose()
 
+    drain = Drain()
     app = FastAPI(title="deepseek-free-api", version=__version__, lifespan=lifespan)
+    app.state.drain = drain
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"], expose_headers=["*"]
     )
@@ -172,13 +229,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(misc.router)
 
     @app.exception_handler(ServiceError)
-    async def service_error(request: Request, exc: Exception) -> JSONResponse:
+    async def service_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ServiceError)
-        status, _ = status_of(exc)
-        headers = {}
-        seconds = retry_after(exc)
-        if seconds is not None and status in (429, 503):
-            headers["Retry-After"] = str(seconds)
-        return JSONResponse(openai_error(exc), status_code=status, headers=headers)
+        return openai_error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # Unknown routes and wrong methods answer in the OpenAI envelope, not {"detail": …}.
+        assert isinstance(exc, StarletteHTTPException)
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        body = {"error": {"message": message, "type": kind, "param": None, "code": str(exc.status_code)}}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     return app

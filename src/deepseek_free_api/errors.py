@@ -8,10 +8,14 @@ dialect's error body in ``api/`` (one function per dialect)::
     ├── RequestError                  the caller sent something wrong (400); ``param`` names it
     │   ├── ModelNotFoundError        unknown model name (404)
     │   ├── PayloadTooLargeError      body over the configured limit (413)
+    │   ├── ConversationNotFoundError conversation_id unknown here, or not the caller's (404)
     │   └── InputTooLongError         prompt above the model's input_character_limit (400)
     ├── AuthenticationError           missing or wrong service API key / caller token (401)
     ├── PermissionDeniedError         authenticated but not allowed (403)
     ├── CapacityError                 no account free within the wait budget (429, Retry-After)
+    ├── NoUsableAccountError          every server account failed (revoked, banned, login) (503)
+    ├── RequestTimeoutError           the whole request took longer than server.request_timeout_s (504)
+    ├── ShuttingDownError             the server is stopping; the generation was stopped (503)
     ├── PowError                      proof of work: no answer in range, unknown algorithm
     └── UpstreamError                 DeepSeek (or the path to it) failed (502 unless below)
         ├── InvalidTokenError         token invalid or expired (code 40003/40001/40002, HTTP 401/403)
@@ -65,6 +69,10 @@ class PayloadTooLargeError(RequestError):
     """The request body exceeds the configured size limit."""
 
 
+class ConversationNotFoundError(RequestError):
+    """``conversation_id`` names a conversation this server cannot continue for this caller."""
+
+
 class InputTooLongError(RequestError):
     """The prompt exceeds the model's input character limit."""
 
@@ -79,6 +87,18 @@ class PermissionDeniedError(ServiceError):
 
 class CapacityError(ServiceError):
     """No account became free within the wait budget."""
+
+
+class NoUsableAccountError(ServiceError):
+    """None of the server's own accounts can serve: the caller is not at fault (never a 401)."""
+
+
+class RequestTimeoutError(ServiceError):
+    """The request ran into ``server.request_timeout_s``; its generation was stopped."""
+
+
+class ShuttingDownError(ServiceError):
+    """The server is shutting down; in-flight generations are stopped."""
 
 
 class PowError(ServiceError):

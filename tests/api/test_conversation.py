@@ -46,7 +46,8 @@ def test_conversation_id_continues_the_session_natively(stack: Stack) -> None:
     first = api.chat.completions.create(
         model="deepseek-chat", messages=[{"role": "user", "content": "first"}]
     )
-    session, _, message_id = first.id.partition("@")
+    session, _, rest = first.id.partition("@")
+    message_id, _, key = rest.partition(".")
     creates = len(stack.upstream_requests("/chat_session/create"))
     second = api.chat.completions.create(
         model="deepseek-chat",
@@ -63,22 +64,26 @@ def test_conversation_id_continues_the_session_natively(stack: Stack) -> None:
     assert sent["prompt"] == "second"  # only the new turn goes up
     assert len(stack.upstream_requests("/chat_session/create")) == creates
     assert (second.choices[0].message.content or "").endswith(f"parent={message_id}")
-    assert second.id == f"{session}@{int(message_id) + 2}"
+    assert second.id == f"{session}@{int(message_id) + 2}.{key}"
 
 
-def test_unknown_conversation_id_falls_back_to_folding(stack: Stack) -> None:
-    reply = client(stack).chat.completions.create(
-        model="deepseek-chat",
-        messages=[
-            {"role": "user", "content": "old"},
-            {"role": "assistant", "content": "x"},
-            {"role": "user", "content": "new"},
-        ],
-        extra_body={"conversation_id": "00000000-0000-4000-8000-000000000000@2"},
-    )
-    sent = stack.upstream_requests("/chat/completion")[-1]
-    assert sent["body"]["parent_message_id"] is None and "old" in sent["prompt"]
-    assert (reply.choices[0].message.content or "").startswith("Echo: new")
+@pytest.mark.parametrize(
+    "conversation_id",
+    ["00000000-0000-4000-8000-000000000000@2", "00000000-0000-4000-8000-000000000000@2.0123456789ab"],
+)
+def test_unknown_conversation_id_is_a_clear_404_not_an_answer_without_context(
+    stack: Stack, conversation_id: str
+) -> None:
+    before = len(stack.upstream_requests("/chat/completion"))
+    with pytest.raises(openai.NotFoundError) as info:
+        client(stack).chat.completions.create(
+            model="deepseek-chat",
+            messages=[{"role": "user", "content": "new"}],
+            extra_body={"conversation_id": conversation_id},
+        )
+    assert info.value.body["code"] == "conversation_not_found"  # type: ignore[index]
+    assert info.value.body["param"] == "conversation_id"  # type: ignore[index]
+    assert len(stack.upstream_requests("/chat/completion")) == before
 
 
 def _pow_headers(stack: Stack) -> list[str]:

@@ -1,4 +1,4 @@
-"""The internal chat request and the conversation id format."""
+"""The internal chat request."""
 
 from __future__ import annotations
 
@@ -11,37 +11,10 @@ from deepseek_free_api.chat.request import (
     NamedToolChoice,
     ToolCall,
     ToolSpec,
-    format_conversation_id,
-    parse_conversation_id,
 )
 from deepseek_free_api.errors import RequestError
 
-SESSION = "6f1c2a3e-0000-4000-8000-000000000001"
 HELLO = (ChatMessage(role="user", text="Hello"),)
-
-
-def test_a_reply_id_round_trips_as_conversation_id() -> None:
-    reply_id = format_conversation_id(SESSION, 42)
-    assert reply_id == f"{SESSION}@42"
-    assert parse_conversation_id(reply_id) == (SESSION, 42)
-    assert parse_conversation_id(f"  {reply_id}\n") == (SESSION, 42)
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        "",
-        "abc@1",
-        f"{SESSION}@",
-        f"{SESSION}@x",
-        f"{SESSION}",
-        f"{SESSION}@1@2",
-        f"x{SESSION}@2",
-        f"{SESSION}@-1",
-    ],
-)
-def test_malformed_conversation_ids_are_not_parsed(value: str) -> None:
-    assert parse_conversation_id(value) is None
 
 
 def test_defaults_describe_a_plain_non_streaming_chat() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from starlette.requests import Request
 
-from deepseek_free_api.chat.service import Caller
+from deepseek_free_api.chat.failover import Caller
 from deepseek_free_api.errors import AuthenticationError
 
 

@@ -6,19 +6,25 @@ import math
 import time
 from typing import Any
 
+from starlette.responses import JSONResponse
+
 from deepseek_free_api.errors import (
     AccountBusyError,
     AuthenticationError,
     CapacityError,
+    ConversationNotFoundError,
     EdgeBlockedError,
     InputTooLongError,
     InvalidTokenError,
     ModelNotFoundError,
     MutedError,
+    NoUsableAccountError,
     PayloadTooLargeError,
     PermissionDeniedError,
     RequestError,
+    RequestTimeoutError,
     ServiceError,
+    ShuttingDownError,
     ThrottledError,
     UpstreamTimeoutError,
 )
@@ -26,6 +32,7 @@ from deepseek_free_api.errors import (
 # Most specific first.
 _STATUS: tuple[tuple[type[ServiceError], int, str], ...] = (
     (ModelNotFoundError, 404, "invalid_request_error"),
+    (ConversationNotFoundError, 404, "invalid_request_error"),
     (PayloadTooLargeError, 413, "invalid_request_error"),
     (InputTooLongError, 400, "invalid_request_error"),
     (RequestError, 400, "invalid_request_error"),
@@ -36,6 +43,9 @@ _STATUS: tuple[tuple[type[ServiceError], int, str], ...] = (
     (MutedError, 429, "rate_limit_error"),
     (ThrottledError, 429, "rate_limit_error"),
     (AccountBusyError, 429, "rate_limit_error"),
+    (NoUsableAccountError, 503, "upstream_error"),
+    (ShuttingDownError, 503, "server_error"),
+    (RequestTimeoutError, 504, "timeout_error"),
     (EdgeBlockedError, 503, "upstream_error"),
     (UpstreamTimeoutError, 504, "upstream_error"),
 )
@@ -53,6 +63,8 @@ def error_code(error: ServiceError) -> str:
     """A stable machine-readable code, e.g. ``model_not_found`` or ``muted``."""
     if isinstance(error, RequestError) and error.code:
         return error.code
+    if isinstance(error, ConversationNotFoundError):
+        return "conversation_not_found"
     if isinstance(error, InputTooLongError):
         return "context_length_exceeded"
     name = type(error).__name__.removesuffix("Error")
@@ -74,3 +86,13 @@ def openai_error(error: ServiceError) -> dict[str, Any]:
     _, kind = status_of(error)
     param = error.param if isinstance(error, RequestError) else None
     return {"error": {"message": error.message, "type": kind, "param": param, "code": error_code(error)}}
+
+
+def openai_error_response(error: ServiceError) -> JSONResponse:
+    """The whole HTTP answer for an error: status, ``Retry-After`` where it helps, OpenAI body."""
+    status, _ = status_of(error)
+    headers = {}
+    seconds = retry_after(error)
+    if seconds is not None and status in (429, 503):
+        headers["Retry-After"] = str(seconds)
+    return JSONResponse(openai_error(error), status_code=status, headers=headers)

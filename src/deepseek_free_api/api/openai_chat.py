@@ -1,25 +1,57 @@
-"""``POST /v1/chat/completions``: thin glue from the wire to the chat service and back."""
+"""``POST /v1/chat/completions``: the OpenAI Chat Completions dialect on the shared runner."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from functools import partial
+from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from deepseek_free_api.api.auth import presented_credential
-from deepseek_free_api.api.errors import openai_error
+from deepseek_free_api.api.edge import TurnResponse
+from deepseek_free_api.api.errors import openai_error, openai_error_response
 from deepseek_free_api.api.openai_models import parse_chat_request
 from deepseek_free_api.api.openai_render import ChunkRenderer, merge_chunks
 from deepseek_free_api.api.request_body import read_json
-from deepseek_free_api.api.sse import DONE, KEEPALIVE, EventStreamResponse, data_frame
 from deepseek_free_api.api.state import core_of
-from deepseek_free_api.chat.events import ChatEvent, KeepAlive
+from deepseek_free_api.chat.events import ChatEvent
 from deepseek_free_api.errors import ServiceError
 
-log = logging.getLogger(__name__)
 router = APIRouter()
+
+KEEPALIVE = b": keep-alive\n\n"
+DONE = b"data: [DONE]\n\n"
+
+
+class OpenAIChatDialect:
+    """Chat events as ``chat.completion.chunk`` SSE frames or one ``chat.completion``."""
+
+    def __init__(self, renderer: ChunkRenderer) -> None:
+        self._renderer = renderer
+
+    def frames(self, events: list[ChatEvent]) -> bytes:
+        render = self._renderer.render
+        return b"".join(
+            b"data: " + orjson.dumps(chunk) + b"\n\n" for event in events for chunk in render(event)
+        )
+
+    def keepalive(self) -> bytes:
+        return KEEPALIVE
+
+    def end(self) -> bytes:
+        return DONE
+
+    def error_frame(self, error: ServiceError) -> bytes:
+        return b"data: " + orjson.dumps(openai_error(error)) + b"\n\n"
+
+    def reply(self, events: list[ChatEvent]) -> Any:
+        render = self._renderer.render
+        return merge_chunks([chunk for event in events for chunk in render(event)])
+
+    def error_response(self, error: ServiceError) -> JSONResponse:
+        return openai_error_response(error)
 
 
 @router.post("/v1/chat/completions", response_model=None)
@@ -35,42 +67,11 @@ async def chat_completions(request: Request) -> Response:
         include_usage=chat.include_usage or not chat.stream,
         sources_text=core.output.search_sources_text,
     )
-    events = core.service.stream(chat, caller)
-    if not chat.stream:
-        chunks = []
-        try:
-            async for event in events:
-                chunks.extend(renderer.render(event))
-        finally:
-            await events.aclose()
-        return JSONResponse(merge_chunks(chunks))
-    try:
-        first = await anext(events)  # errors before the stream starts get their real HTTP status
-    except BaseException:
-        await events.aclose()
-        raise
-    return EventStreamResponse(_frames(first, events, renderer))
-
-
-async def _frames(
-    first: ChatEvent, events: AsyncGenerator[ChatEvent, None], renderer: ChunkRenderer
-) -> AsyncIterator[bytes]:
-    try:
-        event: ChatEvent | None = first
-        while event is not None:
-            if isinstance(event, KeepAlive):
-                yield KEEPALIVE
-            for chunk in renderer.render(event):
-                yield data_frame(chunk)
-            event = await anext(events, None)
-        yield DONE
-    except ServiceError as error:
-        log.warning("stream failed after it started: %s: %s", type(error).__name__, error.message)
-        yield data_frame(openai_error(error))
-    except Exception:
-        log.exception("stream failed after it started")
-        yield data_frame(
-            {"error": {"message": "internal error", "type": "server_error", "param": None, "code": None}}
-        )
-    finally:
-        await events.aclose()
+    return TurnResponse(
+        partial(core.runner.run, chat, caller),
+        OpenAIChatDialect(renderer),
+        stream=chat.stream,
+        keepalive_s=core.keepalive_s,
+        timeout_s=core.request_timeout_s,
+        drain=core.drain,
+    )

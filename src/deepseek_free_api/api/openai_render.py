@@ -17,10 +17,19 @@ from deepseek_free_api.chat.events import (
     ReasoningDelta,
     SearchResults,
     Started,
+    StopReason,
     TextDelta,
 )
 from deepseek_free_api.chat.request import ReasoningMode
 
+# Neutral stop reasons in OpenAI's words.
+FINISH_REASONS: dict[StopReason, str] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "content_filter": "content_filter",
+}
 _DETAILS_OPEN = "<details>\n<summary>Thinking</summary>\n\n"
 _DETAILS_CLOSE = "\n</details>\n\n"
 # Reasoning shown inside ``content``: opening and closing text per mode.
@@ -104,7 +113,7 @@ class ChunkRenderer:
 
     def _completed(self, event: Completed) -> list[dict[str, Any]]:
         chunks = self._content(self._close_reasoning() + self._sources())
-        final = self._chunk({}, finish_reason=event.finish_reason)
+        final = self._chunk({}, finish_reason=FINISH_REASONS[event.stop])
         chunks.append(final)
         if self.include_usage:
             usage = {

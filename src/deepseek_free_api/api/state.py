@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from deepseek_free_api.api.edge import Drain
+from deepseek_free_api.chat.failover import Caller, ChatRunner
 from deepseek_free_api.chat.request import ReasoningOutput
-from deepseek_free_api.chat.service import Caller, ChatService
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,11 +24,14 @@ class OutputOptions:
 class Core:
     """The running application's parts, as the routes see them."""
 
-    service: ChatService
+    runner: ChatRunner
     caller: Callable[[str | None], Caller]
     check_token: Callable[[str], Awaitable[bool]]
     output: OutputOptions
     max_body_bytes: int
+    keepalive_s: float
+    request_timeout_s: float
+    drain: Drain
 
 
 def core_of(request: Request) -> Core:

@@ -1,7 +1,8 @@
-"""What the chat service yields: decoded upstream events plus the service's own.
+"""What a chat turn produces: decoded upstream events plus the turn's own, in dialect-neutral words.
 
-Renderers of each public dialect consume exactly this stream; non-streaming replies are the
-same events collected.
+Renderers of each public dialect consume exactly these events; a non-streaming reply is the same
+events collected. Why an answer ended is said in neutral words (``StopReason``) and mapped by each
+dialect (OpenAI ``stop``/``length``…, Anthropic ``end_turn``/``max_tokens``…).
 """
 
 from __future__ import annotations
@@ -11,17 +12,17 @@ from typing import Literal
 
 from deepseek_free_api.upstream.events import Citation, ReasoningDelta, SearchResults, TextDelta
 
-FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
+StopReason = Literal["end_turn", "stop_sequence", "max_tokens", "tool_use", "content_filter"]
 
 
 @dataclass(frozen=True, slots=True)
 class KeepAlive:
-    """Nothing to say yet (waiting for an account, the PoW or the first token)."""
+    """Nothing to say yet (waiting for the PoW or the first token); made by the edge, not the turn."""
 
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """Upstream accepted the turn; ``conversation_id`` is ``<chat_session_id>@<response_message_id>``."""
+    """Upstream accepted the turn; ``conversation_id`` lets the caller continue it natively."""
 
     conversation_id: str
     account_id: str
@@ -43,10 +44,11 @@ class TokenUsage:
 
 @dataclass(frozen=True, slots=True)
 class Completed:
-    """The answer is complete."""
+    """The answer is complete; ``stop_sequence`` is the matched string when ``stop`` says so."""
 
-    finish_reason: FinishReason
+    stop: StopReason
     usage: TokenUsage
+    stop_sequence: str | None = None
 
 
 ChatEvent = KeepAlive | Started | ReasoningDelta | TextDelta | Citation | SearchResults | Completed
@@ -55,11 +57,11 @@ __all__ = [
     "ChatEvent",
     "Citation",
     "Completed",
-    "FinishReason",
     "KeepAlive",
     "ReasoningDelta",
     "SearchResults",
     "Started",
+    "StopReason",
     "TextDelta",
     "TokenUsage",
 ]

@@ -8,7 +8,6 @@ system/developer instructions become leading ``system``/``developer`` messages, 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -74,7 +73,7 @@ class ChatRequest:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     include_usage: bool = False
-    # As in the seed, a value that parse_conversation_id() does not accept starts a new session.
+    # See chat.conversations: a value not of the conversation-id form starts a new session.
     conversation_id: str | None = None
     reasoning_output: ReasoningOutput = "reasoning_content"
     tools: tuple[ToolSpec, ...] = ()
@@ -106,20 +105,3 @@ class ChatRequest:
     def wants_tools(self) -> bool:
         """Whether tool calling is in play for this request."""
         return bool(self.tools) and self.tool_choice != "none"
-
-
-# DFA matched /[0-9a-z\-]{36}@[0-9]+/ (2025-04); session ids are UUIDs, message ids integers (§6.3).
-_CONVERSATION_ID = re.compile(r"([0-9A-Za-z-]{36})@([0-9]{1,18})")
-
-
-def parse_conversation_id(value: str) -> tuple[str, int] | None:
-    """Split ``<chat_session_id>@<response_message_id>``; ``None`` if the value is not of that form."""
-    match = _CONVERSATION_ID.fullmatch(value.strip())
-    if match is None:
-        return None
-    return match.group(1), int(match.group(2))
-
-
-def format_conversation_id(chat_session_id: str, response_message_id: int) -> str:
-    """The reply ``id`` a client can send back as ``conversation_id``."""
-    return f"{chat_session_id}@{response_message_id}"

@@ -72,30 +72,50 @@ class CompletionParams:
 
 
 class UpstreamStream:
-    """An open ``text/event-stream`` response: iterate its byte chunks, then ``aclose()``."""
+    """An open ``text/event-stream`` response: iterate its byte chunks, then ``aclose()``.
 
-    def __init__(self, response: Any, idle_timeout: float) -> None:
+    Iterating yields what has arrived, joined: when several network reads are already queued they
+    come out as one chunk, so the decoder and the renderer work in batches under load. The idle
+    timeout is curl's own (no byte for ``stream_idle_timeout_s`` ends the transfer), so reading
+    costs no timer per chunk.
+    """
+
+    def __init__(self, response: Any) -> None:
         self._response = response
-        self._idle_timeout = idle_timeout
-        self._chunks: AsyncIterator[bytes] = response.aiter_content()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[bytes]:
+        queue: asyncio.Queue[Any] | None = getattr(self._response, "queue", None)
+        if queue is None:  # not curl_cffi's streaming response (tests): plain iteration
+            async for chunk in self._response.aiter_content():
+                if chunk:
+                    yield chunk
+            return
+        # curl_cffi 0.17 streams through an asyncio.Queue of bytes, ending with STREAM_END or
+        # an exception (models.Response.aiter_content); we read it directly to take all that is ready.
         while True:
-            try:
-                chunk = await asyncio.wait_for(anext(self._chunks), self._idle_timeout)
-            except StopAsyncIteration:
-                return
-            except TimeoutError as exc:
+            item = await queue.get()
+            pieces: list[bytes] = []
+            while isinstance(item, bytes):
+                if item:
+                    pieces.append(item)
+                if queue.empty():
+                    item = None
+                    break
+                item = queue.get_nowait()
+            if pieces:
+                yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            if item is None:
+                continue
+            if isinstance(item, Timeout):
                 raise UpstreamTimeoutError(
-                    f"DeepSeek sent nothing for {self._idle_timeout:g} s in the middle of a stream"
-                ) from exc
-            except RequestException as exc:
-                raise UpstreamServerError(f"the stream from DeepSeek broke: {_reason(exc)}") from exc
-            if chunk:
-                yield chunk
+                    "DeepSeek sent nothing for too long in the middle of a stream"
+                ) from item
+            if isinstance(item, RequestException):
+                raise UpstreamServerError(f"the stream from DeepSeek broke: {_reason(item)}") from item
+            return  # STREAM_END
 
     async def aclose(self) -> None:
         """Abort the transfer now (idempotent).
@@ -136,6 +156,7 @@ class DeepSeekClient:
         request_timeout: float = 60.0,
         idle_timeout: float = 120.0,
         proxy: str | None = None,
+        max_transfers: int = 1024,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.persona = persona
@@ -148,6 +169,9 @@ class DeepSeekClient:
             impersonate=persona.impersonate,
             http_version="v1" if plain else None,
             proxy=proxy,
+            # curl_cffi allows 10 concurrent transfers by default and a stream holds one for its
+            # whole life: that capped the server at 10 generations. Handles are made on demand.
+            max_clients=max_transfers,
         )
 
     async def aclose(self) -> None:
@@ -274,7 +298,7 @@ class DeepSeekClient:
         response = await self._send("POST", path, identity, json=body, headers=headers, stream=True)
         content_type = response.headers.get("content-type", "")
         if response.status_code == 200 and content_type.startswith("text/event-stream"):
-            return UpstreamStream(response, self._idle_timeout)
+            return UpstreamStream(response)
         # Not a stream: an envelope (muted, busy, bad PoW…), an HTML block page or a server error.
         try:
             content = await response.acontent()

@@ -1,0 +1,294 @@
+"""The one runner every dialect shares: a chat turn behind an HTTP response.
+
+``TurnResponse`` is an ASGI response that owns the request's concurrency in one task group:
+
+- the producer runs the failover loop and sends event batches into a bounded channel; it lives in
+  a cancel scope whose deadline is ``server.request_timeout_s``;
+- a watcher waits for ``http.disconnect`` (streaming or not) and cancels the producer at once;
+- a shutdown (SIGTERM) cancels every producer through ``Drain``;
+- the consumer (this task) renders batches with the dialect. Keep-alive is a timeout on its
+  receive, only while nothing is ready; no task or timer per chunk.
+
+The producer's cancellation runs the turn's clean-up in order (stop DeepSeek's generation, close
+the upstream stream, release the lease) before the consumer answers. An error before the first
+event is the dialect's HTTP status and body; after it, the dialect's error event. A stream sends
+its headers with its first event, or with the first keep-alive once an account is leased, so a
+full queue or a wait timeout is a real 429 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import anyio
+import orjson
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from deepseek_free_api.chat.events import ChatEvent, Completed
+from deepseek_free_api.errors import RequestTimeoutError, ServiceError, ShuttingDownError
+
+log = logging.getLogger(__name__)
+
+# Flush every event at once, never let a proxy buffer, never cache (CLIENTS.md "Keep-alive and framing").
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no", "connection": "keep-alive"}
+_CHANNEL_BATCHES = 64
+
+
+class Dialect(Protocol):
+    """What a public API dialect supplies to the runner (one instance per request)."""
+
+    def frames(self, events: list[ChatEvent]) -> bytes:
+        """SSE bytes for a batch of events."""
+        ...
+
+    def keepalive(self) -> bytes:
+        """SSE bytes that keep an idle stream open."""
+        ...
+
+    def end(self) -> bytes:
+        """SSE bytes after the last event (``data: [DONE]`` for OpenAI chat)."""
+        ...
+
+    def error_frame(self, error: ServiceError) -> bytes:
+        """SSE bytes for an error after the stream started."""
+        ...
+
+    def reply(self, events: list[ChatEvent]) -> Any:
+        """The JSON body of a non-streaming reply."""
+        ...
+
+    def error_response(self, error: ServiceError) -> Response:
+        """The HTTP response for an error before anything was sent."""
+        ...
+
+
+Run = Callable[["ChannelSink"], Awaitable[None]]
+Reason = Literal["gone", "shutdown"]
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """How the producer ended, as the consumer needs to know it."""
+
+    leased: bool = False
+    cancelled_for: Reason | None = None
+    error: ServiceError | None = None
+
+
+class Drain:
+    """Stops every in-flight turn when the server shuts down."""
+
+    def __init__(self) -> None:
+        self._active: dict[int, tuple[_Outcome, anyio.CancelScope]] = {}
+        self.draining = False
+
+    @contextmanager
+    def track(self, outcome: _Outcome, scope: anyio.CancelScope) -> Iterator[None]:
+        """Register a producer for the time of ``with``."""
+        key = id(scope)
+        self._active[key] = (outcome, scope)
+        if self.draining:
+            _cancel(outcome, scope, "shutdown")
+        try:
+            yield
+        finally:
+            self._active.pop(key, None)
+
+    def start(self) -> int:
+        """Cancel every producer (call on the event loop); returns how many were running."""
+        self.draining = True
+        for outcome, scope in list(self._active.values()):
+            _cancel(outcome, scope, "shutdown")
+        return len(self._active)
+
+
+def _cancel(outcome: _Outcome, scope: anyio.CancelScope, reason: Reason) -> None:
+    if outcome.cancelled_for is None:
+        outcome.cancelled_for = reason
+    scope.cancel()
+
+
+class ChannelSink:
+    """The producer's end of the channel (``chat.turn.EventSink``)."""
+
+    def __init__(self, channel: MemoryObjectSendStream[list[ChatEvent]], outcome: _Outcome) -> None:
+        self._channel = channel
+        self._outcome = outcome
+
+    async def emit(self, events: list[ChatEvent]) -> None:
+        await self._channel.send(events)
+
+    def leased(self) -> None:
+        self._outcome.leased = True
+
+
+class TurnResponse(Response):
+    """Runs ``run`` (the failover loop) and answers in ``dialect``; see the module docstring."""
+
+    def __init__(
+        self,
+        run: Run,
+        dialect: Dialect,
+        *,
+        stream: bool,
+        keepalive_s: float,
+        timeout_s: float,
+        drain: Drain,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(headers=headers)
+        self._run = run
+        self._dialect = dialect
+        self._stream = stream
+        self._keepalive_s = keepalive_s
+        self._timeout_s = timeout_s
+        self._drain = drain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        outcome = _Outcome()
+        producer = anyio.CancelScope(deadline=anyio.current_time() + self._timeout_s)
+        watcher = anyio.CancelScope()
+        sender, receiver = anyio.create_memory_object_stream[list[ChatEvent]](_CHANNEL_BATCHES)
+        with self._drain.track(outcome, producer):
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._produce, producer, sender, outcome)
+                group.start_soon(self._watch, watcher, receive, producer, outcome)
+                try:
+                    async with receiver:
+                        if self._stream:
+                            await self._send_stream(receiver, send, outcome, watcher)
+                        else:
+                            await self._send_reply(receiver, send, outcome, watcher)
+                except OSError:  # the socket is gone under us: same as a disconnect
+                    _cancel(outcome, producer, "gone")
+                finally:
+                    watcher.cancel()
+
+    async def _produce(
+        self, scope: anyio.CancelScope, channel: MemoryObjectSendStream[list[ChatEvent]], outcome: _Outcome
+    ) -> None:
+        async with channel:
+            with scope:
+                try:
+                    await self._run(ChannelSink(channel, outcome))
+                except ServiceError as error:
+                    outcome.error = error
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    outcome.cancelled_for = outcome.cancelled_for or "gone"  # the consumer left
+                except Exception:
+                    log.exception("the chat turn failed")
+                    outcome.error = ServiceError("internal error")
+            if scope.cancelled_caught and outcome.error is None:
+                if outcome.cancelled_for == "shutdown":
+                    outcome.error = ShuttingDownError("the server is shutting down; the answer was stopped")
+                elif outcome.cancelled_for is None:
+                    outcome.error = RequestTimeoutError(
+                        f"the request took longer than server.request_timeout_s ({self._timeout_s:g} s); "
+                        "the answer was stopped"
+                    )
+
+    @staticmethod
+    async def _watch(
+        scope: anyio.CancelScope, receive: Receive, producer: anyio.CancelScope, outcome: _Outcome
+    ) -> None:
+        with scope:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    _cancel(outcome, producer, "gone")
+                    return
+
+    async def _send_stream(
+        self,
+        receiver: MemoryObjectReceiveStream[list[ChatEvent]],
+        send: Send,
+        outcome: _Outcome,
+        watcher: anyio.CancelScope,
+    ) -> None:
+        dialect = self._dialect
+        started = False
+        while True:
+            try:
+                batch = receiver.receive_nowait()
+            except anyio.WouldBlock:
+                batch = None
+                with anyio.move_on_after(self._keepalive_s):
+                    batch = await self._receive(receiver)
+                if batch is None:
+                    if outcome.leased:
+                        started = await self._body(send, started, dialect.keepalive())
+                    continue
+            except anyio.EndOfStream:
+                batch = []
+            if not batch:  # the producer is done without a Completed: an error, or cancelled
+                break
+            frames = dialect.frames(batch)
+            if isinstance(batch[-1], Completed):
+                watcher.cancel()  # the client may hang up now: the clean-up must not be cancelled
+                await self._body(send, started, frames + dialect.end(), last=True)
+                return
+            started = await self._body(send, started, frames)
+        if outcome.cancelled_for == "gone":
+            return
+        error = outcome.error or ServiceError("the answer ended without a reason")
+        if not started:
+            await self._error(error, send)
+            return
+        log.warning("stream failed after it started: %s: %s", type(error).__name__, error.message)
+        await self._body(send, started, dialect.error_frame(error) + dialect.end(), last=True)
+
+    async def _send_reply(
+        self,
+        receiver: MemoryObjectReceiveStream[list[ChatEvent]],
+        send: Send,
+        outcome: _Outcome,
+        watcher: anyio.CancelScope,
+    ) -> None:
+        events: list[ChatEvent] = []
+        async for batch in receiver:
+            events += batch
+            if isinstance(batch[-1], Completed):
+                watcher.cancel()
+                break
+        else:
+            if outcome.cancelled_for == "gone":
+                return
+            await self._error(outcome.error or ServiceError("the answer ended without a reason"), send)
+            return
+        body = orjson.dumps(self._dialect.reply(events))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    async def _receive(receiver: MemoryObjectReceiveStream[list[ChatEvent]]) -> list[ChatEvent]:
+        try:
+            return await receiver.receive()
+        except anyio.EndOfStream:
+            return []
+
+    async def _body(self, send: Send, started: bool, data: bytes, *, last: bool = False) -> bool:
+        if not started:
+            headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
+            headers += [(k.encode(), v.encode()) for k, v in SSE_HEADERS.items()]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": data, "more_body": not last})
+        return True
+
+    async def _error(self, error: ServiceError, send: Send) -> None:
+        response = self._dialect.error_response(error)
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": response.body})

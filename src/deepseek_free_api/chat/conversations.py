@@ -1,0 +1,77 @@
+"""Native multi-turn: the reply ``id`` a caller sends back as ``conversation_id``.
+
+The id says where the conversation lives, so it survives a restart without any store:
+``<chat_session_id>@<response_message_id>.<account key>``. The account key is a short digest of
+the account's device id (itself derived from the account's identity and the install salt), so it
+is stable across restarts, names no account, and is useless outside this installation. An id
+whose account is gone, or belongs to accounts this caller may not use, is a clear 404; an id in
+the pre-0.2 form (no account key) is refused the same way, never answered without its context.
+A value of another shape entirely is not a conversation id and starts a new session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from deepseek_free_api.errors import ConversationNotFoundError
+
+# Session ids are UUIDs, message ids integers (PROTOCOL.md §6.3); the key is 12 hex digits.
+_CONVERSATION_ID = re.compile(r"([0-9A-Za-z-]{36})@([0-9]{1,18})(?:\.([0-9a-f]{12}))?")
+_KEY_DIGITS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Native:
+    """A conversation to continue on its own account: session and the message to answer after."""
+
+    account_id: str
+    session_id: str
+    message_id: int
+
+
+def account_key(device_id: str) -> str:
+    """The account's key inside conversation ids."""
+    return hashlib.sha256(f"deepseek-free-api/conversation\0{device_id}".encode()).hexdigest()[:_KEY_DIGITS]
+
+
+def format_conversation_id(session_id: str, message_id: int, device_id: str) -> str:
+    """The id of a reply, for the caller to send back as ``conversation_id``."""
+    return f"{session_id}@{message_id}.{account_key(device_id)}"
+
+
+class ConversationBook:
+    """Finds the account of a conversation id among the accounts the pool has now."""
+
+    def __init__(self, accounts: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        """``accounts()`` lists ``(account id, device id)`` of every account in the pool."""
+        self._accounts = accounts
+        self._by_key: dict[str, str] = {}
+
+    def locate(self, conversation_id: str | None, allowed: Callable[[str], bool]) -> Native | None:
+        """The conversation to continue, None for a new one; ConversationNotFoundError if unknown here."""
+        if not conversation_id:
+            return None
+        match = _CONVERSATION_ID.fullmatch(conversation_id.strip())
+        if match is None:
+            return None
+        session_id, message_id, key = match.group(1), int(match.group(2)), match.group(3)
+        account_id = self._account(key) if key else None
+        if account_id is None or not allowed(account_id):
+            # Another caller's conversation is answered exactly like an unknown one.
+            raise ConversationNotFoundError(
+                f"conversation_id '{conversation_id.strip()}' is not known to this server (its account is "
+                "gone, belongs to other credentials, or the id comes from an older version); start a new "
+                "conversation by leaving conversation_id out and sending the whole history",
+                param="conversation_id",
+            )
+        return Native(account_id, session_id, message_id)
+
+    def _account(self, key: str) -> str | None:
+        account_id = self._by_key.get(key)
+        if account_id is None:  # a new account since the last look, or a key from elsewhere
+            self._by_key = {account_key(device): ident for ident, device in self._accounts()}
+            account_id = self._by_key.get(key)
+        return account_id

@@ -1,0 +1,253 @@
+"""The failover loop: pick an account, run one turn on it, and try another when that is safe.
+
+A retryable failure before anything reached the caller is tried again on another account, with
+backoff. The server's own accounts failing for their own reasons (revoked, banned, login failed)
+are failed over regardless, and when none is left the caller hears 503, never a 401 for a
+problem that is not theirs. A login account whose token was rejected logs in again and is tried
+once more within the same request. Once events went out, an error ends the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any, Protocol, TypeVar
+
+import anyio
+
+from deepseek_free_api.chat.conversations import ConversationBook, Native, format_conversation_id
+from deepseek_free_api.chat.events import ChatEvent
+from deepseek_free_api.chat.request import ChatRequest
+from deepseek_free_api.chat.turn import EventSink, TurnRunner
+from deepseek_free_api.errors import (
+    AccountBannedError,
+    AccountBusyError,
+    CapacityError,
+    InvalidSessionError,
+    InvalidTokenError,
+    MutedError,
+    NoUsableAccountError,
+    PermissionDeniedError,
+    ServiceError,
+    ThrottledError,
+)
+
+log = logging.getLogger(__name__)
+_requests = count(1)
+
+# The account, not the request, is at fault: another account may well succeed.
+_ACCOUNT_FAULTS = (
+    InvalidTokenError,
+    AccountBannedError,
+    PermissionDeniedError,
+    MutedError,
+    AccountBusyError,
+    ThrottledError,
+)
+
+
+class LeasedAccount(Protocol):
+    """What the failover loop reads of an account."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def token(self) -> str | None: ...
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def has_credentials(self) -> bool: ...
+
+
+class Lease(Protocol):
+    """Exclusive use of one account for one generation."""
+
+    @property
+    def account(self) -> LeasedAccount: ...
+
+
+LeaseT = TypeVar("LeaseT", bound=Lease)
+
+
+class LeaseStore(Protocol[LeaseT]):
+    """Hands out and takes back leases (``accounts.AccountPool``)."""
+
+    async def acquire(
+        self,
+        *,
+        candidates: Sequence[str] | None,
+        prefer: str | None,
+        require: bool,
+        exclude: Collection[str],
+        owner: str,
+    ) -> LeaseT: ...
+    async def report(self, lease: LeaseT, error: ServiceError | None) -> None: ...
+    async def release(self, lease: LeaseT) -> None: ...
+    def register_caller_tokens(self, tokens: Sequence[str]) -> list[str]: ...
+    def get(self, account_id: str) -> LeasedAccount | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asks: their own DeepSeek tokens, or the server's accounts."""
+
+    tokens: tuple[str, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverPolicy:
+    """Retry knobs (from Settings)."""
+
+    max_attempts: int = 3
+    backoff_s: float = 0.5
+    backoff_max_s: float = 4.0
+
+
+class _Tracked:
+    """The sink, noting whether anything reached the caller (then no failover is possible)."""
+
+    def __init__(self, sink: EventSink) -> None:
+        self._sink = sink
+        self.emitted = False
+
+    async def emit(self, events: list[ChatEvent]) -> None:
+        self.emitted = True
+        await self._sink.emit(events)
+
+    def leased(self) -> None:
+        self._sink.leased()
+
+
+class ChatRunner:
+    """Runs chat requests to the end; one instance per server."""
+
+    def __init__(
+        self,
+        leases: LeaseStore[Any],
+        turns: TurnRunner,
+        conversations: ConversationBook,
+        policy: FailoverPolicy,
+    ) -> None:
+        self._leases = leases
+        self._turns = turns
+        self._conversations = conversations
+        self._policy = policy
+
+    async def run(self, request: ChatRequest, caller: Caller, sink: EventSink) -> None:
+        """Run ``request`` for ``caller``; events go to ``sink``; raises ServiceError."""
+        candidates = self._leases.register_caller_tokens(caller.tokens) if caller.tokens else None
+        native = self._conversations.locate(request.conversation_id, self._allowed(candidates))
+        owner = f"{os.getpid()}:{next(_requests)}"
+        tracked = _Tracked(sink)
+        excluded: set[str] = set()
+        relogged: set[str] = set()
+        last: ServiceError | None = None
+        prefer = native.account_id if native else None
+        for attempt in range(1, self._policy.max_attempts + 1):
+            lease = await self._acquire(candidates, prefer, native is not None, excluded, owner, last, caller)
+            tracked.leased()
+            try:
+                await self._turns.run(request, lease.account, native, tracked, self._conversation_id(lease))
+            except ServiceError as error:
+                with anyio.CancelScope(shield=True):
+                    await self._leases.report(lease, error)
+                account = lease.account
+                if tracked.emitted:
+                    raise
+                last = error
+                if (
+                    isinstance(error, InvalidTokenError)
+                    and account.has_credentials
+                    and account.id not in relogged
+                ):
+                    relogged.add(account.id)  # its token expired: log in again and retry it now
+                    prefer = account.id
+                elif isinstance(error, _ACCOUNT_FAULTS) and native is None:
+                    excluded.add(account.id)
+                    prefer = None
+                elif isinstance(error, InvalidSessionError) and native is not None:
+                    raise  # the conversation is gone upstream: the caller must start a new one
+                elif not error.retryable:
+                    raise
+                elif native is None:
+                    excluded.add(account.id)
+                if attempt == self._policy.max_attempts:
+                    raise self._exhausted(last, caller) from error
+                log.warning(
+                    "attempt %d failed before any output (%s: %s); retrying",
+                    attempt,
+                    type(error).__name__,
+                    error.message,
+                )
+                if not isinstance(error, _ACCOUNT_FAULTS):
+                    await anyio.sleep(
+                        min(self._policy.backoff_s * 2 ** (attempt - 1), self._policy.backoff_max_s)
+                    )
+            else:
+                with anyio.CancelScope(shield=True):
+                    await self._leases.report(lease, None)
+                return
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._leases.release(lease)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _acquire(
+        self,
+        candidates: Sequence[str] | None,
+        prefer: str | None,
+        require: bool,
+        excluded: set[str],
+        owner: str,
+        last: ServiceError | None,
+        caller: Caller,
+    ) -> Lease:
+        """A lease; when only accounts that just failed for a passing reason are left, they again."""
+        while True:
+            try:
+                lease: Lease = await self._leases.acquire(
+                    candidates=candidates, prefer=prefer, require=require, exclude=excluded, owner=owner
+                )
+                return lease
+            except CapacityError as error:
+                if last is None:
+                    raise
+                if excluded and not isinstance(last, _ACCOUNT_FAULTS):
+                    excluded.clear()  # e.g. one account and a 5xx: the same account may do now
+                    continue
+                raise self._exhausted(last, caller) from error
+
+    def _conversation_id(self, lease: Lease) -> Callable[[str, int], str]:
+        device_id = lease.account.device_id
+        return lambda session_id, message_id: format_conversation_id(session_id, message_id, device_id)
+
+    def _allowed(self, candidates: Sequence[str] | None) -> Callable[[str], bool]:
+        """Which accounts' conversations this caller may continue."""
+        if candidates is not None:
+            return set(candidates).__contains__
+
+        def server_account(account_id: str) -> bool:
+            account = self._leases.get(account_id)
+            return account is not None and account.source != "caller"
+
+        return server_account
+
+    @staticmethod
+    def _exhausted(last: ServiceError | None, caller: Caller) -> ServiceError:
+        """The error to report once no attempt is left (or no account could be had)."""
+        if last is None:
+            return CapacityError("no account is available")
+        if not caller.tokens and isinstance(last, _ACCOUNT_FAULTS) and not last.retryable:
+            # The server's own accounts are at fault, not the caller: never a 401 for that.
+            return NoUsableAccountError(
+                f"none of this server's DeepSeek accounts could serve the request (last: {last.message})"
+            )
+        return last
+
+
+__all__ = ["Caller", "ChatRunner", "FailoverPolicy", "LeaseStore", "Native"]

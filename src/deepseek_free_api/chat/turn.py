@@ -1,0 +1,357 @@
+"""One turn: one generation on one leased account, from session to the last event.
+
+The turn creates (or takes a pre-created) session, builds the prompt, takes a proof-of-work
+answer, opens ``chat/completion``, decodes the stream, runs ``chat/continue`` while DeepSeek says
+INCOMPLETE, passes the events through the pipeline (stop sequences, token budget) and hands
+batches to the sink. ``Generation`` owns the upstream stream: on every exit it first tells
+DeepSeek to stop a generation that has not reached its end, then closes the stream. The lease is
+released by the failover loop only after that, so the account is never handed on while DeepSeek
+still generates on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
+
+import anyio
+
+from deepseek_free_api.chat.conversations import Native
+from deepseek_free_api.chat.events import ChatEvent, Completed, Started, StopReason, TokenUsage
+from deepseek_free_api.chat.pipeline import Pipeline
+from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
+from deepseek_free_api.chat.request import ChatRequest
+from deepseek_free_api.errors import EmptyAnswerError, UpstreamServerError
+from deepseek_free_api.upstream.classifier import classify_stream_error
+from deepseek_free_api.upstream.client import COMPLETION_PATH, CompletionParams, Identity, UpstreamStream
+from deepseek_free_api.upstream.decoder import StreamDecoder
+from deepseek_free_api.upstream.events import (
+    Citation,
+    Finish,
+    Ready,
+    ReasoningDelta,
+    SearchResults,
+    StreamErrorFrame,
+    StreamEvent,
+    TextDelta,
+)
+
+log = logging.getLogger(__name__)
+
+# How long a stop_stream may take, and how long we read an abandoned stream for its message id.
+STOP_TIMEOUT_S = 5.0
+FIND_ID_TIMEOUT_S = 2.0
+# Above this many characters, counting tokens moves off the event loop.
+COUNT_INLINE_MAX = 20_000
+
+
+class Upstream(Protocol):
+    """The DeepSeek calls a turn makes (``upstream.client.DeepSeekClient``)."""
+
+    async def open_completion(
+        self, identity: Identity, params: CompletionParams, pow_header: str
+    ) -> UpstreamStream: ...
+    async def open_continue(self, identity: Identity, session_id: str, message_id: int) -> UpstreamStream: ...
+    async def stop_stream(self, identity: Identity, session_id: str, message_id: int) -> None: ...
+    async def delete_session(self, identity: Identity, session_id: str) -> None: ...
+
+
+class Warmth(Protocol):
+    """Sessions and proof of work prepared ahead for each account (``chat.warm.WarmAccounts``)."""
+
+    async def session(self, account_id: str, identity: Identity) -> str: ...
+    async def pow_header(self, account_id: str, identity: Identity, target_path: str) -> str: ...
+    def refill(self, account_id: str) -> None: ...
+
+
+class TurnAccount(Protocol):
+    """The account a turn runs on."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def token(self) -> str | None: ...
+    @property
+    def device_id(self) -> str: ...
+
+
+class EventSink(Protocol):
+    """Where a turn's events go (the edge's channel to the dialect renderer)."""
+
+    async def emit(self, events: list[ChatEvent]) -> None:
+        """A batch of events for the caller."""
+        ...
+
+    def leased(self) -> None:
+        """An account is ours: from now on a stream may open and send keep-alives."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TurnPolicy:
+    """The knobs of a turn."""
+
+    continue_max_rounds: int = 8
+    delete_sessions: bool = False  # chat.session_delete = "delete": no history left upstream
+
+
+class Generation:
+    """The upstream side of one turn; ``async with`` it so it is stopped and closed on every exit."""
+
+    def __init__(self, client: Upstream, identity: Identity, session_id: str) -> None:
+        self.client = client
+        self.identity = identity
+        self.session_id = session_id
+        self.decoder = StreamDecoder()
+        self.stream: UpstreamStream | None = None
+        self.running = False  # DeepSeek is generating (a stream was opened and has not ended)
+
+    @property
+    def message_id(self) -> int | None:
+        """The assistant message id, once DeepSeek said it."""
+        return self.decoder.response_message_id
+
+    async def open(self, stream: UpstreamStream) -> None:
+        """Take over a freshly opened stream (closing the previous round's)."""
+        if self.stream is not None:
+            await self.stream.aclose()
+        self.stream, self.running = stream, True
+
+    def ended(self) -> None:
+        """DeepSeek reached a terminal status (FINISHED, CONTENT_FILTER or INCOMPLETE)."""
+        self.running = False
+
+    async def __aenter__(self) -> Generation:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                if self.running:
+                    await self.stop()
+            finally:
+                if self.stream is not None:
+                    await self.stream.aclose()
+
+    async def stop(self) -> None:
+        """Tell DeepSeek to stop (caller gone, limit reached, error, shutdown); bounded, best effort."""
+        if self.message_id is None and self.stream is not None:
+            await self._find_message_id(self.stream)
+        if self.message_id is None:
+            log.warning("a generation was left without its message id; DeepSeek may still be generating")
+            return
+        try:
+            with anyio.fail_after(STOP_TIMEOUT_S):
+                await self.client.stop_stream(self.identity, self.session_id, self.message_id)
+            self.running = False
+        except Exception as exc:  # noqa: BLE001 - best effort; the lease is released after it anyway
+            log.warning("stop_stream failed: %s", exc)
+
+    async def _find_message_id(self, stream: UpstreamStream) -> None:
+        # Abandoned before ``ready``: the id comes in the first frames, read them (bounded).
+        with anyio.move_on_after(FIND_ID_TIMEOUT_S):
+            try:
+                async for chunk in stream:
+                    self.decoder.feed(chunk)
+                    if self.message_id is not None:
+                        return
+            except Exception:  # noqa: BLE001 - a broken stream has no id to offer
+                return
+
+
+class TurnRunner:
+    """Runs one turn on a leased account; raises ServiceError (before or after events went out)."""
+
+    def __init__(
+        self, client: Upstream, warmth: Warmth, count: Callable[[str], int], policy: TurnPolicy
+    ) -> None:
+        self._client = client
+        self._warmth = warmth
+        self._count = count
+        self._policy = policy
+
+    async def run(
+        self,
+        request: ChatRequest,
+        account: TurnAccount,
+        native: Native | None,
+        sink: EventSink,
+        conversation_id: Callable[[str, int], str],
+    ) -> None:
+        """Run the turn, sending event batches to ``sink``; the last one holds ``Completed``."""
+        identity = Identity(token=account.token or "", device_id=account.device_id)
+        if native is not None:
+            session_id, parent = native.session_id, native.message_id
+            prompt = new_turn_prompt(request.messages)
+        else:
+            session_id = await self._warmth.session(account.id, identity)
+            parent = None
+            prompt = fold_messages(request.messages)
+        header = await self._warmth.pow_header(account.id, identity, COMPLETION_PATH)
+        params = CompletionParams(
+            session_id=session_id,
+            prompt=prompt,
+            model_type=request.model.model_type,
+            thinking=request.model.thinking,
+            search=request.model.search,
+            parent_message_id=parent,
+        )
+        reader = _Reader(Pipeline.for_limits(request.stop, request.max_tokens, self._count))
+        async with Generation(self._client, identity, session_id) as generation:
+            try:
+                await generation.open(await self._client.open_completion(identity, params, header))
+            finally:
+                self._warmth.refill(account.id)  # the next session and PoW, off this request's path
+            await self._read(generation, reader, sink, account.id, conversation_id)
+            if generation.running:
+                await generation.stop()  # ended early (stop sequence, max_tokens): free the account first
+            usage = await self._usage(prompt, reader)
+            await sink.emit(reader.complete(usage))
+        if self._policy.delete_sessions:
+            await self._delete(identity, session_id)
+
+    async def _delete(self, identity: Identity, session_id: str) -> None:
+        """Delete the turn's session upstream (the answer is out already; the lease is still ours)."""
+        with anyio.CancelScope(shield=True):
+            try:
+                with anyio.fail_after(STOP_TIMEOUT_S):
+                    await self._client.delete_session(identity, session_id)
+            except Exception as exc:  # noqa: BLE001 - never fail a delivered answer over housekeeping
+                log.warning("deleting session %s failed: %s", session_id, exc)
+
+    async def _read(
+        self,
+        generation: Generation,
+        reader: _Reader,
+        sink: EventSink,
+        account_id: str,
+        conversation_id: Callable[[str, int], str],
+    ) -> None:
+        rounds = 0
+        decoder = generation.decoder
+        while True:
+            assert generation.stream is not None
+            async for chunk in generation.stream:
+                batch = reader.interpret(decoder.feed(chunk), generation)
+                await self._send(batch, reader, sink, generation, account_id, conversation_id)
+                if reader.stop is not None:
+                    return
+            batch = reader.interpret(decoder.close(), generation)
+            await self._send(batch, reader, sink, generation, account_id, conversation_id)
+            if reader.stop is not None:
+                return
+            if decoder.finish is None:
+                raise UpstreamServerError("the DeepSeek stream ended before the answer was complete")
+            # INCOMPLETE: ask DeepSeek to go on, a bounded number of times.
+            rounds += 1
+            if rounds > self._policy.continue_max_rounds or generation.message_id is None:
+                raise UpstreamServerError(
+                    f"DeepSeek left the answer incomplete after {rounds - 1} continuations"
+                )
+            reader.incomplete = False
+            decoder.begin_continuation()
+            stream = await self._client.open_continue(
+                generation.identity, generation.session_id, generation.message_id
+            )
+            await generation.open(stream)
+
+    async def _send(
+        self,
+        batch: list[ChatEvent],
+        reader: _Reader,
+        sink: EventSink,
+        generation: Generation,
+        account_id: str,
+        conversation_id: Callable[[str, int], str],
+    ) -> None:
+        if not batch:
+            return
+        if not reader.started:
+            # Held back until the first visible event, so that errors right after ``ready``
+            # (hint, busy) can still fail over to another account.
+            reader.started = True
+            message_id = generation.message_id
+            if message_id is not None:
+                batch.insert(0, Started(conversation_id(generation.session_id, message_id), account_id))
+        await sink.emit(batch)
+
+    async def _usage(self, prompt: str, reader: _Reader) -> TokenUsage:
+        def count() -> TokenUsage:
+            reasoning = self._count("".join(reader.reasoning))
+            answer = self._count("".join(reader.answer))
+            return TokenUsage(self._count(prompt), reasoning + answer, reasoning)
+
+        if len(prompt) + reader.size > COUNT_INLINE_MAX:
+            return await anyio.to_thread.run_sync(count)
+        return count()
+
+
+class _Reader:
+    """What the decoded stream means for the caller: visible events, the end, the text so far."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.answer: list[str] = []
+        self.reasoning: list[str] = []
+        self.size = 0
+        self.started = False
+        self.incomplete = False
+        self.finished: StopReason | None = None
+
+    @property
+    def stop(self) -> StopReason | None:
+        """Why the answer is over, if it is (an early cut by the pipeline wins)."""
+        early = self.pipeline.stop
+        return early.reason if early is not None else self.finished
+
+    def interpret(self, events: Sequence[StreamEvent], generation: Generation) -> list[ChatEvent]:
+        """Decoded events -> visible events after the pipeline."""
+        visible: list[ChatEvent] = []
+        for event in events:
+            if isinstance(event, ReasoningDelta | TextDelta | Citation | SearchResults):
+                visible.append(event)
+            elif isinstance(event, Finish):
+                generation.ended()
+                if event.status == "INCOMPLETE":
+                    self.incomplete = True
+                elif event.status == "CONTENT_FILTER":
+                    if event.template and not self.answer:
+                        visible.append(TextDelta(event.template))
+                    self.finished = "content_filter"
+                else:
+                    self.finished = "end_turn"
+            elif isinstance(event, StreamErrorFrame) and not self.incomplete:
+                # After INCOMPLETE, a generation_err frame only explains it; we continue instead.
+                raise classify_stream_error(event)
+            elif isinstance(event, Ready):
+                pass  # the ids live in the decoder
+        out = self.pipeline.feed(visible) if visible else []
+        if self.stop is not None:
+            out += self.pipeline.flush()
+        self._note(out)
+        return out
+
+    def complete(self, usage: TokenUsage) -> list[ChatEvent]:
+        """The final batch: anything held back, then ``Completed``."""
+        stop = self.stop
+        if stop is None:  # pragma: no cover - _read only returns with a stop reason
+            raise UpstreamServerError("the answer ended without a reason")
+        if not self.answer and stop == "end_turn":
+            raise EmptyAnswerError("DeepSeek finished without an answer")
+        early = self.pipeline.stop
+        sequence = early.sequence if early is not None else None
+        return [Completed(stop=stop, usage=usage, stop_sequence=sequence)]
+
+    def _note(self, events: list[ChatEvent]) -> None:
+        for event in events:
+            if isinstance(event, TextDelta):
+                self.answer.append(event.text)
+                self.size += len(event.text)
+            elif isinstance(event, ReasoningDelta):
+                self.reasoning.append(event.text)
+                self.size += len(event.text)
