@@ -188,7 +188,7 @@ def test_second_concurrent_completion_on_one_account_is_busy(sim: Sim, client: h
         assert answer_text(_tree(other.complete(other.session(), "hi"))).startswith("Echo: hi")
     violations = client.get("/_sim/state").json()["violations"]
     assert len(violations) == 1 and violations[0]["account"] == "demo-1"
-    # The client hung up: the account is free again.
+    # The client hung up: the account is free again once the slow reply's generation ends.
     assert wait_until(lambda: not client.get("/_sim/state").json()["in_flight"])
     assert _tree(sim.complete(session, "hi"))["response"]["status"] == "FINISHED"
 

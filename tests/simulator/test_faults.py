@@ -5,12 +5,22 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
 import pytest
 
+from deepseek_free_api.simulator import ScriptedReply
+
 from .client import Sim, answer_text, apply_frames, parse_sse
+
+Custom = Callable[..., AbstractContextManager[httpx.Client]]
+# About 10 s of generation: longer than any check made after the connection is cut.
+LONG = ScriptedReply(
+    pattern="^long", name="long", answer_chars=4000, pacing={"chunks_per_second": 40, "chunk_chars": 10}
+)
 
 
 def _fault(sim: Sim, fault: str, prompt: str = "hi") -> httpx.Response:
@@ -41,11 +51,18 @@ def test_armed_fault_filters_by_token_and_prompt(sim: Sim, client: httpx.Client)
     assert response.json()["code"] == 1001
 
 
-def test_drop_mid_stream_cuts_the_connection_and_frees_the_account(sim: Sim, client: httpx.Client) -> None:
-    with pytest.raises(httpx.RemoteProtocolError):
-        _fault(sim, "drop_mid_stream; after=2", prompt="slow")
-    assert client.get("/_sim/state").json()["in_flight"] == {}
-    assert sim.complete(sim.session(), "hi").status_code == 200
+def test_drop_mid_stream_cuts_the_connection_and_the_generation_goes_on(custom: Custom) -> None:
+    with custom(scripts=(LONG,)) as client:
+        sim = Sim(client, "demo-token-1")
+        session = sim.session()
+        with pytest.raises(httpx.RemoteProtocolError):
+            sim.complete(session, "long", headers={"X-Sim-Fault": "drop_mid_stream; after=2"})
+        # As when a client leaves: upstream generates on until stop_stream (or the scripted end).
+        running = client.get("/_sim/state").json()["in_flight"]["demo-1"]
+        assert running["message_id"] == 2 and running["client_connected"] is False
+        sim.post("chat/stop_stream", {"chat_session_id": session, "message_id": 2})
+        assert client.get("/_sim/state").json()["in_flight"] == {}
+        assert sim.complete(sim.session(), "hi").status_code == 200
 
 
 def test_stall_sends_no_bytes_for_a_while(sim: Sim) -> None:

@@ -25,7 +25,7 @@ _DEFAULT_MODELS: tuple[tuple[str, int], ...] = (
 class Pacing:
     """How fast a reply is delivered; zeros mean "as fast as possible"."""
 
-    latency_ms: float = 0.0  # before the response headers
+    latency_ms: float = 0.0  # before the completion stream's headers (after network_latency_ms)
     first_token_ms: float = 0.0  # after the snapshot frame, before the first content frame
     chunk_chars: int = 16  # characters per content frame
     chunks_per_second: float = 0.0  # 0 = no delay between content frames
@@ -126,7 +126,21 @@ def _default_rules() -> tuple[VersionRule, ...]:
 
 @dataclass(frozen=True, slots=True)
 class SimulatorConfig:
-    """Everything the simulator needs; immutable, built once per app."""
+    """Everything the simulator needs; immutable, built once per app.
+
+    Two settings model time outside the reply itself:
+
+    * ``busy_after_disconnect_seconds`` — what happens when a client leaves a generating stream.
+      ``None`` (the default) mirrors DeepSeek: the generation goes on without the client until
+      ``chat/stop_stream`` for its message arrives or until the rest of the reply would have been
+      generated at its scripted pacing (no pacing: at once); until then the account is busy
+      (a second generation gets the busy error) and ``/_sim/state`` shows it in flight, with
+      ``client_connected: false``. A number caps that time in seconds: ``0`` frees the account
+      as soon as the client leaves (the generation stays INCOMPLETE), as the simulator did before.
+    * ``network_latency_ms`` — a delay before answering every ``/api/v0`` call (login, session,
+      PoW challenge, completion, stop_stream …), so the round trips before the first token show.
+      ``pacing.latency_ms`` comes on top of it for the streams only.
+    """
 
     accounts: tuple[AccountConfig, ...] = ()
     models: tuple[ModelConfig, ...] = field(default_factory=_default_models)
@@ -139,7 +153,8 @@ class SimulatorConfig:
     pow_expire_after_ms: int = 300_000
     expert_min_client_version: str = "1.8.0"  # DS2-go ba76a21 (2026-04-08)
     busy_response: str = "sse"  # "sse" (error frame) or "json" (envelope), both seen 2026-09
-    busy_after_disconnect_seconds: float = 0.0  # >0 models upstream generating on after a disconnect
+    busy_after_disconnect_seconds: float | None = None  # None = until stop_stream or the scripted end
+    network_latency_ms: float = 0.0  # before every /api/v0 answer
     throttle_burst: int = 0  # completions allowed per window per account; 0 = no throttle
     throttle_window_seconds: float = 10.0
     content_filter_words: tuple[str, ...] = ()
@@ -198,6 +213,10 @@ class SimulatorConfig:
             raise ValueError("busy_response must be 'sse' or 'json'")
         if self.difficulty < 1:
             raise ValueError("difficulty must be >= 1")
+        if self.busy_after_disconnect_seconds is not None and self.busy_after_disconnect_seconds < 0:
+            raise ValueError("busy_after_disconnect_seconds must be >= 0 (or absent)")
+        if self.network_latency_ms < 0:
+            raise ValueError("network_latency_ms must be >= 0")
 
     def with_changes(self, **changes: Any) -> SimulatorConfig:
         """A copy with some fields replaced (tests use it to lower the difficulty and so on)."""

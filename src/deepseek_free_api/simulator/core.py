@@ -1,11 +1,12 @@
 """The simulator object every route shares, and the gate every ``/api/v0`` call passes.
 
-The gate logs the request for ``/_sim/requests``, answers edge blocks and HTTP faults, checks the
-bearer token (40003) and turns validation failures into HTTP 422.
+The gate waits ``network_latency_ms``, logs the request for ``/_sim/requests``, answers edge
+blocks and HTTP faults, checks the bearer token (40003) and turns validation failures into HTTP 422.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -136,6 +137,8 @@ def gated(sim: Simulator, handler: Handler, *, auth: bool = True) -> Callable[[R
     """Wrap a handler with logging, faults, edge blocks, token check and 422 mapping."""
 
     async def endpoint(request: Request) -> Response:
+        if sim.config.network_latency_ms > 0:  # the request's way to upstream, before anything
+            await asyncio.sleep(sim.config.network_latency_ms / 1000)
         world = sim.world
         body = await request.body()
         entry = _log_entry(request, body)

@@ -7,8 +7,8 @@ so ``history_messages`` and ``chat/continue`` see exactly what the client was to
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 
 from . import patch
@@ -48,7 +48,14 @@ def plan_with_fault(plan: ReplyPlan, fault: Fault | None) -> ReplyPlan:
 
 @dataclass
 class StreamRun:
-    """One stream of one generation (fresh or continued)."""
+    """One stream of one generation (fresh or continued).
+
+    When the client leaves before the end, the generation goes on without it, as upstream's does
+    (PROTOCOL.md §4.4): the account stays busy until ``chat/stop_stream`` or until the rest of the
+    reply would have been generated at its pacing, capped by ``busy_cap`` seconds (None = no cap).
+    One timer per such generation ends it; the record then holds the whole reply, or stays
+    INCOMPLETE where the cap cut it short.
+    """
 
     account: Account
     generation: Generation
@@ -57,8 +64,10 @@ class StreamRun:
     start: int  # first body frame to send (0, or where a continue resumes)
     cut_after: int  # characters after which the delivery breaks INCOMPLETE (0 = never)
     fault: Fault | None
-    busy_after_disconnect: float
+    busy_cap: float | None
     prompt_chars: int
+    done: bool = False  # every frame of the stream was produced
+    body_started: bool = False  # past the head and the first-token wait
 
     def response(self) -> EventStream:
         """The HTTP response that runs this stream."""
@@ -70,21 +79,76 @@ class StreamRun:
         return EventStream(events, latency=latency, on_end=self._end)
 
     def _end(self, completed: bool) -> None:
+        # ``completed`` cannot tell a client that left: Starlette returns normally after it sees
+        # ``http.disconnect`` (ASGI spec < 2.4), so ``done`` says whether the stream reached its end.
+        gen = self.generation
+        if self.account.generation is not gen or gen.stopped or self.done:
+            self._close_record()
+            if self.account.generation is gen:
+                self.account.generation = None
+            return
+        frames, _ = self._rest()
+        remaining = self._seconds_for(frames)
+        hold = remaining if self.busy_cap is None else min(remaining, self.busy_cap)
+        cut_short = hold < remaining
+        if hold <= 0:
+            self._finish(cut_short)
+        else:
+            gen.generate_on(hold, lambda: self._finish(cut_short))
+
+    def _finish(self, cut_short: bool) -> None:
+        """The generation without a client ends: free the account and settle the record."""
+        if self.account.generation is not self.generation:
+            return  # stopped or released meanwhile
+        self.account.generation = None
+        self.generation.stop()
+        if cut_short:
+            self._close_record()
+        else:
+            self._complete_record()
+
+    def _close_record(self) -> None:
         response = self.message.tree.get("response")
         if isinstance(response, dict) and response.get("status") == "WIP":
             response["status"] = "INCOMPLETE"
-        gen = self.generation
-        if self.account.generation is not gen:
-            return
-        if not completed and not gen.stopped and self.busy_after_disconnect > 0:
-            gen.busy_until = time.monotonic() + self.busy_after_disconnect
-        else:
-            self.account.generation = None
+
+    def _seconds_for(self, frames: list[BodyFrame]) -> float:
+        """How long upstream takes to generate ``frames`` at the reply's pacing."""
+        assert self.message.plan is not None
+        pacing = self.message.plan.pacing
+        seconds = 0.0 if self.body_started else pacing.first_token_ms / 1000
+        if pacing.chunks_per_second > 0:
+            seconds += sum(1 for f in frames if f.chars) / pacing.chunks_per_second
+        return seconds
+
+    def _rest(self) -> tuple[list[BodyFrame], list[Item]]:
+        """The body frames not sent yet and the ending they lead to (the scripted end)."""
+        body = self.shape.body()
+        done = self.message.delivered
+        chars = sum(f.chars for f in body[:done])
+        for index in range(done, len(body)):
+            chars += body[index].chars
+            if self.cut_after and chars >= self.cut_after and index + 1 < len(body):
+                return body[done : index + 1], self.shape.incomplete(self._usage(chars))
+        return body[done:], self._ending(chars)
+
+    def _complete_record(self) -> None:
+        """Bring the message record to the scripted end without sending anything."""
+        frames, ending = self._rest()
+        for item in [*frames, *ending]:
+            if isinstance(item, BodyFrame) and item.explicit is not None:
+                patch.apply(self.message.tree, item.explicit, patch.Sticky())
+        self.message.delivered += len(frames)
+
+    def _ending(self, chars: int) -> list[Item]:
+        assert self.message.plan is not None
+        usage = self._usage(chars)
+        return self.shape.filtered(usage) if self.message.plan.content_filter else self.shape.finished(usage)
 
     def _usage(self, chars: int) -> int:
         return (self.prompt_chars + chars) // 4 + 10
 
-    async def _events(self) -> AsyncIterator[bytes]:
+    async def _events(self) -> AsyncGenerator[bytes, None]:
         shape, message = self.shape, self.message
         assert message.plan is not None
         pacing = message.plan.pacing
@@ -97,6 +161,7 @@ class StreamRun:
         snapshot = {"response": patch.deep_copy(message.tree["response"])}
         snapshot["response"]["status"] = "WIP"
         message.tree = patch.deep_copy(snapshot)
+        self.body_started = True
         if shape.generation >= 2:
             yield encode(patch.compress({"p": "", "o": "SET", "v": snapshot}, sticky))
         body = shape.body()
@@ -122,18 +187,12 @@ class StreamRun:
                 break
         if self.generation.stopped:
             return
-        if ending is None:
-            plan = message.plan
-            ending = (
-                shape.filtered(self._usage(chars))
-                if plan.content_filter
-                else shape.finished(self._usage(chars))
-            )
-        for item in ending:
+        for item in self._ending(chars) if ending is None else ending:
             if isinstance(item, Named):
                 yield encode(item.data, item.name)
             elif chunk := self._send(item, sticky):
                 yield chunk
+        self.done = True
 
     async def _after_frame(self, sent: int) -> AsyncIterator[bytes]:
         fault = self.fault
@@ -156,11 +215,12 @@ class StreamRun:
         return encode(patch.compress(frame.explicit, sticky))
 
 
-async def split_writes(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def split_writes(source: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
     """The utf8_split fault: every event goes out in two writes cut inside a character."""
-    async for chunk in source:
-        head, tail = split_inside_character(chunk)
-        yield head
-        await asyncio.sleep(0)
-        if tail:
-            yield tail
+    async with aclosing(source):
+        async for chunk in source:
+            head, tail = split_inside_character(chunk)
+            yield head
+            await asyncio.sleep(0)
+            if tail:
+                yield tail

@@ -75,8 +75,7 @@ def routes(sim: Simulator) -> list[Route]:
 
     async def reset(request: Request) -> Response:
         for account in sim.world.accounts.values():
-            if account.generation is not None:
-                account.generation.stopped = True
+            account.release()
         sim.reset()
         return json_response({"ok": True})
 
@@ -109,9 +108,8 @@ def routes(sim: Simulator) -> list[Route]:
                 setattr(target, flag, bool(data[flag]))
         if "edge_block" in data:
             target.edge_block = str(data["edge_block"] or "")
-        if data.get("release") and target.generation is not None:
-            target.generation.stopped = True
-            target.generation = None
+        if data.get("release"):
+            target.release()
         return json_response(target.describe())
 
     return [

@@ -7,9 +7,11 @@ between them.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,9 +62,14 @@ class Account:
         """The generation that occupies this account, if any."""
         gen = self.generation
         if gen is not None and gen.busy_until is not None and gen.busy_until <= time.monotonic():
+            gen.reach_deadline()  # its timer is due but has not run yet
+        return self.generation
+
+    def release(self) -> None:
+        """Stop the running generation, if any, and free the account."""
+        if self.generation is not None:
+            self.generation.stop()
             self.generation = None
-            return None
-        return gen
 
     def describe(self) -> dict[str, Any]:
         """JSON view for /_sim/state (no token or password)."""
@@ -140,7 +147,7 @@ class Session:
 
 @dataclass
 class Generation:
-    """An in-flight stream on one account."""
+    """An in-flight generation on one account, with or without a client reading it."""
 
     account_id: str
     session_id: str
@@ -148,7 +155,35 @@ class Generation:
     kind: str
     started: float = field(default_factory=time.time)
     stopped: bool = False
-    busy_until: float | None = None  # set after a disconnect when upstream keeps generating
+    # Set when the client left and upstream generates on: wall time it left, when it will end
+    # (wall and monotonic), and the one timer that ends it.
+    client_left: float | None = None
+    ends_at: float | None = None
+    busy_until: float | None = None
+    on_deadline: Callable[[], None] | None = field(default=None, repr=False)
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+    def generate_on(self, seconds: float, on_deadline: Callable[[], None]) -> None:
+        """Go on without a client for ``seconds``, then call ``on_deadline`` (once)."""
+        self.client_left = time.time()
+        self.ends_at = self.client_left + seconds
+        self.busy_until = time.monotonic() + seconds
+        self.on_deadline = on_deadline
+        self.timer = asyncio.get_running_loop().call_later(seconds, self.reach_deadline)
+
+    def reach_deadline(self) -> None:
+        """End a generation that went on without its client (by its timer or a late busy check)."""
+        callback, self.on_deadline = self.on_deadline, None
+        self.stop()
+        if callback is not None:
+            callback()
+
+    def stop(self) -> None:
+        """No more frames, and no timer left behind."""
+        self.stopped = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
     def describe(self) -> dict[str, Any]:
         """JSON view."""
@@ -158,6 +193,9 @@ class Generation:
             "kind": self.kind,
             "started": self.started,
             "stopped": self.stopped,
+            "client_connected": self.client_left is None,
+            "client_left": self.client_left,
+            "ends_at": self.ends_at,
         }
 
 

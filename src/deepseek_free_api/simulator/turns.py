@@ -105,7 +105,10 @@ async def continue_(call: Call) -> Response:
 
 
 async def stop_stream(call: Call) -> Response:
-    """End the running generation of ``message_id`` and free the account at once (NIY ref §6)."""
+    """End the running generation of ``message_id`` and free the account at once (NIY ref §6).
+
+    Also ends a generation whose client already left (it would otherwise run to its end).
+    """
     body = await read_json(call.request, call.body)
     check_fields(body, {"chat_session_id": "str", "message_id": "int"})
     session = find_session(call, body["chat_session_id"])
@@ -114,10 +117,9 @@ async def stop_stream(call: Call) -> Response:
     message = session.messages.get(body["message_id"])
     if message is None:
         return biz_error(*INVALID_MESSAGE)
-    running = call.user.generation
+    running = call.user.busy()
     if running is not None and running.session_id == session.id and running.message_id == message.message_id:
-        running.stopped = True
-        call.user.generation = None
+        call.user.release()  # whether or not its client is still reading
         response = message.tree.get("response")
         if isinstance(response, dict) and response.get("status") == "WIP":
             response["status"] = "INCOMPLETE"
