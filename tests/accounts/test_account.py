@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from deepseek_free_api.accounts import Account, AccountPool, token_account_id
@@ -37,7 +39,8 @@ def test_device_ids_are_stable_and_differ_between_accounts() -> None:
 def test_no_text_form_shows_a_token_or_password() -> None:
     account = Account.from_credentials(email="a@example.com", password=PASSWORD, token=TOKEN)
     pool = AccountPool([account], max_waiters=1, wait_timeout_s=1)
-    texts = [repr(account), str(account), repr(pool.snapshot()), str(pool.snapshot())]
+    snapshot = asyncio.run(pool.snapshot())
+    texts = [repr(account), str(account), repr(snapshot), str(snapshot)]
     for text in texts:
         assert TOKEN not in text and PASSWORD not in text
     assert account.id in repr(account)

@@ -27,7 +27,7 @@ def test_same_caller_token_maps_to_one_account() -> None:
     second = pool.register_caller_tokens(["T2", "T1"])
     assert len(first) == 2 and set(first) == set(second)
     assert all(i.startswith("acct-") and "T1" not in i for i in first)
-    assert {s.source for s in pool.snapshot()} == {"caller"}
+    assert {s.source for s in asyncio.run(pool.snapshot())} == {"caller"}
 
 
 def test_two_requests_with_the_same_token_never_generate_at_once() -> None:
@@ -79,7 +79,7 @@ def test_idle_caller_accounts_are_evicted_least_recently_used_first() -> None:
         pool.register_caller_tokens(["old"])  # "busy" is now the least recently used, but leased
         [new] = pool.register_caller_tokens(["new"])
         assert old not in pool and busy in pool and new in pool
-        lease.release()  # the end of a generation counts as a use
+        await pool.release(lease)  # the end of a generation counts as a use
         [newest] = pool.register_caller_tokens(["newest"])
         assert new not in pool and busy in pool and newest in pool and len(pool) == 2
 
@@ -97,7 +97,7 @@ def test_login_runs_once_for_many_concurrent_requests() -> None:
 
         account = Account.from_credentials(email="a@example.com", password=PASSWORD)
         pool = AccountPool([account], max_waiters=10, wait_timeout_s=5, login=login)
-        assert pool.snapshot()[0].state is AccountState.NEEDS_LOGIN
+        assert (await pool.snapshot())[0].state is AccountState.NEEDS_LOGIN
         tokens = []
 
         async def request() -> None:
@@ -125,8 +125,8 @@ def test_rejected_token_triggers_a_new_login_on_the_next_lease() -> None:
         pool = AccountPool([account], max_waiters=1, wait_timeout_s=5, login=login)
         async with pool.lease() as lease:
             assert lease.account.token == "token-0"
-            lease.report_error(InvalidTokenError("40003"))
-        assert pool.snapshot()[0].state is AccountState.NEEDS_LOGIN
+            await pool.report(lease, InvalidTokenError("40003"))
+        assert (await pool.snapshot())[0].state is AccountState.NEEDS_LOGIN
         async with pool.lease() as lease:
             assert lease.account.token == "token-1"
 
@@ -143,7 +143,7 @@ def test_failed_login_marks_the_account_invalid_without_leaking_the_password() -
         with pytest.raises(UpstreamError, match="login failed") as caught:
             await pool.acquire()
         assert PASSWORD not in str(caught.value)
-        [status] = pool.snapshot()
+        [status] = await pool.snapshot()
         assert status.state is AccountState.INVALID and status.leases == 0
         assert status.reason is not None and "PASSWORD_OR_USER_NAME_IS_WRONG" in status.reason
         assert PASSWORD not in status.reason
@@ -178,7 +178,7 @@ def test_transient_login_failure_cools_down_instead_of_invalidating() -> None:
         )
         with pytest.raises(CapacityError):
             await pool.acquire(timeout_s=0.01)
-        assert pool.snapshot()[0].state is AccountState.COOLDOWN
+        assert (await pool.snapshot())[0].state is AccountState.COOLDOWN
 
     asyncio.run(main())
 
@@ -196,11 +196,11 @@ def test_cancelled_login_frees_the_account() -> None:
         pool = AccountPool([account], max_waiters=1, wait_timeout_s=5, login=login)
         task = asyncio.create_task(pool.acquire())
         await started.wait()
-        assert pool.snapshot()[0].state is AccountState.BUSY
+        assert (await pool.snapshot())[0].state is AccountState.BUSY
         task.cancel()
         await settle(task.done)
         assert task.cancelled()
-        assert pool.snapshot()[0].state is AccountState.NEEDS_LOGIN
+        assert (await pool.snapshot())[0].state is AccountState.NEEDS_LOGIN
 
     asyncio.run(main())
 
@@ -234,20 +234,21 @@ def test_two_accounts_with_one_token_are_refused() -> None:
 
 def test_account_removed_during_login_still_serves_the_lease() -> None:
     async def main() -> None:
-        proceed = asyncio.Event()
+        proceed, started = asyncio.Event(), asyncio.Event()
 
         async def login(account: Account) -> str:
+            started.set()
             await proceed.wait()
             return "late-token"
 
         account = Account.from_credentials(email="a@example.com", password=PASSWORD, name="x")
         pool = AccountPool([account], max_waiters=1, wait_timeout_s=5, login=login)
         task = asyncio.create_task(pool.acquire())
-        await settle(lambda: pool.snapshot()[0].state is AccountState.BUSY)
+        await started.wait()
         pool.remove("x")
         proceed.set()
         lease = await task
         assert lease.account.token == "late-token" and "x" not in pool
-        lease.release()
+        await pool.release(lease)
 
     asyncio.run(main())

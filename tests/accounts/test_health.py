@@ -35,14 +35,14 @@ def make_pool(
     )
 
 
-def status(pool: AccountPool, account_id: str) -> AccountStatus:
-    return next(s for s in pool.snapshot() if s.id == account_id)
+async def status(pool: AccountPool, account_id: str) -> AccountStatus:
+    return next(s for s in await pool.snapshot() if s.id == account_id)
 
 
 async def fail(pool: AccountPool, account_id: str, error: Exception) -> None:
     async with pool.lease(candidates=[account_id]) as lease:
         assert isinstance(error, UpstreamError)
-        lease.report_error(error)
+        await pool.report(lease, error)
 
 
 def test_muted_account_is_skipped_until_mute_until() -> None:
@@ -50,13 +50,13 @@ def test_muted_account_is_skipped_until_mute_until() -> None:
         clock = FakeClock()
         pool = make_pool(clock)
         await fail(pool, "a0", MutedError("user is muted", mute_until=clock.wall() + 100))
-        muted = status(pool, "a0")
+        muted = await status(pool, "a0")
         assert muted.state is AccountState.MUTED and muted.until == pytest.approx(clock.wall() + 100)
         for _ in range(3):
             async with pool.lease() as lease:
                 assert lease.account.id == "a1"
         clock.advance(101)
-        assert status(pool, "a0").state is AccountState.FREE
+        assert (await status(pool, "a0")).state is AccountState.FREE
         async with pool.lease() as lease:
             assert lease.account.id == "a0"
 
@@ -81,7 +81,7 @@ def test_waiter_is_served_when_a_cooldown_ends() -> None:
         clock = FakeClock()
         pool = make_pool(clock, n=1)
         await fail(pool, "a0", ThrottledError("too frequent"))  # default 20 s cooldown
-        cooling = status(pool, "a0")
+        cooling = await status(pool, "a0")
         assert cooling.state is AccountState.COOLDOWN
         assert cooling.until == pytest.approx(clock.wall() + 20)
         waiter = asyncio.create_task(pool.acquire())
@@ -94,7 +94,7 @@ def test_waiter_is_served_when_a_cooldown_ends() -> None:
         pool.wake()
         lease = await waiter
         assert lease.account.id == "a0"
-        lease.release()
+        await pool.release(lease)
 
     asyncio.run(main())
 
@@ -104,26 +104,26 @@ def test_error_kinds_map_to_states() -> None:
         clock = FakeClock()
         pool = make_pool(clock, n=1)
         await fail(pool, "a0", ThrottledError("slow down", retry_after=45))
-        assert status(pool, "a0").until == pytest.approx(clock.wall() + 45)
+        assert (await status(pool, "a0")).until == pytest.approx(clock.wall() + 45)
         clock.advance(45)
         await fail(pool, "a0", AccountBusyError("A message is being generated"))
-        assert status(pool, "a0").until == pytest.approx(clock.wall() + 5)
+        assert (await status(pool, "a0")).until == pytest.approx(clock.wall() + 5)
         clock.advance(5)
         await fail(pool, "a0", ContentFilteredError("filtered"))
-        assert status(pool, "a0").state is AccountState.FREE
+        assert (await status(pool, "a0")).state is AccountState.FREE
         await fail(pool, "a0", UpstreamServerError("generation_err"))
-        assert status(pool, "a0").state is AccountState.COOLDOWN
+        assert (await status(pool, "a0")).state is AccountState.COOLDOWN
         clock.advance(5)
         await fail(pool, "a0", InvalidTokenError("40003"))
-        final = status(pool, "a0")
+        final = await status(pool, "a0")
         assert final.state is AccountState.INVALID and final.errors == 5
         assert final.last_error == "InvalidTokenError"
         with pytest.raises(UpstreamError, match="invalid"):
             await pool.acquire()
         pool.reset("a0")
         async with pool.lease() as lease:
-            lease.report_success()
-        assert status(pool, "a0").successes == 1
+            await pool.report(lease, None)
+        assert (await status(pool, "a0")).successes == 1
 
     asyncio.run(main())
 
@@ -148,10 +148,10 @@ def test_invalid_caller_token_fails_waiters_on_it_at_once() -> None:
         holder = await pool.acquire(candidates=ids)
         waiter = asyncio.create_task(pool.acquire(candidates=ids))
         await settle(lambda: pool.waiting == 1)
-        holder.report_error(InvalidTokenError("40003"))
+        await pool.report(holder, InvalidTokenError("40003"))
         with pytest.raises(InvalidTokenError):
             await waiter
-        holder.release()
+        await pool.release(holder)
 
     asyncio.run(main())
 
@@ -162,7 +162,7 @@ def test_min_interval_paces_each_account() -> None:
         pool = make_pool(clock, n=1, min_interval_s=2.5)
         async with pool.lease():
             clock.advance(1)
-        pacing = status(pool, "a0")
+        pacing = await status(pool, "a0")
         assert pacing.state is AccountState.PACING and pacing.until == pytest.approx(clock.wall() + 2.5)
         waiter = asyncio.create_task(pool.acquire())
         await settle(lambda: pool.waiting == 1)
@@ -172,7 +172,7 @@ def test_min_interval_paces_each_account() -> None:
         assert not waiter.done()
         clock.advance(0.1)
         pool.wake()
-        (await waiter).release()
+        await pool.release(await waiter)
 
     asyncio.run(main())
 
@@ -195,8 +195,8 @@ def test_snapshot_shows_states_and_totals() -> None:
         clock = FakeClock()
         pool = make_pool(clock, n=3)
         await fail(pool, "a2", ThrottledError("too frequent"))
-        busy = await pool.acquire(prefer="a0")
-        snapshot = {s.id: s for s in pool.snapshot()}
+        busy = await pool.acquire(prefer="a0", owner="pid:7:req-1")
+        snapshot = {s.id: s for s in await pool.snapshot()}
         assert snapshot["a0"] == AccountStatus(
             id="a0",
             source="server",
@@ -208,12 +208,16 @@ def test_snapshot_shows_states_and_totals() -> None:
             errors=0,
             last_error=None,
             reason=None,
+            owner="pid:7:req-1",
+            fence=busy.fence,
+            leased_at=clock.wall(),
+            lease_expires_at=clock.wall() + 900,
         )
         assert snapshot["a1"].state is AccountState.FREE and snapshot["a1"].leases == 0
         assert snapshot["a2"].state is AccountState.COOLDOWN
         assert snapshot["a2"].until == pytest.approx(WALL_START + clock.now + 20)
         assert (snapshot["a2"].leases, snapshot["a2"].errors) == (1, 1)
-        busy.release()
+        await pool.release(busy)
 
     asyncio.run(main())
 

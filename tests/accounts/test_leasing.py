@@ -19,8 +19,8 @@ def make_pool(n: int = 1, *, max_waiters: int = 100, wait_timeout_s: float = 30.
     return AccountPool(accounts, max_waiters=max_waiters, wait_timeout_s=wait_timeout_s)
 
 
-def states(pool: AccountPool) -> dict[str, AccountState]:
-    return {status.id: status.state for status in pool.snapshot()}
+async def states(pool: AccountPool) -> dict[str, AccountState]:
+    return {status.id: status.state for status in await pool.snapshot()}
 
 
 def test_never_two_leases_on_one_account() -> None:
@@ -43,7 +43,7 @@ def test_never_two_leases_on_one_account() -> None:
 
         await asyncio.gather(*(request() for _ in range(60)))
         assert pool.waiting == 0
-        assert all(s.state is AccountState.FREE for s in pool.snapshot())
+        assert all(s.state is AccountState.FREE for s in await pool.snapshot())
         return peak, used
 
     peak, used = asyncio.run(main())
@@ -79,7 +79,7 @@ def test_waiters_are_served_in_arrival_order() -> None:
         for i in range(5):
             tasks.append(asyncio.create_task(request(i)))
             await settle(lambda: pool.waiting == len(tasks))
-        holder.release()
+        await pool.release(holder)
         await asyncio.gather(*tasks)
         return served
 
@@ -96,8 +96,8 @@ def test_full_queue_refuses_at_once_with_retry_after() -> None:
             await pool.acquire()
         assert caught.value.retry_after is not None and caught.value.retry_after >= 1
         assert pool.waiting == 1
-        holder.release()
-        (await queued).release()
+        await pool.release(holder)
+        await pool.release(await queued)
 
     asyncio.run(main())
 
@@ -121,8 +121,8 @@ def test_timeout_raises_capacity_error_and_leaves_the_queue() -> None:
             await pool.acquire()
         assert caught.value.retry_after is not None and caught.value.retry_after >= 1
         assert pool.waiting == 0
-        holder.release()
-        assert states(pool) == {"a0": AccountState.FREE}
+        await pool.release(holder)
+        assert (await states(pool)) == {"a0": AccountState.FREE}
 
     asyncio.run(main())
 
@@ -137,11 +137,11 @@ def test_cancelled_waiter_leaves_and_the_next_one_is_served() -> None:
         first.cancel()
         await settle(first.done)
         assert first.cancelled() and pool.waiting == 1
-        holder.release()
+        await pool.release(holder)
         lease = await second
         assert lease.account.id == "a0" and pool.waiting == 0
-        lease.release()
-        assert states(pool) == {"a0": AccountState.FREE}
+        await pool.release(lease)
+        assert (await states(pool)) == {"a0": AccountState.FREE}
 
     asyncio.run(main())
 
@@ -153,14 +153,14 @@ def test_waiter_cancelled_right_after_being_handed_an_account_passes_it_on() -> 
         first = asyncio.create_task(pool.acquire())
         second = asyncio.create_task(pool.acquire())
         await settle(lambda: pool.waiting == 2)
-        holder.release()  # hands a0 to `first` before it has run again
+        await pool.release(holder)  # hands a0 to `first` before it has run again
         first.cancel()
         lease = await second
         assert first.cancelled()
         assert lease.account.id == "a0"
-        [status] = pool.snapshot()
+        [status] = await pool.snapshot()
         assert status.state is AccountState.BUSY and status.leases == 2  # the abandoned one not counted
-        lease.release()
+        await pool.release(lease)
 
     asyncio.run(main())
 
@@ -171,7 +171,7 @@ def test_lease_is_released_on_exception_and_on_cancellation() -> None:
         with pytest.raises(RuntimeError):
             async with pool.lease():
                 raise RuntimeError("boom")
-        assert states(pool) == {"a0": AccountState.FREE}
+        assert (await states(pool)) == {"a0": AccountState.FREE}
 
         entered = asyncio.Event()
 
@@ -182,11 +182,11 @@ def test_lease_is_released_on_exception_and_on_cancellation() -> None:
 
         task = asyncio.create_task(generation())
         await entered.wait()
-        assert states(pool) == {"a0": AccountState.BUSY}
+        assert (await states(pool)) == {"a0": AccountState.BUSY}
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert states(pool) == {"a0": AccountState.FREE}
+        assert (await states(pool)) == {"a0": AccountState.FREE}
 
     asyncio.run(main())
 
@@ -195,14 +195,14 @@ def test_releasing_twice_does_not_free_a_later_lease() -> None:
     async def main() -> None:
         pool = make_pool(1)
         first = await pool.acquire()
-        first.release()
+        await pool.release(first)
         second = await pool.acquire()
-        first.release()
+        await pool.release(first)
         assert first.released and not second.released
-        assert states(pool) == {"a0": AccountState.BUSY}
+        assert (await states(pool)) == {"a0": AccountState.BUSY}
         async with second:
             pass
-        assert states(pool) == {"a0": AccountState.FREE}
+        assert (await states(pool)) == {"a0": AccountState.FREE}
 
     asyncio.run(main())
 
@@ -224,11 +224,11 @@ def test_require_waits_for_the_session_owner_even_if_others_are_free() -> None:
         owner = await pool.acquire(prefer="a0")
         waiting = asyncio.create_task(pool.acquire(prefer="a0", require=True))
         await settle(lambda: pool.waiting == 1)
-        assert not waiting.done() and states(pool)["a1"] is AccountState.FREE
-        owner.release()
+        assert not waiting.done() and (await states(pool))["a1"] is AccountState.FREE
+        await pool.release(owner)
         lease = await waiting
         assert lease.account.id == "a0"
-        lease.release()
+        await pool.release(lease)
         with pytest.raises(ValueError):
             await pool.acquire(require=True)
 
@@ -243,8 +243,8 @@ def test_a_waiter_for_another_account_does_not_block_the_queue() -> None:
         await settle(lambda: pool.waiting == 1)
         async with pool.lease() as lease:  # arrives later, but a1 is free for it
             assert lease.account.id == "a1"
-        owner.release()
-        (await for_owner).release()
+        await pool.release(owner)
+        await pool.release(await for_owner)
 
     asyncio.run(main())
 
@@ -280,7 +280,7 @@ def test_removed_account_can_be_released_safely() -> None:
         pool = make_pool(2)
         lease = await pool.acquire(prefer="a0")
         assert pool.remove("a0") is lease.account
-        lease.release()
+        await pool.release(lease)
         assert "a0" not in pool and len(pool) == 1
         return lease
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import ServiceError
 from .account import Account, AccountSource
 from .health import AccountHealth, AccountState
+
+if TYPE_CHECKING:
+    from .store import LeaseStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,18 +21,23 @@ class AccountStatus:
     id: str
     source: AccountSource
     state: AccountState
-    until: float | None  # epoch seconds when a muted/cooldown/pacing state ends
+    until: float | None  # epoch seconds when a muted/cooldown/pacing/invalid state ends
     in_flight: int
     leases: int
     successes: int
     errors: int
     last_error: str | None  # error class name of the last reported failure
     reason: str | None  # why the account is invalid
+    owner: str | None = None  # who holds the current lease
+    fence: int | None = None  # the current lease's fence number
+    leased_at: float | None = None  # epoch seconds
+    lease_expires_at: float | None = None  # epoch seconds
 
     @classmethod
     def of(cls, account: Account, health: AccountHealth, *, now: float, wall: float) -> AccountStatus:
         """How ``account`` looks at pool time ``now``, which is ``wall`` in epoch seconds."""
         state, until = health.state(now)
+        holder = health.holder
         return cls(
             id=account.id,
             source=account.source,
@@ -41,22 +49,46 @@ class AccountStatus:
             errors=health.errors,
             last_error=health.last_error,
             reason=health.invalid_reason,
+            owner=None if holder is None else holder.owner,
+            fence=None if holder is None else holder.fence,
+            leased_at=None if holder is None else holder.acquired_at,
+            lease_expires_at=None if holder is None else holder.expires_at,
         )
 
 
+class LegacyLeaseOps(Protocol):
+    """Synchronous report and release, for callers not yet on the async store methods."""
+
+    def report_now(self, lease: Lease, error: ServiceError | None) -> None: ...
+    def release_now(self, lease: Lease) -> None: ...
+
+
 class Lease:
-    """Exclusive use of ``account`` until ``release()``; an async context manager that releases on exit."""
+    """Exclusive use of ``account`` until its store releases it; an async context manager that releases.
+
+    ``fence`` grows with every lease of the same account, so a store can refuse a report or a
+    release from a holder that lost the account. ``acquired_at`` and ``expires_at`` are epoch
+    seconds; the holder calls ``renew()`` while it works to move ``expires_at``.
+    """
 
     def __init__(
         self,
         account: Account,
         *,
-        on_report: Callable[[Lease, ServiceError | None], None],
-        on_release: Callable[[Lease], None],
+        owner: str,
+        fence: int,
+        acquired_at: float,
+        expires_at: float,
+        store: LeaseStore,
+        legacy: LegacyLeaseOps | None = None,
     ) -> None:
         self.account = account
-        self._on_report = on_report
-        self._on_release = on_release
+        self.owner = owner
+        self.fence = fence
+        self.acquired_at = acquired_at
+        self.expires_at = expires_at
+        self._store = store
+        self._legacy = legacy
         self._released = False
 
     @property
@@ -64,20 +96,34 @@ class Lease:
         """Whether the account has been handed back."""
         return self._released
 
+    def mark_released(self) -> bool:
+        """For stores: note the release; False if it had already been released."""
+        first = not self._released
+        self._released = True
+        return first
+
+    async def renew(self) -> bool:
+        """Move ``expires_at`` a TTL ahead; False if this lease no longer holds the account."""
+        return await self._store.renew(self)
+
+    # -- transitional: chat/service.py still reports and releases synchronously -----------------
+
     def report_success(self) -> None:
-        """The generation on this account worked."""
-        self._on_report(self, None)
+        """Synchronous ``store.report(lease, None)``; goes once the chat core uses the store's methods."""
+        self._legacy_ops().report_now(self, None)
 
     def report_error(self, error: ServiceError) -> None:
-        """The generation failed with ``error``; the pool updates the account's state from it."""
-        self._on_report(self, error)
+        """Synchronous ``store.report(lease, error)``; goes once the chat core uses the store's methods."""
+        self._legacy_ops().report_now(self, error)
 
     def release(self) -> None:
-        """Hand the account back to the pool; calling it again does nothing."""
-        if self._released:
-            return
-        self._released = True
-        self._on_release(self)
+        """Synchronous ``store.release(lease)``; goes once the chat core uses the store's methods."""
+        self._legacy_ops().release_now(self)
+
+    def _legacy_ops(self) -> LegacyLeaseOps:
+        if self._legacy is None:
+            raise TypeError("this lease's store has only the async report and release")
+        return self._legacy
 
     async def __aenter__(self) -> Lease:
         return self
@@ -88,7 +134,10 @@ class Lease:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.release()
+        await self._store.release(self)
 
     def __repr__(self) -> str:
-        return f"Lease(account={self.account.id!r}, released={self._released})"
+        return (
+            f"Lease(account={self.account.id!r}, owner={self.owner!r}, fence={self.fence}, "
+            f"released={self._released})"
+        )

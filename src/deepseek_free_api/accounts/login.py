@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from ..errors import ServiceError
@@ -10,9 +11,21 @@ from .health import SHORT_BACKOFF_S, AccountHealth
 
 LoginHook = Callable[[Account], Awaitable[str]]
 
+log = logging.getLogger(__name__)
+
+
+def masked(value: str) -> str:
+    """``value`` for a log line: its last four characters at most, and none of a short value."""
+    return "…" + value[-4:] if len(value) >= 12 else "…"
+
 
 async def log_in(
-    account: Account, health: AccountHealth, login: LoginHook | None, clock: Callable[[], float]
+    account: Account,
+    health: AccountHealth,
+    login: LoginHook | None,
+    clock: Callable[[], float],
+    *,
+    recheck_s: float,
 ) -> str | None:
     """A fresh token from ``login``; ``None`` once ``health`` records why there is none."""
     if login is None:
@@ -23,17 +36,24 @@ async def log_in(
     except ServiceError as exc:
         if exc.retryable:  # a network or server hiccup may pass; wrong credentials will not
             health.cool_down(clock(), SHORT_BACKOFF_S)
-        else:
-            health.invalidate(f"login failed: {_scrub(exc, account)}")
+            _warn(account, exc, f"retrying in {SHORT_BACKOFF_S:.0f} s")
+            return None
+        failure: Exception = exc
     except Exception as exc:
-        health.invalidate(f"login failed: {_scrub(exc, account)}")
+        failure = exc
+    health.invalidate(f"login failed: {_scrub(failure, account)}", recheck_at=clock() + recheck_s)
+    _warn(account, failure, f"re-checked in {recheck_s:.0f} s")
     return None
 
 
+def _warn(account: Account, exc: Exception, then: str) -> None:
+    log.warning("login of account %s failed (%s); %s", masked(account.id), _scrub(exc, account), then)
+
+
 def _scrub(exc: BaseException, account: Account) -> str:
-    """A short description of a login failure with the account's secrets blanked out."""
+    """A short description of a login failure with the account's secrets and identifiers blanked out."""
     text = f"{type(exc).__name__}: {exc}"[:200]
-    for secret in (account.password, account.token):
+    for secret in (account.password, account.token, account.email, account.mobile):
         if secret:
             text = text.replace(secret, "***")
     return text

@@ -7,6 +7,7 @@ queue that applies them.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ class Waiter:
     require: bool
     exclude: frozenset[str]
     deadline: float  # event-loop time
+    owner: str  # who will hold the lease, e.g. "pid:request-id"
     future: asyncio.Future[Slot]
 
 
@@ -64,7 +66,8 @@ def why_hopeless(waiter: Waiter, candidates: list[Slot], now: float, budget: flo
             return CapacityError("no other account is left to try", retry_after=None)
         wanted = f"account {waiter.prefer!r}" if waiter.require else "accounts"
         return UpstreamError(f"no DeepSeek {wanted} available in this pool")
-    live = [s for s in candidates if s.health.invalid_reason is None]
+    # An invalid account counts only if its re-check falls within the budget.
+    live = [s for s in candidates if not s.health.invalid_at(now + budget)]
     if not live:
         reasons = sorted({f"{s.account.id}: {s.health.invalid_reason}" for s in candidates})
         message = "every candidate account is invalid (" + "; ".join(reasons) + ")"
@@ -86,7 +89,7 @@ def estimate_wait(
     candidates: list[Slot], now: float, *, hold_s: float, min_interval_s: float, queued: int
 ) -> float:
     """Seconds until a request would likely find one of ``candidates`` free; at least one."""
-    live = [s for s in candidates if s.health.invalid_reason is None]
+    live = [s for s in candidates if s.health.blocked_until() < math.inf]
     if not live:
         return max(1.0, hold_s)
 

@@ -4,30 +4,40 @@ DeepSeek runs one generation per account at a time and refuses a second one (PRO
 so every generation holds a lease. Waiters are served strictly in arrival order among those that
 can use a freed account; an account is handed to a waiter directly (marked busy before the waiter
 wakes), so a release wakes exactly one waiter and two leases never share an account.
+
+This is the in-memory ``LeaseStore``: one process, so a lease past its ``expires_at`` is not taken
+back (its owner is alive and will release it); releasing it late is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import math
+import os
 import time
-from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 
-from ..config import device_id_for, token_identity
 from ..errors import CapacityError, ServiceError
-from .account import Account, token_account_id
-from .health import AccountHealth
+from .account import Account
+from .health import INVALID_RECHECK_S, LeaseRecord
 from .lease import AccountStatus, Lease
 from .login import LoginHook, log_in
 from .matching import Slot, Waiter, candidates_for, estimate_wait, pick, why_hopeless
+from .registry import AccountRegistry
+from .waiters import WaiterQueue
+
+log = logging.getLogger(__name__)
 
 # Until real lease durations are known, guess that a generation holds an account this long.
 DEFAULT_HOLD_S = 10.0
 _HOLD_SMOOTHING = 0.2
+# A lease not renewed for this long is stale; a shared store would take the account back then.
+DEFAULT_LEASE_TTL_S = 900.0
 
 
-class AccountPool:
+class AccountPool(AccountRegistry):
     """Hands out exclusive leases on accounts; see the module docstring."""
 
     def __init__(
@@ -40,124 +50,46 @@ class AccountPool:
         login: LoginHook | None = None,
         max_caller_accounts: int = 1000,
         device_salt: str = "",
+        lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
+        invalid_recheck_s: float = INVALID_RECHECK_S,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(
+            can_log_in=login is not None, max_caller_accounts=max_caller_accounts, device_salt=device_salt
+        )
         self.max_waiters = max_waiters
-        self._device_salt = device_salt  # caller accounts get the same device ids as configured ones
         self.wait_timeout_s = wait_timeout_s
         self.min_interval_s = min_interval_s
-        self.max_caller_accounts = max_caller_accounts
+        self.lease_ttl_s = lease_ttl_s
+        self.invalid_recheck_s = invalid_recheck_s
         self._login = login
         self._clock = clock
         self._wall_clock = wall_clock
-        self._slots: dict[str, Slot] = {}
-        self._by_token: dict[str, str] = {}
-        self._callers: OrderedDict[str, None] = OrderedDict()  # least recently used first
-        self._waiters: deque[Waiter] = deque()
-        self._seq = 0
+        self._waiters = WaiterQueue(on_timer=self._dispatch)
+        self._fence = 0  # one counter for all accounts: strictly increasing per account too
         self._hold_s = DEFAULT_HOLD_S
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_due = 0.0
-        self._timer_loop: asyncio.AbstractEventLoop | None = None
         for account in accounts:
             self.add(account)
 
-    # -- registry -------------------------------------------------------------------------------
-
-    def add(self, account: Account) -> None:
-        """Put an account into rotation."""
-        if account.id in self._slots:
-            raise ValueError(f"duplicate account id {account.id!r}")
-        if account.token is not None and account.token in self._by_token:
-            raise ValueError(
-                f"account {account.id!r} has the same token as {self._by_token[account.token]!r}"
-            )
-        health = AccountHealth()
-        if account.token is None:
-            if account.has_credentials and self._login is not None:
-                health.needs_login = True
-            else:
-                health.invalidate("no token, and no credentials with a login hook")
-        self._slots[account.id] = Slot(account, health)
-        if account.token is not None:
-            self._by_token[account.token] = account.id
-        if account.source == "caller":
-            self._callers[account.id] = None
+    def _changed(self) -> None:
         self._dispatch()
 
-    def remove(self, account_id: str) -> Account | None:
-        """Take an account out; a lease still holding it ends normally."""
-        slot = self._slots.pop(account_id, None)
-        if slot is None:
-            return None
-        self._forget_token(slot.account)
-        self._callers.pop(account_id, None)
-        self._dispatch()
-        return slot.account
+    def _in_use(self, account_id: str) -> bool:
+        if super()._in_use(account_id):
+            return True
+        return any(w.prefer == account_id or account_id in (w.candidates or ()) for w in self._waiters)
 
-    def get(self, account_id: str) -> Account | None:
-        """The account with this id, if any."""
+    def can_relogin(self, account_id: str) -> bool:
+        """Whether the next ``acquire(prefer=account_id)`` would log this account in again."""
         slot = self._slots.get(account_id)
-        return None if slot is None else slot.account
-
-    def __contains__(self, account_id: object) -> bool:
-        return account_id in self._slots
-
-    def __len__(self) -> int:
-        return len(self._slots)
-
-    def update_token(self, account_id: str, token: str) -> None:
-        """Give an account a new token (after a login or from an operator); clears invalidity."""
-        slot = self._slots[account_id]
-        self._forget_token(slot.account)
-        slot.account.token = token
-        self._by_token[token] = account_id
-        slot.health.token_changed()
-        self._dispatch()
-
-    def _forget_token(self, account: Account) -> None:
-        if account.token is not None and self._by_token.get(account.token) == account.id:
-            del self._by_token[account.token]
-
-    def reset(self, account_id: str) -> None:
-        """Clear cooldown, mute and invalidity of an account."""
-        self._slots[account_id].health.reset()
-        self._dispatch()
-
-    def register_caller_tokens(self, tokens: Sequence[str]) -> list[str]:
-        """Accounts for tokens a caller brought; the same token always maps to the same account."""
-        ids: list[str] = []
-        for raw in tokens:
-            token = raw.strip()
-            if not token:
-                continue
-            account_id = self._by_token.get(token)
-            if account_id is None:
-                account_id = token_account_id(token)
-                if account_id in self._slots:  # a prefix clash with another token: use the full hash
-                    account_id = token_account_id(token, hex_digits=64)
-                device_id = device_id_for(token_identity(token), self._device_salt)
-                self.add(Account.from_token(token, name=account_id, source="caller", device_id=device_id))
-            if account_id in self._callers:
-                self._callers.move_to_end(account_id)
-            if account_id not in ids:
-                ids.append(account_id)
-        self._evict_callers(keep=set(ids))
-        return ids
-
-    def _evict_callers(self, keep: Collection[str] = ()) -> None:
-        excess = len(self._callers) - self.max_caller_accounts
-        if excess <= 0:
-            return
-        wanted = {w.prefer for w in self._waiters} | {i for w in self._waiters for i in w.candidates or ()}
-        for account_id in list(self._callers):
-            if excess <= 0:
-                break
-            if account_id in keep or account_id in wanted or self._slots[account_id].health.busy:
-                continue
-            self.remove(account_id)
-            excess -= 1
+        return (
+            slot is not None
+            and self._login is not None
+            and slot.account.has_credentials
+            and slot.health.needs_login
+            and slot.health.invalid_reason is None
+        )
 
     # -- leasing ----------------------------------------------------------------------------------
 
@@ -169,16 +101,22 @@ class AccountPool:
         prefer: str | None = None,
         require: bool = False,
         exclude: Collection[str] = (),
+        owner: str = "",
         timeout_s: float | None = None,
     ) -> AsyncIterator[Lease]:
         """``acquire`` as an async context manager that always releases."""
         lease = await self.acquire(
-            candidates=candidates, prefer=prefer, require=require, exclude=exclude, timeout_s=timeout_s
+            candidates=candidates,
+            prefer=prefer,
+            require=require,
+            exclude=exclude,
+            owner=owner,
+            timeout_s=timeout_s,
         )
         try:
             yield lease
         finally:
-            lease.release()
+            await self.release(lease)
 
     async def acquire(
         self,
@@ -187,40 +125,45 @@ class AccountPool:
         prefer: str | None = None,
         require: bool = False,
         exclude: Collection[str] = (),
+        owner: str = "",
         timeout_s: float | None = None,
     ) -> Lease:
-        """Wait for a free account among ``candidates`` (all server accounts if None).
-
-        ``prefer`` is taken when free; with ``require`` only ``prefer`` will do (a native
-        conversation lives on one account). ``exclude`` skips accounts that just failed.
-        Raises CapacityError when the queue is full or nothing frees within the wait budget, and
-        fails at once when no candidate could serve within it.
-        """
+        """A lease on a free account; see ``LeaseStore.acquire``. ``owner`` defaults to ``pid:<pid>``."""
         if require and prefer is None:
             raise ValueError("require=True needs prefer")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.wait_timeout_s if timeout_s is None else timeout_s)
         wanted = None if candidates is None else tuple(candidates)
         excluded = frozenset(exclude)
+        holder = owner or f"pid:{os.getpid()}"
         retrying = False
         while True:
-            waiter = Waiter(wanted, prefer, require, excluded, deadline, loop.create_future())
+            waiter = Waiter(wanted, prefer, require, excluded, deadline, holder, loop.create_future())
             slot = await self._wait(waiter, first=retrying)
             if slot.health.needs_login or slot.account.token is None:
                 if not await self._log_in(slot):
                     retrying = True  # keep this request's place at the head of the queue
                     continue
-            return Lease(slot.account, on_report=self._report, on_release=self._release)
+            record = slot.health.holder
+            assert record is not None  # handed over busy, and nothing else ends it before we return
+            expires_at = self._wall_clock() + self.lease_ttl_s  # a login may have taken a while
+            slot.health.extend(expires_at)
+            return Lease(
+                slot.account,
+                owner=record.owner,
+                fence=record.fence,
+                acquired_at=record.acquired_at,
+                expires_at=expires_at,
+                store=self,
+                legacy=self,
+            )
 
     async def _wait(self, waiter: Waiter, *, first: bool) -> Slot:
-        if first:
-            self._waiters.appendleft(waiter)
-        else:
-            self._waiters.append(waiter)
+        self._waiters.push(waiter, first=first)
         self._dispatch()
         future = waiter.future
         if not future.done() and len(self._waiters) > self.max_waiters:
-            self._waiters.remove(waiter)
+            self._waiters.discard(waiter)
             future.cancel()
             raise CapacityError(
                 f"all accounts are busy and {self.max_waiters} requests are already waiting",
@@ -239,10 +182,9 @@ class AccountPool:
             raise
 
     def _abandon(self, waiter: Waiter) -> None:
-        # The waiter went away (cancelled or timed out). If an account was handed to it in the
-        # meantime, give that account to the next waiter instead of leaking it.
-        with contextlib.suppress(ValueError):
-            self._waiters.remove(waiter)
+        # The waiter went away (cancelled or timed out), possibly in the same loop iteration as an
+        # account was handed to it: give that account to the next waiter instead of leaking it.
+        self._waiters.discard(waiter)
         future = waiter.future
         if future.done() and not future.cancelled() and future.exception() is None:
             future.result().health.abandon()
@@ -253,7 +195,7 @@ class AccountPool:
         health, account = slot.health, slot.account
         token: str | None = None
         try:
-            token = await log_in(account, health, self._login, self._clock)
+            token = await log_in(account, health, self._login, self._clock, recheck_s=self.invalid_recheck_s)
         finally:
             if token is None:  # failed or cancelled: the account goes back to the queue
                 health.abandon()
@@ -267,26 +209,68 @@ class AccountPool:
             health.token_changed()
         return True
 
-    def _report(self, lease: Lease, error: ServiceError | None) -> None:
+    def _slot_of(self, lease: Lease) -> Slot | None:
         slot = self._slots.get(lease.account.id)
-        if slot is None or slot.account is not lease.account:
-            return
+        return slot if slot is not None and slot.account is lease.account else None
+
+    async def report(self, lease: Lease, error: ServiceError | None) -> None:
+        """What the generation on ``lease`` came to; ignored once the account was leased again."""
+        self.report_now(lease, error)
+
+    def report_now(self, lease: Lease, error: ServiceError | None) -> None:
+        """``report`` without awaiting (the memory store never waits)."""
+        slot = self._slot_of(lease)
+        if slot is None or slot.health.last_lease_seq != lease.fence:
+            return  # removed, or leased again since: this holder's news is stale
         if error is None:
             slot.health.succeed()
             return
-        can_login = slot.account.has_credentials and self._login is not None
-        slot.health.record_error(error, now=self._clock(), wall_now=self._wall_clock(), can_login=can_login)
+        now = self._clock()
+        slot.health.record_error(
+            error,
+            now=now,
+            wall_now=self._wall_clock(),
+            can_login=slot.account.has_credentials and self._login is not None,
+            recheck_at=now + self.invalid_recheck_s,
+        )
         self._dispatch()  # waiters that can no longer be served should learn it now
 
-    def _release(self, lease: Lease) -> None:
-        slot = self._slots.get(lease.account.id)
-        if slot is not None and slot.account is lease.account and slot.health.busy:
-            held = slot.health.end(self._clock(), self.min_interval_s)
-            self._hold_s += _HOLD_SMOOTHING * (held - self._hold_s)
-            if lease.account.id in self._callers:
-                self._callers.move_to_end(lease.account.id)
-                self._evict_callers()
+    async def release(self, lease: Lease) -> None:
+        """Hand the account back; idempotent, and ignored if the account was leased again since."""
+        self.release_now(lease)
+
+    def release_now(self, lease: Lease) -> None:
+        """``release`` without awaiting (the memory store never waits)."""
+        if not lease.mark_released():
+            return
+        slot = self._slot_of(lease)
+        holder = None if slot is None else slot.health.holder
+        if slot is None or holder is None or holder.fence != lease.fence:
+            return
+        late = self._wall_clock() - holder.expires_at
+        if late > 0:
+            log.warning(
+                "lease %d on account %s (owner %s) released %.0f s after it expired; lease_ttl_s=%.0f",
+                lease.fence,
+                lease.account.id,
+                holder.owner,
+                late,
+                self.lease_ttl_s,
+            )
+        held = slot.health.end(self._clock(), self.min_interval_s)
+        self._hold_s += _HOLD_SMOOTHING * (held - self._hold_s)
+        self._touch_caller(lease.account.id)
         self._dispatch()
+
+    async def renew(self, lease: Lease) -> bool:
+        """Move ``lease.expires_at`` one TTL ahead; False if the lease no longer holds its account."""
+        slot = self._slot_of(lease)
+        holder = None if slot is None else slot.health.holder
+        if lease.released or slot is None or holder is None or holder.fence != lease.fence:
+            return False
+        lease.expires_at = self._wall_clock() + self.lease_ttl_s
+        slot.health.extend(lease.expires_at)
+        return True
 
     # -- matching waiters to accounts --------------------------------------------------------------
 
@@ -303,23 +287,17 @@ class AccountPool:
         if not self._waiters:
             return
         now = self._clock()
-        remaining: deque[Waiter] = deque()
-        for waiter in self._waiters:
-            if waiter.future.done():
-                continue
-            slot = pick(waiter, candidates_for(waiter, self._slots), now)
-            if slot is not None:
-                self._seq += 1
-                slot.health.begin(now, self._seq)
-                waiter.future.set_result(slot)
-                continue
-            error = self._hopeless(waiter, now)
-            if error is not None:
-                waiter.future.set_exception(error)
-                continue
-            remaining.append(waiter)
-        self._waiters = remaining
+        self._waiters.serve(lambda waiter: self._offer(waiter, now))
         self._arm_timer(now)
+
+    def _offer(self, waiter: Waiter, now: float) -> Slot | ServiceError | None:
+        slot = pick(waiter, candidates_for(waiter, self._slots), now)
+        if slot is None:
+            return self._hopeless(waiter, now)
+        self._fence += 1
+        wall = self._wall_clock()
+        slot.health.begin(now, LeaseRecord(waiter.owner, self._fence, wall, wall + self.lease_ttl_s))
+        return slot
 
     def _hopeless(self, waiter: Waiter, now: float) -> ServiceError | None:
         budget = waiter.deadline - asyncio.get_running_loop().time()
@@ -335,39 +313,23 @@ class AccountPool:
         )
 
     def _arm_timer(self, now: float) -> None:
-        # Paused accounts (pacing, cooldown, mute) become free without any event; wake the queue then.
+        # Paused accounts (pacing, cooldown, mute, invalid until a re-check) become free without
+        # any event; wake the queue then.
         if not self._waiters:
             return
         pending = [
             until
             for s in self._slots.values()
-            if not s.health.busy
-            and s.health.invalid_reason is None
-            and (until := s.health.blocked_until()) > now
+            if not s.health.busy and now < (until := s.health.blocked_until()) < math.inf
         ]
         if not pending:
             return
         due = min(pending)
-        loop = asyncio.get_running_loop()
-        timer = self._timer
-        if (
-            timer is not None
-            and not timer.cancelled()
-            and self._timer_due <= due
-            and self._timer_loop is loop
-        ):
-            return
-        if timer is not None:
-            timer.cancel()
-        self._timer, self._timer_due, self._timer_loop = loop.call_later(due - now, self._on_timer), due, loop
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._dispatch()
+        self._waiters.wake_in(due - now, due)
 
     # -- observation ----------------------------------------------------------------------------------
 
-    def snapshot(self) -> list[AccountStatus]:
+    async def snapshot(self) -> list[AccountStatus]:
         """The state of every account, for an admin page and metrics."""
         now, wall = self._clock(), self._wall_clock()
         return [AccountStatus.of(s.account, s.health, now=now, wall=wall) for s in self._slots.values()]

@@ -1,0 +1,158 @@
+"""The accounts of a pool: by id and by token, caller-token accounts with LRU eviction, change events.
+
+``AccountPool`` builds its leasing on this; the two hooks ``_changed`` (re-check the queue) and
+``_in_use`` (an account a lease or a waiter needs is never evicted) are where it plugs in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Sequence
+
+from ..config import device_id_for, token_identity
+from .account import Account, token_account_id
+from .health import AccountHealth
+from .matching import Slot
+from .store import AccountListener
+
+log = logging.getLogger(__name__)
+
+
+class AccountRegistry:
+    """Accounts by id and token; accounts made from caller tokens are evicted least recently used first."""
+
+    def __init__(self, *, can_log_in: bool, max_caller_accounts: int, device_salt: str) -> None:
+        self.max_caller_accounts = max_caller_accounts
+        self._can_log_in = can_log_in
+        self._device_salt = device_salt  # caller accounts get the same device ids as configured ones
+        self._slots: dict[str, Slot] = {}
+        self._by_token: dict[str, str] = {}
+        self._callers: OrderedDict[str, None] = OrderedDict()  # least recently used first
+        self._listeners: list[AccountListener] = []
+
+    def _changed(self) -> None:
+        """Hook: accounts or their states changed."""
+
+    def _in_use(self, account_id: str) -> bool:
+        """Hook: whether an account must not be evicted now."""
+        return self._slots[account_id].health.busy
+
+    def add(self, account: Account) -> None:
+        """Put an account into rotation."""
+        if account.id in self._slots:
+            raise ValueError(f"duplicate account id {account.id!r}")
+        if account.token is not None and account.token in self._by_token:
+            raise ValueError(
+                f"account {account.id!r} has the same token as {self._by_token[account.token]!r}"
+            )
+        health = AccountHealth()
+        if account.token is None:
+            if account.has_credentials and self._can_log_in:
+                health.needs_login = True
+            else:  # a configuration problem: no re-check can fix it
+                health.invalidate("no token, and no credentials with a login hook")
+        self._slots[account.id] = Slot(account, health)
+        if account.token is not None:
+            self._by_token[account.token] = account.id
+        if account.source == "caller":
+            self._callers[account.id] = None
+        self._changed()
+
+    def remove(self, account_id: str) -> Account | None:
+        """Take an account out; a lease still holding it ends normally."""
+        slot = self._slots.pop(account_id, None)
+        if slot is None:
+            return None
+        self._forget_token(slot.account)
+        self._callers.pop(account_id, None)
+        self._notify(account_id)
+        self._changed()
+        return slot.account
+
+    def get(self, account_id: str) -> Account | None:
+        """The account with this id, if any."""
+        slot = self._slots.get(account_id)
+        return None if slot is None else slot.account
+
+    def __contains__(self, account_id: object) -> bool:
+        return account_id in self._slots
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def update_token(self, account_id: str, token: str) -> None:
+        """Give an account a new token (after a login or from an operator); clears invalidity."""
+        slot = self._slots[account_id]
+        changed = slot.account.token != token
+        self._forget_token(slot.account)
+        slot.account.token = token
+        self._by_token[token] = account_id
+        slot.health.token_changed()
+        if changed:
+            self._notify(account_id)
+        self._changed()
+
+    def _forget_token(self, account: Account) -> None:
+        if account.token is not None and self._by_token.get(account.token) == account.id:
+            del self._by_token[account.token]
+
+    def reset(self, account_id: str) -> None:
+        """Clear cooldown, mute and invalidity of an account at once."""
+        self._slots[account_id].health.reset()
+        self._changed()
+
+    def subscribe(self, listener: AccountListener) -> Callable[[], None]:
+        """Call ``listener(account_id)`` when an account is removed, evicted or gets a new token."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _notify(self, account_id: str) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(account_id)
+            except Exception:
+                # A listener's bug must not break the pool's bookkeeping, but it must be seen.
+                log.exception("account listener %r failed for account %s", listener, account_id)
+
+    def register_caller_tokens(self, tokens: Sequence[str]) -> list[str]:
+        """Accounts for tokens a caller brought; the same token always maps to the same account."""
+        ids: list[str] = []
+        for raw in tokens:
+            token = raw.strip()
+            if not token:
+                continue
+            account_id = self._by_token.get(token)
+            if account_id is None:
+                account_id = token_account_id(token)
+                if account_id in self._slots:  # a prefix clash with another token: use the full hash
+                    account_id = token_account_id(token, hex_digits=64)
+                device_id = device_id_for(token_identity(token), self._device_salt)
+                self.add(Account.from_token(token, name=account_id, source="caller", device_id=device_id))
+            if account_id in self._callers:
+                self._callers.move_to_end(account_id)
+            if account_id not in ids:
+                ids.append(account_id)
+        self._evict_callers(keep=set(ids))
+        return ids
+
+    def _touch_caller(self, account_id: str) -> None:
+        """The end of a generation counts as a use of a caller account."""
+        if account_id in self._callers:
+            self._callers.move_to_end(account_id)
+            self._evict_callers()
+
+    def _evict_callers(self, keep: Collection[str] = ()) -> None:
+        excess = len(self._callers) - self.max_caller_accounts
+        for account_id in list(self._callers):
+            if excess <= 0:
+                break
+            if account_id in keep or self._in_use(account_id):
+                continue
+            self.remove(account_id)
+            excess -= 1
