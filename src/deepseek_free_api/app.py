@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import fields
 from functools import partial
@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from deepseek_free_api import __version__
-from deepseek_free_api.accounts import Account, AccountPool, Lease
+from deepseek_free_api.accounts import Account, AccountPool
 from deepseek_free_api.api import misc, openai_chat
 from deepseek_free_api.api.auth import resolve_caller
 from deepseek_free_api.api.edge import Drain
@@ -60,41 +60,6 @@ class PresolvedPow:
     def refill(self, account_id: str) -> None:
         """Start preparing the next answer (called once the request is on the wire)."""
         self.presolver.warm(account_id, COMPLETION_PATH)
-
-
-class PoolLeases:
-    """The pool as the failover loop's async lease store."""
-
-    def __init__(self, pool: AccountPool) -> None:
-        self._pool = pool
-
-    async def acquire(
-        self,
-        *,
-        candidates: Sequence[str] | None,
-        prefer: str | None,
-        require: bool,
-        exclude: Collection[str],
-        owner: str,
-    ) -> Lease:
-        return await self._pool.acquire(
-            candidates=candidates, prefer=prefer, require=require, exclude=exclude
-        )
-
-    async def report(self, lease: Lease, error: ServiceError | None) -> None:
-        if error is None:
-            lease.report_success()
-        else:
-            lease.report_error(error)
-
-    async def release(self, lease: Lease) -> None:
-        lease.release()
-
-    def register_caller_tokens(self, tokens: Sequence[str]) -> list[str]:
-        return self._pool.register_caller_tokens(tokens)
-
-    def get(self, account_id: str) -> Account | None:
-        return self._pool.get(account_id)
 
 
 def build_account(config: AccountConfig, device_salt: str) -> Account:
@@ -152,13 +117,8 @@ def create_app(settings: Settings) -> FastAPI:
         )
         pow_source = PresolvedPow(client, pool)
         counter = TokenCounter.load()
-        leases = PoolLeases(pool)
-
-        def devices() -> list[tuple[str, str]]:
-            return [(status.id, pool.get(status.id).device_id) for status in pool.snapshot()]  # type: ignore[union-attr]
-
         runner = ChatRunner(
-            leases,
+            pool,
             TurnRunner(
                 client,
                 pow_source,
@@ -168,7 +128,7 @@ def create_app(settings: Settings) -> FastAPI:
                     delete_sessions=settings.chat.session_delete == "delete",
                 ),
             ),
-            ConversationBook(devices),
+            ConversationBook(pool.devices),
             FailoverPolicy(
                 max_attempts=settings.retry.max_attempts,
                 backoff_s=settings.retry.backoff_initial_s,

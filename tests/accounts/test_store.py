@@ -151,16 +151,3 @@ def test_the_async_context_manager_releases_through_the_store() -> None:
         assert lease.released and await state_of(store, "a0") is AccountState.FREE
 
     asyncio.run(main())
-
-
-def test_the_synchronous_shims_still_report_and_release() -> None:
-    # Kept only while chat/service.py calls them; delete with them.
-    async def main() -> None:
-        clock = FakeClock()
-        store = make_pool(clock)
-        lease = await store.acquire()
-        lease.report_error(ThrottledError("too frequent"))
-        lease.release()
-        assert lease.released and await state_of(store, "a0") is AccountState.COOLDOWN
-
-    asyncio.run(main())

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from ..errors import ServiceError
 from .account import Account, AccountSource
 from .health import AccountHealth, AccountState
 
@@ -56,13 +55,6 @@ class AccountStatus:
         )
 
 
-class LegacyLeaseOps(Protocol):
-    """Synchronous report and release, for callers not yet on the async store methods."""
-
-    def report_now(self, lease: Lease, error: ServiceError | None) -> None: ...
-    def release_now(self, lease: Lease) -> None: ...
-
-
 class Lease:
     """Exclusive use of ``account`` until its store releases it; an async context manager that releases.
 
@@ -80,7 +72,6 @@ class Lease:
         acquired_at: float,
         expires_at: float,
         store: LeaseStore,
-        legacy: LegacyLeaseOps | None = None,
     ) -> None:
         self.account = account
         self.owner = owner
@@ -88,7 +79,6 @@ class Lease:
         self.acquired_at = acquired_at
         self.expires_at = expires_at
         self._store = store
-        self._legacy = legacy
         self._released = False
 
     @property
@@ -105,25 +95,6 @@ class Lease:
     async def renew(self) -> bool:
         """Move ``expires_at`` a TTL ahead; False if this lease no longer holds the account."""
         return await self._store.renew(self)
-
-    # -- transitional: chat/service.py still reports and releases synchronously -----------------
-
-    def report_success(self) -> None:
-        """Synchronous ``store.report(lease, None)``; goes once the chat core uses the store's methods."""
-        self._legacy_ops().report_now(self, None)
-
-    def report_error(self, error: ServiceError) -> None:
-        """Synchronous ``store.report(lease, error)``; goes once the chat core uses the store's methods."""
-        self._legacy_ops().report_now(self, error)
-
-    def release(self) -> None:
-        """Synchronous ``store.release(lease)``; goes once the chat core uses the store's methods."""
-        self._legacy_ops().release_now(self)
-
-    def _legacy_ops(self) -> LegacyLeaseOps:
-        if self._legacy is None:
-            raise TypeError("this lease's store has only the async report and release")
-        return self._legacy
 
     async def __aenter__(self) -> Lease:
         return self

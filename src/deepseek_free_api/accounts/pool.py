@@ -155,7 +155,6 @@ class AccountPool(AccountRegistry):
                 acquired_at=record.acquired_at,
                 expires_at=expires_at,
                 store=self,
-                legacy=self,
             )
 
     async def _wait(self, waiter: Waiter, *, first: bool) -> Slot:
@@ -215,10 +214,6 @@ class AccountPool(AccountRegistry):
 
     async def report(self, lease: Lease, error: ServiceError | None) -> None:
         """What the generation on ``lease`` came to; ignored once the account was leased again."""
-        self.report_now(lease, error)
-
-    def report_now(self, lease: Lease, error: ServiceError | None) -> None:
-        """``report`` without awaiting (the memory store never waits)."""
         slot = self._slot_of(lease)
         if slot is None or slot.health.last_lease_seq != lease.fence:
             return  # removed, or leased again since: this holder's news is stale
@@ -237,10 +232,6 @@ class AccountPool(AccountRegistry):
 
     async def release(self, lease: Lease) -> None:
         """Hand the account back; idempotent, and ignored if the account was leased again since."""
-        self.release_now(lease)
-
-    def release_now(self, lease: Lease) -> None:
-        """``release`` without awaiting (the memory store never waits)."""
         if not lease.mark_released():
             return
         slot = self._slot_of(lease)

@@ -75,6 +75,10 @@ class AccountRegistry:
         slot = self._slots.get(account_id)
         return None if slot is None else slot.account
 
+    def devices(self) -> list[tuple[str, str]]:
+        """``(account id, device id)`` of every account (conversation ids name accounts by device)."""
+        return [(account_id, slot.account.device_id) for account_id, slot in self._slots.items()]
+
     def __contains__(self, account_id: object) -> bool:
         return account_id in self._slots
 

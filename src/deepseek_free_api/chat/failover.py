@@ -18,35 +18,21 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 
+from deepseek_free_api.accounts.health import is_account_fault
 from deepseek_free_api.chat.conversations import ConversationBook, Native, format_conversation_id
 from deepseek_free_api.chat.events import ChatEvent
 from deepseek_free_api.chat.request import ChatRequest
 from deepseek_free_api.chat.turn import EventSink, TurnRunner
 from deepseek_free_api.errors import (
-    AccountBannedError,
-    AccountBusyError,
     CapacityError,
     InvalidSessionError,
     InvalidTokenError,
-    MutedError,
     NoUsableAccountError,
-    PermissionDeniedError,
     ServiceError,
-    ThrottledError,
 )
 
 log = logging.getLogger(__name__)
 _requests = count(1)
-
-# The account, not the request, is at fault: another account may well succeed.
-_ACCOUNT_FAULTS = (
-    InvalidTokenError,
-    AccountBannedError,
-    PermissionDeniedError,
-    MutedError,
-    AccountBusyError,
-    ThrottledError,
-)
 
 
 class LeasedAccount(Protocol):
@@ -167,7 +153,7 @@ class ChatRunner:
                 ):
                     relogged.add(account.id)  # its token expired: log in again and retry it now
                     prefer = account.id
-                elif isinstance(error, _ACCOUNT_FAULTS) and native is None:
+                elif is_account_fault(error) and native is None:
                     excluded.add(account.id)
                     prefer = None
                 elif isinstance(error, InvalidSessionError) and native is not None:
@@ -184,7 +170,7 @@ class ChatRunner:
                     type(error).__name__,
                     error.message,
                 )
-                if not isinstance(error, _ACCOUNT_FAULTS):
+                if not is_account_fault(error):
                     await anyio.sleep(
                         min(self._policy.backoff_s * 2 ** (attempt - 1), self._policy.backoff_max_s)
                     )
@@ -217,7 +203,7 @@ class ChatRunner:
             except CapacityError as error:
                 if last is None:
                     raise
-                if excluded and not isinstance(last, _ACCOUNT_FAULTS):
+                if excluded and not is_account_fault(last):
                     excluded.clear()  # e.g. one account and a 5xx: the same account may do now
                     continue
                 raise self._exhausted(last, caller) from error
@@ -242,7 +228,7 @@ class ChatRunner:
         """The error to report once no attempt is left (or no account could be had)."""
         if last is None:
             return CapacityError("no account is available")
-        if not caller.tokens and isinstance(last, _ACCOUNT_FAULTS) and not last.retryable:
+        if not caller.tokens and is_account_fault(last) and not last.retryable:
             # The server's own accounts are at fault, not the caller: never a 401 for that.
             return NoUsableAccountError(
                 f"none of this server's DeepSeek accounts could serve the request (last: {last.message})"
