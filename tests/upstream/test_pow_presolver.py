@@ -222,7 +222,7 @@ def test_cancelled_taker_stays_cancelled() -> None:
 class WatchedBackend:
     """The C core, recording which threads solve, how many at once and at what nice value.
 
-    ``gate``, when set, holds every solve until it opens; ``pause`` widens each solve so that
+    ``gate``, when set, holds background solves until it opens; ``pause`` widens each solve so that
     overlapping solves would be seen (it is not a timing assertion).
     """
 
@@ -253,7 +253,7 @@ class WatchedBackend:
                 self.niceness.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         self.started.set()
         try:
-            if self.gate is not None:
+            if self.gate is not None and threading.current_thread().name.startswith("pow-background"):
                 self.gate.wait(30)
             time.sleep(self.pause)
             return self.inner.search(target, prefix, difficulty)
@@ -354,5 +354,19 @@ def test_a_request_does_not_wait_behind_queued_refills() -> None:
         assert ("a12", PATH) not in upstream.calls  # still in line behind the stuck ones
         answer = await asyncio.wait_for(presolver.take("a12", PATH, refill=False), timeout=30)
         assert valid(answer)
+
+    run(scenario)
+
+
+def test_a_request_does_not_wait_for_a_background_solve(watched: WatchedBackend) -> None:
+    async def scenario(presolver: PowPresolver, upstream: FakeDeepSeek, clock: Clock) -> None:
+        watched.gate = threading.Event()  # the low-priority thread gets no CPU time
+        try:
+            presolver.warm("a1", PATH)
+            await asyncio.to_thread(watched.started.wait, 30)
+            answer = await asyncio.wait_for(presolver.take("a1", PATH, refill=False), timeout=30)
+            assert valid(answer) and upstream.calls == [("a1", PATH), ("a1", PATH)]
+        finally:
+            watched.gate.set()
 
     run(scenario)

@@ -9,8 +9,8 @@ Background work is bounded so that refills never starve live streams: at most ``
 slots fetch or wait to be solved at once (the rest wait in line, holding no challenge), and
 every background solve runs on one low-priority thread (``BackgroundSolver``). A challenge that
 expired while it waited for that thread is fetched again instead of being solved or handed out.
-A request that finds nothing ready does not wait in that line: it fetches and solves in the
-foreground, on every CPU.
+A request that finds nothing ready never waits for background work (in line, or on a thread
+that runs below the live streams): it fetches and solves in the foreground, on every CPU.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ...errors import PowError
 from .challenge import PowAnswer, PowChallenge
@@ -49,14 +49,6 @@ class _Solved:
     fetched_at: float  # clock() when the challenge was fetched
 
 
-@dataclass(eq=False)
-class _Slot:
-    """One background preparation; ``started`` once it left the line (fetching or solving)."""
-
-    task: asyncio.Task[_Solved] | None = None
-    started: bool = field(default=False)
-
-
 class PowPresolver:
     """Keeps one solved challenge per (account, target path) ready; ``take`` hands it out once."""
 
@@ -76,7 +68,7 @@ class PowPresolver:
         self._line = asyncio.Semaphore(concurrency)
         self._margin_s = margin_s
         self._clock = clock
-        self._slots: dict[tuple[str, str], _Slot] = {}
+        self._slots: dict[tuple[str, str], asyncio.Task[_Solved]] = {}
         self._closed = False
 
     def warm(self, account: str, target_path: str) -> None:
@@ -85,16 +77,13 @@ class PowPresolver:
             return
         key = (account, target_path)
         if key not in self._slots:
-            slot = _Slot()
-            slot.task = asyncio.create_task(
-                self._prepare_in_background(account, target_path, slot), name=f"pow-presolve {target_path}"
+            self._slots[key] = asyncio.create_task(
+                self._prepare_in_background(account, target_path), name=f"pow-presolve {target_path}"
             )
-            self._slots[key] = slot
 
     def ready(self, account: str, target_path: str) -> bool:
         """True when ``take`` would return at once with a pre-solved answer."""
-        slot = self._slots.get((account, target_path))
-        task = slot.task if slot is not None else None
+        task = self._slots.get((account, target_path))
         if task is None or not task.done() or task.cancelled() or task.exception() is not None:
             return False
         return self._fresh(task.result())
@@ -113,23 +102,12 @@ class PowPresolver:
         the wire, so the refill never competes with the request it was taken for. ``fetch``, if
         given, fetches the challenge when one must be solved now (e.g. with the caller's identity).
         """
-        slot = self._slots.pop((account, target_path), None)
+        task = self._slots.pop((account, target_path), None)
         try:
-            if slot is not None and slot.task is not None:
-                if not slot.started:
-                    self._discard(slot.task)  # still in line: solving now beats waiting behind it
-                else:
-                    try:
-                        solved = await slot.task
-                    except asyncio.CancelledError:
-                        current = asyncio.current_task()
-                        if current is not None and current.cancelling():
-                            raise  # our caller is being cancelled, not just the background task
-                    except Exception as exc:  # a failed background fetch: try again in the foreground
-                        logger.warning("pre-solving proof of work failed (%s); solving on demand", exc)
-                    else:
-                        if self._fresh(solved):
-                            return solved.answer
+            if task is not None:
+                solved = self._discard(task)  # unfinished work is not waited for (module doc)
+                if solved is not None and self._fresh(solved):
+                    return solved.answer
             # Nothing usable was prepared: fetch and solve one now, on every CPU. It was fetched
             # just now, so it is handed out even if our clock disagrees with DeepSeek's.
             challenge = await (fetch() if fetch is not None else self._fetch(account, target_path))
@@ -141,14 +119,12 @@ class PowPresolver:
     def forget(self, account: str) -> None:
         """Drop everything prepared or queued for ``account`` (removed, or its token changed)."""
         for key in [key for key in self._slots if key[0] == account]:
-            task = self._slots.pop(key).task
-            if task is not None:
-                self._discard(task)
+            self._discard(self._slots.pop(key))
 
     async def aclose(self) -> None:
         """Cancel background work and stop the solving thread; later ``warm`` calls do nothing."""
         self._closed = True
-        tasks = [slot.task for slot in self._slots.values() if slot.task is not None]
+        tasks = list(self._slots.values())
         self._slots.clear()
         for task in tasks:
             self._discard(task)
@@ -157,9 +133,8 @@ class PowPresolver:
                 await task
         self._background.close()
 
-    async def _prepare_in_background(self, account: str, target_path: str, slot: _Slot) -> _Solved:
+    async def _prepare_in_background(self, account: str, target_path: str) -> _Solved:
         async with self._line:
-            slot.started = True
             for _ in range(MAX_FETCHES):
                 fetched_at = self._clock()
                 challenge = await self._fetch(account, target_path)
@@ -182,9 +157,15 @@ class PowPresolver:
         return lifetime is None or now < fetched_at + lifetime / 1000 - self._margin_s
 
     @staticmethod
-    def _discard(task: asyncio.Task[_Solved]) -> None:
-        if task.done():
-            if not task.cancelled():
-                task.exception()  # mark retrieved: a failed pre-solve is not worth a warning
-        else:
+    def _discard(task: asyncio.Task[_Solved]) -> _Solved | None:
+        """The finished task's answer; cancels unfinished work and logs a failed one."""
+        if not task.done():
             task.cancel()
+            return None
+        if task.cancelled():
+            return None
+        exc = task.exception()
+        if exc is not None:
+            logger.info("pre-solving proof of work failed: %s", exc)
+            return None
+        return task.result()
