@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import random
+import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
 
 from deepseek_free_api.errors import UpstreamServerError
-from deepseek_free_api.upstream.pow import PowAnswer, PowChallenge, PowPresolver
+from deepseek_free_api.upstream.pow import NativeBackend, PowAnswer, PowChallenge, PowPresolver
+from deepseek_free_api.upstream.pow import solver as solver_module
 from deepseek_free_api.upstream.pow.reference import deepseek_hash_v1
 
 PATH = "/api/v0/chat/completion"
@@ -38,11 +43,17 @@ class FakeDeepSeek:
         self.gate: asyncio.Event | None = None  # when set, fetches wait for it
         self.failures = 0  # the next N fetches fail
         self.skew_ms = 0  # how far DeepSeek's clock is ahead of ours
+        self.held: set[str] = set()  # accounts whose fetches wait for the gate (empty: all of them)
+        self.cancelled: list[str] = []  # accounts whose fetch was cancelled while waiting
 
     async def fetch(self, account: str, target_path: str) -> PowChallenge:
         self.calls.append((account, target_path))
-        if self.gate is not None:
-            await self.gate.wait()
+        if self.gate is not None and (not self.held or account in self.held):
+            try:
+                await self.gate.wait()
+            except asyncio.CancelledError:
+                self.cancelled.append(account)
+                raise
         if self.failures:
             self.failures -= 1
             raise UpstreamServerError("create_pow_challenge failed")
@@ -83,7 +94,7 @@ def run(test: Callable[[PowPresolver, FakeDeepSeek, Clock], Awaitable[None]]) ->
 
 
 async def settle(presolver: PowPresolver, account: str = "a1") -> None:
-    for _ in range(1000):
+    for _ in range(2000):
         if presolver.ready(account, PATH):
             return
         await asyncio.sleep(0.005)
@@ -204,5 +215,158 @@ def test_cancelled_taker_stays_cancelled() -> None:
         taker.cancel()
         with pytest.raises(asyncio.CancelledError):
             await taker
+
+    run(scenario)
+
+
+class WatchedBackend:
+    """The C core, recording which threads solve, how many at once and at what nice value.
+
+    ``gate``, when set, holds background solves until it opens; ``pause`` widens each solve so that
+    overlapping solves would be seen (it is not a timing assertion).
+    """
+
+    def __init__(self, pause: float = 0.0) -> None:
+        self.inner = NativeBackend("scalar")
+        self.pause = pause
+        self.gate: threading.Event | None = None
+        self.lock = threading.Lock()
+        self.active = 0
+        self.most_at_once = 0
+        self.threads: set[str] = set()
+        self.niceness: set[int] = set()
+        self.started = threading.Event()
+
+    @property
+    def name(self) -> str:
+        return "watched"
+
+    def digest(self, data: bytes) -> bytes:
+        return self.inner.digest(data)
+
+    def search(self, target: bytes, prefix: bytes, difficulty: int) -> int | None:
+        with self.lock:
+            self.active += 1
+            self.most_at_once = max(self.most_at_once, self.active)
+            self.threads.add(threading.current_thread().name)
+            if sys.platform.startswith("linux"):
+                self.niceness.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        self.started.set()
+        try:
+            if self.gate is not None and threading.current_thread().name.startswith("pow-background"):
+                self.gate.wait(30)
+            time.sleep(self.pause)
+            return self.inner.search(target, prefix, difficulty)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+@pytest.fixture
+def watched(monkeypatch: pytest.MonkeyPatch) -> WatchedBackend:
+    """Every solve without an explicit backend goes through a WatchedBackend."""
+    backend = WatchedBackend()
+    monkeypatch.setattr(solver_module, "default_backend", lambda: backend)
+    return backend
+
+
+def test_refills_are_solved_one_at_a_time_on_one_lowered_thread(watched: WatchedBackend) -> None:
+    # 20 accounts warmed at once (a start-up): their solves must not take every core from live
+    # streams, so they queue for one background thread that runs below normal priority.
+    watched.pause = 0.01
+
+    async def scenario(presolver: PowPresolver, upstream: FakeDeepSeek, clock: Clock) -> None:
+        accounts = [f"a{i}" for i in range(20)]
+        for account in accounts:
+            presolver.warm(account, PATH)
+        for account in accounts:
+            await settle(presolver, account)
+        assert watched.most_at_once == 1
+        assert len(watched.threads) == 1 and watched.threads.pop().startswith("pow-background")
+        if sys.platform.startswith("linux"):
+            assert watched.niceness == {min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)}
+        # A request that found nothing ready does not queue behind refills: it solves elsewhere.
+        watched.threads.clear()
+        assert valid(await presolver.take("cold", PATH, refill=False))
+        assert not any(name.startswith("pow-background") for name in watched.threads)
+
+    run(scenario)
+
+
+def test_a_challenge_that_expired_waiting_for_the_solver_is_fetched_again(watched: WatchedBackend) -> None:
+    async def scenario(presolver: PowPresolver, upstream: FakeDeepSeek, clock: Clock) -> None:
+        watched.gate = threading.Event()  # the solver is stuck on a1's challenge ...
+        presolver.warm("a1", PATH)
+        presolver.warm("a2", PATH)
+        await asyncio.to_thread(watched.started.wait, 30)
+        for _ in range(100):
+            await asyncio.sleep(0.005)
+        assert sorted(upstream.calls) == [("a1", PATH), ("a2", PATH)]
+        clock.now += LIFETIME_MS / 1000  # ... until both challenges are dead
+        watched.gate.set()
+        # a2's challenge expired before the solver reached it: it is fetched again and solved,
+        # so a2 is ready with a live answer without any request paying for it.
+        await settle(presolver, "a2")
+        assert upstream.calls.count(("a2", PATH)) == 2
+        answer = await presolver.take("a2", PATH, refill=False)
+        assert valid(answer) and answer.challenge.expire_at / 1000 > clock.now + 30
+        # a1's answer was solved too late: never handed out; a request gets a fresh one.
+        assert not presolver.ready("a1", PATH)
+        late = await presolver.take("a1", PATH, refill=False)
+        assert late.challenge.expire_at / 1000 > clock.now + 30
+
+    run(scenario)
+
+
+def test_forget_cancels_queued_and_in_flight_work_of_that_account() -> None:
+    async def scenario(presolver: PowPresolver, upstream: FakeDeepSeek, clock: Clock) -> None:
+        upstream.gate = asyncio.Event()  # DeepSeek is slow to answer
+        accounts = [f"a{i}" for i in range(1, 13)]
+        for account in accounts:
+            presolver.warm(account, PATH)
+        await asyncio.sleep(0.01)
+        # A start-up of many accounts fetches a bounded number of challenges at once.
+        assert 0 < len(upstream.calls) < len(accounts)
+        in_flight, queued = upstream.calls[0][0], accounts[-1]
+        assert (queued, PATH) not in upstream.calls
+        presolver.forget(in_flight)
+        presolver.forget(queued)
+        await asyncio.sleep(0)
+        assert upstream.cancelled == [in_flight]
+        upstream.gate.set()
+        for account in accounts:
+            if account not in (in_flight, queued):
+                await settle(presolver, account)
+        assert (queued, PATH) not in upstream.calls  # its queued work never ran
+        assert upstream.calls.count((in_flight, PATH)) == 1
+        assert not presolver.ready(in_flight, PATH) and not presolver.ready(queued, PATH)
+
+    run(scenario)
+
+
+def test_a_request_does_not_wait_behind_queued_refills() -> None:
+    async def scenario(presolver: PowPresolver, upstream: FakeDeepSeek, clock: Clock) -> None:
+        upstream.gate = asyncio.Event()
+        upstream.held = {f"a{i}" for i in range(1, 12)}  # these never get an answer from DeepSeek
+        for i in range(1, 13):
+            presolver.warm(f"a{i}", PATH)
+        await asyncio.sleep(0.01)
+        assert ("a12", PATH) not in upstream.calls  # still in line behind the stuck ones
+        answer = await asyncio.wait_for(presolver.take("a12", PATH, refill=False), timeout=30)
+        assert valid(answer)
+
+    run(scenario)
+
+
+def test_a_request_does_not_wait_for_a_background_solve(watched: WatchedBackend) -> None:
+    async def scenario(presolver: PowPresolver, upstream: FakeDeepSeek, clock: Clock) -> None:
+        watched.gate = threading.Event()  # the low-priority thread gets no CPU time
+        try:
+            presolver.warm("a1", PATH)
+            await asyncio.to_thread(watched.started.wait, 30)
+            answer = await asyncio.wait_for(presolver.take("a1", PATH, refill=False), timeout=30)
+            assert valid(answer) and upstream.calls == [("a1", PATH), ("a1", PATH)]
+        finally:
+            watched.gate.set()
 
     run(scenario)

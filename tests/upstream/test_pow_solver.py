@@ -16,6 +16,7 @@ import pytest
 
 from deepseek_free_api.errors import PowError, UpstreamProtocolError
 from deepseek_free_api.upstream.pow import (
+    BackgroundSolver,
     NativeBackend,
     NumpyBackend,
     PowBackend,
@@ -27,6 +28,7 @@ from deepseek_free_api.upstream.pow import (
     native_kernels,
     solve,
     solve_async,
+    with_threads,
 )
 from deepseek_free_api.upstream.pow import solver as solver_module
 from deepseek_free_api.upstream.pow.reference import deepseek_hash_v1
@@ -211,6 +213,26 @@ def test_solve_async_keeps_the_event_loop_running() -> None:
     answer, ticks = asyncio.run(main())
     assert answer == 19_999
     assert ticks > 1
+
+
+def test_thread_cap_applies_to_the_native_core_only() -> None:
+    assert with_threads(NativeBackend("scalar", 8), 1) == NativeBackend("scalar", 1)
+    assert with_threads(NumpyBackend(), 1) == NumpyBackend()
+    for kernel in native_kernels():
+        assert solve(challenge_for(9_876, difficulty=12_288), NativeBackend(kernel, 4), threads=1) == 9_876
+
+
+def test_background_solver_skips_a_challenge_no_longer_wanted() -> None:
+    async def main() -> tuple[int | None, int | None]:
+        solver = BackgroundSolver(NumpyBackend())
+        try:
+            skipped = await solver.solve(challenge_for(77), wanted=lambda: False)
+            solved = await solver.solve(challenge_for(77), wanted=lambda: True)
+        finally:
+            solver.close()
+        return skipped, solved
+
+    assert asyncio.run(main()) == (None, 77)
 
 
 def test_missing_native_core_falls_back_to_numpy_with_one_log_line(

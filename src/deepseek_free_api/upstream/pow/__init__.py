@@ -8,6 +8,7 @@ from __future__ import annotations
 from .challenge import ALGORITHM, PowAnswer, PowChallenge, encode_header
 from .presolver import FetchChallenge, PowPresolver
 from .solver import (
+    BackgroundSolver,
     NativeBackend,
     NumpyBackend,
     PowBackend,
@@ -18,10 +19,12 @@ from .solver import (
     native_kernels,
     solve,
     solve_async,
+    with_threads,
 )
 
 __all__ = [
     "ALGORITHM",
+    "BackgroundSolver",
     "FetchChallenge",
     "NativeBackend",
     "NumpyBackend",
@@ -37,4 +40,5 @@ __all__ = [
     "native_kernels",
     "solve",
     "solve_async",
+    "with_threads",
 ]

@@ -3,20 +3,29 @@
 For each (account, target path) the pre-solver keeps one challenge fetched and solved in the
 background, so a request finds its ``X-Ds-Pow-Response`` ready. Each solved challenge is handed
 out at most once (DeepSeek wants a fresh one per request, PROTOCOL.md §3.6), never after
-``expire_at`` minus a safety margin, and taking one starts fetching the next.
+``expire_at`` minus a safety margin.
+
+Background work is bounded so that refills never starve live streams: at most ``concurrency``
+slots fetch or wait to be solved at once (the rest wait in line, holding no challenge), and
+every background solve runs on one low-priority thread (``BackgroundSolver``). A challenge that
+expired while it waited for that thread is fetched again instead of being solved or handed out.
+A request that finds nothing ready never waits for background work (in line, or on a thread
+that runs below the live streams): it fetches and solves in the foreground, on every CPU.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from ...errors import PowError
 from .challenge import PowAnswer, PowChallenge
-from .solver import solve_async
+from .solver import BackgroundSolver, solve_async
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +35,12 @@ SolveChallenge = Callable[[PowChallenge], Awaitable[int]]
 
 # Challenges live 300 s (expire_after, 2025-2026); keep a margin for clock skew and the request.
 DEFAULT_MARGIN_S = 30.0
+# Slots fetching or waiting for the background thread at once: each waits at most this many
+# solves (~50 ms each single-threaded at difficulty 144 000), far below a challenge's lifetime.
+DEFAULT_CONCURRENCY = 8
+# Fresh challenges that may expire in line before a background slot gives up (the next ``take``
+# then solves in the foreground, where a just-fetched challenge is always handed out).
+MAX_FETCHES = 3
 
 
 @dataclass(frozen=True)
@@ -42,24 +57,28 @@ class PowPresolver:
         fetch: FetchChallenge,
         *,
         solve: SolveChallenge = solve_async,
+        background: BackgroundSolver | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
         margin_s: float = DEFAULT_MARGIN_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._fetch = fetch
-        self._solve = solve
+        self._solve = solve  # foreground: every CPU, for a request that found nothing ready
+        self._background = background or BackgroundSolver()
+        self._line = asyncio.Semaphore(concurrency)
         self._margin_s = margin_s
         self._clock = clock
         self._slots: dict[tuple[str, str], asyncio.Task[_Solved]] = {}
         self._closed = False
 
     def warm(self, account: str, target_path: str) -> None:
-        """Start fetching and solving one challenge for this pair, unless one is on its way."""
+        """Queue fetching and solving one challenge for this pair, unless one is on its way."""
         if self._closed:
             return
         key = (account, target_path)
         if key not in self._slots:
             self._slots[key] = asyncio.create_task(
-                self._prepare(account, target_path), name=f"pow-presolve {target_path}"
+                self._prepare_in_background(account, target_path), name=f"pow-presolve {target_path}"
             )
 
     def ready(self, account: str, target_path: str) -> bool:
@@ -69,40 +88,41 @@ class PowPresolver:
             return False
         return self._fresh(task.result())
 
-    async def take(self, account: str, target_path: str, *, refill: bool = True) -> PowAnswer:
+    async def take(
+        self,
+        account: str,
+        target_path: str,
+        *,
+        refill: bool = True,
+        fetch: Callable[[], Awaitable[PowChallenge]] | None = None,
+    ) -> PowAnswer:
         """A solved, unexpired challenge that nobody else gets; the next one is prepared after it.
 
         With ``refill=False`` the caller calls ``warm`` itself later, e.g. once its request is on
-        the wire, so the refill never competes with the request it was taken for.
+        the wire, so the refill never competes with the request it was taken for. ``fetch``, if
+        given, fetches the challenge when one must be solved now (e.g. with the caller's identity).
         """
         task = self._slots.pop((account, target_path), None)
         try:
             if task is not None:
-                try:
-                    solved = await task
-                except asyncio.CancelledError:
-                    current = asyncio.current_task()
-                    if current is not None and current.cancelling():
-                        raise  # our caller is being cancelled, not just the background task
-                except Exception as exc:  # a failed background fetch: try again in the foreground
-                    logger.warning("pre-solving proof of work failed (%s); solving on demand", exc)
-                else:
-                    if self._fresh(solved):
-                        return solved.answer
-            # Nothing usable was prepared: solve one now. It was fetched just now, so it is handed
-            # out even if our clock disagrees with DeepSeek's about expire_at.
-            return (await self._prepare(account, target_path)).answer
+                solved = self._discard(task)  # unfinished work is not waited for (module doc)
+                if solved is not None and self._fresh(solved):
+                    return solved.answer
+            # Nothing usable was prepared: fetch and solve one now, on every CPU. It was fetched
+            # just now, so it is handed out even if our clock disagrees with DeepSeek's.
+            challenge = await (fetch() if fetch is not None else self._fetch(account, target_path))
+            return PowAnswer(challenge, await self._solve(challenge))
         finally:
             if refill:
                 self.warm(account, target_path)
 
     def forget(self, account: str) -> None:
-        """Drop everything prepared for ``account`` (removed, or its token changed)."""
+        """Drop everything prepared or queued for ``account`` (removed, or its token changed)."""
         for key in [key for key in self._slots if key[0] == account]:
             self._discard(self._slots.pop(key))
 
     async def aclose(self) -> None:
-        """Cancel background work; later ``warm`` calls do nothing."""
+        """Cancel background work and stop the solving thread; later ``warm`` calls do nothing."""
         self._closed = True
         tasks = list(self._slots.values())
         self._slots.clear()
@@ -111,26 +131,41 @@ class PowPresolver:
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+        self._background.close()
 
-    async def _prepare(self, account: str, target_path: str) -> _Solved:
-        fetched_at = self._clock()
-        challenge = await self._fetch(account, target_path)
-        answer = await self._solve(challenge)
-        return _Solved(PowAnswer(challenge, answer), fetched_at)
+    async def _prepare_in_background(self, account: str, target_path: str) -> _Solved:
+        async with self._line:
+            for _ in range(MAX_FETCHES):
+                fetched_at = self._clock()
+                challenge = await self._fetch(account, target_path)
+                wanted = functools.partial(self._usable, challenge, fetched_at)
+                answer = await self._background.solve(challenge, wanted=wanted)
+                if answer is not None:
+                    return _Solved(PowAnswer(challenge, answer), fetched_at)
+                logger.info("a proof-of-work challenge expired while waiting to be solved; fetching another")
+            raise PowError(f"proof-of-work challenges expired {MAX_FETCHES} times while waiting to be solved")
 
     def _fresh(self, solved: _Solved) -> bool:
+        return self._usable(solved.answer.challenge, solved.fetched_at)
+
+    def _usable(self, challenge: PowChallenge, fetched_at: float) -> bool:
         """Usable for at least the margin: by ``expire_at`` and by age against ``expire_after``."""
         now = self._clock()
-        challenge = solved.answer.challenge
         if now >= challenge.expire_at / 1000 - self._margin_s:
             return False
         lifetime = challenge.expire_after
-        return lifetime is None or now < solved.fetched_at + lifetime / 1000 - self._margin_s
+        return lifetime is None or now < fetched_at + lifetime / 1000 - self._margin_s
 
     @staticmethod
-    def _discard(task: asyncio.Task[_Solved]) -> None:
-        if task.done():
-            if not task.cancelled():
-                task.exception()  # mark retrieved: a failed pre-solve is not worth a warning
-        else:
+    def _discard(task: asyncio.Task[_Solved]) -> _Solved | None:
+        """The finished task's answer; cancels unfinished work and logs a failed one."""
+        if not task.done():
             task.cancel()
+            return None
+        if task.cancelled():
+            return None
+        exc = task.exception()
+        if exc is not None:
+            logger.info("pre-solving proof of work failed: %s", exc)
+            return None
+        return task.result()

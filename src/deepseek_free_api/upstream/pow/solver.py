@@ -5,15 +5,23 @@
 * ``NumpyBackend``: the vectorised fallback, used automatically (one warning) when the C core
   was not built.
 * ``ReferenceBackend``: plain Python, ~0.3 ms per hash; for tests and tiny difficulties only.
+
+A request that found no pre-solved answer solves in the foreground on every CPU (``solve_async``);
+refills of pre-solved answers go to ``BackgroundSolver``: one low-priority thread, one nonce
+stream, one challenge at a time, so they never take more than one core from live streams.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import os
-from concurrent.futures import Executor
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Protocol
@@ -157,9 +165,21 @@ def deepseek_hash_v1(data: bytes) -> bytes:
     return default_backend().digest(data)
 
 
-def solve(challenge: PowChallenge, backend: PowBackend | None = None) -> int:
-    """The answer to ``challenge``; raises ``PowError`` when no n in ``[0, difficulty)`` fits."""
+def with_threads(backend: PowBackend, threads: int) -> PowBackend:
+    """``backend`` splitting one solve over at most ``threads`` threads (only the C core splits)."""
+    if isinstance(backend, NativeBackend) and backend.threads != threads:
+        return dataclasses.replace(backend, threads=max(1, threads))
+    return backend
+
+
+def solve(challenge: PowChallenge, backend: PowBackend | None = None, *, threads: int | None = None) -> int:
+    """The answer to ``challenge``; raises ``PowError`` when no n in ``[0, difficulty)`` fits.
+
+    ``threads`` caps how many threads the search may use (default: the backend's own).
+    """
     backend = backend or default_backend()
+    if threads is not None:
+        backend = with_threads(backend, threads)
     answer = backend.search(challenge.target, challenge.prefix, challenge.difficulty)
     if answer is None:
         raise PowError(
@@ -170,8 +190,63 @@ def solve(challenge: PowChallenge, backend: PowBackend | None = None) -> int:
 
 
 async def solve_async(
-    challenge: PowChallenge, backend: PowBackend | None = None, executor: Executor | None = None
+    challenge: PowChallenge,
+    backend: PowBackend | None = None,
+    executor: Executor | None = None,
+    *,
+    threads: int | None = None,
 ) -> int:
     """``solve`` in a worker thread, so the event loop keeps running (the C core drops the GIL)."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(executor, solve, challenge, backend)
+    return await loop.run_in_executor(executor, functools.partial(solve, challenge, backend, threads=threads))
+
+
+# Added to the solving thread's nice value: below live streams, still progressing on an idle host.
+BACKGROUND_NICENESS = 10
+
+
+class BackgroundSolver:
+    """One dedicated low-priority thread solving one challenge at a time on one core.
+
+    The thread starts on the first ``solve`` and its nice value is raised on Linux (per thread,
+    by its native id), so the scheduler prefers the event loop and foreground solves over it.
+    """
+
+    def __init__(self, backend: PowBackend | None = None, *, niceness: int = BACKGROUND_NICENESS) -> None:
+        self._backend = backend
+        self._niceness = niceness
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def solve(self, challenge: PowChallenge, *, wanted: Callable[[], bool] | None = None) -> int | None:
+        """The answer; None when ``wanted()`` was false as the thread reached it (e.g. expired)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=1,
+                thread_name_prefix="pow-background",
+                initializer=_lower_priority,
+                initargs=(self._niceness,),
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run, challenge, wanted)
+
+    def _run(self, challenge: PowChallenge, wanted: Callable[[], bool] | None) -> int | None:
+        if wanted is not None and not wanted():
+            return None
+        return solve(challenge, self._backend or default_backend(), threads=1)
+
+    def close(self) -> None:
+        """Drop queued solves and let the thread end after the one it is running (if any)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+
+def _lower_priority(niceness: int) -> None:
+    """Raise the calling thread's nice value by ``niceness`` (Linux only; per-thread there)."""
+    if not sys.platform.startswith("linux") or niceness <= 0:
+        return  # elsewhere PRIO_PROCESS with a thread id would name a process, not this thread
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
+    except OSError as exc:  # e.g. a sandbox forbids it: solve at normal priority
+        logger.debug("could not lower the background solver's priority: %s", exc)
