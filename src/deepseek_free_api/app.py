@@ -25,41 +25,13 @@ from deepseek_free_api.chat.conversations import ConversationBook
 from deepseek_free_api.chat.failover import ChatRunner, FailoverPolicy
 from deepseek_free_api.chat.tokens import TokenCounter
 from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
+from deepseek_free_api.chat.warm import WarmAccounts
 from deepseek_free_api.config import AccountConfig, Settings, device_id_for, mask_secret, token_identity
 from deepseek_free_api.errors import InvalidTokenError, ServiceError
-from deepseek_free_api.upstream.client import COMPLETION_PATH, DeepSeekClient, Identity
+from deepseek_free_api.upstream.client import DeepSeekClient, Identity
 from deepseek_free_api.upstream.persona import Persona
-from deepseek_free_api.upstream.pow import PowChallenge, PowPresolver
 
 log = logging.getLogger(__name__)
-
-
-class PresolvedPow:
-    """Sessions made on demand and the PoW pre-solver (``chat.turn.Warmth``)."""
-
-    def __init__(self, client: DeepSeekClient, pool: AccountPool) -> None:
-        self._client = client
-        self._pool = pool
-        self.presolver = PowPresolver(self._fetch)
-
-    async def _fetch(self, account_id: str, target_path: str) -> PowChallenge:
-        account = self._pool.get(account_id)
-        if account is None or not account.token:
-            raise InvalidTokenError(f"account {account_id} has no token to fetch a PoW challenge with")
-        identity = Identity(token=account.token, device_id=account.device_id)
-        return PowChallenge.from_json(await self._client.create_pow_challenge(identity, target_path))
-
-    async def session(self, account_id: str, identity: Identity) -> str:
-        """A new chat session."""
-        return await self._client.create_session(identity)
-
-    async def pow_header(self, account_id: str, identity: Identity, target_path: str) -> str:
-        """A fresh, never reused X-Ds-Pow-Response for this account."""
-        return (await self.presolver.take(account_id, target_path, refill=False)).header()
-
-    def refill(self, account_id: str) -> None:
-        """Start preparing the next answer (called once the request is on the wire)."""
-        self.presolver.warm(account_id, COMPLETION_PATH)
 
 
 def build_account(config: AccountConfig, device_salt: str) -> Account:
@@ -115,13 +87,22 @@ def create_app(settings: Settings) -> FastAPI:
             login=login,
             device_salt=salt,
         )
-        pow_source = PresolvedPow(client, pool)
+
+        def identity_of(account_id: str) -> Identity | None:
+            account = pool.get(account_id)
+            if account is None or not account.token:
+                return None
+            return Identity(token=account.token, device_id=account.device_id)
+
+        # With session_delete = "delete" nothing may be left upstream, not even an empty session.
+        warmth = WarmAccounts(client, identity_of, sessions=settings.chat.session_delete != "delete")
+        pool.subscribe(warmth.forget)  # removed, evicted or a new token: its session and PoW go
         counter = TokenCounter.load()
         runner = ChatRunner(
             pool,
             TurnRunner(
                 client,
-                pow_source,
+                warmth,
                 counter.count,
                 TurnPolicy(
                     continue_max_rounds=settings.chat.continue_max_rounds,
@@ -166,7 +147,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
         for account in accounts:
             if account.token:  # accounts that must log in first warm up on their first lease
-                pow_source.presolver.warm(account.id, COMPLETION_PATH)
+                warmth.warm(account.id)
         log.info(
             "serving %d server account(s) via %s; service keys: %s",
             len(settings.accounts),
@@ -176,7 +157,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            await pow_source.presolver.aclose()
+            await warmth.aclose()
             await client.aclose()
 
     drain = Drain()

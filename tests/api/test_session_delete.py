@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import openai
@@ -19,6 +20,10 @@ def test_sessions_are_deleted_after_the_answer(stack: Stack) -> None:
     api = openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
     reply = api.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": "bye"}])
     assert (reply.choices[0].message.content or "").startswith("Echo: bye")
+    # The answer does not wait for the delete; it follows at once, while the lease is still held.
+    deadline = time.monotonic() + 5
+    while not stack.upstream_requests("/chat_session/delete") and time.monotonic() < deadline:
+        time.sleep(0.02)
     deletes = stack.upstream_requests("/chat_session/delete")
     assert [d["body"]["chat_session_id"] for d in deletes] == [reply.id.partition("@")[0]]
     assert stack.sim("GET", "/_sim/state")["sessions"] in ([], {})
