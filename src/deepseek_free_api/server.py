@@ -43,14 +43,16 @@ def run(*, host: str | None, port: int | None, config: str | None, demo: bool) -
         elif not settings.accounts:
             log.info("no server-side accounts: callers must send their own DeepSeek token as the bearer")
         from deepseek_free_api.app import create_app  # imported late: keeps `--help` fast
+        from deepseek_free_api.lifecycle import DrainingServer
 
-        uvicorn.run(
+        server_config = uvicorn.Config(
             create_app(settings),
             host=settings.server.host,
             port=settings.server.port,
             log_level=settings.log_level,
             timeout_graceful_shutdown=5,
         )
+        DrainingServer(server_config).run()
     return 0
 
 
