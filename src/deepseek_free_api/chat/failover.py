@@ -207,6 +207,15 @@ class ChatRunner:
                     excluded.clear()  # e.g. one account and a 5xx: the same account may do now
                     continue
                 raise self._exhausted(last, caller) from error
+            except ServiceError as error:
+                if caller.tokens:
+                    raise  # the caller's own tokens: their problem, in their words
+                # Every server account is marked invalid: not the caller's fault, and no account
+                # ids in what they see.
+                raise NoUsableAccountError(
+                    "none of this server's DeepSeek accounts can serve at the moment (revoked, banned or "
+                    "failing to log in); the operator has to look at them"
+                ) from error
 
     def _conversation_id(self, lease: Lease) -> Callable[[str, int], str]:
         device_id = lease.account.device_id
