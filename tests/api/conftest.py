@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +70,7 @@ class Stack:
         return httpx.stream("POST", **self._chat_args(content, key, stream=True))
 
 
-def start_stack(sim_config: SimulatorConfig, **overrides: Any) -> Iterator[Stack]:
+def start_stack(sim_config: SimulatorConfig, **overrides: Any) -> Generator[Stack, None, None]:
     with BackgroundServer(create_simulator(sim_config)) as simulator:
         options: dict[str, Any] = {
             "base_url": simulator.url,
