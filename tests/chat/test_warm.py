@@ -291,3 +291,35 @@ def test_aclose_does_not_wait_for_deletes_beyond_its_budget() -> None:
         assert client.deleted == []
 
     run(scenario, close_timeout_s=0.05)
+
+
+def test_prepared_sessions_and_pow_shrink_with_the_pool() -> None:
+    # The pool tells WarmAccounts when a caller-token account is evicted (as app.py wires it):
+    # nothing is kept, or refilled upstream, for tokens the pool no longer has.
+    from deepseek_free_api.accounts import AccountPool
+
+    async def main() -> None:
+        client = FakeClient()
+        pool = AccountPool(max_waiters=4, wait_timeout_s=5, max_caller_accounts=2)
+
+        def identity_of(account_id: str) -> Identity | None:
+            account = pool.get(account_id)
+            return (
+                None if account is None or not account.token else Identity(account.token, account.device_id)
+            )
+
+        warm = WarmAccounts(client, identity_of)
+        pool.subscribe(warm.forget)
+        try:
+            [first] = pool.register_caller_tokens(["tok-1"])
+            warm.warm(first)
+            await eventually(lambda: warm.ready(first), "first caller account warm")
+            pool.register_caller_tokens(["tok-2"])
+            pool.register_caller_tokens(["tok-3"])  # over the cap of 2: tok-1 is evicted
+            assert first not in pool and not warm.ready(first)
+            reserved = [session for token, session in client.created if token == "tok-1"]
+            await eventually(lambda: ("tok-1", reserved[0]) in client.deleted, "its session deleted")
+        finally:
+            await asyncio.wait_for(warm.aclose(), 30)
+
+    asyncio.run(main())
