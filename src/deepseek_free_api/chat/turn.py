@@ -14,20 +14,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Protocol
 
 import anyio
 
 from deepseek_free_api.chat.conversations import Native
 from deepseek_free_api.chat.events import ChatEvent, Completed, Started, StopReason, TokenUsage
+from deepseek_free_api.chat.generation import STOP_TIMEOUT_S, Generation, Upstream
 from deepseek_free_api.chat.pipeline import Pipeline
 from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
 from deepseek_free_api.chat.request import ChatRequest
 from deepseek_free_api.errors import EmptyAnswerError, UpstreamServerError
 from deepseek_free_api.upstream.classifier import classify_stream_error
-from deepseek_free_api.upstream.client import COMPLETION_PATH, CompletionParams, Identity, UpstreamStream
-from deepseek_free_api.upstream.decoder import StreamDecoder
+from deepseek_free_api.upstream.client import COMPLETION_PATH, CompletionParams, Identity
 from deepseek_free_api.upstream.events import (
     Citation,
     Finish,
@@ -41,22 +40,8 @@ from deepseek_free_api.upstream.events import (
 
 log = logging.getLogger(__name__)
 
-# How long a stop_stream may take, and how long we read an abandoned stream for its message id.
-STOP_TIMEOUT_S = 5.0
-FIND_ID_TIMEOUT_S = 2.0
 # Above this many characters, counting tokens moves off the event loop.
 COUNT_INLINE_MAX = 20_000
-
-
-class Upstream(Protocol):
-    """The DeepSeek calls a turn makes (``upstream.client.DeepSeekClient``)."""
-
-    async def open_completion(
-        self, identity: Identity, params: CompletionParams, pow_header: str
-    ) -> UpstreamStream: ...
-    async def open_continue(self, identity: Identity, session_id: str, message_id: int) -> UpstreamStream: ...
-    async def stop_stream(self, identity: Identity, session_id: str, message_id: int) -> None: ...
-    async def delete_session(self, identity: Identity, session_id: str) -> None: ...
 
 
 class Warmth(Protocol):
@@ -96,72 +81,6 @@ class TurnPolicy:
 
     continue_max_rounds: int = 8
     delete_sessions: bool = False  # chat.session_delete = "delete": no history left upstream
-
-
-class Generation:
-    """The upstream side of one turn; ``async with`` it so it is stopped and closed on every exit."""
-
-    def __init__(self, client: Upstream, identity: Identity, session_id: str) -> None:
-        self.client = client
-        self.identity = identity
-        self.session_id = session_id
-        self.decoder = StreamDecoder()
-        self.stream: UpstreamStream | None = None
-        self.running = False  # DeepSeek is generating (a stream was opened and has not ended)
-
-    @property
-    def message_id(self) -> int | None:
-        """The assistant message id, once DeepSeek said it."""
-        return self.decoder.response_message_id
-
-    async def open(self, stream: UpstreamStream) -> None:
-        """Take over a freshly opened stream (closing the previous round's)."""
-        if self.stream is not None:
-            await self.stream.aclose()
-        self.stream, self.running = stream, True
-
-    def ended(self) -> None:
-        """DeepSeek reached a terminal status (FINISHED, CONTENT_FILTER or INCOMPLETE)."""
-        self.running = False
-
-    async def __aenter__(self) -> Generation:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        with anyio.CancelScope(shield=True):
-            try:
-                if self.running:
-                    await self.stop()
-            finally:
-                if self.stream is not None:
-                    await self.stream.aclose()
-
-    async def stop(self) -> None:
-        """Tell DeepSeek to stop (caller gone, limit reached, error, shutdown); bounded, best effort."""
-        if self.message_id is None and self.stream is not None:
-            await self._find_message_id(self.stream)
-        if self.message_id is None:
-            log.warning("a generation was left without its message id; DeepSeek may still be generating")
-            return
-        try:
-            with anyio.fail_after(STOP_TIMEOUT_S):
-                await self.client.stop_stream(self.identity, self.session_id, self.message_id)
-            self.running = False
-        except Exception as exc:  # noqa: BLE001 - best effort; the lease is released after it anyway
-            log.warning("stop_stream failed: %s", exc)
-
-    async def _find_message_id(self, stream: UpstreamStream) -> None:
-        # Abandoned before ``ready``: the id comes in the first frames, read them (bounded).
-        with anyio.move_on_after(FIND_ID_TIMEOUT_S):
-            try:
-                async for chunk in stream:
-                    self.decoder.feed(chunk)
-                    if self.message_id is not None:
-                        return
-            except Exception:  # noqa: BLE001 - a broken stream has no id to offer
-                return
 
 
 class TurnRunner:
