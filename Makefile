@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# --host/--port only when given on the command line (`make serve HOST=0.0.0.0 PORT=9000`), so that
+# server.host/server.port from the config file or the environment are not overridden. An exported
+# HOST is ignored on purpose: some shells export it as the machine's name.
+LISTEN := $(if $(filter command line,$(origin HOST)),--host $(HOST)) \
+          $(if $(filter command line,$(origin PORT)),--port $(PORT))
 
 .PHONY: serve demo test lint typecheck pytest bench clean
 
@@ -15,10 +18,10 @@ $(STAMP): pyproject.toml setup.py $(wildcard src/deepseek_free_api/upstream/pow/
 	@touch $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/deepseek-free-api serve --host $(HOST) --port $(PORT) $(ARGS)
+	$(BIN)/deepseek-free-api serve $(strip $(LISTEN)) $(ARGS)
 
 demo: $(STAMP)
-	$(BIN)/deepseek-free-api serve --demo --host $(HOST) --port $(PORT) $(ARGS)
+	$(BIN)/deepseek-free-api serve --demo $(strip $(LISTEN)) $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -180,6 +180,60 @@ def test_unknown_prefixed_environment_variables_become_warnings() -> None:
     assert settings.warnings == ("unknown environment variable DEEPSEEK_FREE_API_SERVER_PROT ignored",)
 
 
+def test_the_documented_install_time_variable_is_not_an_unknown_one() -> None:
+    # README: DEEPSEEK_FREE_API_NO_NATIVE=1 skips the native build (read by setup.py, not the server).
+    assert load_settings(env={"DEEPSEEK_FREE_API_NO_NATIVE": "1"}).warnings == ()
+
+
+def test_caller_tokens_are_off_unless_the_operator_turns_them_on(tmp_path: Path) -> None:
+    assert load_settings(env={}).auth.caller_tokens is False
+    on = load_settings(env={"DEEPSEEK_FREE_API_AUTH_CALLER_TOKENS": "yes"})
+    assert on.auth.caller_tokens is True
+    path = write(tmp_path, "[auth]\napi_keys = ['sk-a']\ncaller_tokens = true\n")
+    assert load_settings(env={}, config_path=path).auth.caller_tokens is True
+
+
+BAD_TOKENS = {
+    "line break": "tok\r\nX-Injected: 1",
+    "space": "tok en",
+    "control character": "tok\x00en",
+    "non-ASCII": "tök€n",
+    "too long": "t" * 4097,
+}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_TOKENS))
+def test_a_bad_token_in_the_file_or_environment_is_a_config_error_naming_the_account(
+    tmp_path: Path, bad: str
+) -> None:
+    token = BAD_TOKENS[bad]
+    path = write(tmp_path, "[[accounts]]\ntoken = " + repr_toml(token) + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={}, config_path=path)
+    assert info.value.key == "accounts[0].token"
+    assert token not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={"DEEP_SEEK_CHAT_AUTHORIZATION": "good-token," + token})
+    assert info.value.key == "accounts[1]"
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={"API_KEYS": "sk-good," + token})
+    assert info.value.key == "auth.api_keys[1]"
+    assert token not in str(info.value)
+
+
+def test_good_tokens_and_keys_are_accepted_as_they_are() -> None:
+    token = "eyJhbGciOi.J9-_+/=~!" + "x" * 4000
+    settings = load_settings(env={"DEEP_SEEK_CHAT_AUTHORIZATION": token, "API_KEYS": "sk-a,sk-b"})
+    assert settings.accounts[0].token == token
+    assert settings.auth.api_keys == ("sk-a", "sk-b")
+
+
+def repr_toml(value: str) -> str:
+    """A TOML basic string for any text (control characters escaped)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + "".join(c if " " <= c != "\x7f" else f"\\u{ord(c):04x}" for c in escaped) + '"'
+
+
 def test_android_persona_gets_android_defaults_and_explicit_values_win() -> None:
     settings = load_settings(env={"DEEPSEEK_FREE_API_PERSONA_PLATFORM": "android"})
     assert settings.persona.user_agent.startswith("DeepSeek/")
@@ -207,10 +261,12 @@ def test_secrets_never_appear_in_settings_repr_or_errors(tmp_path: Path) -> None
     assert "hunter2" not in repr(load_settings(env={}, config_path=password_file))
 
 
-def test_mask_secret_never_reveals_the_middle() -> None:
+def test_mask_secret_shows_at_most_4_characters_of_a_secret() -> None:
     masked = mask_secret(TOKEN)
-    assert masked == TOKEN[:4] + "…" + TOKEN[-4:]
+    assert masked == "…" + TOKEN[-4:]
+    assert sum(char in TOKEN for char in masked) <= 4
     assert "S3CRET" not in masked
+    assert mask_secret("sk-my-service-key") == "…-key"
     assert mask_secret("short-secret") == "****"
     assert mask_secret("") == "****"
 

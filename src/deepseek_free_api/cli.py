@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,13 +23,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_simulator(host: str, port: int, config_path: str | None) -> int:
-    """Serve the simulator in the foreground until interrupted."""
+    """Serve the simulator in the foreground until interrupted (SIGINT or SIGTERM)."""
+    import tomllib
+
     import uvicorn
 
     from .simulator import SimulatorConfig, create_app
 
-    config = SimulatorConfig.load(config_path) if config_path else SimulatorConfig.demo()
-    uvicorn.run(create_app(config), host=host, port=port, log_level="info")
+    try:
+        config = SimulatorConfig.load(config_path) if config_path else SimulatorConfig.demo()
+    except (OSError, ValueError, tomllib.TOMLDecodeError) as exc:
+        print(f"deepseek-free-api simulate: configuration error: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(create_app(config), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
     return 0
 
 
@@ -39,4 +46,4 @@ def main(argv: list[str] | None = None) -> int:
         from deepseek_free_api.server import run
 
         return run(host=args.host, port=args.port, config=args.config, demo=args.demo)
-    return 2
+    return run_simulator(args.host, args.port, args.config)

@@ -28,6 +28,7 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `persona.device_salt` | `DEEPSEEK_FREE_API_PERSONA_DEVICE_SALT` | empty | mixed into each account's stable `X-Device-Id` |
 | `auth.api_keys` | `API_KEYS` or `DEEPSEEK_FREE_API_AUTH_API_KEYS` | none | service keys allowed to use server-side accounts |
 | `auth.allow_anonymous` | `DEEPSEEK_FREE_API_AUTH_ALLOW_ANONYMOUS` | `false` | let callers without a key use server-side accounts |
+| `auth.caller_tokens` | `DEEPSEEK_FREE_API_AUTH_CALLER_TOKENS` | `false` | with `api_keys` set, still take other bearers as the caller's own DeepSeek tokens (otherwise 401) |
 | `pool.max_waiters` | `DEEPSEEK_FREE_API_POOL_MAX_WAITERS` | `64` | requests queued for a free account before 429 |
 | `pool.wait_timeout_s` | `DEEPSEEK_FREE_API_POOL_WAIT_TIMEOUT_S` | `30` | longest wait for an account before 429 |
 | `pool.min_interval_s` | `DEEPSEEK_FREE_API_POOL_MIN_INTERVAL_S` | `1` | pause between two generations on one account |
@@ -42,6 +43,7 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `demo` | `DEEPSEEK_FREE_API_DEMO` (flag `--demo`) | `false` | run against the in-process simulator |
 | `[[accounts]]` | `DEEP_SEEK_CHAT_AUTHORIZATION` (comma-separated tokens) | none | server-side accounts: `token`, or `email`/`mobile` (+ `area_code`) and `password`; optional `name` |
 | - | `DEEPSEEK_FREE_API_CONFIG` (flag `--config`) | none | path of the TOML file |
+| - | `DEEPSEEK_FREE_API_NO_NATIVE` | unset | at install time: `1` skips building the native proof-of-work core |
 
 A list from a higher layer replaces the lower one (environment accounts replace file accounts).
 ``load_settings(overrides=...)`` takes dotted keys, or bare keys where the name is unique
@@ -61,6 +63,10 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 ENV_PREFIX = "DEEPSEEK_FREE_API_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
+# Prefixed variables that are not settings: read by setup.py at install time, not by the server.
+_NON_SETTING_ENV = frozenset({CONFIG_ENV, ENV_PREFIX + "NO_NATIVE"})
+# Tokens and keys end up in HTTP headers: printable ASCII without spaces, and a sane length.
+MAX_TOKEN_LENGTH = 4096
 ACCOUNTS_ENV = "DEEP_SEEK_CHAT_AUTHORIZATION"  # the seed's name, kept for drop-in compatibility
 
 Platform = Literal["web", "android"]
@@ -141,8 +147,11 @@ class PersonaSettings:
 class AuthSettings:
     """Who may use the server-side accounts."""
 
-    api_keys: tuple[str, ...] = field(default=(), repr=False, metadata={"secret": True})
+    api_keys: tuple[str, ...] = field(default=(), repr=False, metadata={"secret": True, "token": True})
     allow_anonymous: bool = False
+    # With service keys configured, a bearer that is not a key is refused (a mistyped key must not
+    # reach DeepSeek as an account token) unless the operator opts in to callers' own tokens.
+    caller_tokens: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +335,7 @@ def _read_env(
     warnings = [
         f"unknown environment variable {name} ignored"
         for name in sorted(env)
-        if name.startswith(ENV_PREFIX) and name not in names and name != CONFIG_ENV
+        if name.startswith(ENV_PREFIX) and name not in names and name not in _NON_SETTING_ENV
     ]
     accounts = None
     if env.get(ACCOUNTS_ENV, "").strip():
@@ -424,7 +433,12 @@ def _coerce(key: str, raw: Any, source: str, hint: Any, meta: Mapping[str, Any])
         items = raw.split(",") if isinstance(raw, str) else raw
         if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
             raise bad("a list of strings")
-        return tuple(item.strip() for item in items if item.strip())
+        values = tuple(item.strip() for item in items if item.strip())
+        for index, item in enumerate(values):
+            problem = token_problem(item) if meta.get("token") else None
+            if problem:
+                raise ConfigError(f"{key}[{index}]", f"{problem} (from {source})")
+        return values
     raise TypeError(f"no coercion for {key}: {hint!r}")  # a programming error, not a user one
 
 
@@ -461,7 +475,7 @@ def _accounts(raw: Any, source: str) -> tuple[AccountConfig, ...]:
 
 def _account(key: str, raw: Any, source: str) -> AccountConfig:
     if isinstance(raw, str):
-        return AccountConfig(token=raw.strip())
+        return AccountConfig(token=_checked_token(key, raw.strip(), source))
     if not isinstance(raw, Mapping):
         raise ConfigError(key, f"must be a token or a table (from {source})")
     for name, value in raw.items():
@@ -470,6 +484,8 @@ def _account(key: str, raw: Any, source: str) -> AccountConfig:
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{key}.{name}", f"must be a non-empty string (from {source})")
     fields_ = {name: value.strip() for name, value in raw.items()}
+    if "token" in fields_:
+        _checked_token(f"{key}.token", fields_["token"], source)
     account = AccountConfig(**fields_)
     if account.token and (account.email or account.mobile or account.password):
         raise ConfigError(f"{key}.token", f"give either a token or a login, not both (from {source})")
@@ -483,11 +499,33 @@ def _account(key: str, raw: Any, source: str) -> AccountConfig:
     return account
 
 
+def _checked_token(key: str, token: str, source: str) -> str:
+    problem = token_problem(token)
+    if problem:
+        raise ConfigError(key, f"{problem} (from {source})")
+    return token
+
+
+def token_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a token or key, or ``None`` if it can (the text never quotes it).
+
+    Tokens travel in HTTP headers: a CR/LF would add headers, a non-Latin-1 character cannot be
+    sent at all, so only printable ASCII without spaces is accepted, up to MAX_TOKEN_LENGTH.
+    """
+    if not value:
+        return "must not be empty"
+    if len(value) > MAX_TOKEN_LENGTH:
+        return f"is longer than {MAX_TOKEN_LENGTH} characters"
+    if not all("!" <= char <= "~" for char in value):
+        return "must be printable ASCII without spaces or control characters"
+    return None
+
+
 def mask_secret(value: str) -> str:
-    """A secret shortened for logs: ``abcd…wxyz`` for long values, ``****`` otherwise."""
-    if len(value) < 16:  # showing 8 characters of a short secret would give most of it away
+    """A secret for logs: its last 4 characters (``…wxyz``) if it is long, ``****`` otherwise."""
+    if len(value) < 16:  # 4 characters of a short secret would give too much of it away
         return "****"
-    return f"{value[:4]}…{value[-4:]}"
+    return "…" + value[-4:]
 
 
 def token_identity(token: str) -> str:

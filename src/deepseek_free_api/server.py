@@ -17,10 +17,14 @@ DEMO_BANNER = """
   ┌──────────────────────────────────────────────────────────────────────┐
   │ DEMO MODE: answers come from the built-in DeepSeek simulator at      │
   │ {sim:<69}│
-  │ No real DeepSeek account is used. Try:                               │
+  │ No real DeepSeek account is used. Send the service key               │
+  │   {key:<67}│
+  │ (the README's examples use it) or no key at all. Try:                │
   │   curl {url:<62}│
   └──────────────────────────────────────────────────────────────────────┘
 """
+# The key the README's examples send; demo mode accepts it so they run exactly as written.
+DEMO_KEY = "sk-my-service-key"
 
 
 def run(*, host: str | None, port: int | None, config: str | None, demo: bool) -> int:
@@ -68,10 +72,15 @@ def _demo(settings: Settings) -> Iterator[Settings]:
             settings,
             upstream=replace(settings.upstream, base_url=simulator.url),
             accounts=tuple(AccountConfig(token=a.token) for a in config.accounts if a.token),
-            # Demo only: anyone on this machine may use the simulated accounts without a key.
-            auth=replace(settings.auth, allow_anonymous=True),
+            # Demo only: anyone on this machine may use the simulated accounts, with the README's
+            # key or without a key; other bearers are refused like on a real server with keys.
+            auth=replace(
+                settings.auth,
+                api_keys=tuple(dict.fromkeys((*settings.auth.api_keys, DEMO_KEY))),
+                allow_anonymous=True,
+            ),
             pool=replace(settings.pool, min_interval_s=0.0),
         )
         url = f"http://{settings.server.host}:{settings.server.port}/v1/models"
-        print(DEMO_BANNER.format(sim=simulator.url, url=url))
+        print(DEMO_BANNER.format(sim=simulator.url, url=url, key=DEMO_KEY), flush=True)
         yield demo

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from starlette.requests import Request
 
 from deepseek_free_api.chat.failover import Caller
+from deepseek_free_api.config import token_problem
 from deepseek_free_api.errors import AuthenticationError
 
 
@@ -24,24 +25,46 @@ def presented_credential(request: Request) -> str | None:
 def is_service_key(credential: str, keys: Sequence[str]) -> bool:
     """Constant-time comparison against every configured key."""
     found = False
+    presented = credential.encode()
     for key in keys:
-        found |= hmac.compare_digest(credential.encode(), key.encode())
+        found |= hmac.compare_digest(presented, key.encode())
     return found
 
 
+def checked_tokens(value: str) -> tuple[str, ...]:
+    """``T1,T2,...`` split into tokens, each checked; 401 naming the bad one's position, never its text."""
+    tokens = tuple(token.strip() for token in value.split(",") if token.strip())
+    for index, token in enumerate(tokens):
+        problem = token_problem(token)
+        if problem:
+            raise AuthenticationError(f"The bearer token #{index + 1} is not a valid token: it {problem}")
+    return tokens
+
+
 def resolve_caller(
-    credential: str | None, *, api_keys: Sequence[str], allow_anonymous: bool, has_server_accounts: bool
+    credential: str | None,
+    *,
+    api_keys: Sequence[str],
+    allow_anonymous: bool,
+    has_server_accounts: bool,
+    caller_tokens: bool = False,
 ) -> Caller:
     """Decide which accounts may serve this caller.
 
     A service API key (or, only when ``allow_anonymous`` is set, no credential at all) unlocks the
-    server's own accounts. Any other bearer value is taken as the caller's own DeepSeek tokens,
-    ``T1,T2,...``, as the original server did.
+    server's own accounts. Any other bearer value is the caller's own DeepSeek tokens, ``T1,T2,...``,
+    as the original server did, but only while no service keys are configured or ``caller_tokens``
+    is on: with keys configured, a wrong key must not leave the machine as an account token.
     """
     if credential and api_keys and is_service_key(credential, api_keys):
         return _server_caller(has_server_accounts)
     if credential:
-        tokens = tuple(token.strip() for token in credential.split(",") if token.strip())
+        if api_keys and not caller_tokens:
+            raise AuthenticationError(
+                "The bearer token is not a service API key of this server (callers' own DeepSeek tokens "
+                "are off here: the operator enables them with auth.caller_tokens)"
+            )
+        tokens = checked_tokens(credential)
         if tokens:
             return Caller(tokens=tokens)
     if allow_anonymous:

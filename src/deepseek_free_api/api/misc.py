@@ -3,17 +3,81 @@
 from __future__ import annotations
 
 import html
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from deepseek_free_api import __version__
+from deepseek_free_api.api.auth import presented_credential
 from deepseek_free_api.api.request_body import read_json
 from deepseek_free_api.api.state import core_of
 from deepseek_free_api.chat.models import list_models
-from deepseek_free_api.errors import RequestError
+from deepseek_free_api.config import token_problem
+from deepseek_free_api.errors import AuthenticationError, CapacityError, RequestError
 
 router = APIRouter()
+
+# /token/check makes one upstream call per request: a small budget per client address keeps it from
+# being used to probe tokens in bulk or to hammer DeepSeek from this server's address.
+TOKEN_CHECK_BURST = 10
+TOKEN_CHECK_PER_SECOND = 0.5
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    """Token buckets per client: ``burst`` requests at once, refilled at ``per_second``."""
+
+    def __init__(
+        self,
+        burst: float,
+        per_second: float,
+        *,
+        max_clients: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._burst = burst
+        self._rate = per_second
+        self._max_clients = max_clients
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+
+    def take(self, client: str) -> float:
+        """Spend one request for ``client``: 0 if allowed, else the seconds until one is."""
+        now = self._clock()
+        bucket = self._buckets.get(client)
+        if bucket is None:
+            if len(self._buckets) >= self._max_clients:
+                self._forget_full(now)
+            bucket = self._buckets[client] = _Bucket(self._burst, now)
+        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
+        bucket.updated = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return 0.0
+        return (1 - bucket.tokens) / self._rate
+
+    def _forget_full(self, now: float) -> None:
+        """Drop clients whose bucket has refilled (they lose nothing); if none, the oldest."""
+        refilled = self._burst / self._rate if self._rate else float("inf")
+        full = [key for key, bucket in self._buckets.items() if now - bucket.updated >= refilled]
+        for key in full or [min(self._buckets, key=lambda key: self._buckets[key].updated)]:
+            del self._buckets[key]
+
+
+def _token_check_limiter(request: Request) -> RateLimiter:
+    state = request.app.state
+    limiter: RateLimiter | None = getattr(state, "token_check_limiter", None)
+    if limiter is None:  # one per application, made on first use
+        limiter = state.token_check_limiter = RateLimiter(TOKEN_CHECK_BURST, TOKEN_CHECK_PER_SECOND)
+    return limiter
 
 
 @router.get("/v1/models")
@@ -34,12 +98,33 @@ async def ping() -> PlainTextResponse:
 
 @router.post("/token/check")
 async def token_check(request: Request) -> JSONResponse:
-    """``{"token": "..."}`` -> ``{"live": bool}``, as the original server answered."""
+    """``{"token": "..."}`` -> ``{"live": bool}``, as the original server answered.
+
+    Rate-limited per client address. Authorised when the caller may use the chat endpoint with the
+    credential presented or, if none is, with the checked token as its bearer: so with service keys
+    configured it takes a key (unless the operator enabled allow_anonymous or caller_tokens).
+    """
+    client = request.client.host if request.client else "unknown"
+    wait = _token_check_limiter(request).take(client)
+    if wait:
+        raise CapacityError("Too many token checks from this address; retry later", retry_after=wait)
+    core = core_of(request)
     body = await read_json(request)
     token = body.get("token")
     if not isinstance(token, str) or not token.strip():
         raise RequestError("'token' must be a non-empty string", param="token")
-    return JSONResponse({"live": await core_of(request).check_token(token.strip())})
+    token = token.strip()
+    problem = token_problem(token)
+    if problem:
+        raise RequestError(f"'token' is not a valid token: it {problem}", param="token", code="invalid_value")
+    credential = presented_credential(request)
+    try:
+        core.caller(credential)
+    except AuthenticationError:
+        if credential is not None:
+            raise
+        core.caller(token)
+    return JSONResponse({"live": await core.check_token(token)})
 
 
 _PAGE = """<!doctype html>

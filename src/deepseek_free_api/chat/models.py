@@ -10,11 +10,13 @@ A name is a base plus suffix tokens, separated by ``-``, compared case-insensiti
 The original server (DFA 0.0.21) found modes by substring (``"think" in name``), so a name like
 ``my-search-thinker`` switched modes by accident; here a name either parses or is unknown.
 
-Rules: each suffix at most once; ``think``/``r1`` (both mean "thinking on") only on bases that do
-not already think, ``nothinking`` only on bases that do; ``silent`` (hide thinking and the search
-list) and ``fold`` (thinking inside ``<details>`` in the content) exclude each other, and ``fold``
-needs thinking. V4 names (DS2-go ``internal/config/models.go``, 2026-05) think by default; the
-legacy names do not, except ``deepseek-reasoner``.
+Suffixes combine in any order and a repeated or redundant one is harmless (``-think`` on a base
+that already thinks, ``-nothinking`` on one that does not). Thinking is the base's default unless
+``think``/``r1`` (on) or ``nothinking`` (off) says otherwise; asking for both is the only conflict.
+``silent`` (hide reasoning and the search list) wins over ``fold`` (reasoning inside ``<details>``
+in the content), and ``fold`` does nothing without thinking. V4 names (DS2-go
+``internal/config/models.go``, 2026-05) think by default; the legacy names do not, except
+``deepseek-reasoner``. A name outside the grammar is a 404 that says which part is wrong.
 """
 
 from __future__ import annotations
@@ -92,6 +94,17 @@ _V4_BASES = ("deepseek-v4-flash", "deepseek-v4-pro", "deepseek-v4-vision")
 _V4_VARIANTS = ("", "-search", "-nothinking", "-nothinking-search")
 
 
+_THINKING_ON = frozenset({"think", "r1"})
+
+VALID_FORMS = (
+    "a base ("
+    + ", ".join(sorted(_BASES))
+    + ") followed by any of the suffixes "
+    + ", ".join("-" + suffix for suffix in sorted(_SUFFIXES))
+    + " in any order, without both -think/-r1 and -nothinking"
+)
+
+
 def _split(lowered: str) -> tuple[str, list[str]] | None:
     for base in _BASES_LONGEST_FIRST:
         if lowered == base:
@@ -101,32 +114,46 @@ def _split(lowered: str) -> tuple[str, list[str]] | None:
     return None
 
 
+def _not_found(name: str, problem: str) -> ModelNotFoundError:
+    error = ModelNotFoundError(name)
+    # The name is shortened: a client must not get a megabyte of its own input echoed back.
+    error.message = f"The model {_shown(name)} does not exist: {problem}. Valid model names are {VALID_FORMS}"
+    error.args = (error.message,)
+    return error
+
+
+def _shown(part: str) -> str:
+    return repr(part if len(part) <= 64 else part[:64] + "…")
+
+
 def parse_model(name: str) -> ModelSpec:
-    """Parse a public model name; raise ``ModelNotFoundError`` if it is not in the grammar."""
+    """Parse a public model name; ``ModelNotFoundError`` says which part is wrong if it is not valid."""
     split = _split(name.strip().lower())
     if split is None:
-        raise ModelNotFoundError(name)
+        raise _not_found(name, "it does not start with a known base")
     base_name, tokens = split
+    if "" in tokens:
+        raise _not_found(name, "it has an empty suffix ('--' or a trailing '-')")
+    if base_name == "deepseek" and tokens[:1] == ["v4"]:
+        raise _not_found(name, "'deepseek-v4' must be followed by -flash, -pro or -vision")
+    unknown = [token for token in tokens if token not in _SUFFIXES]
+    if unknown:
+        raise _not_found(name, f"unknown suffix {_shown('-' + unknown[0])} after base '{base_name}'")
     suffixes = set(tokens)
-    if len(suffixes) != len(tokens) or not suffixes <= _SUFFIXES:
-        raise ModelNotFoundError(name)  # duplicate, empty ("a--b") or unknown suffix
     base = _BASES[base_name]
-    wants_thinking = suffixes & {"think", "r1"}
-    if len(wants_thinking) > 1 or (wants_thinking and base.thinking):
-        raise ModelNotFoundError(name)  # "-think-r1", or "-think" on a base that already thinks
-    if "nothinking" in suffixes and (not base.thinking or wants_thinking):
-        raise ModelNotFoundError(name)
-    thinking = bool(wants_thinking) or (base.thinking and "nothinking" not in suffixes)
-    silent, fold = "silent" in suffixes, "fold" in suffixes
-    if (silent and fold) or (fold and not thinking):
-        raise ModelNotFoundError(name)
+    wants_on, wants_off = bool(suffixes & _THINKING_ON), "nothinking" in suffixes
+    if wants_on and wants_off:
+        on = "-think" if "think" in suffixes else "-r1"
+        raise _not_found(name, f"'{on}' turns thinking on and '-nothinking' turns it off")
+    thinking = wants_on or (base.thinking and not wants_off)
+    silent = "silent" in suffixes
     return ModelSpec(
         name=name,
         model_type=base.model_type,
         thinking=thinking,
         search="search" in suffixes,
         silent=silent,
-        fold=fold,
+        fold="fold" in suffixes and thinking and not silent,
     )
 
 

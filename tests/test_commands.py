@@ -1,0 +1,265 @@
+"""Every documented command and make target, as a user runs it: its own process, a free port, HTTP.
+
+Each test starts the command, talks to it, sends SIGTERM (what a terminal close, ``docker stop``
+or systemd sends) and checks that it exits and frees its port.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deepseek_free_api.background import BackgroundServer, free_port
+from deepseek_free_api.simulator import SimulatorConfig, create_app
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "deepseek_free_api"]
+# Variables of the developer's shell that would change what the commands do.
+_SCRUBBED = (
+    "HOST",
+    "PORT",
+    "API_KEYS",
+    "DEEP_SEEK_CHAT_AUTHORIZATION",
+    "DEEPSEEK_BASE_URL",
+    "DEEPSEEK_TOKEN",
+)
+
+
+@dataclass
+class Running:
+    """A started command: its base URL and, once stopped, its output and exit code."""
+
+    url: str
+    process: subprocess.Popen[str]
+    output: str = ""
+
+    @property
+    def stopped_gracefully(self) -> bool:
+        """Exited by itself after SIGTERM (uvicorn re-raises the signal once shut down)."""
+        return self.process.returncode in (0, -signal.SIGTERM)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test's environment without the variables that configure the server, plus ``extra``."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in _SCRUBBED and not name.startswith("DEEPSEEK_FREE_API_")
+    }
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def running(
+    argv: list[str], port: int, *, env: Mapping[str, str] | None = None, ready_path: str = "/ping"
+) -> Iterator[Running]:
+    """Start ``argv``, wait until ``ready_path`` answers on ``port``, then SIGTERM it on exit."""
+    process = subprocess.Popen(
+        argv,
+        cwd=REPO,
+        env=dict(env) if env is not None else clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # our own process group, so nothing can outlive the test
+    )
+    result = Running(f"http://127.0.0.1:{port}", process)
+    try:
+        _wait_ready(result, ready_path)
+        yield result
+    finally:
+        stopped = _stop(process)
+        if process.stdout and not process.stdout.closed:
+            result.output, _ = process.communicate()
+        assert stopped, f"{argv} did not exit within 30 s of SIGTERM:\n{result.output}"
+        assert not _port_open(port), f"{argv} still listens after exiting"
+
+
+def _wait_ready(result: Running, path: str) -> None:
+    for _ in range(600):  # 60 s at most: the first start also loads the tokenizer
+        if result.process.poll() is not None:
+            result.output, _ = result.process.communicate()
+            pytest.fail(f"exited with {result.process.returncode} before serving:\n{result.output}")
+        try:
+            httpx.get(result.url + path, timeout=2)
+            return
+        except httpx.TransportError:
+            try:
+                result.process.wait(timeout=0.1)
+            except subprocess.TimeoutExpired:
+                pass
+    pytest.fail(f"{result.url}{path} never answered")
+
+
+def _stop(process: subprocess.Popen[str]) -> bool:
+    """SIGTERM the command itself (as a supervisor would); True if it exited in time."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+        return True
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # clean up; the caller reports the failure
+        process.wait(timeout=10)
+        return False
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def chat(url: str, key: str | None, content: str = "hello", model: str = "deepseek-chat") -> httpx.Response:
+    body = {"model": model, "messages": [{"role": "user", "content": content}]}
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.post(url + "/v1/chat/completions", json=body, headers=headers, timeout=60)
+
+
+def answer(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    content: str = response.json()["choices"][0]["message"]["content"]
+    return content
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[str]:
+    """A simulator for the non-demo commands to use as DeepSeek."""
+    config = SimulatorConfig.demo().with_changes(difficulty=64)
+    with BackgroundServer(create_app(config)) as simulator:
+        yield simulator.url
+
+
+def make_available() -> None:
+    if shutil.which("make") is None or not (REPO / ".venv" / "bin" / "deepseek-free-api").exists():
+        pytest.skip("the make targets need `make` and the project's .venv (created by `make test`)")
+
+
+# ---- deepseek-free-api serve ------------------------------------------------------------------
+
+
+def test_serve_with_accounts_and_a_key_from_the_environment(upstream: str) -> None:
+    port = free_port()
+    env = clean_env(
+        DEEP_SEEK_CHAT_AUTHORIZATION="demo-token-1", API_KEYS="sk-cmd-key", DEEPSEEK_BASE_URL=upstream
+    )
+    with running([*CLI, "serve", "--port", str(port)], port, env=env) as server:
+        assert httpx.get(server.url + "/ping").text == "pong"
+        assert answer(chat(server.url, "sk-cmd-key", "hello serve")).startswith("Echo: hello serve")
+        assert chat(server.url, None).status_code == 401
+    assert server.stopped_gracefully
+    assert "sk-cmd-key" not in server.output
+
+
+def test_serve_with_a_config_file_uses_its_port_and_settings(upstream: str, tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[server]\nport = {port}\n[upstream]\nbase_url = "{upstream}"\n'
+        '[auth]\napi_keys = ["sk-file-key"]\n[[accounts]]\ntoken = "demo-token-2"\n'
+    )
+    with running([*CLI, "serve", "--config", str(config)], port) as server:
+        assert answer(chat(server.url, "sk-file-key", "from file")).startswith("Echo: from file")
+    assert server.stopped_gracefully
+
+
+def test_serve_demo_answers_with_the_readme_key_and_without_a_key() -> None:
+    port = free_port()
+    with running([*CLI, "serve", "--demo", "--port", str(port)], port) as server:
+        assert answer(chat(server.url, "sk-my-service-key", "with key")).startswith("Echo: with key")
+        assert answer(chat(server.url, None, "no key")).startswith("Echo: no key")
+    assert server.stopped_gracefully
+    assert "DEMO MODE" in server.output and "sk-my-service-key" in server.output
+
+
+def test_a_bad_config_file_is_a_clear_error_and_exit_code_2(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[server]\nprot = 1\n")
+    done = subprocess.run(
+        [*CLI, "serve", "--config", str(config)], env=clean_env(), capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "server.prot" in done.stdout + done.stderr
+
+
+# ---- deepseek-free-api simulate ---------------------------------------------------------------
+
+
+def _current_user(url: str, token: str) -> int:
+    response = httpx.get(url + "/api/v0/users/current", headers={"Authorization": f"Bearer {token}"})
+    code: int = response.json()["code"]
+    return code
+
+
+def test_simulate_serves_the_shipped_demo() -> None:
+    port = free_port()
+    argv = [*CLI, "simulate", "--port", str(port)]
+    with running(argv, port, ready_path="/_sim/state") as simulator:
+        assert _current_user(simulator.url, "demo-token-1") == 0
+        assert _current_user(simulator.url, "not-a-demo-token") == 40003
+    assert simulator.stopped_gracefully
+
+
+def test_simulate_with_a_config_file(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "sim.toml"
+    config.write_text('difficulty = 64\n[[accounts]]\nid = "mine"\ntoken = "my-sim-token"\n')
+    argv = [*CLI, "simulate", "--port", str(port), "--config", str(config)]
+    with running(argv, port, ready_path="/_sim/state") as simulator:
+        assert _current_user(simulator.url, "my-sim-token") == 0
+        assert _current_user(simulator.url, "demo-token-1") == 40003
+        accounts = httpx.get(simulator.url + "/_sim/state").json()["accounts"]
+        assert "mine" in str(accounts)
+    assert simulator.stopped_gracefully
+
+
+def test_simulate_with_a_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    argv = [*CLI, "simulate", "--config", str(tmp_path / "nope.toml")]
+    done = subprocess.run(argv, env=clean_env(), capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "nope.toml" in done.stderr
+
+
+# ---- make serve / make demo -------------------------------------------------------------------
+
+
+def test_make_serve_keeps_the_port_and_host_from_the_environment(upstream: str) -> None:
+    make_available()
+    port = free_port()
+    env = clean_env(
+        DEEPSEEK_FREE_API_SERVER_PORT=str(port),
+        DEEPSEEK_FREE_API_SERVER_HOST="127.0.0.1",
+        DEEP_SEEK_CHAT_AUTHORIZATION="demo-token-3",
+        API_KEYS="sk-make-key",
+        DEEPSEEK_BASE_URL=upstream,
+        HOST="some-machine-name",  # exported by some shells; must not become --host
+    )
+    with running(["make", "-s", "serve"], port, env=env) as server:
+        assert answer(chat(server.url, "sk-make-key", "via make")).startswith("Echo: via make")
+
+
+def test_make_demo_keeps_the_port_from_the_config_file(tmp_path: Path) -> None:
+    make_available()
+    port = free_port()
+    config = tmp_path / "demo.toml"
+    config.write_text(f"[server]\nport = {port}\n")
+    with running(["make", "-s", "demo", f"ARGS=--config {config}"], port) as server:
+        assert answer(chat(server.url, "sk-my-service-key", "make demo")).startswith("Echo: make demo")
+    assert "DEMO MODE" in server.output
+
+
+def test_make_demo_passes_port_given_on_the_command_line() -> None:
+    make_available()
+    port = free_port()
+    with running(["make", "-s", "demo", f"PORT={port}"], port) as server:
+        assert httpx.get(server.url + "/v1/models").status_code == 200
