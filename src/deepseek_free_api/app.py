@@ -121,6 +121,7 @@ def create_app(settings: Settings) -> FastAPI:
             api_keys=settings.auth.api_keys,
             allow_anonymous=settings.auth.allow_anonymous,
             has_server_accounts=bool(accounts),
+            caller_tokens=settings.auth.caller_tokens,
         )
 
         async def check_token(token: str) -> bool:

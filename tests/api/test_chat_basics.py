@@ -206,8 +206,9 @@ def test_models_ping_and_index(stack: Stack) -> None:
 
 
 def test_token_check(stack: Stack) -> None:
-    live = httpx.post(stack.server.url + "/token/check", json={"token": "tok-alpha"}).json()
-    dead = httpx.post(stack.server.url + "/token/check", json={"token": "no-such-token"}).json()
+    key = {"Authorization": f"Bearer {API_KEY}"}  # a keyed server: checks need a key too
+    live = httpx.post(stack.server.url + "/token/check", json={"token": "tok-alpha"}, headers=key).json()
+    dead = httpx.post(stack.server.url + "/token/check", json={"token": "no-such-token"}, headers=key).json()
     assert live == {"live": True} and dead == {"live": False}
 
 

@@ -24,7 +24,7 @@ SLOW = {
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     config = simulator_config(scripts=[SLOW, {"pattern": "LONGISH", "answer": "{echo}", "answer_chars": 300}])
-    yield from start_stack(config, wait_timeout_s=5, min_interval_s=0.0)
+    yield from start_stack(config, wait_timeout_s=5, min_interval_s=0.0, caller_tokens=True)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def tight() -> Iterator[Stack]:
     # Like real DeepSeek, the simulator keeps generating after a dropped connection;
     # only stop_stream frees the account.
     config = simulator_config(scripts=[SLOW], busy_after_disconnect_seconds=60)
-    yield from start_stack(config, max_waiters=0, min_interval_s=0.0)
+    yield from start_stack(config, max_waiters=0, min_interval_s=0.0, caller_tokens=True)
 
 
 @pytest.fixture(autouse=True)

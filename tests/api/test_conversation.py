@@ -17,7 +17,8 @@ from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    yield from start_stack(simulator_config(), min_interval_s=0.0)
+    # Callers bring their own tokens next to the service key: an explicit opt-in on a keyed server.
+    yield from start_stack(simulator_config(), min_interval_s=0.0, caller_tokens=True)
 
 
 def client(stack: Stack) -> openai.OpenAI:
@@ -131,7 +132,11 @@ def test_each_account_has_its_own_stable_uuid_device_id(stack: Stack) -> None:
         openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0).chat.completions.create(
             model="deepseek-chat", messages=[{"role": "user", "content": "device"}]
         )
-    httpx.post(stack.server.url + "/token/check", json={"token": "tok-beta"})
+    httpx.post(
+        stack.server.url + "/token/check",
+        json={"token": "tok-beta"},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
     sent = stack.upstream_requests("/chat/completion")[-3:] + stack.upstream_requests("/users/current")[-1:]
     ids = [r["headers"]["x-device-id"] for r in sent]
     assert all(uuid.UUID(i).version == 4 for i in ids)
