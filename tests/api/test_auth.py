@@ -10,7 +10,7 @@ import pytest
 
 from deepseek_free_api.api.auth import resolve_caller
 from deepseek_free_api.api.misc import RateLimiter
-from deepseek_free_api.chat.service import Caller
+from deepseek_free_api.chat.failover import Caller
 from deepseek_free_api.errors import AuthenticationError
 from tests.api.conftest import API_KEY, TOKENS, Stack, simulator_config, start_stack
 
