@@ -359,3 +359,23 @@ def test_garbage_stream_gives_no_finish() -> None:
     assert events == []
     assert decoder.finish is None
     assert decoder.generation is None
+
+
+def test_markers_standing_together_cite_each_source_once_but_separate_claims_cite_again() -> None:
+    search = {
+        "id": 4,
+        "type": "TOOL_SEARCH",
+        "results": [{"url": "https://b.example/"}, {"url": "https://c.example/"}],
+    }
+    entry = {"p": "response/fragments/-1/references", "o": "APPEND", "v": [{"id": 4, "type": "TOOL_SEARCH"}]}
+    events = decode_all(
+        gen3(
+            entry,
+            entry,
+            entry,
+            append("One[reference:0] [reference:1]. Two"),
+            append("[reference:2]."),
+            fragments=[search],
+        )
+    )
+    assert text(events) == "One[1][2] . Two[1][2]."

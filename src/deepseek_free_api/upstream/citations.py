@@ -4,6 +4,10 @@ DeepSeek writes ``[reference:N]`` (generation 3) or ``[citation:N]`` (generation
 the answer text (PROTOCOL.md §5.4). An ``AnswerCursor`` walks one answer field as it grows, hands
 out the text between markers and turns each marker into ``Citation`` events at its position. A
 ``[`` near the end that may still become a marker is held back until the next frame decides.
+
+Markers that stand together (nothing but whitespace between them) cite each source once: a
+generation-3 reference to a whole search stands for all of its hits, and DeepSeek writes one
+marker per hit it used, each naming the same search, which gave ``[1][2][1][2]`` for two sources.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class AnswerCursor:
         self.offset = 0  # characters of the field consumed (delivered, or dropped as markers)
         self.held = False  # the last call kept text back (a possible or unresolved marker)
         self._waited = 0  # frames spent waiting for the current unresolved marker
+        self._together: set[str] = set()  # URLs cited since the last text that was not whitespace
 
     def advance(
         self, content: Any, resolve: Resolver, book: CitationBook, *, final: bool
@@ -87,20 +92,24 @@ class AnswerCursor:
                 self._waited += 1
                 pos = bracket
                 break
-            _text(out, window[start:bracket])
+            self._text(out, window[start:bracket])
             # Unresolvable markers are dropped: a bare "[reference:3]" means nothing to a reader.
-            out.extend(book.cite(source) for source in sources or ())
+            for source in sources or ():
+                if source.url not in self._together:
+                    self._together.add(source.url)
+                    out.append(book.cite(source))
             self._waited = 0
             pos = start = match.end()
-        _text(out, window[start:pos])
+        self._text(out, window[start:pos])
         self.offset += pos
         self.held = pos < len(window)
         return out
 
-
-def _text(out: list[StreamEvent], text: str) -> None:
-    if text:  # never trimmed: whitespace-only pieces matter for Markdown
-        out.append(TextDelta(text))
+    def _text(self, out: list[StreamEvent], text: str) -> None:
+        if text:  # never trimmed: whitespace-only pieces matter for Markdown
+            out.append(TextDelta(text))
+            if not text.isspace():
+                self._together.clear()
 
 
 def _may_become_marker(content: str, bracket: int) -> bool:

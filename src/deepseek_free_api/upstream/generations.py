@@ -24,6 +24,10 @@ from deepseek_free_api.upstream.events import ReasoningDelta, SearchResults, Str
 from deepseek_free_api.upstream.patch import TextBuffer, text_since
 
 _SEARCH_TYPES = frozenset({"TOOL_SEARCH", "SEARCH"})  # SEARCH: mid-2026 name (sums001 PR #4, 2026-07)
+# Between THINK fragments (a search or page reads sit between them, stage_id grows; PROTOCOL.md
+# §5.5 d): they are separate blocks in the web UI and no source names a joining text, so a blank
+# line keeps them separate paragraphs in Markdown instead of running sentences together.
+THINK_SEPARATOR = "\n\n"
 
 
 class Gen3Layer:
@@ -48,7 +52,8 @@ class Gen3Layer:
                 delivered = self._reasoning.get(key, 0)
                 new = text_since(content, delivered)
                 if new:
-                    out.append(ReasoningDelta(new))
+                    starts_block = key not in self._reasoning and any(self._reasoning.values())
+                    out.append(ReasoningDelta(THINK_SEPARATOR + new if starts_block else new))
                     self._reasoning[key] = delivered + len(new)
             elif kind == "RESPONSE" and isinstance(content, str | TextBuffer):
                 cursor = self._answers.setdefault(key, AnswerCursor())
