@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from deepseek_free_api.upstream.patch import PatchError, PatchState
+from deepseek_free_api.upstream.patch import PatchError, PatchState, TextBuffer
 
 
 def applied(*frames: dict[str, Any]) -> PatchState:
@@ -162,3 +164,31 @@ def test_frames_that_make_no_sense_raise_patch_error(frame: dict[str, Any]) -> N
     with pytest.raises(PatchError):
         state.apply(frame)
     assert state.get("response/fragments/0/content") == "a"
+
+
+def test_appended_text_reads_back_as_plain_strings() -> None:
+    state = applied(snapshot(), {"p": "response/fragments/-1/content", "o": "APPEND", "v": "b"}, {"v": "ç"})
+    assert state.get("response/fragments/0/content") == "abç"
+    assert type(state.get("response/fragments/0/content")) is str
+    assert type(state.root["response"]["fragments"][0]["content"]) is str
+
+
+@given(
+    start=st.text(max_size=50),
+    pieces=st.lists(st.text(max_size=30), max_size=300),
+    offsets=st.lists(st.integers(-5, 10_000), max_size=10),
+)
+def test_text_buffer_reads_any_suffix_as_the_joined_string_would(
+    start: str, pieces: list[str], offsets: list[int]
+) -> None:
+    buffer = TextBuffer(start)
+    for piece in pieces:
+        buffer.append(piece)
+    whole = start + "".join(pieces)
+    assert len(buffer) == len(whole)
+    for offset in offsets:
+        assert buffer.since(offset % (len(whole) + 2)) == whole[offset % (len(whole) + 2) :]
+    assert buffer.since(-1) == whole
+    assert str(buffer) == whole
+    buffer.append("z")
+    assert buffer.since(len(whole)) == "z"

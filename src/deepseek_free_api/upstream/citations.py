@@ -4,6 +4,10 @@ DeepSeek writes ``[reference:N]`` (generation 3) or ``[citation:N]`` (generation
 the answer text (PROTOCOL.md §5.4). An ``AnswerCursor`` walks one answer field as it grows, hands
 out the text between markers and turns each marker into ``Citation`` events at its position. A
 ``[`` near the end that may still become a marker is held back until the next frame decides.
+
+Markers that stand together (nothing but whitespace between them) cite each source once: a
+generation-3 reference to a whole search stands for all of its hits, and DeepSeek writes one
+marker per hit it used, each naming the same search, which gave ``[1][2][1][2]`` for two sources.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deepseek_free_api.upstream.events import Citation, SearchResult, StreamEvent, TextDelta
+from deepseek_free_api.upstream.patch import text_since
 
 _MARKER = re.compile(r"\[(reference|citation):(\d{1,6})\]")
 _KEYWORDS = ("reference:", "citation:")
@@ -48,26 +53,36 @@ class CitationBook:
 
 
 class AnswerCursor:
-    """How far one growing answer field has been delivered; markers become Citation events."""
+    """How far one growing answer field has been delivered; markers become Citation events.
+
+    Each call reads only the field's text from ``offset`` on (what is new, plus a held-back
+    marker start of at most ``_LONGEST_MARKER`` characters), so an answer is scanned once.
+    """
 
     def __init__(self) -> None:
         self.offset = 0  # characters of the field consumed (delivered, or dropped as markers)
+        self.held = False  # the last call kept text back (a possible or unresolved marker)
         self._waited = 0  # frames spent waiting for the current unresolved marker
+        self._together: set[str] = set()  # URLs cited since the last text that was not whitespace
 
     def advance(
-        self, content: str, resolve: Resolver, book: CitationBook, *, final: bool
+        self, content: Any, resolve: Resolver, book: CitationBook, *, final: bool
     ) -> list[StreamEvent]:
-        """Events for ``content[offset:]``; ``final`` flushes held text and drops unknown markers."""
+        """Events for the field ``content`` (``str`` or ``TextBuffer``) from ``offset`` on.
+
+        ``final`` flushes held text and drops unknown markers.
+        """
+        window = text_since(content, self.offset) or ""
         out: list[StreamEvent] = []
-        pos = start = self.offset
-        while pos < len(content):
-            bracket = content.find("[", pos)
+        pos = start = 0
+        while pos < len(window):
+            bracket = window.find("[", pos)
             if bracket < 0:
-                pos = len(content)
+                pos = len(window)
                 break
-            match = _MARKER.match(content, bracket)
+            match = _MARKER.match(window, bracket)
             if match is None:
-                if not final and _may_become_marker(content, bracket):
+                if not final and _may_become_marker(window, bracket):
                     pos = bracket
                     break
                 pos = bracket + 1
@@ -77,19 +92,24 @@ class AnswerCursor:
                 self._waited += 1
                 pos = bracket
                 break
-            _text(out, content[start:bracket])
+            self._text(out, window[start:bracket])
             # Unresolvable markers are dropped: a bare "[reference:3]" means nothing to a reader.
-            out.extend(book.cite(source) for source in sources or ())
+            for source in sources or ():
+                if source.url not in self._together:
+                    self._together.add(source.url)
+                    out.append(book.cite(source))
             self._waited = 0
             pos = start = match.end()
-        _text(out, content[start:pos])
-        self.offset = pos
+        self._text(out, window[start:pos])
+        self.offset += pos
+        self.held = pos < len(window)
         return out
 
-
-def _text(out: list[StreamEvent], text: str) -> None:
-    if text:  # never trimmed: whitespace-only pieces matter for Markdown
-        out.append(TextDelta(text))
+    def _text(self, out: list[StreamEvent], text: str) -> None:
+        if text:  # never trimmed: whitespace-only pieces matter for Markdown
+            out.append(TextDelta(text))
+            if not text.isspace():
+                self._together.clear()
 
 
 def _may_become_marker(content: str, bracket: int) -> bool:

@@ -5,6 +5,13 @@ they arrive, get events; call ``begin_continuation()`` before feeding the next r
 The generation is detected from the first frames (PROTOCOL.md §5): ``choices`` chunks are gen 1,
 a patch state with ``response.content``/``thinking_content`` is gen 2, ``response.fragments`` gen 3.
 
+Frames that arrive together are decoded together: a run of frames that only append plain text
+(no ``[``) to one field is applied to the patch state and read once, when the run ends or the
+``feed()`` call does, and adjacent text or reasoning pieces of one call are merged into one
+event. Any other frame (a new fragment, references, a status) is read at once, with what came
+before it read first, so events come in the same order, with citations at the same positions,
+as if the tree were read after every frame.
+
 Malformed input (a ``data:`` line that is not JSON, a patch frame that does not apply) is skipped,
 counted in ``skipped_frames`` and logged without its content: DeepSeek adds frame kinds without
 notice, and one odd frame should not cost the user a whole answer. A stream that never reaches a
@@ -24,13 +31,15 @@ from deepseek_free_api.upstream.events import (
     Finish,
     FinishStatus,
     Ready,
+    ReasoningDelta,
     StreamErrorFrame,
     StreamEvent,
+    TextDelta,
     Title,
     Usage,
 )
 from deepseek_free_api.upstream.generations import Gen1Layer, Gen2Layer, Gen3Layer
-from deepseek_free_api.upstream.patch import PatchError, PatchState
+from deepseek_free_api.upstream.patch import APPEND, PatchError, PatchState
 from deepseek_free_api.upstream.sse import SSEEvent, SSEReader
 
 logger = logging.getLogger(__name__)
@@ -63,6 +72,7 @@ class StreamDecoder:
         self._finish: Finish | None = None
         self._usage: int | None = None
         self._skipped = 0
+        self._pending: str | None = None  # path of the text field whose appends are not read yet
 
     @property
     def generation(self) -> int | None:
@@ -94,7 +104,8 @@ class StreamDecoder:
         out: list[StreamEvent] = []
         for event in self._reader.feed(chunk):
             self._event(event, out)
-        return out
+        self._catch_up(out)
+        return _coalesced(out)
 
     def close(self) -> list[StreamEvent]:
         """End of the stream: flush held-back text (no Finish is invented for a cut stream).
@@ -105,13 +116,14 @@ class StreamDecoder:
         out: list[StreamEvent] = []
         for event in self._reader.close():
             self._event(event, out)
+        self._catch_up(out)
         if self._finish is not None and self._finish.status == "INCOMPLETE":
-            return out
+            return _coalesced(out)
         if self._generation == 1:
             out += self._gen1.flush()
         elif self._generation in (2, 3):
             out += self._derive(final=True)
-        return out
+        return _coalesced(out)
 
     def begin_continuation(self) -> None:
         """The next bytes are a new ``chat/continue`` stream of the same message."""
@@ -128,6 +140,7 @@ class StreamDecoder:
         if name == "message":
             self._message(event.data, out)
             return
+        self._catch_up(out)
         payload = _loads(event.data)
         if name == "ready" and isinstance(payload, Mapping):
             self._on_ready(payload, out)
@@ -165,6 +178,8 @@ class StreamDecoder:
         if not isinstance(frame, Mapping):
             self._skip("not a JSON object", data)
             return
+        if "v" not in frame or not self._continues_run(frame):
+            self._catch_up(out)
         if frame.get("type") == "error" and "v" not in frame:
             out.append(_error_frame(frame, data, None))
         elif "choices" in frame:
@@ -178,11 +193,32 @@ class StreamDecoder:
         else:
             self._skip("unknown frame shape", data)
 
+    def _continues_run(self, frame: Mapping[str, Any]) -> bool:
+        """``frame`` appends plain text to the field whose appends are not read yet."""
+        value = frame.get("v")
+        return (
+            self._pending is not None
+            and isinstance(value, str)
+            and "[" not in value
+            and self._state.resolve(frame) == (self._pending, APPEND)
+        )
+
+    def _catch_up(self, out: list[StreamEvent]) -> None:
+        """Read the text appended by the frames put off so far."""
+        if self._pending is not None:
+            self._pending = None
+            out += self._derive(final=False)
+
     def _patch(self, frame: Mapping[str, Any], data: str, out: list[StreamEvent]) -> None:
         try:
-            self._state.apply(frame)
+            grown = self._state.apply(frame)
         except PatchError as exc:
             self._skip(f"patch not applicable: {exc}", data)
+            return
+        if grown is not None and self._generation is not None and self._may_defer(frame):
+            # Only one string grew, with no "[" that could start a marker: reading the tree
+            # now would give the same events as reading it after the next frames.
+            self._pending = grown
             return
         response = self._response()
         if response is None:
@@ -208,10 +244,15 @@ class StreamDecoder:
             template = Gen3Layer.template(response) if status == "CONTENT_FILTER" else None
             self._set_finish(status, template, out)
 
+    def _may_defer(self, frame: Mapping[str, Any]) -> bool:
+        value = frame["v"]
+        layer: Gen2Layer | Gen3Layer = self._gen3 if self._generation == 3 else self._gen2
+        return isinstance(value, str) and "[" not in value and not layer.holding
+
     def _response(self) -> Mapping[str, Any] | None:
         """The patch state's ``response`` object, once there is one."""
-        root = self._state.root
-        response = root.get("response") if isinstance(root, dict) else None
+        tree = self._state.tree
+        response = tree.get("response") if isinstance(tree, dict) else None
         return response if isinstance(response, Mapping) else None
 
     def _derive(self, *, final: bool) -> list[StreamEvent]:
@@ -258,6 +299,24 @@ def decode_all(data: bytes) -> list[StreamEvent]:
     """Decode one whole stream at once."""
     decoder = StreamDecoder()
     return [*decoder.feed(data), *decoder.close()]
+
+
+def _coalesced(events: list[StreamEvent]) -> list[StreamEvent]:
+    """``events`` with each run of adjacent TextDelta (or ReasoningDelta) merged into one."""
+    out: list[StreamEvent] = []
+    run: list[TextDelta | ReasoningDelta] = []
+    for event in [*events, None]:
+        if isinstance(event, TextDelta | ReasoningDelta) and (not run or type(event) is type(run[0])):
+            run.append(event)
+            continue
+        if len(run) == 1:
+            out.append(run[0])
+        elif run:
+            out.append(type(run[0])("".join(piece.text for piece in run)))
+        run = [event] if isinstance(event, TextDelta | ReasoningDelta) else []
+        if event is not None and not run:
+            out.append(event)
+    return out
 
 
 def _loads(data: str) -> Any:

@@ -1,9 +1,10 @@
 """Semantic layers: what a DeepSeek response state means, per stream generation.
 
-Generations 2 and 3 are read from the patch engine's state tree after each frame: a layer compares
-each text field with how much of it was already delivered (per fragment id and type), so a
-``chat/continue`` snapshot that repeats the answer so far yields nothing twice. Generation 1
-(OpenAI-like chunks, until 2025-07-14) is read chunk by chunk.
+Generations 2 and 3 are read from the patch engine's state tree (``PatchState.tree``) when the
+decoder asks: a layer compares each text field with how much of it was already delivered (per
+fragment id and type) and reads only the rest, so a ``chat/continue`` snapshot that repeats the
+answer so far yields nothing twice and a long answer is never re-read. Generation 1 (OpenAI-like
+chunks, until 2025-07-14) is read chunk by chunk.
 """
 
 from __future__ import annotations
@@ -20,8 +21,13 @@ from deepseek_free_api.upstream.citations import (
     sources_of,
 )
 from deepseek_free_api.upstream.events import ReasoningDelta, SearchResults, StreamEvent
+from deepseek_free_api.upstream.patch import TextBuffer, text_since
 
 _SEARCH_TYPES = frozenset({"TOOL_SEARCH", "SEARCH"})  # SEARCH: mid-2026 name (sums001 PR #4, 2026-07)
+# Between THINK fragments (a search or page reads sit between them, stage_id grows; PROTOCOL.md
+# §5.5 d): they are separate blocks in the web UI and no source names a joining text, so a blank
+# line keeps them separate paragraphs in Markdown instead of running sentences together.
+THINK_SEPARATOR = "\n\n"
 
 
 class Gen3Layer:
@@ -32,6 +38,7 @@ class Gen3Layer:
         self._reasoning: dict[tuple[object, str], int] = {}
         self._answers: dict[tuple[object, str], AnswerCursor] = {}
         self._searches: dict[tuple[object, str], int] = {}
+        self.holding = False  # an answer cursor keeps text back for the next frame
 
     def events(self, response: Mapping[str, Any], *, final: bool) -> list[StreamEvent]:
         """Everything new in the fragments since the last call."""
@@ -41,12 +48,14 @@ class Gen3Layer:
             kind = fragment.get("type")
             key = (fragment.get("id", f"#{position}"), str(kind))
             content = fragment.get("content")
-            if kind == "THINK" and isinstance(content, str):
+            if kind == "THINK":
                 delivered = self._reasoning.get(key, 0)
-                if len(content) > delivered:
-                    out.append(ReasoningDelta(content[delivered:]))
-                    self._reasoning[key] = len(content)
-            elif kind == "RESPONSE" and isinstance(content, str):
+                new = text_since(content, delivered)
+                if new:
+                    starts_block = key not in self._reasoning and any(self._reasoning.values())
+                    out.append(ReasoningDelta(THINK_SEPARATOR + new if starts_block else new))
+                    self._reasoning[key] = delivered + len(new)
+            elif kind == "RESPONSE" and isinstance(content, str | TextBuffer):
                 cursor = self._answers.setdefault(key, AnswerCursor())
                 resolve = _ReferenceResolver(fragment, fragments)
                 out += cursor.advance(content, resolve, self._book, final=final)
@@ -60,14 +69,15 @@ class Gen3Layer:
                         out.append(SearchResults(hits, _queries(fragment.get("queries"))))
             # TOOL_OPEN stays in the tree for citations; TIP is a UI footnote ("AI-generated…"),
             # TEMPLATE_RESPONSE only matters for Finish (read by the decoder), never answer text.
+        self.holding = any(cursor.held for cursor in self._answers.values())
         return out
 
     @staticmethod
     def template(response: Mapping[str, Any]) -> str | None:
         """The canned refusal that replaced the answer on CONTENT_FILTER, if present."""
         for _, fragment in reversed(_fragments(response)):
-            if fragment.get("type") == "TEMPLATE_RESPONSE" and isinstance(fragment.get("content"), str):
-                content: str = fragment["content"]
+            content = text_since(fragment.get("content"), 0)
+            if fragment.get("type") == "TEMPLATE_RESPONSE" and content is not None:
                 return content
         return None
 
@@ -115,6 +125,11 @@ class Gen2Layer:
         self._search_count = 0
         self._cite: dict[int, Source] = {}
 
+    @property
+    def holding(self) -> bool:
+        """The answer cursor keeps text back for the next frame."""
+        return self._answer.held
+
     def events(self, response: Mapping[str, Any], *, final: bool) -> list[StreamEvent]:
         """Everything new in the response fields since the last call."""
         out: list[StreamEvent] = []
@@ -125,12 +140,12 @@ class Gen2Layer:
             self._cite = citation_index(hits)
             if hits:
                 out.append(SearchResults(hits))
-        thinking = response.get("thinking_content")
-        if isinstance(thinking, str) and len(thinking) > self._reasoning:
-            out.append(ReasoningDelta(thinking[self._reasoning :]))
-            self._reasoning = len(thinking)
+        thinking = text_since(response.get("thinking_content"), self._reasoning)
+        if thinking:
+            out.append(ReasoningDelta(thinking))
+            self._reasoning += len(thinking)
         content = response.get("content")
-        if isinstance(content, str):
+        if isinstance(content, str | TextBuffer):
             out += self._answer.advance(content, self._resolve, self._book, final=final)
         return out
 
@@ -143,7 +158,7 @@ class Gen1Layer:
 
     def __init__(self, book: CitationBook) -> None:
         self._book = book
-        self._content = ""  # the answer so far, so markers split across chunks are seen whole
+        self._content = TextBuffer()  # the answer so far, so markers split across chunks are seen whole
         self._answer = AnswerCursor()
         self._cite: dict[int, Source] = {}
 
@@ -161,7 +176,7 @@ class Gen1Layer:
             self._index(delta.get("search_indexes"))
             return []
         if isinstance(content, str) and content:  # "text", or untyped in the earliest chunks
-            self._content += content
+            self._content.append(content)
             return self._answer.advance(self._content, self._resolve, self._book, final=False)
         return []
 

@@ -5,11 +5,18 @@ them reuses the previous frame's), the initial op is ``SET`` with the empty path
 ``{"v":{"response":{…}}}`` is a whole snapshot), and ``BATCH`` applies a list of sub-frames whose
 paths are relative to its own path, with a fresh sticky state. This mirrors the web front-end's
 delta parser (transcribed in NIY's reference, 2026-05) and every capture read for PROTOCOL.md.
+
+A string grown by ``APPEND`` is held as a ``TextBuffer`` (pieces, sealed into blocks), never
+re-built: an answer arrives as ~100,000 frames of 1-20 characters, and ``current + value`` on a
+``str`` copied the whole answer on every frame (1.6 MB took 16.5 s to decode). ``get()`` and
+``plain()`` give plain values; the generation layers read ``tree`` and ask a buffer only for what
+is new since an offset (``text_since``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import chain
 from typing import Any
 
 SET = "SET"
@@ -22,40 +29,148 @@ class PatchError(ValueError):
     """A frame that cannot be applied to the state (bad path, op or value type)."""
 
 
+class TextBuffer:
+    """A string that only grows at its end: append in amortised O(1), read what is new in O(new).
+
+    Appended pieces collect in a short tail that is sealed into one block once it holds
+    ``_BLOCK_CHARS`` characters or ``_TAIL_PIECES`` pieces, so every character is copied a
+    bounded number of times however long the text gets, and reading "since offset N" walks back
+    from the end over the new pieces only.
+    """
+
+    __slots__ = ("_blocks", "_tail", "_tail_chars", "_length")
+    _BLOCK_CHARS = 4096
+    _TAIL_PIECES = 64
+
+    def __init__(self, text: str = "") -> None:
+        self._blocks: list[str] = [text] if text else []
+        self._tail: list[str] = []
+        self._tail_chars = 0
+        self._length = len(text)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __str__(self) -> str:
+        text = "".join(chain(self._blocks, self._tail))
+        self._blocks, self._tail, self._tail_chars = ([text] if text else []), [], 0
+        return text
+
+    def __repr__(self) -> str:
+        return f"TextBuffer({self._length} chars)"
+
+    def append(self, piece: str) -> None:
+        """Add ``piece`` at the end."""
+        if not piece:
+            return
+        self._tail.append(piece)
+        self._tail_chars += len(piece)
+        self._length += len(piece)
+        if self._tail_chars >= self._BLOCK_CHARS or len(self._tail) >= self._TAIL_PIECES:
+            self._blocks.append("".join(self._tail))
+            self._tail = []
+            self._tail_chars = 0
+
+    def since(self, offset: int) -> str:
+        """The text from character ``offset`` to the end."""
+        remaining = self._length - max(offset, 0)
+        if remaining <= 0:
+            return ""
+        parts: list[str] = []
+        for piece in chain(reversed(self._tail), reversed(self._blocks)):
+            if len(piece) >= remaining:
+                parts.append(piece[len(piece) - remaining :])
+                break
+            parts.append(piece)
+            remaining -= len(piece)
+        parts.reverse()
+        return "".join(parts)
+
+
+def text_since(value: Any, offset: int) -> str | None:
+    """``value[offset:]`` for a string field of the tree, ``None`` when ``value`` is no text."""
+    if isinstance(value, str):
+        return value[offset:]
+    if isinstance(value, TextBuffer):
+        return value.since(offset)
+    return None
+
+
+def plain(value: Any) -> Any:
+    """A copy of a tree value with every ``TextBuffer`` as a ``str``."""
+    if isinstance(value, TextBuffer):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
 class PatchState:
-    """A JSON state tree plus the sticky path/op of the frames applied so far."""
+    """A JSON state tree plus the sticky path/op of the frames applied so far.
+
+    ``tree`` is the live state, where strings grown by APPEND are ``TextBuffer``s; ``root`` and
+    ``get()`` return plain copies.
+    """
 
     def __init__(self) -> None:
-        self.root: Any = {}
+        self.tree: Any = {}
         self._path = ""
         self._op = SET
+        # The text the last frame appended to, while no other frame came since: the next
+        # append to the same path goes straight to it ("fragments/-1" cannot have moved).
+        self._text: TextBuffer | None = None
 
-    def apply(self, frame: Mapping[str, Any]) -> None:
+    @property
+    def root(self) -> Any:
+        """The whole state as plain JSON values (a copy: for tests and callers, not per frame)."""
+        return plain(self.tree)
+
+    def apply(self, frame: Mapping[str, Any]) -> str | None:
         """Apply one top-level frame; raises ``PatchError`` when it makes no sense.
 
-        The state takes the frame's values as they are (no copy): pass freshly parsed JSON.
+        Returns the frame's path when all it did was append a string to an existing string
+        field, else ``None`` (the decoder may then put off reading the tree). The state takes
+        the frame's values as they are (no copy): pass freshly parsed JSON.
         """
         path, op = _sticky(frame, self._path, self._op)
+        value = frame["v"]
+        text, self._text = self._text, None
+        if text is not None and op == APPEND and path == self._path and isinstance(value, str):
+            text.append(value)
+            self._text = text
+            return path
         self._path, self._op = path, op
-        self._apply(_split(path), op, frame["v"])
+        grown = self._apply(_split(path), op, value)
+        if not isinstance(grown, TextBuffer):
+            return None
+        self._text = grown
+        return path
+
+    def resolve(self, frame: Mapping[str, Any]) -> tuple[str, str]:
+        """The path and op ``frame`` would act with (sticky rules applied), without applying it."""
+        return _sticky(frame, self._path, self._op)
 
     def get(self, path: str) -> Any:
-        """The value at ``path`` (``None`` when it does not exist); for tests and callers."""
-        node = self.root
+        """The value at ``path`` as plain JSON (``None`` when it does not exist)."""
+        node = self.tree
         for key in _split(path):
             try:
                 node = _child(node, key)
             except PatchError:
                 return None
-        return node
+        return plain(node)
 
-    def _apply(self, keys: list[str], op: str, value: Any) -> None:
+    def _apply(self, keys: list[str], op: str, value: Any) -> Any:
+        """Apply one (sub-)frame; an APPEND returns the grown value."""
         if op == BATCH:
             self._batch(keys, value)
         elif op == SET:
             self._set(keys, value)
         else:
-            self._append(keys, value)
+            return self._append(keys, value)
+        return None
 
     def _batch(self, prefix: list[str], frames: Any) -> None:
         if not isinstance(frames, list):
@@ -69,7 +184,7 @@ class PatchState:
 
     def _set(self, keys: list[str], value: Any) -> None:
         if not keys:
-            self.root = value
+            self.tree = value
             return
         parent = self._container(keys[:-1])
         last = keys[-1]
@@ -82,22 +197,23 @@ class PatchState:
         else:
             parent[last] = value
 
-    def _append(self, keys: list[str], value: Any) -> None:
+    def _append(self, keys: list[str], value: Any) -> Any:
         if not keys:
             raise PatchError("APPEND needs a path")
         parent = self._container(keys[:-1])
         last = keys[-1]
         if isinstance(parent, list):
             index = _index(parent, last)
-            parent[index] = _appended(parent[index], value)
+            grown = parent[index] = _appended(parent[index], value)
         else:
-            parent[last] = _appended(parent.get(last), value)
+            grown = parent[last] = _appended(parent.get(last), value)
+        return grown
 
     def _container(self, keys: list[str]) -> dict[str, Any] | list[Any]:
         """Walk to the object or array that holds the target, creating missing objects."""
-        if not isinstance(self.root, dict | list):
-            self.root = {}
-        node: dict[str, Any] | list[Any] = self.root
+        if not isinstance(self.tree, dict | list):
+            self.tree = {}
+        node: dict[str, Any] | list[Any] = self.tree
         for key in keys:
             if isinstance(node, dict):
                 child = node.get(key)
@@ -157,8 +273,13 @@ def _child(node: Any, key: str) -> Any:
 def _appended(current: Any, value: Any) -> Any:
     if current is None:
         return value
+    if isinstance(current, TextBuffer) and isinstance(value, str):
+        current.append(value)
+        return current
     if isinstance(current, str) and isinstance(value, str):
-        return current + value
+        grown = TextBuffer(current)  # the one copy of the text so far; later appends add pieces
+        grown.append(value)
+        return grown
     if isinstance(current, list):
         # A list value extends (fragments arrive as one-element lists); anything else is pushed.
         if isinstance(value, list):

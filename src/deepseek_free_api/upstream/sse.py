@@ -1,8 +1,9 @@
 """Incremental Server-Sent Events reader for DeepSeek's completion streams.
 
 Bytes go in as they arrive (any split, even inside a multi-byte UTF-8 sequence or a ``\\r\\n``);
-complete events come out as ``(event, data)`` pairs. Lines are decoded only once complete, so a
-split code point is never seen. Single ``data:`` lines can exceed 1 MB (whole snapshots, tool-call
+complete events come out as ``(event, data)`` pairs. All complete lines of a chunk are decoded in
+one go (a line end never falls inside a code point, so a split code point is never seen), and
+the rest waits for more bytes. Single ``data:`` lines can exceed 1 MB (whole snapshots, tool-call
 arguments; DS2-go dropped ``bufio.Scanner`` for this, 2026), so there is no line limit and the
 buffer is scanned from where the last scan stopped, never from the start again.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-_LINE_END = re.compile(rb"\r\n|\r|\n")
+_LINE_END = re.compile(r"\r\n|\r|\n")
 _BOM = "\ufeff"
 
 
@@ -36,26 +37,28 @@ class SSEReader:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Add bytes; return the events they complete."""
-        self._buffer += chunk
+        buffer = self._buffer
+        buffer += chunk
+        # A lone "\r" at the very end may be the first half of "\r\n": wait for the next byte.
+        end = len(buffer) - (1 if buffer.endswith(b"\r") else 0)
+        cut = max(buffer.rfind(b"\n", self._scan_from, end), buffer.rfind(b"\r", self._scan_from, end)) + 1
         events: list[SSEEvent] = []
-        start = 0
-        while True:
-            match = _LINE_END.search(self._buffer, max(start, self._scan_from))
-            # A lone "\r" at the very end may be the first half of "\r\n": wait for the next byte.
-            if match is None or (match.group() == b"\r" and match.end() == len(self._buffer)):
-                break
-            self._line(bytes(self._buffer[start : match.start()]), events)
-            start = match.end()
-        del self._buffer[:start]
+        if cut > 0:
+            text = buffer[:cut].decode("utf-8", errors="replace")  # bad UTF-8 becomes U+FFFD
+            del buffer[:cut]
+            lines = _LINE_END.split(text)
+            lines.pop()  # "" after the last line end
+            for line in lines:
+                self._line(line, events)
         # What is left holds no line end (but maybe a trailing "\r"): never scan it again.
-        self._scan_from = len(self._buffer) - (1 if self._buffer.endswith(b"\r") else 0)
+        self._scan_from = len(buffer) - (1 if buffer.endswith(b"\r") else 0)
         return events
 
     def close(self) -> list[SSEEvent]:
         """End of stream: dispatch a last event even without its trailing blank line."""
         events: list[SSEEvent] = []
         if self._buffer:
-            line = bytes(self._buffer).rstrip(b"\r")
+            line = self._buffer.decode("utf-8", errors="replace").rstrip("\r")
             self._buffer.clear()
             self._scan_from = 0
             self._line(line, events)
@@ -64,14 +67,16 @@ class SSEReader:
         self._dispatch(events)
         return events
 
-    def _line(self, raw: bytes, events: list[SSEEvent]) -> None:
-        # Invalid UTF-8 becomes U+FFFD instead of killing the whole answer.
-        line = raw.decode("utf-8", errors="replace")
+    def _line(self, line: str, events: list[SSEEvent]) -> None:
         if self._first_line:
             self._first_line = False
             line = line.removeprefix(_BOM)
         if not line:
             self._dispatch(events)
+            return
+        if line.startswith("data: "):  # nearly every line: no partition needed
+            self._data.append(line[6:])
+            self._has_data = True
             return
         if line.startswith(":"):
             return  # keep-alive comment (": " seen in 2026 captures)
