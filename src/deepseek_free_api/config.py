@@ -52,185 +52,40 @@ A list from a higher layer replaces the lower one (environment accounts replace 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tomllib
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+from deepseek_free_api.settings import (
+    MAX_TOKEN_LENGTH,
+    PERSONA_DEFAULTS,
+    AccountConfig,
+    AuthSettings,
+    ChatSettings,
+    ConfigError,
+    LogLevel,
+    PersonaSettings,
+    Platform,
+    PoolSettings,
+    RetrySettings,
+    ServerSettings,
+    Settings,
+    UpstreamSettings,
+    device_id_for,
+    mask_secret,
+    parse_accounts,
+    token_identity,
+    token_problem,
+)
 
 ENV_PREFIX = "DEEPSEEK_FREE_API_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
 # Prefixed variables that are not settings: read by setup.py at install time, not by the server.
 _NON_SETTING_ENV = frozenset({CONFIG_ENV, ENV_PREFIX + "NO_NATIVE"})
-# Tokens and keys end up in HTTP headers: printable ASCII without spaces, and a sane length.
-MAX_TOKEN_LENGTH = 4096
 ACCOUNTS_ENV = "DEEP_SEEK_CHAT_AUTHORIZATION"  # the seed's name, kept for drop-in compatibility
-
-Platform = Literal["web", "android"]
-LogLevel = Literal["debug", "info", "warning", "error", "critical"]
-
-# Persona defaults per platform (PROTOCOL §1.4). Web: X-Client-Version 2.5.0 is what the web app
-# sent 2026-07 -> 09; Android: 2.0.4 (2026-05-01, DS2-go), needed for expert/vision.
-_CHROME_UA = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/145.0.0.0 Safari/537.36"
-)
-_PERSONA_DEFAULTS: dict[str, dict[str, Any]] = {
-    "web": {
-        "client_version": "2.5.0",
-        "app_version": "20241129.1",
-        "user_agent": _CHROME_UA,
-        "impersonate": "chrome145",
-    },
-    "android": {
-        "client_version": "2.0.4",
-        "app_version": "",
-        "user_agent": "DeepSeek/2.0.4 Android/35",
-        "impersonate": "chrome131_android",
-    },
-}
-
-
-class ConfigError(ValueError):
-    """A setting is unknown or has a bad value; ``key`` names it."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"setting '{key}': {problem}")
-        self.key = key
-
-
-def _min(value: float, *, maximum: float | None = None) -> dict[str, Any]:
-    """Field metadata: the allowed range of a number."""
-    return {"min": value, "max": maximum}
-
-
-@dataclass(frozen=True, slots=True)
-class ServerSettings:
-    """The listening HTTP server."""
-
-    host: str = "127.0.0.1"
-    port: int = field(default=8000, metadata=_min(1, maximum=65535))
-    max_body_bytes: int = field(default=8 * 1024 * 1024, metadata=_min(1))
-    keepalive_interval_s: float = field(default=10.0, metadata=_min(0.05))
-    request_timeout_s: float = field(default=600.0, metadata=_min(1))
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamSettings:
-    """Where DeepSeek is and how long to wait for it."""
-
-    base_url: str = "https://chat.deepseek.com"
-    connect_timeout_s: float = field(default=10.0, metadata=_min(0.1))
-    request_timeout_s: float = field(default=30.0, metadata=_min(0.1))
-    stream_idle_timeout_s: float = field(default=120.0, metadata=_min(0.1))
-
-
-@dataclass(frozen=True, slots=True)
-class PersonaSettings:
-    """The client we claim to be (PROTOCOL §1.4); a version bump is a config change, not a code change."""
-
-    platform: Platform = "web"
-    client_version: str = _PERSONA_DEFAULTS["web"]["client_version"]
-    app_version: str = _PERSONA_DEFAULTS["web"]["app_version"]
-    user_agent: str = _CHROME_UA
-    locale: str = "zh_CN"
-    timezone_offset: int = 28800  # seconds east of UTC, as the web app sends it (UTC+8)
-    bundle_id: str = "com.deepseek.chat"
-    impersonate: str = _PERSONA_DEFAULTS["web"]["impersonate"]
-    device_salt: str = field(default="", repr=False, metadata={"secret": True})
-
-
-@dataclass(frozen=True, slots=True)
-class AuthSettings:
-    """Who may use the server-side accounts."""
-
-    api_keys: tuple[str, ...] = field(default=(), repr=False, metadata={"secret": True, "token": True})
-    allow_anonymous: bool = False
-    # With service keys configured, a bearer that is not a key is refused (a mistyped key must not
-    # reach DeepSeek as an account token) unless the operator opts in to callers' own tokens.
-    caller_tokens: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class PoolSettings:
-    """The account pool's queue and pacing."""
-
-    max_waiters: int = field(default=64, metadata=_min(0))
-    wait_timeout_s: float = field(default=30.0, metadata=_min(0))
-    min_interval_s: float = field(default=1.0, metadata=_min(0))
-
-
-@dataclass(frozen=True, slots=True)
-class RetrySettings:
-    """Retries and fail-over on retryable upstream errors before the first byte."""
-
-    max_attempts: int = field(default=3, metadata=_min(1))
-    backoff_initial_s: float = field(default=0.5, metadata=_min(0))
-    backoff_max_s: float = field(default=4.0, metadata=_min(0))
-
-
-@dataclass(frozen=True, slots=True)
-class ChatSettings:
-    """Chat behaviour and output options."""
-
-    continue_max_rounds: int = field(default=8, metadata=_min(0))
-    search_sources_text: bool = True
-    reasoning_output: Literal["reasoning_content", "think_tags"] = "reasoning_content"
-    session_delete: Literal["keep", "delete"] = "keep"
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class AccountConfig:
-    """A server-side DeepSeek account: a token, or e-mail/mobile and password to log in with."""
-
-    name: str | None = None
-    token: str | None = field(default=None, repr=False)
-    email: str | None = None
-    mobile: str | None = None
-    area_code: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-    @property
-    def identity(self) -> str:
-        """Stable identity of the account (survives token refresh when a login is configured)."""
-        if self.email:
-            return "email:" + self.email.lower()
-        if self.mobile:
-            return f"mobile:{self.area_code or ''}{self.mobile}"
-        return token_identity(self.token or "")
-
-    @property
-    def label(self) -> str:
-        """A name safe to log: never the token."""
-        if self.name or self.email or self.mobile:
-            return self.name or self.email or self.mobile or ""
-        return "token-" + hashlib.sha256((self.token or "").encode()).hexdigest()[:8]
-
-    def __repr__(self) -> str:
-        kind = "token" if self.token else "login"
-        return f"AccountConfig({self.label!r}, {kind})"  # never the token or password
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """All settings of one server process."""
-
-    server: ServerSettings = field(default_factory=ServerSettings)
-    upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
-    persona: PersonaSettings = field(default_factory=PersonaSettings)
-    auth: AuthSettings = field(default_factory=AuthSettings)
-    pool: PoolSettings = field(default_factory=PoolSettings)
-    retry: RetrySettings = field(default_factory=RetrySettings)
-    chat: ChatSettings = field(default_factory=ChatSettings)
-    accounts: tuple[AccountConfig, ...] = ()
-    log_level: LogLevel = "info"
-    demo: bool = False
-    # Things worth a log line at startup, e.g. an unknown DEEPSEEK_FREE_API_* variable (a typo?).
-    warnings: tuple[str, ...] = ()
-
 
 _SECTIONS: dict[str, type[Any]] = {
     "server": ServerSettings,
@@ -244,7 +99,6 @@ _SECTIONS: dict[str, type[Any]] = {
 _TOP_LEVEL = ("log_level", "demo")
 _ENV_ALIASES = {"DEEPSEEK_BASE_URL": "upstream.base_url", "API_KEYS": "auth.api_keys"}
 _ACCOUNT_OVERRIDES = frozenset({"accounts", "tokens"})
-_ACCOUNT_KEYS = frozenset({"name", "token", "email", "mobile", "area_code", "password"})
 
 # dotted key -> (type hint, field metadata)
 _Spec = tuple[Any, Mapping[str, Any]]
@@ -376,14 +230,14 @@ def _build(
             section, name = key.split(".", 1)
             sections[section][name] = value
     persona = sections["persona"]
-    for name, default in _PERSONA_DEFAULTS[persona.get("platform", "web")].items():
+    for name, default in PERSONA_DEFAULTS[persona.get("platform", "web")].items():
         persona.setdefault(name, default)
     upstream = sections["upstream"]
     if "base_url" in upstream:
         upstream["base_url"] = _check_url(upstream["base_url"], values["upstream.base_url"][1])
     built = {name: cls(**sections[name]) for name, cls in _SECTIONS.items()}
     top = {name: coerced[name] for name in _TOP_LEVEL if name in coerced}
-    parsed_accounts = _accounts(*accounts) if accounts is not None else ()
+    parsed_accounts = parse_accounts(*accounts) if accounts is not None else ()
     return Settings(**built, **top, accounts=parsed_accounts, warnings=warnings)
 
 
@@ -455,89 +309,24 @@ def _number(raw: Any, hint: type[Any]) -> int | float | None:
     return None
 
 
-def _accounts(raw: Any, source: str) -> tuple[AccountConfig, ...]:
-    items = raw.split(",") if isinstance(raw, str) else raw
-    if not isinstance(items, list | tuple):
-        raise ConfigError("accounts", f"must be a list of accounts (from {source})")
-    accounts: list[AccountConfig] = []
-    seen: dict[str, int] = {}
-    for index, item in enumerate(it for it in items if not (isinstance(it, str) and not it.strip())):
-        account = _account(f"accounts[{index}]", item, source)
-        if account.identity in seen:
-            raise ConfigError(
-                f"accounts[{index}]",
-                f"the same account as accounts[{seen[account.identity]}] (from {source})",
-            )
-        seen[account.identity] = index
-        accounts.append(account)
-    return tuple(accounts)
-
-
-def _account(key: str, raw: Any, source: str) -> AccountConfig:
-    if isinstance(raw, str):
-        return AccountConfig(token=_checked_token(key, raw.strip(), source))
-    if not isinstance(raw, Mapping):
-        raise ConfigError(key, f"must be a token or a table (from {source})")
-    for name, value in raw.items():
-        if name not in _ACCOUNT_KEYS:
-            raise ConfigError(f"{key}.{name}", f"unknown account setting (from {source})")
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{key}.{name}", f"must be a non-empty string (from {source})")
-    fields_ = {name: value.strip() for name, value in raw.items()}
-    if "token" in fields_:
-        _checked_token(f"{key}.token", fields_["token"], source)
-    account = AccountConfig(**fields_)
-    if account.token and (account.email or account.mobile or account.password):
-        raise ConfigError(f"{key}.token", f"give either a token or a login, not both (from {source})")
-    if account.email and account.mobile:
-        raise ConfigError(f"{key}.mobile", f"give either email or mobile, not both (from {source})")
-    if not account.token:
-        if not (account.email or account.mobile):
-            raise ConfigError(f"{key}.token", f"needs a token, or email/mobile and password (from {source})")
-        if not account.password:
-            raise ConfigError(f"{key}.password", f"a login needs a password (from {source})")
-    return account
-
-
-def _checked_token(key: str, token: str, source: str) -> str:
-    problem = token_problem(token)
-    if problem:
-        raise ConfigError(key, f"{problem} (from {source})")
-    return token
-
-
-def token_problem(value: str) -> str | None:
-    """Why ``value`` cannot be a token or key, or ``None`` if it can (the text never quotes it).
-
-    Tokens travel in HTTP headers: a CR/LF would add headers, a non-Latin-1 character cannot be
-    sent at all, so only printable ASCII without spaces is accepted, up to MAX_TOKEN_LENGTH.
-    """
-    if not value:
-        return "must not be empty"
-    if len(value) > MAX_TOKEN_LENGTH:
-        return f"is longer than {MAX_TOKEN_LENGTH} characters"
-    if not all("!" <= char <= "~" for char in value):
-        return "must be printable ASCII without spaces or control characters"
-    return None
-
-
-def mask_secret(value: str) -> str:
-    """A secret for logs: its last 4 characters (``…wxyz``) if it is long, ``****`` otherwise."""
-    if len(value) < 16:  # 4 characters of a short secret would give too much of it away
-        return "****"
-    return "…" + value[-4:]
-
-
-def token_identity(token: str) -> str:
-    """The identity of an account known only by its token (for ``device_id_for``)."""
-    return "token:" + token
-
-
-def device_id_for(account_identity: str, install_salt: str) -> str:
-    """A stable, UUID-v4-shaped ``X-Device-Id`` for one account.
-
-    One id shared by several accounts is a ban signal (PROTOCOL §1.4, 2026), so it is derived from
-    the account's identity; the salt keeps two installations from sending the same ids.
-    """
-    digest = hashlib.sha256(f"deepseek-free-api/device\0{install_salt}\0{account_identity}".encode()).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=4))
+__all__ = [
+    "MAX_TOKEN_LENGTH",
+    "AccountConfig",
+    "AuthSettings",
+    "ChatSettings",
+    "ConfigError",
+    "LogLevel",
+    "PersonaSettings",
+    "Platform",
+    "PoolSettings",
+    "RetrySettings",
+    "ServerSettings",
+    "Settings",
+    "UpstreamSettings",
+    "device_id_for",
+    "env_name",
+    "load_settings",
+    "mask_secret",
+    "token_identity",
+    "token_problem",
+]
