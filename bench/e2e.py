@@ -193,7 +193,7 @@ async def run_ttft(args: argparse.Namespace) -> dict[str, Any]:
     with Processes() as procs:
         rig = await start_rig(procs, args, max(args.concurrency), args.difficulty, script)
         for concurrency in args.concurrency:
-            reps = args.reps or max(1, 16 // concurrency)
+            reps = args.reps or max(3, 16 // concurrency)
             for path in paths:  # warm-up: connections, caches, the first PoW refills
                 await burst(rig, path, concurrency, "bench-ttft warm", args.timeout)
             await wait_quiet(rig.children())
@@ -464,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     ttft = add("ttft", 144_000, 5, 60)
     ttft.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
     ttft.add_argument(
-        "--reps", type=int, default=0, help="bursts per path per round (default 16 / concurrency)"
+        "--reps", type=int, default=0, help="bursts per path per round (default max(3, 16 / concurrency))"
     )
     ttft.add_argument("--answer-chars", type=int, default=200)
     long = add("long", 16, 3, 300)
@@ -475,7 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     many.add_argument("--rate", type=float, default=5.0, help="content frames per second per stream")
     idle = add("idle", 16, 3, 60)
     idle.add_argument("--settle", type=float, default=2.0, help="seconds idle before reading RSS")
-    add("all", 0, 0, 0)
+    every = add("all", 0, 0, 0)
+    every.add_argument("--streams", type=int, default=1000, help="streams of the many benchmark")
     return parser
 
 
@@ -485,9 +486,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     parser = build_parser()
     results = {}
     for name in ("idle", "ttft", "long", "many"):
+        streams = ["--streams", str(args.streams)] if name == "many" else []
         sub_args = parser.parse_args(
             [
                 name,
+                *streams,
                 *sum((["--sim-set", s] for s in args.sim_set), []),
                 *sum((["--server-set", s] for s in args.server_set), []),
             ]
