@@ -23,7 +23,7 @@ from deepseek_free_api.api.errors import openai_error_response
 from deepseek_free_api.api.state import Core, OutputOptions
 from deepseek_free_api.chat.conversations import ConversationBook
 from deepseek_free_api.chat.failover import ChatRunner, FailoverPolicy
-from deepseek_free_api.chat.tokens import TokenCounter
+from deepseek_free_api.chat.tokens import LazyTokenCounter
 from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
 from deepseek_free_api.chat.warm import WarmAccounts
 from deepseek_free_api.config import AccountConfig, Settings, device_id_for, mask_secret, token_identity
@@ -97,13 +97,12 @@ def create_app(settings: Settings) -> FastAPI:
         # With session_delete = "delete" nothing may be left upstream, not even an empty session.
         warmth = WarmAccounts(client, identity_of, sessions=settings.chat.session_delete != "delete")
         pool.subscribe(warmth.forget)  # removed, evicted or a new token: its session and PoW go
-        counter = TokenCounter.load()
         runner = ChatRunner(
             pool,
             TurnRunner(
                 client,
                 warmth,
-                counter.count,
+                LazyTokenCounter(),
                 TurnPolicy(
                     continue_max_rounds=settings.chat.continue_max_rounds,
                     delete_sessions=settings.chat.session_delete == "delete",

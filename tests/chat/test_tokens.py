@@ -87,3 +87,32 @@ def test_splitting_loses_nothing() -> None:
 def test_count_many_adds_up(counter: TokenCounter) -> None:
     assert counter.count_many(["Hello world", "", "Hello world"]) == 4
     assert counter.count_many([]) == 0
+
+
+def test_the_lazy_counter_loads_only_when_asked_and_never_on_the_event_loop() -> None:
+    import asyncio
+    import threading
+
+    from deepseek_free_api.chat import tokens
+
+    loaded_on: list[str] = []
+    original = tokens.TokenCounter.load
+
+    def spy(path: object = None) -> tokens.TokenCounter:
+        loaded_on.append(threading.current_thread().name)
+        return original()
+
+    async def main() -> None:
+        counter = tokens.LazyTokenCounter()
+        tokens.TokenCounter.load = spy  # type: ignore[method-assign]
+        try:
+            assert not counter.loaded and loaded_on == []  # an idle server holds no tokenizer
+            await counter.ready()
+            assert counter.loaded and counter.count("hello world") == tokens.TokenCounter.load().count(
+                "hello world"
+            )
+        finally:
+            tokens.TokenCounter.load = original  # type: ignore[method-assign]
+        assert loaded_on and loaded_on[0] != threading.current_thread().name
+
+    asyncio.run(main())

@@ -99,3 +99,48 @@ def _boundary_after(text: str, position: int) -> int | None:
             return newline + 1
         newline = text.find("\n", newline + 1)
     return None
+
+
+class LazyTokenCounter:
+    """The DeepSeek tokenizer, loaded on first need in a worker thread.
+
+    It holds about 64 MiB once loaded, so an idle server does without it. The first turn starts
+    the load (``prefetch``) and awaits it only where a count is needed (``ready``), never loading
+    on the event loop.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self._path = path
+        self._counter: TokenCounter | None = None
+        self._lock = threading.Lock()
+        self._loading = False
+
+    @property
+    def loaded(self) -> bool:
+        """Whether counting can run without loading first."""
+        return self._counter is not None
+
+    def prefetch(self) -> None:
+        """Start loading in the background (once); returns at once."""
+        with self._lock:
+            if self._counter is not None or self._loading:
+                return
+            self._loading = True
+        threading.Thread(target=self._get, name="tokenizer-load", daemon=True).start()
+
+    async def ready(self) -> None:
+        """Wait until the tokenizer is loaded (loading it in a worker thread if needed)."""
+        if self._counter is None:
+            import anyio.to_thread
+
+            await anyio.to_thread.run_sync(self._get)
+
+    def count(self, text: str) -> int:
+        """Number of tokens in ``text`` (loads first if nobody did: call ``ready`` before on a loop)."""
+        return self._get().count(text)
+
+    def _get(self) -> TokenCounter:
+        counter = self._counter
+        if counter is None:
+            counter = self._counter = TokenCounter.load(self._path)
+        return counter

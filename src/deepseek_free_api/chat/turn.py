@@ -63,6 +63,16 @@ class TurnAccount(Protocol):
     def device_id(self) -> str: ...
 
 
+class Tokens(Protocol):
+    """Token counting (``chat.tokens.LazyTokenCounter``)."""
+
+    @property
+    def loaded(self) -> bool: ...
+    def prefetch(self) -> None: ...
+    async def ready(self) -> None: ...
+    def count(self, text: str) -> int: ...
+
+
 class EventSink(Protocol):
     """Where a turn's events go (the edge's channel to the dialect renderer)."""
 
@@ -86,12 +96,10 @@ class TurnPolicy:
 class TurnRunner:
     """Runs one turn on a leased account; raises ServiceError (before or after events went out)."""
 
-    def __init__(
-        self, client: Upstream, warmth: Warmth, count: Callable[[str], int], policy: TurnPolicy
-    ) -> None:
+    def __init__(self, client: Upstream, warmth: Warmth, tokens: Tokens, policy: TurnPolicy) -> None:
         self._client = client
         self._warmth = warmth
-        self._count = count
+        self._tokens = tokens
         self._policy = policy
 
     async def run(
@@ -104,6 +112,9 @@ class TurnRunner:
     ) -> None:
         """Run the turn, sending event batches to ``sink``; the last one holds ``Completed``."""
         identity = Identity(token=account.token or "", device_id=account.device_id)
+        self._tokens.prefetch()  # usage is counted at the end: have the tokenizer by then
+        if request.max_tokens is not None:
+            await self._tokens.ready()  # the budget counts every piece as it passes
         if native is not None:
             session_id, parent = native.session_id, native.message_id
             prompt = new_turn_prompt(request.messages)
@@ -120,7 +131,7 @@ class TurnRunner:
             search=request.model.search,
             parent_message_id=parent,
         )
-        reader = _Reader(Pipeline.for_limits(request.stop, request.max_tokens, self._count))
+        reader = _Reader(Pipeline.for_limits(request.stop, request.max_tokens, self._tokens.count))
         async with Generation(self._client, identity, session_id) as generation:
             try:
                 await generation.open(await self._client.open_completion(identity, params, header))
@@ -200,12 +211,14 @@ class TurnRunner:
         await sink.emit(batch)
 
     async def _usage(self, prompt: str, reader: _Reader) -> TokenUsage:
-        def count() -> TokenUsage:
-            reasoning = self._count("".join(reader.reasoning))
-            answer = self._count("".join(reader.answer))
-            return TokenUsage(self._count(prompt), reasoning + answer, reasoning)
+        tokens = self._tokens
 
-        if len(prompt) + reader.size > COUNT_INLINE_MAX:
+        def count() -> TokenUsage:
+            reasoning = tokens.count("".join(reader.reasoning))
+            answer = tokens.count("".join(reader.answer))
+            return TokenUsage(tokens.count(prompt), reasoning + answer, reasoning)
+
+        if not tokens.loaded or len(prompt) + reader.size > COUNT_INLINE_MAX:
             return await anyio.to_thread.run_sync(count)
         return count()
 
