@@ -64,7 +64,7 @@ async def chat_completions(request: Request) -> Response:
     renderer = ChunkRenderer(
         model=str(body.get("model")),
         reasoning_mode=chat.reasoning_mode,
-        include_usage=chat.include_usage or not chat.stream,
+        include_usage=chat.wants_usage,
         sources_text=core.output.search_sources_text,
     )
     return TurnResponse(

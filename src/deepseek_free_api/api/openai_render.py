@@ -115,7 +115,7 @@ class ChunkRenderer:
         chunks = self._content(self._close_reasoning() + self._sources())
         final = self._chunk({}, finish_reason=FINISH_REASONS[event.stop])
         chunks.append(final)
-        if self.include_usage:
+        if self.include_usage and event.usage is not None:
             usage = {
                 "prompt_tokens": event.usage.prompt_tokens,
                 "completion_tokens": event.usage.completion_tokens,

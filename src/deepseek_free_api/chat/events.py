@@ -44,10 +44,13 @@ class TokenUsage:
 
 @dataclass(frozen=True, slots=True)
 class Completed:
-    """The answer is complete; ``stop_sequence`` is the matched string when ``stop`` says so."""
+    """The answer is complete; ``stop_sequence`` is the matched string when ``stop`` says so.
+
+    ``usage`` is counted only when the request asks for it (``ChatRequest.wants_usage``).
+    """
 
     stop: StopReason
-    usage: TokenUsage
+    usage: TokenUsage | None
     stop_sequence: str | None = None
 
 

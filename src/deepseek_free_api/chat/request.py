@@ -102,6 +102,11 @@ class ChatRequest:
         return self.reasoning_output
 
     @property
+    def wants_usage(self) -> bool:
+        """Whether the reply reports token usage (always without streaming; on request with it)."""
+        return self.include_usage or not self.stream
+
+    @property
     def wants_tools(self) -> bool:
         """Whether tool calling is in play for this request."""
         return bool(self.tools) and self.tool_choice != "none"

@@ -112,7 +112,8 @@ class TurnRunner:
     ) -> None:
         """Run the turn, sending event batches to ``sink``; the last one holds ``Completed``."""
         identity = Identity(token=account.token or "", device_id=account.device_id)
-        self._tokens.prefetch()  # usage is counted at the end: have the tokenizer by then
+        if request.wants_usage:
+            self._tokens.prefetch()  # usage is counted at the end: have the tokenizer by then
         if request.max_tokens is not None:
             await self._tokens.ready()  # the budget counts every piece as it passes
         if native is not None:
@@ -140,7 +141,7 @@ class TurnRunner:
             await self._read(generation, reader, sink, account.id, conversation_id)
             if generation.running:
                 await generation.stop()  # ended early (stop sequence, max_tokens): free the account first
-            usage = await self._usage(prompt, reader)
+            usage = await self._usage(prompt, reader) if request.wants_usage else None
             await sink.emit(reader.complete(usage))
         if self._policy.delete_sessions:
             await self._delete(identity, session_id)
@@ -268,7 +269,7 @@ class _Reader:
         self._note(out)
         return out
 
-    def complete(self, usage: TokenUsage) -> list[ChatEvent]:
+    def complete(self, usage: TokenUsage | None) -> list[ChatEvent]:
         """The final batch: anything held back, then ``Completed``."""
         stop = self.stop
         if stop is None:  # pragma: no cover - _read only returns with a stop reason
