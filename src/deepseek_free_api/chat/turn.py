@@ -133,16 +133,17 @@ class TurnRunner:
             parent_message_id=parent,
         )
         reader = _Reader(Pipeline.for_limits(request.stop, request.max_tokens, self._tokens.count))
-        async with Generation(self._client, identity, session_id) as generation:
-            try:
+        try:
+            async with Generation(self._client, identity, session_id) as generation:
                 await generation.open(await self._client.open_completion(identity, params, header))
-            finally:
-                self._warmth.refill(account.id)  # the next session and PoW, off this request's path
-            await self._read(generation, reader, sink, account.id, conversation_id)
-            if generation.running:
-                await generation.stop()  # ended early (stop sequence, max_tokens): free the account first
-            usage = await self._usage(prompt, reader) if request.wants_usage else None
-            await sink.emit(reader.complete(usage))
+                await self._read(generation, reader, sink, account.id, conversation_id)
+                if generation.running:
+                    await generation.stop()  # ended early (stop sequence, max_tokens): free the account first
+                usage = await self._usage(prompt, reader) if request.wants_usage else None
+                await sink.emit(reader.complete(usage))
+        finally:
+            if not reader.started:
+                self._warmth.refill(account.id)  # the turn failed early: prepare the next one anyway
         if self._policy.delete_sessions:
             await self._delete(identity, session_id)
 
@@ -206,6 +207,9 @@ class TurnRunner:
             # Held back until the first visible event, so that errors right after ``ready``
             # (hint, busy) can still fail over to another account.
             reader.started = True
+            # The next session and PoW for this account are prepared while DeepSeek generates,
+            # but only once the first token is out: not in the way of this request's first token.
+            self._warmth.refill(account_id)
             message_id = generation.message_id
             if message_id is not None:
                 batch.insert(0, Started(conversation_id(generation.session_id, message_id), account_id))
