@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 
 from deepseek_free_api.app import create_app
 from deepseek_free_api.background import BackgroundServer
-from deepseek_free_api.config import load_settings
+from deepseek_free_api.config import AccountConfig, load_settings
 from deepseek_free_api.simulator import create_app as create_simulator
 from tests.api.conftest import API_KEY, TOKENS, Stack, simulator_config, start_stack
 
@@ -130,3 +131,37 @@ def test_more_than_ten_generations_run_at_once() -> None:
         assert max(started) < min(finished), max(started) - min(finished)
     finally:
         stacks.close()
+
+
+def test_a_login_account_whose_token_expired_logs_in_again_within_the_request() -> None:
+    config = simulator_config(accounts=[{"id": "mail", "email": "me@example.com", "password": "pw-123456"}])
+    with BackgroundServer(create_simulator(config)) as simulator:
+        settings = load_settings(
+            overrides={"base_url": simulator.url, "api_keys": [API_KEY], "min_interval_s": 0.0}, env={}
+        )
+        settings = replace(settings, accounts=(AccountConfig(email="me@example.com", password="pw-123456"),))
+        with BackgroundServer(create_app(settings)) as server:
+            api = openai.OpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0)
+            first = api.chat.completions.create(
+                model="deepseek-chat", messages=[{"role": "user", "content": "one"}]
+            )
+            assert (first.choices[0].message.content or "").startswith("Echo: one")
+            httpx.post(simulator.url + "/_sim/accounts/mail", json={"revoked": True}).raise_for_status()
+            second = api.chat.completions.create(
+                model="deepseek-chat", messages=[{"role": "user", "content": "two"}]
+            )
+            assert (second.choices[0].message.content or "").startswith("Echo: two")
+        logins = httpx.get(simulator.url + "/_sim/requests", params={"path": "users/login"}).json()[
+            "requests"
+        ]
+        assert len(logins) == 2
+
+
+def test_unknown_routes_and_wrong_methods_answer_in_the_openai_envelope(stack: Stack) -> None:
+    for method, path, status in (("GET", "/v1/nothing-here", 404), ("GET", "/v1/chat/completions", 405)):
+        response = httpx.request(
+            method, stack.server.url + path, headers={"Authorization": f"Bearer {API_KEY}"}
+        )
+        assert response.status_code == status
+        error = response.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"} and path in error["message"]
