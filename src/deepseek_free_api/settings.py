@@ -62,6 +62,12 @@ class ServerSettings:
     max_body_bytes: int = field(default=8 * 1024 * 1024, metadata=_min(1))
     keepalive_interval_s: float = field(default=10.0, metadata=_min(0.05))
     request_timeout_s: float = field(default=600.0, metadata=_min(1))
+    # Web page origins (``https://app.example``, or ``*``) allowed to call the server from a
+    # browser; empty = any, except while anonymous use is on (then only the server's own pages).
+    cors_origins: tuple[str, ...] = ()
+    # Extra ``Host`` names to answer to; loopback names and the bind address always pass. Checked
+    # while anonymous use is on (DNS rebinding), and always once set. See ``api/origin.py``.
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
