@@ -9,7 +9,6 @@ from dataclasses import fields
 from functools import partial
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,6 +19,7 @@ from deepseek_free_api.api import misc, openai_chat
 from deepseek_free_api.api.auth import resolve_caller
 from deepseek_free_api.api.edge import Drain
 from deepseek_free_api.api.errors import openai_error_response
+from deepseek_free_api.api.origin import OriginGuard, origin_policy
 from deepseek_free_api.api.state import Core, OutputOptions
 from deepseek_free_api.chat.conversations import ConversationBook
 from deepseek_free_api.chat.failover import ChatRunner, FailoverPolicy
@@ -42,6 +42,7 @@ def build_account(config: AccountConfig, device_salt: str) -> Account:
             password=config.password,
             email=config.email,
             mobile=config.mobile,
+            area_code=config.area_code,
             name=config.name,
             token=config.token,
             device_id=device_id,
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
                 password=account.password,
                 email=account.email,
                 mobile=account.mobile,
+                area_code=account.area_code,
                 device_id=account.device_id,
             )
 
@@ -163,9 +165,8 @@ def create_app(settings: Settings) -> FastAPI:
     drain = Drain()
     app = FastAPI(title="deepseek-free-api", version=__version__, lifespan=lifespan)
     app.state.drain = drain
-    app.add_middleware(
-        CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"], expose_headers=["*"]
-    )
+    # Outermost: foreign Host/Origin values are refused before anything else runs (api/origin.py).
+    app.add_middleware(OriginGuard, policy=origin_policy(settings))
     app.include_router(openai_chat.router)
     app.include_router(misc.router)
 

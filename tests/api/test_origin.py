@@ -18,10 +18,6 @@ FOREIGN = "https://evil.example"
 FRIEND = "https://chat.example.org"
 CHAT = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "hello"}]}
 
-# The server installs api.origin.OriginGuard in app.py; until that line is in (the lead applies it
-# with this branch, see the edge5 report) these tests fail, and strict xfail says so.
-needs_wiring = pytest.mark.xfail(strict=True, reason="app.py does not install api.origin.OriginGuard yet")
-
 
 @pytest.fixture(scope="module")
 def anonymous() -> Iterator[Stack]:
@@ -79,19 +75,16 @@ def assert_refused(response: httpx.Response, mentions: str) -> None:
 # ---- anonymous use, nothing configured ---------------------------------------------------------
 
 
-@needs_wiring
 def test_a_page_of_another_site_cannot_post_a_chat(anonymous: Stack) -> None:
     before = completions(anonymous)
     assert_refused(post(anonymous, {"Origin": FOREIGN}), "server.cors_origins")
     assert completions(anonymous) == before  # nothing reached DeepSeek
 
 
-@needs_wiring
 def test_a_preflight_from_another_site_is_not_granted(anonymous: Stack) -> None:
     assert_refused(preflight(anonymous, FOREIGN), "server.cors_origins")
 
 
-@needs_wiring
 def test_a_rebound_host_name_is_refused(anonymous: Stack) -> None:
     before = completions(anonymous)
     # A DNS-rebinding page is same-origin with its own name: Origin and Host agree.
@@ -118,7 +111,6 @@ def test_the_servers_own_pages_may_call_it(anonymous: Stack) -> None:
 # ---- anonymous use with configured origins and hosts -------------------------------------------
 
 
-@needs_wiring
 def test_a_configured_origin_gets_its_preflight_and_its_answer(anonymous_with_friends: Stack) -> None:
     granted = preflight(anonymous_with_friends, FRIEND)
     assert granted.status_code == 200
@@ -131,7 +123,6 @@ def test_a_configured_origin_gets_its_preflight_and_its_answer(anonymous_with_fr
     assert_refused(preflight(anonymous_with_friends, FOREIGN), "server.cors_origins")
 
 
-@needs_wiring
 def test_a_configured_host_name_is_served_and_others_are_not(anonymous_with_friends: Stack) -> None:
     assert post(anonymous_with_friends, {"Host": "API.example.org:443"}).status_code == 200
     assert_refused(post(anonymous_with_friends, {"Host": "other.example.org"}), "server.allowed_hosts")
