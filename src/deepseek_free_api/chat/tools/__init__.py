@@ -8,10 +8,15 @@
 """
 
 from deepseek_free_api.chat.tools.calls import Rejected
+from deepseek_free_api.chat.tools.history import render_tool_calls, render_tool_result
+from deepseek_free_api.chat.tools.instructions import tool_instructions
 from deepseek_free_api.chat.tools.parser import ToolCallParser, new_call_id
 
 __all__ = [
     "Rejected",
     "ToolCallParser",
     "new_call_id",
+    "render_tool_calls",
+    "render_tool_result",
+    "tool_instructions",
 ]
