@@ -63,7 +63,10 @@ class ChunkRenderer:
             return self._content(self._close_reasoning() + event.text)
         if isinstance(event, Citation):
             return self._citation(event)
-        return self._completed(event)
+        if isinstance(event, Completed):
+            return self._completed(event)
+        # ToolCall: rendered once the OpenAI dialect speaks tool_calls (Step 6); no stage emits it yet.
+        raise TypeError(f"the OpenAI renderer has no form for {type(event).__name__} yet")
 
     def _reasoning(self, text: str) -> list[dict[str, Any]]:
         mode = self.reasoning_mode
