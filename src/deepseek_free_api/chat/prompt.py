@@ -80,8 +80,14 @@ def fold_messages(
     *,
     render_tool_calls: ToolCallRenderer = render_tool_calls_json,
     render_tool_result: ToolResultRenderer = render_tool_result_text,
+    instructions: str = "",
 ) -> str:
-    """The whole conversation as one prompt for a new upstream session."""
+    """The whole conversation as one prompt for a new upstream session.
+
+    ``instructions`` (e.g. the tool instructions) lead, as the first system text.
+    """
+    if instructions:
+        messages = (ChatMessage(role="system", text=instructions), *messages)
     turns: list[tuple[_Side, list[str]]] = []
     leading = True
     for message in messages:
@@ -114,6 +120,7 @@ def new_turn_prompt(
     *,
     render_tool_calls: ToolCallRenderer = render_tool_calls_json,
     render_tool_result: ToolResultRenderer = render_tool_result_text,
+    instructions: str = "",
 ) -> str:
     """The prompt for a native continuation: only the messages after the last assistant message."""
     last_assistant = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
@@ -123,7 +130,12 @@ def new_turn_prompt(
             "a continued conversation needs a new message after the last assistant message",
             param="messages",
         )
-    return fold_messages(tail, render_tool_calls=render_tool_calls, render_tool_result=render_tool_result)
+    return fold_messages(
+        tail,
+        render_tool_calls=render_tool_calls,
+        render_tool_result=render_tool_result,
+        instructions=instructions,
+    )
 
 
 def _side_of(message: ChatMessage) -> _Side:
