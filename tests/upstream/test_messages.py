@@ -1,8 +1,8 @@
 """Network failures on the way to DeepSeek, as a caller reads them: our words, never curl's.
 
-Each case is a real socket: nothing listening, a peer that hangs up without answering, and one
-that cuts an event stream short. curl's text ("curl: (18) … See https://curl.se/…") stays in the
-DEBUG log for the operator.
+Each case is a real socket: nothing listening, a peer that hangs up without answering, one that
+cuts an event stream short and one that cuts an error page short. curl's text ("curl: (18) …
+See https://curl.se/…") stays in the DEBUG log for the operator.
 """
 
 from __future__ import annotations
@@ -35,6 +35,13 @@ async def _cut_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     await reader.readuntil(b"\r\n\r\n")
     head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 4096\r\n\r\n"
     writer.write(head + b'event: ready\ndata: {"request_message_id":1,"response_message_id":2}\n\n')
+    await writer.drain()
+    writer.close()
+
+
+async def _cut_error_page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: 4096\r\n\r\n<html>")
     await writer.drain()
     writer.close()
 
@@ -76,8 +83,13 @@ async def _read_stream(client: DeepSeekClient) -> object:
         (None, _current_user, "could not reach DeepSeek (/api/v0/users/current): the connection was refused"),
         (_hang_up, _current_user, "the connection closed without any answer"),
         (_cut_stream, _read_stream, "the stream from DeepSeek broke: the connection closed before the whole"),
+        (
+            _cut_error_page,
+            _read_stream,
+            "could not read DeepSeek's HTTP 502 answer to /api/v0/chat/completion",
+        ),
     ],
-    ids=["refused", "hung-up", "cut-stream"],
+    ids=["refused", "hung-up", "cut-stream", "cut-error-page"],
 )
 def test_network_failures_are_told_in_our_words(
     reply: Reply | None,

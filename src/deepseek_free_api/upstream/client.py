@@ -338,6 +338,11 @@ class DeepSeekClient:
         # Not a stream: an envelope (muted, busy, bad PoW…), an HTML block page or a server error.
         try:
             content = await response.acontent()
+        except RequestException as exc:
+            status, reason = response.status_code, _reason(exc, path)
+            raise UpstreamServerError(
+                f"could not read DeepSeek's HTTP {status} answer to {path}: {reason}"
+            ) from exc
         finally:
             await response.aclose()
         error = classify_http(response.status_code, dict(response.headers), content, content_type)
