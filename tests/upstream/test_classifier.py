@@ -229,3 +229,69 @@ def test_messages_never_carry_tokens() -> None:
         assert error is not None
         assert TOKEN not in error.message and TOKEN[:20] not in error.message
         assert "[redacted]" in error.message
+
+
+# Structured fields (DeepSeek's codes, then the HTTP status) win over words in a body: a body's
+# text is prose that may mention anything ("upgrade", "rate limit", "invalid token").
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        # A 503 page whose text mentions an upgrade is a passing server error, not an old client.
+        (http(503, orjson.dumps({"detail": "Maintenance: we upgrade our servers"})), UpstreamServerError),
+        (http(503, b"Service upgrade in progress", "text/plain"), UpstreamServerError),
+        (
+            http(502, b"<html><title>Please upgrade your browser</title></html>", "text/html"),
+            UpstreamServerError,
+        ),
+        (http(500, orjson.dumps(envelope(biz_code=9, biz_msg="invalid token"))), UpstreamServerError),
+        (http(429, orjson.dumps({"detail": "content filter says: session expired"})), ThrottledError),
+        (http(401, orjson.dumps({"detail": "A message is being generated"})), InvalidTokenError),
+        # DeepSeek's own codes beat the status and the words.
+        (http(403, orjson.dumps(envelope(40301, "invalid token, please upgrade"))), InvalidPowError),
+        (classify_envelope(envelope(40301, "Authorization Failed (invalid token)")), InvalidPowError),
+        (classify_envelope(envelope(40003, "rate limit: too many requests")), InvalidTokenError),
+        (classify_envelope(envelope(biz_code=5, biz_msg="version too low, upgrade")), MutedError),
+        (classify_envelope(envelope(biz_code=26, biz_msg="too frequent")), InvalidSessionError),
+        (classify_envelope(envelope(1001, "content is too long")), ThrottledError),
+        (
+            classify_stream_error(StreamErrorFrame("Please upgrade to continue", "generation_err")),
+            UpstreamServerError,
+        ),
+        (
+            classify_stream_error(StreamErrorFrame("A message is being generated", "input_exceeds_limit")),
+            InputTooLongError,
+        ),
+        (
+            classify_stream_error(StreamErrorFrame("content is too long", "rate_limit_reached")),
+            ThrottledError,
+        ),
+        (classify_stream_error(StreamErrorFrame("user is muted", "content_filter")), ContentFilteredError),
+        (classify_stream_error(StreamErrorFrame("session expired", "backend_busy")), UpstreamServerError),
+    ],
+)
+def test_structured_fields_win_over_words(error: ServiceError | None, kind: type[ServiceError]) -> None:
+    assert type(error) is kind
+
+
+def test_a_503_mentioning_an_upgrade_stays_retryable() -> None:
+    error = http(503, orjson.dumps({"detail": "upgrade in progress, back soon"}))
+    assert isinstance(error, UpstreamServerError) and error.retryable
+    assert "HTTP 503" in error.message and "upgrade in progress" in error.message
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        # Nothing structured says what happened: DeepSeek's words decide.
+        (http(400, orjson.dumps({"detail": "invalid message id"})), InvalidSessionError),
+        (http(404, orjson.dumps({"detail": "chat session not found"})), InvalidSessionError),
+        (http(422, orjson.dumps({"detail": "Your client version is too low"})), ClientVersionError),
+        (classify_envelope(envelope(biz_code=3, biz_msg="Too many requests")), ThrottledError),
+        (classify_envelope(envelope(7, "token is expired")), InvalidTokenError),
+        (classify_stream_error(StreamErrorFrame("Content is too long.", "something_new")), InputTooLongError),
+    ],
+)
+def test_words_decide_when_the_fields_say_nothing_specific(
+    error: ServiceError | None, kind: type[ServiceError]
+) -> None:
+    assert type(error) is kind

@@ -51,6 +51,7 @@ class ChunkRenderer:
     _content_length: int = 0
     _calls: int = 0  # tool calls rendered so far (their ``index``)
     _cited: dict[str, Citation] = field(default_factory=dict)
+    _held: str = ""  # hidden mode: trailing spaces that belong to a marker if a citation follows
 
     def render(self, event: ChatEvent) -> list[dict[str, Any]]:
         """Chunks for one event (KeepAlive gives none: the transport sends a comment)."""
@@ -62,7 +63,7 @@ class ChunkRenderer:
         if isinstance(event, ReasoningDelta):
             return self._reasoning(event.text)
         if isinstance(event, TextDelta):
-            return self._content(self._close_reasoning() + event.text)
+            return self._content(self._close_reasoning() + self._answer(event.text))
         if isinstance(event, Citation):
             return self._citation(event)
         if isinstance(event, Completed):
@@ -104,6 +105,19 @@ class ChunkRenderer:
         self._inline = "closed"
         return _INLINE[self.reasoning_mode][1]
 
+    def _answer(self, text: str) -> str:
+        """Answer text to send now; with citations dropped, spaces before a marker go with it.
+
+        "answer [1][2]" without its markers would end in a space: trailing spaces wait for the
+        next event, and a dropped citation drops them.
+        """
+        if self.reasoning_mode != "hidden":
+            return text
+        text = self._held + text
+        kept = text.rstrip(" \t")
+        self._held = text[len(kept) :]
+        return kept
+
     def _content(self, text: str, annotations: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         if not text:
             return []
@@ -115,6 +129,7 @@ class ChunkRenderer:
 
     def _citation(self, citation: Citation) -> list[dict[str, Any]]:
         if self.reasoning_mode == "hidden":  # silent: no search lists, no markers
+            self._held = ""
             return []
         self._cited.setdefault(citation.url, citation)
         prefix = self._close_reasoning()
@@ -132,7 +147,8 @@ class ChunkRenderer:
         return self._content(prefix + marker, [annotation])
 
     def _completed(self, event: Completed) -> list[dict[str, Any]]:
-        chunks = self._content(self._close_reasoning() + self._sources())
+        held, self._held = self._held, ""  # trailing spaces no citation followed are the answer's
+        chunks = self._content(self._close_reasoning() + held + self._sources())
         final = self._chunk({}, finish_reason=FINISH_REASONS[event.stop])
         chunks.append(final)
         if self.include_usage and event.usage is not None:

@@ -3,7 +3,9 @@
 Three entry points read the three places DeepSeek reports failures: a JSON envelope
 (``classify_envelope``), a non-stream HTTP answer (``classify_http``: status, headers, HTML or
 JSON body) and an error frame inside the stream (``classify_stream_error``). Each turns what it
-sees into a ``_Signal``; ``_RULES`` is read top to bottom and the first matching row decides.
+sees into a ``_Signal``, and ``_RULES`` is read top to bottom three times: DeepSeek's own codes
+(``code``, ``biz_code``, ``finish_reason``, edge marks) first, then the HTTP status, and only then
+its free text, so words in a body never override what the structured fields say.
 Messages reach end users: they say what DeepSeek did, quote its words, and never carry a token.
 """
 
@@ -69,120 +71,112 @@ def _reason(*reasons: str) -> Matcher:
     return lambda s: s.finish_reason in reasons
 
 
-def _http(low: int, high: int | None = None) -> Matcher:
-    return lambda s: s.status is not None and low <= s.status <= (high or low)
-
-
-def _said(pattern: str) -> Matcher:
-    compiled = re.compile(pattern, re.IGNORECASE)
-    return lambda s: bool(s.text) and compiled.search(s.text) is not None
-
-
 def _any(*matchers: Matcher) -> Matcher:
     return lambda s: any(matcher(s) for matcher in matchers)
 
 
-def _all(*matchers: Matcher) -> Matcher:
-    return lambda s: all(matcher(s) for matcher in matchers)
+def _said(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
 class _Rule:
-    matches: Matcher
+    """One row: what DeepSeek's codes, the HTTP status or its words say, and the error it means."""
+
     error: type[ServiceError]
     explain: str
+    fields: Matcher | None = None  # DeepSeek's own codes: code, biz_code, finish_reason, edge marks
+    status: tuple[int, int] | None = None  # an HTTP status range, inclusive
+    words: re.Pattern[str] | None = None  # free text: decides only when nothing structured did
     retry_after: float | None = None
 
 
 _RULES: tuple[_Rule, ...] = (
     # AWS WAF challenge: HTTP 202 + x-amzn-waf-action, blocks many US IPs (NIY client.rs, 2026-05).
     _Rule(
-        lambda s: s.waf,
         EdgeBlockedError,
         "DeepSeek's firewall (AWS WAF) answered with a browser challenge instead of the API: "
         "this server's IP address is blocked or challenged",
+        fields=lambda s: s.waf,
     ),
     # Cloudflare "Just a moment…" pages; text/html for non-Chinese IPs (DFA #48, 2025-01).
     _Rule(
-        _all(lambda s: s.html, lambda s: not _http(500, 599)(s)),
         EdgeBlockedError,
         "DeepSeek's edge (Cloudflare/WAF) answered with an HTML page instead of the API: "
         "this server's IP address or region is blocked or challenged",
+        fields=lambda s: s.html and not (s.status is not None and 500 <= s.status <= 599),
     ),
     _Rule(
-        _code(40003, 40001, 40002),
         InvalidTokenError,
         "DeepSeek rejected the account token (invalid or expired)",
-    ),
-    _Rule(_http(401, 403), InvalidTokenError, "DeepSeek refused the account's credentials"),
-    _Rule(
-        _said(r"invalid token|authorization failed|token (?:is )?expired"),
-        InvalidTokenError,
-        "DeepSeek rejected the account token (invalid or expired)",
+        fields=_code(40003, 40001, 40002),
+        words=_said(r"invalid token|authorization failed|token (?:is )?expired"),
     ),
     _Rule(
-        _any(_code(40301), _said(r"invalid_pow")),
         InvalidPowError,
         "DeepSeek refused the proof-of-work answer",
+        fields=_code(40301),
+        words=_said(r"invalid_pow"),
     ),
     # biz_code 5 "user is muted" + mute_until (measured 2026-09-11).
-    _Rule(_any(_biz(5), _said(r"\bmuted\b|禁言")), MutedError, "DeepSeek has muted this account"),
+    _Rule(MutedError, "DeepSeek has muted this account", fields=_biz(5), words=_said(r"\bmuted\b|禁言")),
     _Rule(
-        _said(r"message is being generated|正在生成"),
         AccountBusyError,
         "The DeepSeek account is already generating another answer",
-        BUSY_RETRY_AFTER,
+        words=_said(r"message is being generated|正在生成"),
+        retry_after=BUSY_RETRY_AFTER,
     ),
     _Rule(
-        _any(
-            _code(1001, 1201),  # JSON instead of SSE when rate limited (NIY completions.rs)
-            _http(429),
-            _reason("rate_limit_reached"),
-            _said(r"频繁|too (?:many|frequent)|rate.?limit"),
-        ),
         ThrottledError,
         "DeepSeek throttled the account for sending too often",
-        THROTTLE_RETRY_AFTER,
+        # code 1001/1201: JSON instead of SSE when rate limited (NIY completions.rs)
+        fields=_any(_code(1001, 1201), _reason("rate_limit_reached")),
+        status=(429, 429),
+        words=_said(r"频繁|too (?:many|frequent)|rate.?limit"),
+        retry_after=THROTTLE_RETRY_AFTER,
     ),
     _Rule(
-        _any(_reason("input_exceeds_limit"), _said(r"content is too long|过长|超出.{0,6}(?:长度|限制)")),
         InputTooLongError,
         "The prompt is longer than DeepSeek accepts for this model",
+        fields=_reason("input_exceeds_limit"),
+        words=_said(r"content is too long|过长|超出.{0,6}(?:长度|限制)"),
     ),
     _Rule(
-        _any(_reason("content_filter"), _said(r"content.?filter")),
         ContentFilteredError,
         "DeepSeek's content filter refused to answer",
+        fields=_reason("content_filter"),
+        words=_said(r"content.?filter"),
     ),
     _Rule(
-        _any(
-            _reason("unsupported_client_by_model"),
-            _said(
-                r"version.{0,12}(?:too )?(?:low|old)|upgrade|update (?:the|your) (?:app|client)|版本过低|升级"
-            ),
-        ),
         ClientVersionError,
         "DeepSeek refuses the client version this server claims; update the configured client version",
+        fields=_reason("unsupported_client_by_model"),
+        words=_said(
+            r"version.{0,12}(?:too )?(?:low|old)|upgrade|update (?:the|your) (?:app|client)|版本过低|升级"
+        ),
     ),
     # biz_code 26: edit_message/continue with a message id the session does not have (NIY ref §5).
     _Rule(
-        _any(_biz(26), _said(r"invalid message id")),
         InvalidSessionError,
         "DeepSeek does not know the message to continue from in this chat session",
+        fields=_biz(26),
+        words=_said(r"invalid message id"),
     ),
     _Rule(
-        _said(
+        InvalidSessionError,
+        "DeepSeek no longer knows this chat session (deleted or expired)",
+        words=_said(
             r"session.{0,24}(?:invalid|expired|not (?:found|exist)|deleted)|(?:invalid|expired).{0,12}session"
             r"|会话.{0,8}(?:不存在|失效|过期)"
         ),
-        InvalidSessionError,
-        "DeepSeek no longer knows this chat session (deleted or expired)",
     ),
     _Rule(
-        _any(_reason("generation_err", "backend_busy"), _http(500, 599)),
         UpstreamServerError,
         "DeepSeek failed while generating the answer",
+        fields=_reason("generation_err", "backend_busy"),
+        status=(500, 599),
     ),
+    _Rule(InvalidTokenError, "DeepSeek refused the account's credentials", status=(401, 403)),
 )
 
 
@@ -237,10 +231,31 @@ def classify_stream_error(frame: StreamErrorFrame) -> ServiceError:
 
 
 def _decide(signal: _Signal, *, fallback: str = "DeepSeek refused the request") -> ServiceError:
+    rule = _rule_for(signal)
+    if rule is None:
+        return _build(UpstreamError, fallback, signal, None)
+    return _build(rule.error, rule.explain, signal, rule.retry_after)
+
+
+def _rule_for(signal: _Signal) -> _Rule | None:
+    """The first row whose codes match, else whose HTTP status matches, else whose words match.
+
+    Structured fields win: a 503 whose page says "upgrade" is a server error, not an old client.
+    DeepSeek's words decide only when its codes and the status say nothing specific.
+    """
     for rule in _RULES:
-        if rule.matches(signal):
-            return _build(rule.error, rule.explain, signal, rule.retry_after)
-    return _build(UpstreamError, fallback, signal, None)
+        if rule.fields is not None and rule.fields(signal):
+            return rule
+    status = signal.status
+    if status is not None:
+        for rule in _RULES:
+            if rule.status is not None and rule.status[0] <= status <= rule.status[1]:
+                return rule
+    if signal.text:
+        for rule in _RULES:
+            if rule.words is not None and rule.words.search(signal.text):
+                return rule
+    return None
 
 
 def _build(kind: type[ServiceError], explain: str, signal: _Signal, retry: float | None) -> ServiceError:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from curl_cffi.const import CurlECode
 from curl_cffi.requests import AsyncSession
 from curl_cffi.requests.exceptions import RequestException, Timeout
 
@@ -114,7 +115,9 @@ class UpstreamStream:
                     "DeepSeek sent nothing for too long in the middle of a stream"
                 ) from item
             if isinstance(item, RequestException):
-                raise UpstreamServerError(f"the stream from DeepSeek broke: {_reason(item)}") from item
+                raise UpstreamServerError(
+                    f"the stream from DeepSeek broke: {_reason(item, 'a stream')}"
+                ) from item
             return  # STREAM_END
 
     async def aclose(self) -> None:
@@ -139,9 +142,42 @@ class UpstreamStream:
             log.debug("closing upstream stream failed", exc_info=True)
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text[:300]
+# What went wrong on the way to DeepSeek, in our words, by libcurl error code
+# (https://curl.se/libcurl/c/libcurl-errors.html): curl's own text, with its "curl: (18)" prefix and
+# its link to the libcurl manual, means nothing to an API caller and goes to the DEBUG log only.
+_CURL_WORDS: dict[int, str] = {
+    CurlECode.COULDNT_RESOLVE_HOST: "its host name could not be resolved (DNS)",
+    CurlECode.COULDNT_RESOLVE_PROXY: "the proxy's host name could not be resolved (DNS)",
+    CurlECode.COULDNT_CONNECT: "the connection was refused or could not be made",
+    CurlECode.PROXY: "the proxy refused or failed the connection",
+    CurlECode.OPERATION_TIMEDOUT: "the connection timed out",
+    CurlECode.SSL_CONNECT_ERROR: "the TLS handshake failed",
+    CurlECode.PEER_FAILED_VERIFICATION: "its TLS certificate could not be verified",
+    CurlECode.SSL_CACERT_BADFILE: "the trusted TLS certificates could not be read",
+    CurlECode.SSL_CERTPROBLEM: "the TLS client certificate was refused",
+    CurlECode.SEND_ERROR: "the connection was reset while sending",
+    CurlECode.RECV_ERROR: "the connection was reset while receiving",
+    CurlECode.PARTIAL_FILE: "the connection closed before the whole answer arrived",
+    CurlECode.GOT_NOTHING: "the connection closed without any answer",
+    CurlECode.WEIRD_SERVER_REPLY: "the answer was not valid HTTP",
+    CurlECode.HTTP2: "the HTTP/2 connection failed",
+    CurlECode.HTTP2_STREAM: "the HTTP/2 stream was reset",
+    CurlECode.TOO_MANY_REDIRECTS: "it redirected too many times",
+    CurlECode.WRITE_ERROR: "the transfer was aborted",
+    CurlECode.ABORTED_BY_CALLBACK: "the transfer was aborted",
+}
+
+
+def _reason(exc: RequestException, where: str) -> str:
+    """What happened, in the project's words; curl's own text goes to the DEBUG log only."""
+    code = int(getattr(exc, "code", 0) or 0)
+    log.debug("transfer error on %s (%s, curl code %d): %s", where, type(exc).__name__, code, exc)
+    words = _CURL_WORDS.get(code)
+    if words is not None:
+        return words
+    if code:
+        return f"the transfer failed (network error {code})"
+    return f"the transfer failed ({type(exc).__name__})"
 
 
 class DeepSeekClient:
@@ -213,7 +249,7 @@ class DeepSeekClient:
         except Timeout as exc:
             raise UpstreamTimeoutError(f"DeepSeek did not answer {path} in time") from exc
         except RequestException as exc:
-            raise UpstreamServerError(f"could not reach DeepSeek ({path}): {_reason(exc)}") from exc
+            raise UpstreamServerError(f"could not reach DeepSeek ({path}): {_reason(exc, path)}") from exc
 
     async def _call(
         self,
@@ -309,6 +345,11 @@ class DeepSeekClient:
         # Not a stream: an envelope (muted, busy, bad PoW…), an HTML block page or a server error.
         try:
             content = await response.acontent()
+        except RequestException as exc:
+            status, reason = response.status_code, _reason(exc, path)
+            raise UpstreamServerError(
+                f"could not read DeepSeek's HTTP {status} answer to {path}: {reason}"
+            ) from exc
         finally:
             await response.aclose()
         error = classify_http(response.status_code, dict(response.headers), content, content_type)
