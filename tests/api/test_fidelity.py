@@ -139,9 +139,6 @@ def test_silent_search_output_has_no_trailing_space(api: openai.OpenAI, stream: 
 
 
 # The fix lives in chat/turn.py and chat/conversations.py (the lead's files): remove the mark with it.
-@pytest.mark.xfail(
-    strict=True, reason="the conversation id still names the message the continue abandoned (issue 8)"
-)
 def test_a_continue_on_a_new_message_keeps_one_reply_and_the_conversation_follows_it(
     stack: Stack, api: openai.OpenAI, upstream: ContinueOnNewMessage
 ) -> None:
@@ -183,7 +180,6 @@ def test_a_broken_stream_is_told_without_curl_text(stack: Stack, api: openai.Ope
 
 
 # The fix lives in chat/turn.py / chat/generation.py (the lead's files): remove the mark with it.
-@pytest.mark.xfail(strict=True, reason="stop_stream is sent for a generation DeepSeek refused (issue 8)")
 def test_an_overlong_input_is_a_400_and_logs_no_warning(
     api: openai.OpenAI, caplog: pytest.LogCaptureFixture
 ) -> None:

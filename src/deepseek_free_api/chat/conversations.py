@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -43,12 +44,32 @@ def format_conversation_id(session_id: str, message_id: int, device_id: str) -> 
 
 
 class ConversationBook:
-    """Finds the account of a conversation id among the accounts the pool has now."""
+    """Finds the account of a conversation id among the accounts the pool has now.
 
-    def __init__(self, accounts: Callable[[], Iterable[tuple[str, str]]]) -> None:
+    It also remembers, in memory and bounded, answers that ``chat/continue`` moved to a new message
+    id after the caller got the first one, so the caller's id still continues after the real last
+    message; after a restart such an id continues after the abandoned (INCOMPLETE) message.
+    """
+
+    def __init__(
+        self, accounts: Callable[[], Iterable[tuple[str, str]]], *, moves_kept: int = 10_000
+    ) -> None:
         """``accounts()`` lists ``(account id, device id)`` of every account in the pool."""
         self._accounts = accounts
         self._by_key: dict[str, str] = {}
+        self._moves: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self._moves_kept = moves_kept
+
+    def ids_for(self, device_id: str) -> ReplyIds:
+        """The reply ids of one account's turns."""
+        return ReplyIds(self, device_id)
+
+    def moved(self, session_id: str, old: int, new: int) -> None:
+        """The answer known as ``old`` went on under ``new``."""
+        self._moves[(session_id, old)] = new
+        self._moves.move_to_end((session_id, old))
+        while len(self._moves) > self._moves_kept:
+            self._moves.popitem(last=False)
 
     def locate(self, conversation_id: str | None, allowed: Callable[[str], bool]) -> Native | None:
         """The conversation to continue, None for a new one; ConversationNotFoundError if unknown here."""
@@ -67,6 +88,8 @@ class ConversationBook:
                 "conversation by leaving conversation_id out and sending the whole history",
                 param="conversation_id",
             )
+        while (session_id, message_id) in self._moves:  # follow chat/continue's moves
+            message_id = self._moves[(session_id, message_id)]
         return Native(account_id, session_id, message_id)
 
     def _account(self, key: str) -> str | None:
@@ -75,3 +98,19 @@ class ConversationBook:
             self._by_key = {account_key(device): ident for ident, device in self._accounts()}
             account_id = self._by_key.get(key)
         return account_id
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyIds:
+    """Reply ids for one account's turns (``chat.turn.ReplyIds``)."""
+
+    book: ConversationBook
+    device_id: str
+
+    def format(self, session_id: str, message_id: int) -> str:
+        """The reply id for this message."""
+        return format_conversation_id(session_id, message_id, self.device_id)
+
+    def moved(self, session_id: str, old: int, new: int) -> None:
+        """The answer known as ``old`` went on under ``new``."""
+        self.book.moved(session_id, old, new)

@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 
 from deepseek_free_api.accounts.health import is_account_fault
-from deepseek_free_api.chat.conversations import ConversationBook, Native, format_conversation_id
+from deepseek_free_api.chat.conversations import ConversationBook, Native
 from deepseek_free_api.chat.events import ChatEvent
 from deepseek_free_api.chat.request import ChatRequest
 from deepseek_free_api.chat.turn import EventSink, TurnAccount, TurnRunner
@@ -124,6 +124,7 @@ class ChatRunner:
         native = self._conversations.locate(request.conversation_id, self._allowed(candidates))
         owner = f"{os.getpid()}:{next(_requests)}"
         tracked = _Tracked(sink)
+        ids = self._conversations.ids_for
         excluded: set[str] = set()
         relogged: set[str] = set()
         last: ServiceError | None = None
@@ -132,7 +133,7 @@ class ChatRunner:
             lease = await self._acquire(candidates, prefer, native is not None, excluded, owner, last, caller)
             tracked.leased()
             try:
-                await self._turns.run(request, lease.account, native, tracked, self._conversation_id(lease))
+                await self._turns.run(request, lease.account, native, tracked, ids(lease.account.device_id))
             except ServiceError as error:
                 with anyio.CancelScope(shield=True):
                     await self._leases.report(lease, error)
@@ -210,10 +211,6 @@ class ChatRunner:
                     "none of this server's DeepSeek accounts can serve at the moment (revoked, banned or "
                     "failing to log in); the operator has to look at them"
                 ) from error
-
-    def _conversation_id(self, lease: Lease) -> Callable[[str, int], str]:
-        device_id = lease.account.device_id
-        return lambda session_id, message_id: format_conversation_id(session_id, message_id, device_id)
 
     def _allowed(self, candidates: Sequence[str] | None) -> Callable[[str], bool]:
         """Which accounts' conversations this caller may continue."""

@@ -12,7 +12,7 @@ still generates on it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -74,6 +74,18 @@ class Tokens(Protocol):
     def count(self, text: str) -> int: ...
 
 
+class ReplyIds(Protocol):
+    """The ids a caller gets for continuing a conversation (``chat.conversations``)."""
+
+    def format(self, session_id: str, message_id: int) -> str:
+        """The reply id for this message."""
+        ...
+
+    def moved(self, session_id: str, old: int, new: int) -> None:
+        """The answer the caller knows as ``old`` went on under ``new``."""
+        ...
+
+
 class EventSink(Protocol):
     """Where a turn's events go (the edge's channel to the dialect renderer)."""
 
@@ -109,7 +121,7 @@ class TurnRunner:
         account: TurnAccount,
         native: Native | None,
         sink: EventSink,
-        conversation_id: Callable[[str, int], str],
+        ids: ReplyIds,
     ) -> None:
         """Run the turn, sending event batches to ``sink``; the last one holds ``Completed``."""
         identity = Identity(token=account.token or "", device_id=account.device_id)
@@ -138,7 +150,7 @@ class TurnRunner:
         try:
             async with Generation(self._client, identity, session_id) as generation:
                 await generation.open(await self._client.open_completion(identity, params, header))
-                await self._read(generation, reader, sink, account.id, conversation_id)
+                await self._read(generation, reader, sink, account.id, ids)
                 if generation.running:
                     await generation.stop()  # ended early (stop sequence, max_tokens): free the account first
                 usage = await self._usage(prompt, reader) if request.wants_usage else None
@@ -164,7 +176,7 @@ class TurnRunner:
         reader: _Reader,
         sink: EventSink,
         account_id: str,
-        conversation_id: Callable[[str, int], str],
+        ids: ReplyIds,
     ) -> None:
         rounds = 0
         decoder = generation.decoder
@@ -172,11 +184,11 @@ class TurnRunner:
             assert generation.stream is not None
             async for chunk in generation.stream:
                 batch = reader.interpret(decoder.feed(chunk), generation)
-                await self._send(batch, reader, sink, generation, account_id, conversation_id)
+                await self._send(batch, reader, sink, generation, account_id, ids)
                 if reader.stop is not None:
                     return
             batch = reader.interpret(decoder.close(), generation)
-            await self._send(batch, reader, sink, generation, account_id, conversation_id)
+            await self._send(batch, reader, sink, generation, account_id, ids)
             if reader.stop is not None:
                 return
             if decoder.finish is None:
@@ -201,10 +213,15 @@ class TurnRunner:
         sink: EventSink,
         generation: Generation,
         account_id: str,
-        conversation_id: Callable[[str, int], str],
+        ids: ReplyIds,
     ) -> None:
         if not batch:
             return
+        message_id = generation.message_id
+        if reader.announced is not None and message_id is not None and message_id != reader.announced:
+            # chat/continue went on under a new message id: the id the caller holds must follow it.
+            ids.moved(generation.session_id, reader.announced, message_id)
+            reader.announced = message_id
         if not reader.started:
             # Held back until the first visible event, so that errors right after ``ready``
             # (hint, busy) can still fail over to another account.
@@ -212,9 +229,9 @@ class TurnRunner:
             # The next session and PoW for this account are prepared while DeepSeek generates,
             # but only once the first token is out: not in the way of this request's first token.
             self._warmth.refill(account_id)
-            message_id = generation.message_id
             if message_id is not None:
-                batch.insert(0, Started(conversation_id(generation.session_id, message_id), account_id))
+                reader.announced = message_id
+                batch.insert(0, Started(ids.format(generation.session_id, message_id), account_id))
         await sink.emit(batch)
 
     async def _usage(self, prompt: str, reader: _Reader) -> TokenUsage:
@@ -251,7 +268,7 @@ class _Reader:
         self.reasoning: list[str] = []
         self.size = 0
         self.started = False
-        self.calls = 0
+        self.announced: int | None = None  # the message id the caller was given
         self.incomplete = False
         self.finished: StopReason | None = None
 
@@ -279,6 +296,9 @@ class _Reader:
                     self.finished = "end_turn"
             elif isinstance(event, StreamErrorFrame) and not self.incomplete:
                 # After INCOMPLETE, a generation_err frame only explains it; we continue instead.
+                # Otherwise it is DeepSeek's last word: a refused turn (hint, busy) never started a
+                # generation and a failed one has ended, so there is nothing to stop_stream.
+                generation.ended()
                 raise classify_stream_error(event)
             elif isinstance(event, Ready):
                 pass  # the ids live in the decoder
