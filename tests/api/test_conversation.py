@@ -142,3 +142,22 @@ def test_each_account_has_its_own_stable_uuid_device_id(stack: Stack) -> None:
     assert all(uuid.UUID(i).version == 4 for i in ids)
     assert ids[0] == ids[2] and ids[0] != ids[1]  # stable per account, never shared
     assert ids[3] == ids[1]  # /token/check presents the same device as that token's requests
+
+
+def test_another_callers_conversation_id_is_answered_like_an_unknown_one(stack: Stack) -> None:
+    alpha = openai.OpenAI(base_url=stack.base_url, api_key="tok-alpha", max_retries=0)
+    beta = openai.OpenAI(base_url=stack.base_url, api_key="tok-beta", max_retries=0)
+    first = alpha.chat.completions.create(
+        model="deepseek-chat", messages=[{"role": "user", "content": "mine"}]
+    )
+    before = len(stack.upstream_requests("/chat/completion"))
+    with pytest.raises(openai.NotFoundError) as info:
+        beta.chat.completions.create(
+            model="deepseek-chat",
+            messages=[{"role": "user", "content": "theirs?"}],
+            extra_body={"conversation_id": first.id},
+        )
+    body = info.value.body
+    assert body["code"] == "conversation_not_found"  # type: ignore[index]
+    assert "acct-" not in str(body) and "alpha" not in str(body)  # no account of the other caller named
+    assert len(stack.upstream_requests("/chat/completion")) == before
