@@ -3,7 +3,7 @@
 Three entry points read the three places DeepSeek reports failures: a JSON envelope
 (``classify_envelope``), a non-stream HTTP answer (``classify_http``: status, headers, HTML or
 JSON body) and an error frame inside the stream (``classify_stream_error``). Each turns what it
-sees into a ``_Signal``, and ``_RULES`` is read top to bottom three times: DeepSeek's own codes
+sees into a ``Signal``, and ``RULES`` is read top to bottom three times: DeepSeek's own codes
 (``code``, ``biz_code``, ``finish_reason``, edge marks) first, then the HTTP status, and only then
 its free text, so words in a body never override what the structured fields say.
 Messages reach end users: they say what DeepSeek did, quote its words, and never carry a token.
@@ -12,172 +12,22 @@ Messages reach end users: they say what DeepSeek did, quote its words, and never
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from deepseek_free_api.errors import (
-    AccountBusyError,
-    ClientVersionError,
-    ContentFilteredError,
-    EdgeBlockedError,
     InputTooLongError,
-    InvalidPowError,
-    InvalidSessionError,
-    InvalidTokenError,
     MutedError,
     ServiceError,
-    ThrottledError,
     UpstreamError,
     UpstreamProtocolError,
-    UpstreamServerError,
 )
+from deepseek_free_api.upstream.error_rules import RULES, Rule, Signal
 from deepseek_free_api.upstream.events import StreamErrorFrame
-
-BUSY_RETRY_AFTER = 5.0  # "retry after ~5 s" (SRC-69391278382, measured 2026-09-11)
-THROTTLE_RETRY_AFTER = 20.0  # "消息发送过于频繁": back off >= 20 s (same source)
-
-
-@dataclass(frozen=True, slots=True)
-class _Signal:
-    """Everything a rule may look at, whatever the source."""
-
-    text: str = ""
-    code: int | None = None
-    biz_code: int | None = None
-    finish_reason: str | None = None
-    status: int | None = None
-    html: bool = False
-    waf: bool = False
-    mute_until: float | None = None
-    retry_after: float | None = None
-
-
-Matcher = Callable[[_Signal], bool]
-
-
-def _code(*codes: int) -> Matcher:
-    return lambda s: s.code in codes
-
-
-def _biz(*codes: int) -> Matcher:
-    return lambda s: s.biz_code in codes
-
-
-def _reason(*reasons: str) -> Matcher:
-    return lambda s: s.finish_reason in reasons
-
-
-def _any(*matchers: Matcher) -> Matcher:
-    return lambda s: any(matcher(s) for matcher in matchers)
-
-
-def _said(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    """One row: what DeepSeek's codes, the HTTP status or its words say, and the error it means."""
-
-    error: type[ServiceError]
-    explain: str
-    fields: Matcher | None = None  # DeepSeek's own codes: code, biz_code, finish_reason, edge marks
-    status: tuple[int, int] | None = None  # an HTTP status range, inclusive
-    words: re.Pattern[str] | None = None  # free text: decides only when nothing structured did
-    retry_after: float | None = None
-
-
-_RULES: tuple[_Rule, ...] = (
-    # AWS WAF challenge: HTTP 202 + x-amzn-waf-action, blocks many US IPs (NIY client.rs, 2026-05).
-    _Rule(
-        EdgeBlockedError,
-        "DeepSeek's firewall (AWS WAF) answered with a browser challenge instead of the API: "
-        "this server's IP address is blocked or challenged",
-        fields=lambda s: s.waf,
-    ),
-    # Cloudflare "Just a moment…" pages; text/html for non-Chinese IPs (DFA #48, 2025-01).
-    _Rule(
-        EdgeBlockedError,
-        "DeepSeek's edge (Cloudflare/WAF) answered with an HTML page instead of the API: "
-        "this server's IP address or region is blocked or challenged",
-        fields=lambda s: s.html and not (s.status is not None and 500 <= s.status <= 599),
-    ),
-    _Rule(
-        InvalidTokenError,
-        "DeepSeek rejected the account token (invalid or expired)",
-        fields=_code(40003, 40001, 40002),
-        words=_said(r"invalid token|authorization failed|token (?:is )?expired"),
-    ),
-    _Rule(
-        InvalidPowError,
-        "DeepSeek refused the proof-of-work answer",
-        fields=_code(40301),
-        words=_said(r"invalid_pow"),
-    ),
-    # biz_code 5 "user is muted" + mute_until (measured 2026-09-11).
-    _Rule(MutedError, "DeepSeek has muted this account", fields=_biz(5), words=_said(r"\bmuted\b|禁言")),
-    _Rule(
-        AccountBusyError,
-        "The DeepSeek account is already generating another answer",
-        words=_said(r"message is being generated|正在生成"),
-        retry_after=BUSY_RETRY_AFTER,
-    ),
-    _Rule(
-        ThrottledError,
-        "DeepSeek throttled the account for sending too often",
-        # code 1001/1201: JSON instead of SSE when rate limited (NIY completions.rs)
-        fields=_any(_code(1001, 1201), _reason("rate_limit_reached")),
-        status=(429, 429),
-        words=_said(r"频繁|too (?:many|frequent)|rate.?limit"),
-        retry_after=THROTTLE_RETRY_AFTER,
-    ),
-    _Rule(
-        InputTooLongError,
-        "The prompt is longer than DeepSeek accepts for this model",
-        fields=_reason("input_exceeds_limit"),
-        words=_said(r"content is too long|过长|超出.{0,6}(?:长度|限制)"),
-    ),
-    _Rule(
-        ContentFilteredError,
-        "DeepSeek's content filter refused to answer",
-        fields=_reason("content_filter"),
-        words=_said(r"content.?filter"),
-    ),
-    _Rule(
-        ClientVersionError,
-        "DeepSeek refuses the client version this server claims; update the configured client version",
-        fields=_reason("unsupported_client_by_model"),
-        words=_said(
-            r"version.{0,12}(?:too )?(?:low|old)|upgrade|update (?:the|your) (?:app|client)|版本过低|升级"
-        ),
-    ),
-    # biz_code 26: edit_message/continue with a message id the session does not have (NIY ref §5).
-    _Rule(
-        InvalidSessionError,
-        "DeepSeek does not know the message to continue from in this chat session",
-        fields=_biz(26),
-        words=_said(r"invalid message id"),
-    ),
-    _Rule(
-        InvalidSessionError,
-        "DeepSeek no longer knows this chat session (deleted or expired)",
-        words=_said(
-            r"session.{0,24}(?:invalid|expired|not (?:found|exist)|deleted)|(?:invalid|expired).{0,12}session"
-            r"|会话.{0,8}(?:不存在|失效|过期)"
-        ),
-    ),
-    _Rule(
-        UpstreamServerError,
-        "DeepSeek failed while generating the answer",
-        fields=_reason("generation_err", "backend_busy"),
-        status=(500, 599),
-    ),
-    _Rule(InvalidTokenError, "DeepSeek refused the account's credentials", status=(401, 403)),
-)
 
 
 def classify_envelope(envelope: Mapping[str, Any]) -> ServiceError | None:
@@ -202,7 +52,7 @@ def classify_http(
         or lowered.get("cf-mitigated") == "challenge"
     ):
         waf = status == 202 or lowered.get("cf-mitigated") == "challenge"
-        return _decide(_Signal(status=status, html=html, waf=waf, text=_html_title(body)))
+        return _decide(Signal(status=status, html=html, waf=waf, text=_html_title(body)))
     payload = _json(body)
     if isinstance(payload, Mapping) and ("code" in payload or "data" in payload):
         signal = _envelope_signal(payload)
@@ -213,7 +63,7 @@ def classify_http(
     if status >= 400 or status == 202:
         text = _detail(payload) if payload is not None else ""
         return _decide(
-            _Signal(status=status, text=text, retry_after=_retry_after(lowered)),
+            Signal(status=status, text=text, retry_after=_retry_after(lowered)),
             fallback=f"DeepSeek answered HTTP {status}",
         )
     if kind == "text/event-stream" or (payload is not None and kind.endswith("json")):
@@ -226,39 +76,39 @@ def classify_http(
 def classify_stream_error(frame: StreamErrorFrame) -> ServiceError:
     """The error an in-stream ``{"type":"error"}`` / ``hint`` / ``toast`` frame stands for."""
     where = f"a {frame.event} event" if frame.event else "an error frame"
-    signal = _Signal(text=frame.message, finish_reason=frame.finish_reason)
+    signal = Signal(text=frame.message, finish_reason=frame.finish_reason)
     return _decide(signal, fallback=f"DeepSeek stopped the answer with {where}")
 
 
-def _decide(signal: _Signal, *, fallback: str = "DeepSeek refused the request") -> ServiceError:
+def _decide(signal: Signal, *, fallback: str = "DeepSeek refused the request") -> ServiceError:
     rule = _rule_for(signal)
     if rule is None:
         return _build(UpstreamError, fallback, signal, None)
     return _build(rule.error, rule.explain, signal, rule.retry_after)
 
 
-def _rule_for(signal: _Signal) -> _Rule | None:
+def _rule_for(signal: Signal) -> Rule | None:
     """The first row whose codes match, else whose HTTP status matches, else whose words match.
 
     Structured fields win: a 503 whose page says "upgrade" is a server error, not an old client.
     DeepSeek's words decide only when its codes and the status say nothing specific.
     """
-    for rule in _RULES:
+    for rule in RULES:
         if rule.fields is not None and rule.fields(signal):
             return rule
     status = signal.status
     if status is not None:
-        for rule in _RULES:
+        for rule in RULES:
             if rule.status is not None and rule.status[0] <= status <= rule.status[1]:
                 return rule
     if signal.text:
-        for rule in _RULES:
+        for rule in RULES:
             if rule.words is not None and rule.words.search(signal.text):
                 return rule
     return None
 
 
-def _build(kind: type[ServiceError], explain: str, signal: _Signal, retry: float | None) -> ServiceError:
+def _build(kind: type[ServiceError], explain: str, signal: Signal, retry: float | None) -> ServiceError:
     message = f"{explain}{_quote(signal)}"
     if kind is MutedError:
         if signal.mute_until is not None:
@@ -270,7 +120,7 @@ def _build(kind: type[ServiceError], explain: str, signal: _Signal, retry: float
     return kind(message, retry_after=signal.retry_after if signal.retry_after is not None else retry)
 
 
-def _quote(signal: _Signal) -> str:
+def _quote(signal: Signal) -> str:
     """`` (DeepSeek: code 40003, "Authorization Failed")``: the upstream facts, redacted."""
     parts = [
         f"{name} {value}"
@@ -297,7 +147,7 @@ def _redact(text: str) -> str:
     return text if len(text) <= 300 else text[:299] + "…"
 
 
-def _envelope_signal(envelope: Mapping[str, Any]) -> _Signal:
+def _envelope_signal(envelope: Mapping[str, Any]) -> Signal:
     data = envelope.get("data")
     data = data if isinstance(data, Mapping) else {}
     biz_data = data.get("biz_data")
@@ -306,7 +156,7 @@ def _envelope_signal(envelope: Mapping[str, Any]) -> _Signal:
     texts = [envelope.get("msg"), data.get("biz_msg"), biz_data.get("msg")]
     text = next((item for item in texts if isinstance(item, str) and item), "")
     mute_until = biz_data.get("mute_until")
-    return _Signal(
+    return Signal(
         text=text,
         code=_int(envelope.get("code")),
         biz_code=_int(data.get("biz_code")),

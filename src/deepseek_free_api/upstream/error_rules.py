@@ -1,0 +1,169 @@
+"""The rule table of ``upstream.classifier``: what each DeepSeek failure signal means.
+
+A ``Signal`` is everything one failure says (codes, HTTP status, edge marks, free text); ``RULES``
+are read top to bottom by the classifier, DeepSeek's own codes first, then the HTTP status, then
+the text (PROTOCOL.md §1.2, §2.4). Dates and sources of the facts are noted on the rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from deepseek_free_api.errors import (
+    AccountBusyError,
+    ClientVersionError,
+    ContentFilteredError,
+    EdgeBlockedError,
+    InputTooLongError,
+    InvalidPowError,
+    InvalidSessionError,
+    InvalidTokenError,
+    MutedError,
+    ServiceError,
+    ThrottledError,
+    UpstreamServerError,
+)
+
+BUSY_RETRY_AFTER = 5.0  # "retry after ~5 s" (SRC-69391278382, measured 2026-09-11)
+THROTTLE_RETRY_AFTER = 20.0  # "消息发送过于频繁": back off >= 20 s (same source)
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """Everything a rule may look at, whatever the source."""
+
+    text: str = ""
+    code: int | None = None
+    biz_code: int | None = None
+    finish_reason: str | None = None
+    status: int | None = None
+    html: bool = False
+    waf: bool = False
+    mute_until: float | None = None
+    retry_after: float | None = None
+
+
+Matcher = Callable[[Signal], bool]
+
+
+def _code(*codes: int) -> Matcher:
+    return lambda s: s.code in codes
+
+
+def _biz(*codes: int) -> Matcher:
+    return lambda s: s.biz_code in codes
+
+
+def _reason(*reasons: str) -> Matcher:
+    return lambda s: s.finish_reason in reasons
+
+
+def _any(*matchers: Matcher) -> Matcher:
+    return lambda s: any(matcher(s) for matcher in matchers)
+
+
+def _said(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One row: what DeepSeek's codes, the HTTP status or its words say, and the error it means."""
+
+    error: type[ServiceError]
+    explain: str
+    fields: Matcher | None = None  # DeepSeek's own codes: code, biz_code, finish_reason, edge marks
+    status: tuple[int, int] | None = None  # an HTTP status range, inclusive
+    words: re.Pattern[str] | None = None  # free text: decides only when nothing structured did
+    retry_after: float | None = None
+
+
+RULES: tuple[Rule, ...] = (
+    # AWS WAF challenge: HTTP 202 + x-amzn-waf-action, blocks many US IPs (NIY client.rs, 2026-05).
+    Rule(
+        EdgeBlockedError,
+        "DeepSeek's firewall (AWS WAF) answered with a browser challenge instead of the API: "
+        "this server's IP address is blocked or challenged",
+        fields=lambda s: s.waf,
+    ),
+    # Cloudflare "Just a moment…" pages; text/html for non-Chinese IPs (DFA #48, 2025-01).
+    Rule(
+        EdgeBlockedError,
+        "DeepSeek's edge (Cloudflare/WAF) answered with an HTML page instead of the API: "
+        "this server's IP address or region is blocked or challenged",
+        fields=lambda s: s.html and not (s.status is not None and 500 <= s.status <= 599),
+    ),
+    Rule(
+        InvalidTokenError,
+        "DeepSeek rejected the account token (invalid or expired)",
+        fields=_code(40003, 40001, 40002),
+        words=_said(r"invalid token|authorization failed|token (?:is )?expired"),
+    ),
+    Rule(
+        InvalidPowError,
+        "DeepSeek refused the proof-of-work answer",
+        fields=_code(40301),
+        words=_said(r"invalid_pow"),
+    ),
+    # biz_code 5 "user is muted" + mute_until (measured 2026-09-11).
+    Rule(MutedError, "DeepSeek has muted this account", fields=_biz(5), words=_said(r"\bmuted\b|禁言")),
+    Rule(
+        AccountBusyError,
+        "The DeepSeek account is already generating another answer",
+        words=_said(r"message is being generated|正在生成"),
+        retry_after=BUSY_RETRY_AFTER,
+    ),
+    Rule(
+        ThrottledError,
+        "DeepSeek throttled the account for sending too often",
+        # code 1001/1201: JSON instead of SSE when rate limited (NIY completions.rs)
+        fields=_any(_code(1001, 1201), _reason("rate_limit_reached")),
+        status=(429, 429),
+        words=_said(r"频繁|too (?:many|frequent)|rate.?limit"),
+        retry_after=THROTTLE_RETRY_AFTER,
+    ),
+    Rule(
+        InputTooLongError,
+        "The prompt is longer than DeepSeek accepts for this model",
+        fields=_reason("input_exceeds_limit"),
+        words=_said(r"content is too long|过长|超出.{0,6}(?:长度|限制)"),
+    ),
+    Rule(
+        ContentFilteredError,
+        "DeepSeek's content filter refused to answer",
+        fields=_reason("content_filter"),
+        words=_said(r"content.?filter"),
+    ),
+    Rule(
+        ClientVersionError,
+        "DeepSeek refuses the client version this server claims; update the configured client version",
+        fields=_reason("unsupported_client_by_model"),
+        words=_said(
+            r"version.{0,12}(?:too )?(?:low|old)|upgrade|update (?:the|your) (?:app|client)|版本过低|升级"
+        ),
+    ),
+    # biz_code 26: edit_message/continue with a message id the session does not have (NIY ref §5).
+    Rule(
+        InvalidSessionError,
+        "DeepSeek does not know the message to continue from in this chat session",
+        fields=_biz(26),
+        words=_said(r"invalid message id"),
+    ),
+    Rule(
+        InvalidSessionError,
+        "DeepSeek no longer knows this chat session (deleted or expired)",
+        words=_said(
+            r"session.{0,24}(?:invalid|expired|not (?:found|exist)|deleted)|(?:invalid|expired).{0,12}session"
+            r"|会话.{0,8}(?:不存在|失效|过期)"
+        ),
+    ),
+    Rule(
+        UpstreamServerError,
+        "DeepSeek failed while generating the answer",
+        fields=_reason("generation_err", "backend_busy"),
+        status=(500, 599),
+    ),
+    Rule(InvalidTokenError, "DeepSeek refused the account's credentials", status=(401, 403)),
+)
