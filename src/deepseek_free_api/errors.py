@@ -34,6 +34,7 @@ dialect's error body in ``api/`` (one function per dialect)::
         ├── UpstreamServerError       HTTP 5xx, generation_err                          retryable
         ├── UpstreamTimeoutError      no byte within the timeout (504)                  retryable
         ├── EmptyAnswerError          stream finished with no answer and no tool call   retryable
+        ├── InvalidJsonOutputError    the answer missed response_format, also after one repair round
         └── UpstreamProtocolError     a body we cannot parse (wrong content type, bad JSON)
 """
 
@@ -194,6 +195,10 @@ class EmptyAnswerError(UpstreamError):
     """The stream finished without any answer text or tool call."""
 
     retryable = True
+
+
+class InvalidJsonOutputError(UpstreamError):
+    """The model's answer is not the JSON the request's format asks for, also after a repair round."""
 
 
 class UpstreamProtocolError(UpstreamError):

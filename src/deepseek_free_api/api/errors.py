@@ -28,6 +28,7 @@ from deepseek_free_api.errors import (
     EdgeBlockedError,
     EmptyAnswerError,
     InputTooLongError,
+    InvalidJsonOutputError,
     InvalidPowError,
     InvalidSessionError,
     InvalidTokenError,
@@ -87,6 +88,7 @@ _TABLE: tuple[tuple[type[ServiceError], int, str, str], ...] = (
     (AccountBannedError, 502, "upstream_error", "account_banned"),
     (UpstreamServerError, 502, "upstream_error", "upstream_server_error"),
     (EmptyAnswerError, 502, "upstream_error", "empty_answer"),
+    (InvalidJsonOutputError, 502, "upstream_error", "invalid_json_output"),
     (UpstreamProtocolError, 502, "upstream_error", "upstream_protocol_error"),
     (UpstreamError, 502, "upstream_error", "upstream_error"),
 )

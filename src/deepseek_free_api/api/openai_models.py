@@ -2,8 +2,9 @@
 
 The SDKs send ``null`` for fields they leave unset, so a ``null`` field counts as absent in every
 model here (a required one is then missing). Fields this server cannot honour are refused with a
-400 naming them rather than ignored: ``logprobs``/``top_logprobs``, ``n`` > 1, a
-``response_format`` other than text, and content parts other than text.
+400 naming them rather than ignored: ``logprobs``/``top_logprobs``, ``n`` > 1, an unknown
+``response_format`` type, and content parts other than text. ``response_format`` json_object and
+json_schema are honoured by ``chat.structured`` (instructed, checked, repaired once).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from deepseek_free_api.chat.request import (
     ChatRequest,
     NamedToolChoice,
     ReasoningOutput,
+    ResponseFormat,
     ToolCall,
     ToolChoice,
     ToolSpec,
@@ -107,8 +109,18 @@ class StreamOptions(_Wire):
     include_usage: bool = False
 
 
-class ResponseFormat(_Wire):
-    type: str = Field(json_schema_extra={"enum": ["text"]})
+class JsonSchemaFormat(_Wire):
+    name: str = Field(max_length=64)
+    description: str = ""
+    # ``schema`` would shadow a BaseModel attribute: the field has another name, the wire keeps it.
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormatIn(_Wire):
+    # Any other type is a clear 400 from _response_format rather than pydantic's generic message.
+    type: str = Field(json_schema_extra={"enum": ["text", "json_object", "json_schema"]})
+    json_schema: JsonSchemaFormat | None = None
 
 
 class ChatCompletionRequest(_Wire):
@@ -124,7 +136,7 @@ class ChatCompletionRequest(_Wire):
     n: int | None = Field(default=None, ge=1, json_schema_extra=_only(1))
     logprobs: bool | None = Field(default=None, json_schema_extra=_only(False))
     top_logprobs: int | None = Field(default=None, ge=0, json_schema_extra=_only(0))
-    response_format: ResponseFormat | None = None
+    response_format: ResponseFormatIn | None = None
     tools: list[ToolIn] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
@@ -167,6 +179,7 @@ def parse_chat_request(body: Any, *, default_reasoning: ReasoningOutput) -> Chat
         ),
         tool_choice=_tool_choice(wire.tool_choice),
         parallel_tool_calls=wire.parallel_tool_calls is not False,
+        response_format=_response_format(wire.response_format),
     )
 
 
@@ -182,13 +195,32 @@ def _refuse_unsupported(wire: ChatCompletionRequest) -> None:
         raise UnsupportedParameterError(
             "top_logprobs are not available from the DeepSeek web chat", param="top_logprobs"
         )
-    if wire.response_format is not None and wire.response_format.type != "text":
-        shown = wire.response_format.type[:32]
-        raise UnsupportedParameterError(
-            f"response_format '{shown}' is not supported: the web chat cannot enforce a format; "
-            'ask for JSON in the prompt and leave response_format out (or use {"type": "text"})',
-            param="response_format.type",
+
+
+def _response_format(wire: ResponseFormatIn | None) -> ResponseFormat | None:
+    """The structured answer asked for; None for text (or no response_format)."""
+    if wire is None or wire.type == "text":
+        return None
+    if wire.type == "json_object":
+        return ResponseFormat("json_object")
+    if wire.type == "json_schema":
+        spec = wire.json_schema
+        if spec is None:
+            raise MissingParameterError(
+                "response_format of type 'json_schema' needs 'json_schema' with a name and a schema",
+                param="response_format.json_schema",
+            )
+        return ResponseFormat(
+            "json_schema",
+            spec.schema_,
+            name=spec.name,
+            description=spec.description,
+            strict=bool(spec.strict),
         )
+    raise UnsupportedParameterError(
+        f"response_format '{wire.type[:32]}' is not supported; use 'text', 'json_object' or 'json_schema'",
+        param="response_format.type",
+    )
 
 
 def _message(message: MessageIn, param: str) -> ChatMessage:

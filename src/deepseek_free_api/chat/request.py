@@ -64,6 +64,22 @@ ToolChoice = Literal["auto", "none", "required"] | NamedToolChoice
 
 
 @dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    """A structured answer the caller asks for (OpenAI ``response_format``, Anthropic
+    ``output_config.format``): any JSON object, or a JSON value valid against ``schema``.
+
+    ``chat.structured`` instructs the model, checks the answer and runs one repair round.
+    """
+
+    kind: Literal["json_object", "json_schema"]
+    # The JSON schema (json_schema only; None there means any JSON value); not hashed, it is a dict.
+    schema: Mapping[str, Any] | None = field(default=None, hash=False)
+    name: str = ""
+    description: str = ""
+    strict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
     """A chat to run, independent of the public dialect it came in."""
 
@@ -79,6 +95,7 @@ class ChatRequest:
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: ToolChoice = "auto"
     parallel_tool_calls: bool = True
+    response_format: ResponseFormat | None = None
 
     def __post_init__(self) -> None:
         if not self.messages:

@@ -24,6 +24,7 @@ from deepseek_free_api.chat.generation import STOP_TIMEOUT_S, Generation, Upstre
 from deepseek_free_api.chat.pipeline import Pipeline
 from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
 from deepseek_free_api.chat.request import ChatRequest
+from deepseek_free_api.chat.structured import answer_in_format, format_instructions
 from deepseek_free_api.chat.tools import render_tool_calls, render_tool_result, tool_instructions
 from deepseek_free_api.errors import EmptyAnswerError, UpstreamServerError
 from deepseek_free_api.upstream.classifier import classify_stream_error
@@ -123,7 +124,27 @@ class TurnRunner:
         sink: EventSink,
         ids: ReplyIds,
     ) -> None:
-        """Run the turn, sending event batches to ``sink``; the last one holds ``Completed``."""
+        """Run the turn, sending event batches to ``sink``; the last one holds ``Completed``.
+
+        A structured answer (``response_format``) is checked first and may take a repair generation.
+        """
+        if request.response_format is not None:
+            repair_natively = not self._policy.delete_sessions  # a deleted session cannot go on
+            await answer_in_format(
+                self._generate, request, account, native, sink, ids, native_repair=repair_natively
+            )
+            return
+        await self._generate(request, account, native, sink, ids)
+
+    async def _generate(
+        self,
+        request: ChatRequest,
+        account: TurnAccount,
+        native: Native | None,
+        sink: EventSink,
+        ids: ReplyIds,
+    ) -> None:
+        """One generation: session, prompt, PoW, the upstream stream to its end."""
         identity = Identity(token=account.token or "", device_id=account.device_id)
         if request.wants_usage:
             self._tokens.prefetch()  # usage is counted at the end: have the tokenizer by then
@@ -248,12 +269,13 @@ class TurnRunner:
 
 
 def _prompt_options(request: ChatRequest) -> dict[str, Any]:
-    """How the prompt speaks of tools: DSML instructions and history when tools are in play."""
+    """How the prompt speaks of tools (DSML instructions and history) and of the answer's format."""
+    answer_format = format_instructions(request.response_format)
     if not request.wants_tools:
-        return {}
-    instructions = tool_instructions(request.tools, request.tool_choice, parallel=request.parallel_tool_calls)
+        return {"instructions": answer_format} if answer_format else {}
+    tools = tool_instructions(request.tools, request.tool_choice, parallel=request.parallel_tool_calls)
     return {
-        "instructions": instructions,
+        "instructions": f"{tools}\n\n{answer_format}" if answer_format else tools,
         "render_tool_calls": render_tool_calls,
         "render_tool_result": render_tool_result,
     }
