@@ -22,6 +22,7 @@ from deepseek_free_api.chat.events import Completed, TokenUsage
 from deepseek_free_api.chat.request import ChatMessage, ToolCall
 from deepseek_free_api.chat.responses_store import MemoryResponseStore, StoredResponse
 from deepseek_free_api.config import load_settings
+from deepseek_free_api.errors import UpstreamTimeoutError
 from deepseek_free_api.simulator import create_app as create_simulator
 from tests.api.conftest import API_KEY, TOKENS, Stack, simulator_config
 
@@ -423,3 +424,21 @@ async def memory_store_checks() -> None:
     await small.put(StoredResponse("big1", "me", message, b"x" * 20))
     await small.put(StoredResponse("big2", "me", message, b"x" * 20))
     assert len(small) == 1 and await small.get("big2", "me") is not None
+
+
+def test_a_failure_after_only_keepalives_still_opens_the_response() -> None:
+    # The stream's headers go out with the first keep-alive once an account is leased; an error
+    # after that and before any event must still be a well-formed event sequence.
+    dialect = responses_api.ResponsesDialect(renderer_for({"model": "deepseek-chat", "input": "x"}))
+    frames = dialect.keepalive() + dialect.error_frame(UpstreamTimeoutError("no byte in time"))
+    events = [
+        json.loads(line.removeprefix(b"data: ")) for line in frames.splitlines() if line.startswith(b"data: ")
+    ]
+    for event in events:
+        EVENTS.validate_python(event)
+    assert [event["type"] for event in events] == [
+        "response.created",
+        "response.in_progress",
+        "response.failed",
+    ]
+    assert events[-1]["response"]["error"] == {"code": "server_error", "message": "no byte in time"}

@@ -141,7 +141,8 @@ class ResponseRenderer:
 
     def failed(self, error: ServiceError) -> list[Event]:
         """``response.failed`` for an error after the stream started (the items so far closed)."""
-        events = self._close("incomplete")
+        events = self._begin() if self._sequence == 0 else []  # only keep-alives went out so far
+        events += self._close("incomplete")
         status, _ = status_of(error)
         code = "rate_limit_exceeded" if status == 429 else "server_error"
         self.status = "failed"
