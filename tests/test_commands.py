@@ -6,15 +6,9 @@ or systemd sends) and checks that it exits and frees its port.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,102 +16,7 @@ import pytest
 
 from deepseek_free_api.background import BackgroundServer, free_port
 from deepseek_free_api.simulator import SimulatorConfig, create_app
-
-REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "deepseek_free_api"]
-# Variables of the developer's shell that would change what the commands do.
-_SCRUBBED = (
-    "HOST",
-    "PORT",
-    "API_KEYS",
-    "DEEP_SEEK_CHAT_AUTHORIZATION",
-    "DEEPSEEK_BASE_URL",
-    "DEEPSEEK_TOKEN",
-)
-
-
-@dataclass
-class Running:
-    """A started command: its base URL and, once stopped, its output and exit code."""
-
-    url: str
-    process: subprocess.Popen[str]
-    output: str = ""
-
-    @property
-    def stopped_gracefully(self) -> bool:
-        """Exited by itself after SIGTERM (uvicorn re-raises the signal once shut down)."""
-        return self.process.returncode in (0, -signal.SIGTERM)
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The test's environment without the variables that configure the server, plus ``extra``."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in _SCRUBBED and not name.startswith("DEEPSEEK_FREE_API_")
-    }
-    env.update(extra)
-    return env
-
-
-@contextmanager
-def running(
-    argv: list[str], port: int, *, env: Mapping[str, str] | None = None, ready_path: str = "/ping"
-) -> Iterator[Running]:
-    """Start ``argv``, wait until ``ready_path`` answers on ``port``, then SIGTERM it on exit."""
-    process = subprocess.Popen(
-        argv,
-        cwd=REPO,
-        env=dict(env) if env is not None else clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # our own process group, so nothing can outlive the test
-    )
-    result = Running(f"http://127.0.0.1:{port}", process)
-    try:
-        _wait_ready(result, ready_path)
-        yield result
-    finally:
-        stopped = _stop(process)
-        if process.stdout and not process.stdout.closed:
-            result.output, _ = process.communicate()
-        assert stopped, f"{argv} did not exit within 30 s of SIGTERM:\n{result.output}"
-        assert not _port_open(port), f"{argv} still listens after exiting"
-
-
-def _wait_ready(result: Running, path: str) -> None:
-    for _ in range(600):  # 60 s at most: the first start also loads the tokenizer
-        if result.process.poll() is not None:
-            result.output, _ = result.process.communicate()
-            pytest.fail(f"exited with {result.process.returncode} before serving:\n{result.output}")
-        try:
-            httpx.get(result.url + path, timeout=2)
-            return
-        except httpx.TransportError:
-            try:
-                result.process.wait(timeout=0.1)
-            except subprocess.TimeoutExpired:
-                pass
-    pytest.fail(f"{result.url}{path} never answered")
-
-
-def _stop(process: subprocess.Popen[str]) -> bool:
-    """SIGTERM the command itself (as a supervisor would); True if it exited in time."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-        return True
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # clean up; the caller reports the failure
-        process.wait(timeout=10)
-        return False
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+from tests.support.processes import CLI, REPO, clean_env, running
 
 
 def chat(url: str, key: str | None, content: str = "hello", model: str = "deepseek-chat") -> httpx.Response:

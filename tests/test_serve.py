@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from deepseek_free_api.background import free_port
+from tests.support.processes import CLI, running
 
 
 @pytest.fixture(scope="module")
 def demo_url() -> Iterator[str]:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "deepseek_free_api", "serve", "--demo", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if httpx.get(url + "/ping").text == "pong":
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=20)
-        assert "DEMO MODE" in output
+    with running([*CLI, "serve", "--demo", "--port", str(port)], port) as demo:
+        yield demo.url
+    assert "DEMO MODE" in demo.output
 
 
 def test_demo_answers_without_a_key(demo_url: str) -> None:

@@ -4,8 +4,6 @@ error event, and the process exits within the graceful timeout, without a traceb
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,6 +13,7 @@ import httpx
 from deepseek_free_api.background import BackgroundServer, free_port
 from deepseek_free_api.simulator import create_app as create_simulator
 from tests.api.conftest import API_KEY, simulator_config
+from tests.support.processes import CLI, running
 
 LONG = {
     "pattern": "LONG",
@@ -32,31 +31,7 @@ def test_sigterm_mid_stream_stops_the_generation_and_exits_cleanly(tmp_path: Pat
             '[[accounts]]\ntoken = "tok-alpha"\n'
         )
         port = free_port()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "deepseek_free_api",
-                "serve",
-                "--config",
-                str(config),
-                "--port",
-                str(port),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                assert process.poll() is None
-                try:
-                    if httpx.get(url + "/ping").text == "pong":
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+        with running([*CLI, "serve", "--config", str(config), "--port", str(port)], port) as server:
             received: list[str] = []
             first = threading.Event()
 
@@ -67,10 +42,9 @@ def test_sigterm_mid_stream_stops_the_generation_and_exits_cleanly(tmp_path: Pat
                     "stream": True,
                 }
                 headers = {"Authorization": f"Bearer {API_KEY}"}
-                with httpx.stream(
-                    "POST", url + "/v1/chat/completions", json=body, headers=headers, timeout=30
-                ) as r:
-                    for line in r.iter_lines():
+                url = server.url + "/v1/chat/completions"
+                with httpx.stream("POST", url, json=body, headers=headers, timeout=30) as response:
+                    for line in response.iter_lines():
                         received.append(line)
                         if '"content"' in line:
                             first.set()
@@ -79,14 +53,11 @@ def test_sigterm_mid_stream_stops_the_generation_and_exits_cleanly(tmp_path: Pat
             reader.start()
             assert first.wait(20)
             signalled = time.monotonic()
-            process.send_signal(signal.SIGTERM)
-            output, _ = process.communicate(timeout=20)
+            server.process.send_signal(signal.SIGTERM)
+            server.process.wait(20)
             exited = time.monotonic() - signalled
             reader.join(10)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+        output = server.output
         assert exited < 5, exited  # within uvicorn's graceful timeout (5 s); the answer needs 25 s
         assert "Traceback" not in output and "CancelledError" not in output, output
         errors = [line for line in received if '"error"' in line]

@@ -7,19 +7,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import fields
 from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 
 from deepseek_free_api import __version__
 from deepseek_free_api.accounts import Account, AccountPool
 from deepseek_free_api.api import misc, openai_chat
 from deepseek_free_api.api.auth import resolve_caller
 from deepseek_free_api.api.edge import Drain
-from deepseek_free_api.api.errors import openai_error_response
+from deepseek_free_api.api.errors import ErrorResponse, http_error_response, openai_error_response
+from deepseek_free_api.api.openai_models import ChatCompletionRequest
+from deepseek_free_api.api.origin import OriginGuard, origin_policy
 from deepseek_free_api.api.state import Core, OutputOptions
 from deepseek_free_api.chat.conversations import ConversationBook
 from deepseek_free_api.chat.failover import ChatRunner, FailoverPolicy
@@ -27,7 +31,7 @@ from deepseek_free_api.chat.tokens import LazyTokenCounter
 from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
 from deepseek_free_api.chat.warm import WarmAccounts
 from deepseek_free_api.config import AccountConfig, Settings, device_id_for, mask_secret, token_identity
-from deepseek_free_api.errors import InvalidTokenError, ServiceError
+from deepseek_free_api.errors import InvalidTokenError, RequestError, ServiceError
 from deepseek_free_api.upstream.client import DeepSeekClient, Identity
 from deepseek_free_api.upstream.persona import Persona
 
@@ -42,6 +46,7 @@ def build_account(config: AccountConfig, device_salt: str) -> Account:
             password=config.password,
             email=config.email,
             mobile=config.mobile,
+            area_code=config.area_code,
             name=config.name,
             token=config.token,
             device_id=device_id,
@@ -74,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
                 password=account.password,
                 email=account.email,
                 mobile=account.mobile,
+                area_code=account.area_code,
                 device_id=account.device_id,
             )
 
@@ -161,11 +167,10 @@ def create_app(settings: Settings) -> FastAPI:
             await client.aclose()
 
     drain = Drain()
-    app = FastAPI(title="deepseek-free-api", version=__version__, lifespan=lifespan)
+    app = _App(title="deepseek-free-api", version=__version__, lifespan=lifespan, description=_DESCRIPTION)
     app.state.drain = drain
-    app.add_middleware(
-        CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"], expose_headers=["*"]
-    )
+    # Outermost: foreign Host/Origin values are refused before anything else runs (api/origin.py).
+    app.add_middleware(OriginGuard, policy=origin_policy(settings))
     app.include_router(openai_chat.router)
     app.include_router(misc.router)
 
@@ -178,9 +183,128 @@ def create_app(settings: Settings) -> FastAPI:
     async def http_error(request: Request, exc: Exception) -> Response:
         # Unknown routes and wrong methods answer in the OpenAI envelope, not {"detail": …}.
         assert isinstance(exc, StarletteHTTPException)
-        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        message = f"{request.method} {request.url.path}: {exc.detail}"
-        body = {"error": {"message": message, "type": kind, "param": None, "code": str(exc.status_code)}}
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        return http_error_response(exc.status_code, request.method, request.url.path, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        # Routes read their own bodies; this only guards a framework-validated parameter.
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {}
+        param = ".".join(str(part) for part in first.get("loc", ())) or None
+        return openai_error_response(RequestError(f"Invalid '{param}': {first.get('msg')}", param=param))
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # The client closed the connection while sending its body: nobody is left to answer, and a
+        # traceback per dropped client would let anyone flood the log.
+        log.debug(
+            "client %s went away while sending %s %s", _client(request), request.method, request.url.path
+        )
+        return Response(status_code=499)  # nginx's "client closed request"; never delivered
 
     return app
+
+
+def _client(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else "unknown"
+
+
+_DESCRIPTION = (
+    "The DeepSeek web chat as OpenAI-compatible APIs. Authorize with a service key (or, where the "
+    "operator allows it, a DeepSeek token) as the bearer. Every error answers "
+    '`{"error": {"message", "type", "param", "code"}}`.'
+)
+
+# Routes that read their own body (for their size limit and error messages) document it here.
+_REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
+    ("/v1/chat/completions", "post"): ChatCompletionRequest,
+    ("/token/check", "post"): misc.TokenCheck,
+}
+_AUTHORIZED = frozenset({("/v1/chat/completions", "post"), ("/token/check", "post")})
+_CHAT_ERRORS = {
+    "400": "Invalid request (`param` names the field)",
+    "401": "Missing or wrong service key, or DeepSeek rejected the token",
+    "404": "Unknown model or conversation",
+    "413": "Body larger than server.max_body_bytes",
+    "429": "No free account, muted or throttled (Retry-After)",
+    "502": "DeepSeek failed",
+    "503": "Blocked upstream, no usable account, or shutting down",
+    "504": "DeepSeek or the whole request timed out",
+}
+_COMPLETION = {
+    "type": "object",
+    "required": ["id", "object", "created", "model", "choices"],
+    "properties": {
+        "id": {"type": "string"},
+        "object": {"const": "chat.completion"},
+        "created": {"type": "integer"},
+        "model": {"type": "string"},
+        "choices": {"type": "array", "items": {"type": "object"}},
+        "usage": {"type": "object"},
+    },
+}
+
+# With OpenAPI 3.1 the schema of an event stream describes one event.
+_EVENT = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {
+            "type": "string",
+            "description": 'A chat.completion.chunk as JSON, {"error": {...}} after a failure, or [DONE]',
+        }
+    },
+}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def document_api(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Complete FastAPI's document: request bodies, bearer auth, the error envelope on every route."""
+    components = openapi.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    models: list[type[BaseModel]] = [ErrorResponse, *_REQUEST_BODIES.values()]
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    error = {"description": "Error in the OpenAI envelope", "content": _json(_ref("ErrorResponse"))}
+    for path, operations in openapi.get("paths", {}).items():
+        for method, operation in operations.items():
+            key = (path, method)
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)  # FastAPI's validation answer; this server never sends it
+            responses["default"] = error
+            if key in _REQUEST_BODIES:
+                body = _json(_ref(_REQUEST_BODIES[key].__name__))
+                operation["requestBody"] = {"required": True, "content": body}
+            if key in _AUTHORIZED:
+                operation["security"] = [{"bearer": []}]
+    chat = openapi["paths"]["/v1/chat/completions"]["post"]
+    chat["responses"]["200"] = {
+        "description": "A chat.completion, or with stream=true chat.completion.chunk events (SSE)",
+        "content": {**_json(_COMPLETION), "text/event-stream": {"schema": _EVENT}},
+    }
+    for status, description in _CHAT_ERRORS.items():
+        chat["responses"][status] = {**error, "description": description}
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return openapi
+
+
+class _App(FastAPI):
+    """FastAPI whose OpenAPI document is complete (see ``document_api``)."""
+
+    def openapi(self) -> dict[str, Any]:
+        """The generated document, completed once per routes change."""
+        schema = super().openapi()
+        if "securitySchemes" not in schema.get("components", {}):
+            document_api(schema)
+        return schema

@@ -13,6 +13,8 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `server.max_body_bytes` | `DEEPSEEK_FREE_API_SERVER_MAX_BODY_BYTES` | `8388608` | larger request bodies get 413 |
 | `server.keepalive_interval_s` | `DEEPSEEK_FREE_API_SERVER_KEEPALIVE_INTERVAL_S` | `10` | SSE keep-alive while upstream is silent |
 | `server.request_timeout_s` | `DEEPSEEK_FREE_API_SERVER_REQUEST_TIMEOUT_S` | `600` | cap on one whole request |
+| `server.cors_origins` | `DEEPSEEK_FREE_API_SERVER_CORS_ORIGINS` | none (= `*`; no other site while anonymous use is on) | web page origins allowed to call from a browser, e.g. `https://chat.example.org`; `*` = any; others get 403 |
+| `server.allowed_hosts` | `DEEPSEEK_FREE_API_SERVER_ALLOWED_HOSTS` | none | `Host` names to answer besides loopback and `server.host`; checked while anonymous use is on, always once set |
 | `upstream.base_url` | `DEEPSEEK_BASE_URL` or `DEEPSEEK_FREE_API_UPSTREAM_BASE_URL` | `https://chat.deepseek.com` | DeepSeek (or the simulator) |
 | `upstream.connect_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_CONNECT_TIMEOUT_S` | `10` | TCP/TLS connect |
 | `upstream.request_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_REQUEST_TIMEOUT_S` | `30` | non-streaming calls (login, session, PoW) |

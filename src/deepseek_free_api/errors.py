@@ -6,6 +6,9 @@ dialect's error body in ``api/`` (one function per dialect)::
 
     ServiceError                      base; ``retryable`` says whether another try may succeed
     ├── RequestError                  the caller sent something wrong (400); ``param`` names it
+    │   ├── MissingParameterError     a required field is absent (400)
+    │   ├── UnsupportedParameterError a field or value this server cannot honour (logprobs, n > 1) (400)
+    │   ├── UnsupportedContentError   a content part that cannot reach DeepSeek (image, audio, file) (400)
     │   ├── ModelNotFoundError        unknown model name (404)
     │   ├── PayloadTooLargeError      body over the configured limit (413)
     │   ├── ConversationNotFoundError conversation_id unknown here, or not the caller's (404)
@@ -55,6 +58,18 @@ class RequestError(ServiceError):
         super().__init__(message)
         self.param = param
         self.code = code
+
+
+class MissingParameterError(RequestError):
+    """A required field of the request is absent (or null)."""
+
+
+class UnsupportedParameterError(RequestError):
+    """A field or value the server cannot honour: refused rather than silently ignored."""
+
+
+class UnsupportedContentError(RequestError):
+    """A message content part (image, audio, file) that cannot be delivered to DeepSeek."""
 
 
 class ModelNotFoundError(RequestError):

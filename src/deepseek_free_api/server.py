@@ -67,7 +67,9 @@ def _demo(settings: Settings) -> Iterator[Settings]:
     from deepseek_free_api.simulator import SimulatorConfig, create_app
 
     config = SimulatorConfig.demo()
-    with BackgroundServer(create_app(config)) as simulator:
+    # Named: its uvicorn lines stay out of the user's terminal below warnings, and say where
+    # they come from when they do appear.
+    with BackgroundServer(create_app(config), name="simulator") as simulator:
         demo = replace(
             settings,
             upstream=replace(settings.upstream, base_url=simulator.url),

@@ -18,7 +18,7 @@ MAX_TOKEN_LENGTH = 4096
 Platform = Literal["web", "android"]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
-# Persona defaults per platform (PROTOCOL §1.4). Web: X-Client-Version 2.5.0 is what the web app
+# Persona defaults per platform (docs/PROTOCOL.md §1.4). Web: X-Client-Version 2.5.0 is what the web app
 # sent 2026-07 -> 09; Android: 2.0.4 (2026-05-01, DS2-go), needed for expert/vision.
 _CHROME_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -62,6 +62,12 @@ class ServerSettings:
     max_body_bytes: int = field(default=8 * 1024 * 1024, metadata=_min(1))
     keepalive_interval_s: float = field(default=10.0, metadata=_min(0.05))
     request_timeout_s: float = field(default=600.0, metadata=_min(1))
+    # Web page origins (``https://app.example``, or ``*``) allowed to call the server from a
+    # browser; empty = any, except while anonymous use is on (then only the server's own pages).
+    cors_origins: tuple[str, ...] = ()
+    # Extra ``Host`` names to answer to; loopback names and the bind address always pass. Checked
+    # while anonymous use is on (DNS rebinding), and always once set. See ``api/origin.py``.
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +82,7 @@ class UpstreamSettings:
 
 @dataclass(frozen=True, slots=True)
 class PersonaSettings:
-    """The client we claim to be (PROTOCOL §1.4); a version bump is a config change, not a code change."""
+    """The client we claim to be (docs/PROTOCOL.md §1.4); a version bump is a config change, not code."""
 
     platform: Platform = "web"
     client_version: str = PERSONA_DEFAULTS["web"]["client_version"]
@@ -208,7 +214,7 @@ def token_identity(token: str) -> str:
 def device_id_for(account_identity: str, install_salt: str) -> str:
     """A stable, UUID-v4-shaped ``X-Device-Id`` for one account.
 
-    One id shared by several accounts is a ban signal (PROTOCOL §1.4, 2026), so it is derived from
+    One id shared by several accounts is a ban signal (docs/PROTOCOL.md §1.4, 2026), so it is derived from
     the account's identity; the salt keeps two installations from sending the same ids.
     """
     digest = hashlib.sha256(f"deepseek-free-api/device\0{install_salt}\0{account_identity}".encode()).digest()

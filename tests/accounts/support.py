@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
+
+from deepseek_free_api.accounts import Account, AccountPool
 
 WALL_START = 1_800_000_000.0
 
@@ -30,3 +33,11 @@ async def settle(condition: Callable[[], bool] = lambda: False, *, rounds: int =
         if condition():
             return
         await asyncio.sleep(0)
+
+
+def token_pool(clock: FakeClock, n: int = 1, **options: Any) -> AccountPool:
+    """A pool of ``n`` token accounts ``a0``, ``a1``… on the fake clock."""
+    accounts = [Account.from_token(f"token-{i}", name=f"a{i}") for i in range(n)]
+    return AccountPool(
+        accounts, max_waiters=10, wait_timeout_s=30, clock=clock, wall_clock=clock.wall, **options
+    )

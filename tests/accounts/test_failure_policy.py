@@ -25,22 +25,10 @@ from deepseek_free_api.errors import (
     UpstreamServerError,
 )
 
-from .support import FakeClock, settle
+from .support import FakeClock, settle, token_pool
 
 PASSWORD = "pass-word-1234"
 EMAIL = "someone@example.com"
-
-
-def token_pool(clock: FakeClock, n: int = 2, *, invalid_recheck_s: float = 600) -> AccountPool:
-    accounts = [Account.from_token(f"token-{i}", name=f"a{i}") for i in range(n)]
-    return AccountPool(
-        accounts,
-        max_waiters=10,
-        wait_timeout_s=30,
-        clock=clock,
-        wall_clock=clock.wall,
-        invalid_recheck_s=invalid_recheck_s,
-    )
 
 
 async def status(pool: AccountPool, account_id: str) -> AccountStatus:
@@ -56,7 +44,7 @@ async def reject_token(pool: AccountPool, account_id: str) -> None:
 def test_a_rejected_token_is_rechecked_after_the_cooldown_and_cleared_by_a_success() -> None:
     async def main() -> None:
         clock = FakeClock()
-        pool = token_pool(clock)
+        pool = token_pool(clock, 2)
         await reject_token(pool, "a0")
         invalid = await status(pool, "a0")
         assert invalid.state is AccountState.INVALID and invalid.until == pytest.approx(clock.wall() + 600)
@@ -184,7 +172,7 @@ def test_a_login_account_whose_token_is_rejected_logs_in_again_within_the_reques
 def test_a_token_only_account_cannot_log_in_again() -> None:
     async def main() -> None:
         clock = FakeClock()
-        pool = token_pool(clock)
+        pool = token_pool(clock, 2)
         await reject_token(pool, "a0")
         assert not pool.can_relogin("a0") and not pool.can_relogin("unknown")
 

@@ -7,22 +7,10 @@ import logging
 
 import pytest
 
-from deepseek_free_api.accounts import Account, AccountPool, AccountState, Lease, LeaseStore
+from deepseek_free_api.accounts import AccountState, Lease, LeaseStore
 from deepseek_free_api.errors import ThrottledError
 
-from .support import WALL_START, FakeClock, settle
-
-
-def make_pool(clock: FakeClock, n: int = 1, *, lease_ttl_s: float = 900) -> AccountPool:
-    accounts = [Account.from_token(f"token-{i}", name=f"a{i}") for i in range(n)]
-    return AccountPool(
-        accounts,
-        max_waiters=10,
-        wait_timeout_s=30,
-        clock=clock,
-        wall_clock=clock.wall,
-        lease_ttl_s=lease_ttl_s,
-    )
+from .support import WALL_START, FakeClock, settle, token_pool
 
 
 async def state_of(store: LeaseStore, account_id: str) -> AccountState:
@@ -32,7 +20,7 @@ async def state_of(store: LeaseStore, account_id: str) -> AccountState:
 def test_a_lease_records_owner_fence_and_wall_clock_times() -> None:
     async def main() -> None:
         clock = FakeClock()
-        store: LeaseStore = make_pool(clock, lease_ttl_s=60)
+        store: LeaseStore = token_pool(clock, lease_ttl_s=60)
         first = await store.acquire(owner="pid:42:req-1")
         assert (first.owner, first.acquired_at, first.expires_at) == (
             "pid:42:req-1",
@@ -58,7 +46,7 @@ def test_a_lease_records_owner_fence_and_wall_clock_times() -> None:
 def test_renew_moves_the_expiry_while_the_lease_is_held() -> None:
     async def main() -> None:
         clock = FakeClock()
-        store = make_pool(clock)
+        store = token_pool(clock)
         lease = await store.acquire()
         assert lease.expires_at == WALL_START + clock.now + 900  # the default TTL
         clock.advance(300)
@@ -75,7 +63,7 @@ def test_renew_moves_the_expiry_while_the_lease_is_held() -> None:
 def test_a_stale_holder_can_neither_release_report_nor_renew() -> None:
     async def main() -> None:
         clock = FakeClock()
-        store = make_pool(clock)
+        store = token_pool(clock)
         lease = await store.acquire()
         # The same account under an older fence: what a holder that lost its lease would have.
         ghost = Lease(
@@ -94,7 +82,7 @@ def test_a_stale_holder_can_neither_release_report_nor_renew() -> None:
 def test_a_report_after_the_account_was_leased_again_is_ignored() -> None:
     async def main() -> None:
         clock = FakeClock()
-        store = make_pool(clock)
+        store = token_pool(clock)
         first = await store.acquire()
         await store.release(first)
         second = await store.acquire()
@@ -109,7 +97,7 @@ def test_a_report_after_the_account_was_leased_again_is_ignored() -> None:
 def test_an_expired_lease_is_kept_and_its_late_release_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     async def main() -> None:
         clock = FakeClock()
-        store = make_pool(clock, lease_ttl_s=60)
+        store = token_pool(clock, lease_ttl_s=60)
         lease = await store.acquire(owner="pid:1:slow")
         clock.advance(90)
         assert await state_of(store, "a0") is AccountState.BUSY  # one process: its owner is alive
@@ -125,7 +113,7 @@ def test_an_expired_lease_is_kept_and_its_late_release_is_logged(caplog: pytest.
 def test_waiter_cancelled_as_the_account_is_handed_to_it_leaves_the_account_free() -> None:
     async def main() -> None:
         clock = FakeClock()
-        store = make_pool(clock)
+        store = token_pool(clock)
         holder = await store.acquire()
         waiter = asyncio.create_task(store.acquire())
         await settle(lambda: store.waiting == 1)
@@ -144,7 +132,7 @@ def test_waiter_cancelled_as_the_account_is_handed_to_it_leaves_the_account_free
 def test_the_async_context_manager_releases_through_the_store() -> None:
     async def main() -> None:
         clock = FakeClock()
-        store = make_pool(clock)
+        store = token_pool(clock)
         with pytest.raises(RuntimeError):
             async with await store.acquire() as lease:
                 raise RuntimeError("boom")

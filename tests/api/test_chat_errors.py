@@ -126,6 +126,7 @@ def test_all_accounts_busy_is_429_with_retry_after(tight: Stack) -> None:
         assert response.status_code == 429
         assert int(response.headers["retry-after"]) >= 1
         assert response.json()["error"]["type"] == "rate_limit_error"
+        assert response.json()["error"]["code"] == "rate_limit_exceeded"
     finally:
         done.set()
         for thread in threads:
@@ -166,6 +167,7 @@ def test_muted_accounts_give_429_with_retry_after(stack: Stack) -> None:
     assert response.status_code == 429
     assert int(response.headers["retry-after"]) > 60
     assert "mute" in response.json()["error"]["message"].lower()
+    assert response.json()["error"]["code"] == "account_muted"
 
 
 def test_mid_stream_failure_raises_in_the_sdk(stack: Stack) -> None:

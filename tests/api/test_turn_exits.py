@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -56,6 +57,12 @@ def body(content: str, *, stream: bool, **extra: Any) -> dict[str, Any]:
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
 
 
+def stream_a(stack: Stack, content: str, **extra: Any) -> AbstractContextManager[httpx.Response]:
+    """Request A, streaming."""
+    url = stack.base_url + "/chat/completions"
+    return httpx.stream("POST", url, json=body(content, stream=True, **extra), headers=HEADERS, timeout=30)
+
+
 def queued_b(stack: Stack, results: list[httpx.Response]) -> threading.Thread:
     """Request B, sent while A holds the only account."""
 
@@ -97,13 +104,7 @@ def assert_stopped_before_handover(stack: Stack, b: threading.Thread, results: l
 
 def test_stream_client_leaving_at_a_yield(single: Stack) -> None:
     results: list[httpx.Response] = []
-    with httpx.stream(
-        "POST",
-        single.base_url + "/chat/completions",
-        json=body("SLOW a", stream=True),
-        headers=HEADERS,
-        timeout=30,
-    ) as response:
+    with stream_a(single, "SLOW a") as response:
         lines = response.iter_lines()
         next(line for line in lines if '"content":"E' in line)
         b = queued_b(single, results)
@@ -113,13 +114,7 @@ def test_stream_client_leaving_at_a_yield(single: Stack) -> None:
 
 def test_stream_client_leaving_while_waiting_for_the_first_token(single: Stack) -> None:
     results: list[httpx.Response] = []
-    with httpx.stream(
-        "POST",
-        single.base_url + "/chat/completions",
-        json=body("LATE a", stream=True),
-        headers=HEADERS,
-        timeout=30,
-    ) as response:
+    with stream_a(single, "LATE a") as response:
         b = queued_b(single, results)
         received = b""
         for piece in response.iter_bytes():
@@ -159,13 +154,7 @@ def test_a_cut_by_stop_sequence_or_max_tokens_stops_the_generation_first(
 ) -> None:
     results: list[httpx.Response] = []
     b = None
-    with httpx.stream(
-        "POST",
-        single.base_url + "/chat/completions",
-        json=body("SLOW c", stream=True, **limit),
-        headers=HEADERS,
-        timeout=30,
-    ) as response:
+    with stream_a(single, "SLOW c", **limit) as response:
         b = queued_b(single, results)
         text = response.read().decode()
     assert '"finish_reason":"' in text and text.rstrip().endswith("data: [DONE]")

@@ -36,6 +36,7 @@ class Account:
     token: str | None = field(default=None, repr=False)
     email: str | None = None
     mobile: str | None = None
+    area_code: str | None = None  # with ``mobile``: the country calling code users/login wants
     password: str | None = field(default=None, repr=False)
     # One stable device id per account: a device id shared by many accounts is the strongest
     # multi-account ban signal reported by peers (PROTOCOL.md §2.2, 2026).
@@ -64,6 +65,7 @@ class Account:
         password: str,
         email: str | None = None,
         mobile: str | None = None,
+        area_code: str | None = None,
         name: str | None = None,
         token: str | None = None,
         device_id: str = "",
@@ -74,7 +76,13 @@ class Account:
             raise ValueError("credentials need a password and an e-mail or a mobile number")
         account_id = name or "acct-" + _digest("login", login)[:ID_HEX_DIGITS]
         return cls(
-            id=account_id, token=token, email=email, mobile=mobile, password=password, device_id=device_id
+            id=account_id,
+            token=token,
+            email=email,
+            mobile=mobile,
+            area_code=area_code,
+            password=password,
+            device_id=device_id,
         )
 
     @property

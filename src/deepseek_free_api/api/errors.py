@@ -1,74 +1,127 @@
-"""Our error tree -> HTTP status and the OpenAI error envelope (one place)."""
+"""Our error tree -> HTTP status and the OpenAI error envelope (one place).
+
+Every error answers ``{"error": {"message", "type", "param", "code"}}``. ``type`` is OpenAI's
+coarse class (``invalid_request_error``, ``rate_limit_error``, ...); ``code`` is the specific,
+stable reason a client can branch on (``model_not_found``, ``context_length_exceeded``, ...).
+Both come from the one table below; a RequestError raised with an explicit ``code`` keeps it.
+The README's "Errors" section lists the same codes.
+"""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
 from deepseek_free_api.errors import (
+    AccountBannedError,
     AccountBusyError,
     AuthenticationError,
     CapacityError,
+    ClientVersionError,
+    ContentFilteredError,
     ConversationNotFoundError,
     EdgeBlockedError,
+    EmptyAnswerError,
     InputTooLongError,
+    InvalidPowError,
+    InvalidSessionError,
     InvalidTokenError,
+    MissingParameterError,
     ModelNotFoundError,
     MutedError,
     NoUsableAccountError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    PowError,
     RequestError,
     RequestTimeoutError,
     ServiceError,
     ShuttingDownError,
     ThrottledError,
+    UnsupportedContentError,
+    UnsupportedParameterError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamServerError,
     UpstreamTimeoutError,
 )
 
-# Most specific first.
-_STATUS: tuple[tuple[type[ServiceError], int, str], ...] = (
-    (ModelNotFoundError, 404, "invalid_request_error"),
-    (ConversationNotFoundError, 404, "invalid_request_error"),
-    (PayloadTooLargeError, 413, "invalid_request_error"),
-    (InputTooLongError, 400, "invalid_request_error"),
-    (RequestError, 400, "invalid_request_error"),
-    (AuthenticationError, 401, "authentication_error"),
-    (InvalidTokenError, 401, "authentication_error"),
-    (PermissionDeniedError, 403, "permission_error"),
-    (CapacityError, 429, "rate_limit_error"),
-    (MutedError, 429, "rate_limit_error"),
-    (ThrottledError, 429, "rate_limit_error"),
-    (AccountBusyError, 429, "rate_limit_error"),
-    (NoUsableAccountError, 503, "upstream_error"),
-    (ShuttingDownError, 503, "server_error"),
-    (RequestTimeoutError, 504, "timeout_error"),
-    (EdgeBlockedError, 503, "upstream_error"),
-    (UpstreamTimeoutError, 504, "upstream_error"),
+# Echoed client values (a model name, a path) are cut to this many characters: a caller must not
+# get a megabyte of its own input back, nor fill a log with it.
+ECHO_LIMIT = 64
+# A last bound on any message, whatever it quotes.
+MESSAGE_LIMIT = 2048
+
+# (class, HTTP status, OpenAI type, code); most specific first, so the first match wins.
+_TABLE: tuple[tuple[type[ServiceError], int, str, str], ...] = (
+    (MissingParameterError, 400, "invalid_request_error", "missing_required_parameter"),
+    (UnsupportedParameterError, 400, "invalid_request_error", "unsupported_parameter"),
+    (UnsupportedContentError, 400, "invalid_request_error", "unsupported_content"),
+    (ModelNotFoundError, 404, "invalid_request_error", "model_not_found"),
+    (ConversationNotFoundError, 404, "invalid_request_error", "conversation_not_found"),
+    (PayloadTooLargeError, 413, "invalid_request_error", "request_too_large"),
+    (InputTooLongError, 400, "invalid_request_error", "context_length_exceeded"),
+    (RequestError, 400, "invalid_request_error", "invalid_value"),
+    (AuthenticationError, 401, "authentication_error", "invalid_api_key"),
+    (InvalidTokenError, 401, "authentication_error", "invalid_deepseek_token"),
+    (PermissionDeniedError, 403, "permission_error", "permission_denied"),
+    (CapacityError, 429, "rate_limit_error", "rate_limit_exceeded"),
+    (MutedError, 429, "rate_limit_error", "account_muted"),
+    (ThrottledError, 429, "rate_limit_error", "upstream_rate_limited"),
+    (AccountBusyError, 429, "rate_limit_error", "account_busy"),
+    (NoUsableAccountError, 503, "upstream_error", "no_usable_account"),
+    (ShuttingDownError, 503, "server_error", "server_shutting_down"),
+    (RequestTimeoutError, 504, "timeout_error", "request_timeout"),
+    (PowError, 502, "upstream_error", "proof_of_work_failed"),
+    (EdgeBlockedError, 503, "upstream_error", "upstream_blocked"),
+    (UpstreamTimeoutError, 504, "upstream_error", "upstream_timeout"),
+    (InvalidPowError, 502, "upstream_error", "proof_of_work_rejected"),
+    (InvalidSessionError, 502, "upstream_error", "upstream_session_invalid"),
+    (ContentFilteredError, 502, "upstream_error", "content_filter"),
+    (ClientVersionError, 502, "upstream_error", "upstream_client_version"),
+    (AccountBannedError, 502, "upstream_error", "account_banned"),
+    (UpstreamServerError, 502, "upstream_error", "upstream_server_error"),
+    (EmptyAnswerError, 502, "upstream_error", "empty_answer"),
+    (UpstreamProtocolError, 502, "upstream_error", "upstream_protocol_error"),
+    (UpstreamError, 502, "upstream_error", "upstream_error"),
 )
+_OTHER = (500, "server_error", "server_error")
+
+# Framework answers (unknown path, wrong method): status -> (type, code).
+_HTTP: dict[int, tuple[str, str]] = {
+    404: ("not_found_error", "not_found"),
+    405: ("invalid_request_error", "method_not_allowed"),
+}
+
+
+def _row(error: ServiceError) -> tuple[int, str, str]:
+    for cls, status, kind, code in _TABLE:
+        if isinstance(error, cls):
+            return status, kind, code
+    return _OTHER
 
 
 def status_of(error: ServiceError) -> tuple[int, str]:
     """HTTP status and OpenAI error ``type`` for an error."""
-    for cls, status, kind in _STATUS:
-        if isinstance(error, cls):
-            return status, kind
-    return 502, "upstream_error"
+    status, kind, _ = _row(error)
+    return status, kind
 
 
 def error_code(error: ServiceError) -> str:
-    """A stable machine-readable code, e.g. ``model_not_found`` or ``muted``."""
+    """The specific machine-readable code, e.g. ``model_not_found`` or ``upstream_timeout``."""
     if isinstance(error, RequestError) and error.code:
         return error.code
-    if isinstance(error, ConversationNotFoundError):
-        return "conversation_not_found"
-    if isinstance(error, InputTooLongError):
-        return "context_length_exceeded"
-    name = type(error).__name__.removesuffix("Error")
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    return _row(error)[2]
+
+
+def shorten(value: str, limit: int = ECHO_LIMIT) -> str:
+    """``value`` for quoting back to a client: at most ``limit`` characters, then ``…``."""
+    return value if len(value) <= limit else value[:limit] + "…"
 
 
 def retry_after(error: ServiceError) -> int | None:
@@ -81,11 +134,17 @@ def retry_after(error: ServiceError) -> int | None:
     return max(1, math.ceil(seconds)) if seconds is not None else None
 
 
-def openai_error(error: ServiceError) -> dict[str, Any]:
+def envelope(message: str, kind: str, code: str, param: str | None = None) -> dict[str, Any]:
     """The OpenAI error body ``{"error": {message, type, param, code}}``."""
+    text = shorten(message, MESSAGE_LIMIT)
+    return {"error": {"message": text, "type": kind, "param": param and shorten(param), "code": code}}
+
+
+def openai_error(error: ServiceError) -> dict[str, Any]:
+    """The OpenAI error body for one of our errors."""
     _, kind = status_of(error)
     param = error.param if isinstance(error, RequestError) else None
-    return {"error": {"message": error.message, "type": kind, "param": param, "code": error_code(error)}}
+    return envelope(error.message, kind, error_code(error), param)
 
 
 def openai_error_response(error: ServiceError) -> JSONResponse:
@@ -96,3 +155,27 @@ def openai_error_response(error: ServiceError) -> JSONResponse:
     if seconds is not None and status in (429, 503):
         headers["Retry-After"] = str(seconds)
     return JSONResponse(openai_error(error), status_code=status, headers=headers)
+
+
+def http_error_response(
+    status: int, method: str, path: str, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """A framework error (unknown path, wrong method) in the same envelope; the path is shortened."""
+    kind, code = _HTTP.get(status, ("invalid_request_error", "invalid_request"))
+    message = f"{shorten(method, 16)} {shorten(path)}: {detail}"
+    return JSONResponse(envelope(message, kind, code), status_code=status, headers=headers)
+
+
+class ErrorDetail(BaseModel):
+    """The inside of the OpenAI error envelope (for the OpenAPI document)."""
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    """``{"error": {message, type, param, code}}``: every error this server answers."""
+
+    error: ErrorDetail

@@ -8,13 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from deepseek_free_api import __version__
 from deepseek_free_api.api.auth import presented_credential
 from deepseek_free_api.api.request_body import read_json
 from deepseek_free_api.api.state import core_of
-from deepseek_free_api.chat.models import list_models
+from deepseek_free_api.chat.models import ModelInfo, list_models, parse_model
 from deepseek_free_api.config import token_problem
 from deepseek_free_api.errors import AuthenticationError, CapacityError, RequestError
 
@@ -80,23 +81,59 @@ def _token_check_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
-@router.get("/v1/models")
+class Model(BaseModel):
+    """One model in OpenAI's format."""
+
+    id: str
+    object: str = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    """``GET /v1/models``."""
+
+    object: str = "list"
+    data: list[Model]
+
+
+class TokenCheck(BaseModel):
+    """``POST /token/check``: the DeepSeek token to check."""
+
+    token: str
+
+
+class TokenLiveness(BaseModel):
+    """``POST /token/check`` answer."""
+
+    live: bool
+
+
+def _model(info: ModelInfo) -> dict[str, object]:
+    return {"id": info.id, "object": "model", "created": info.created, "owned_by": info.owned_by}
+
+
+@router.get("/v1/models", response_model=ModelList)
 async def models() -> JSONResponse:
     """The model catalogue in OpenAI's list format."""
-    data = [
-        {"id": info.id, "object": "model", "created": info.created, "owned_by": info.owned_by}
-        for info in list_models()
-    ]
-    return JSONResponse({"object": "list", "data": data})
+    return JSONResponse({"object": "list", "data": [_model(info) for info in list_models()]})
 
 
-@router.get("/ping")
+@router.get("/v1/models/{model_id:path}", response_model=Model)
+async def model(model_id: str) -> JSONResponse:
+    """One model: any name the grammar accepts, listed or not (404 ``model_not_found`` otherwise)."""
+    parse_model(model_id)
+    return JSONResponse(_model(ModelInfo(id=model_id)))
+
+
+@router.get("/ping", response_class=PlainTextResponse, operation_id="ping")
+@router.head("/ping", response_class=PlainTextResponse, operation_id="ping_head")
 async def ping() -> PlainTextResponse:
-    """Liveness."""
+    """Liveness (``HEAD`` too, for uptime probes)."""
     return PlainTextResponse("pong")
 
 
-@router.post("/token/check")
+@router.post("/token/check", response_model=TokenLiveness)
 async def token_check(request: Request) -> JSONResponse:
     """``{"token": "..."}`` -> ``{"live": bool}``, as the original server answered.
 
@@ -136,7 +173,7 @@ code{{background:#f2f2f2;padding:0 .3em}}</style></head><body>
 <code>{base}/v1</code>.</p>
 <ul>
 <li><code>POST /v1/chat/completions</code> OpenAI Chat Completions (stream or not)</li>
-<li><code>GET /v1/models</code> the model catalogue</li>
+<li><code>GET /v1/models</code> the model catalogue, <code>GET /v1/models/{{id}}</code> one model</li>
 <li><code>POST /token/check</code> is a DeepSeek token alive?</li>
 <li><code>GET /ping</code> liveness</li>
 </ul>
@@ -145,7 +182,7 @@ code{{background:#f2f2f2;padding:0 .3em}}</style></head><body>
 """
 
 
-@router.get("/")
+@router.get("/", response_class=HTMLResponse)
 async def index(request: Request) -> HTMLResponse:
     """A small page: what this is, the endpoints, a link to /docs."""
     base = html.escape(str(request.base_url).rstrip("/"))

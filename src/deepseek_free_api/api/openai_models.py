@@ -1,10 +1,17 @@
-"""OpenAI Chat Completions request models (the wire format), parsed into a ChatRequest."""
+"""OpenAI Chat Completions request models (the wire format), parsed into a ChatRequest.
+
+The SDKs send ``null`` for fields they leave unset, so a ``null`` field counts as absent in every
+model here (a required one is then missing). Fields this server cannot honour are refused with a
+400 naming them rather than ignored: ``logprobs``/``top_logprobs``, ``n`` > 1, a
+``response_format`` other than text, and content parts other than text.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from deepseek_free_api.chat.content import content_to_text
 from deepseek_free_api.chat.models import parse_model
@@ -17,11 +24,52 @@ from deepseek_free_api.chat.request import (
     ToolChoice,
     ToolSpec,
 )
-from deepseek_free_api.errors import RequestError
+from deepseek_free_api.errors import MissingParameterError, RequestError, UnsupportedParameterError
+
+
+def _nullable_optionals(schema: dict[str, Any]) -> None:
+    """Publish what ``_Wire`` accepts: every optional property may also be ``null``."""
+    required = set(schema.get("required", ()))
+    properties: dict[str, dict[str, Any]] = schema.get("properties", {})
+    for name, prop in properties.items():
+        if name in required or {"type": "null"} in prop.get("anyOf", ()):
+            continue
+        meta: dict[str, Any] = {k: prop.pop(k) for k in ("title", "description", "default") if k in prop}
+        properties[name] = {"anyOf": [prop, {"type": "null"}], **meta}
+
+
+def _only(value: object) -> Callable[[dict[str, Any]], None]:
+    """Publish ``value`` as the one accepted non-null value of an optional field."""
+
+    def publish(schema: dict[str, Any]) -> None:
+        for branch in schema.get("anyOf", [schema]):
+            if branch.get("type") != "null":
+                branch["const"] = value
+
+    return publish
+
+
+def _text_parts(schema: dict[str, Any]) -> None:
+    """Publish the parts that reach DeepSeek (text); any other part is a clear 400, not a 422."""
+    text_part = {
+        "type": "object",
+        "required": ["type", "text"],
+        "properties": {"type": {"const": "text"}, "text": {"type": "string"}},
+    }
+    for branch in schema.get("anyOf", ()):
+        if branch.get("type") == "array":
+            branch["items"] = {"anyOf": [{"type": "string"}, text_part]}
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_nullable_optionals)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
 
 
 class FunctionCall(_Wire):
@@ -37,7 +85,7 @@ class ToolCallIn(_Wire):
 
 class MessageIn(_Wire):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[Any] | None = None
+    content: str | list[Any] | None = Field(default=None, json_schema_extra=_text_parts)
     name: str | None = None
     reasoning_content: str | None = None
     tool_calls: list[ToolCallIn] | None = None
@@ -59,6 +107,10 @@ class StreamOptions(_Wire):
     include_usage: bool = False
 
 
+class ResponseFormat(_Wire):
+    type: str = Field(json_schema_extra={"enum": ["text"]})
+
+
 class ChatCompletionRequest(_Wire):
     model: str
     messages: list[MessageIn] = Field(min_length=1)
@@ -67,13 +119,21 @@ class ChatCompletionRequest(_Wire):
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     stop: str | list[str] | None = None
-    n: int | None = Field(default=None, ge=1)
+    # The published schema shows the one supported value of each of these; other values are a
+    # clear 400 from _refuse_unsupported rather than pydantic's generic message.
+    n: int | None = Field(default=None, ge=1, json_schema_extra=_only(1))
+    logprobs: bool | None = Field(default=None, json_schema_extra=_only(False))
+    top_logprobs: int | None = Field(default=None, ge=0, json_schema_extra=_only(0))
+    response_format: ResponseFormat | None = None
     tools: list[ToolIn] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
-    conversation_id: str | None = None
-    # Our extension: how to show reasoning ("reasoning_content", "think_tags" or "hidden").
-    reasoning_format: ReasoningOutput | None = None
+    conversation_id: str | None = Field(
+        default=None, description="Continue a conversation natively: a previous reply's id (our extension)"
+    )
+    reasoning_format: ReasoningOutput | None = Field(
+        default=None, description="How reasoning is shown (our extension; default: chat.reasoning_output)"
+    )
 
 
 def parse_chat_request(body: Any, *, default_reasoning: ReasoningOutput) -> ChatRequest:
@@ -85,15 +145,16 @@ def parse_chat_request(body: Any, *, default_reasoning: ReasoningOutput) -> Chat
     except ValidationError as exc:
         first = exc.errors()[0]
         param = ".".join(str(part) for part in first["loc"]) or None
+        if first["type"] == "missing":
+            raise MissingParameterError(f"Missing required parameter '{param}'", param=param) from exc
         raise RequestError(f"Invalid '{param}': {first['msg']}", param=param) from exc
-    if wire.n not in (None, 1):
-        raise RequestError("Only n=1 is supported", param="n")
+    _refuse_unsupported(wire)
     stop = (wire.stop,) if isinstance(wire.stop, str) else tuple(wire.stop or ())
     if len(stop) > 4:
         raise RequestError("At most 4 stop sequences are allowed", param="stop")
     return ChatRequest(
         model=parse_model(wire.model),
-        messages=tuple(_message(message) for message in wire.messages),
+        messages=tuple(_message(message, f"messages.{index}") for index, message in enumerate(wire.messages)),
         stream=wire.stream,
         max_tokens=wire.max_completion_tokens or wire.max_tokens,
         stop=stop,
@@ -109,14 +170,35 @@ def parse_chat_request(body: Any, *, default_reasoning: ReasoningOutput) -> Chat
     )
 
 
-def _message(message: MessageIn) -> ChatMessage:
+def _refuse_unsupported(wire: ChatCompletionRequest) -> None:
+    """A 400 for each option the web chat cannot honour, instead of answering without it."""
+    if wire.n not in (None, 1):
+        raise UnsupportedParameterError("Only n=1 is supported: DeepSeek answers once per turn", param="n")
+    if wire.logprobs:
+        raise UnsupportedParameterError(
+            "logprobs are not available from the DeepSeek web chat", param="logprobs"
+        )
+    if wire.top_logprobs:
+        raise UnsupportedParameterError(
+            "top_logprobs are not available from the DeepSeek web chat", param="top_logprobs"
+        )
+    if wire.response_format is not None and wire.response_format.type != "text":
+        shown = wire.response_format.type[:32]
+        raise UnsupportedParameterError(
+            f"response_format '{shown}' is not supported: the web chat cannot enforce a format; "
+            'ask for JSON in the prompt and leave response_format out (or use {"type": "text"})',
+            param="response_format.type",
+        )
+
+
+def _message(message: MessageIn, param: str) -> ChatMessage:
     role = "tool" if message.role == "function" else message.role
     calls = tuple(
         ToolCall(call.id, call.function.name, call.function.arguments) for call in message.tool_calls or ()
     )
     return ChatMessage(
         role=role,
-        text=content_to_text(message.content),
+        text=content_to_text(message.content, param=f"{param}.content"),
         reasoning=message.reasoning_content,
         tool_calls=calls,
         tool_call_id=message.tool_call_id,

@@ -19,6 +19,7 @@ from deepseek_free_api.chat.events import (
     Started,
     StopReason,
     TextDelta,
+    ToolCall,
 )
 from deepseek_free_api.chat.request import ReasoningMode
 
@@ -48,6 +49,7 @@ class ChunkRenderer:
     id: str = ""
     _inline: Literal["before", "open", "closed"] = "before"  # reasoning inside content
     _content_length: int = 0
+    _calls: int = 0  # tool calls rendered so far (their ``index``)
     _cited: dict[str, Citation] = field(default_factory=dict)
 
     def render(self, event: ChatEvent) -> list[dict[str, Any]]:
@@ -63,7 +65,25 @@ class ChunkRenderer:
             return self._content(self._close_reasoning() + event.text)
         if isinstance(event, Citation):
             return self._citation(event)
-        return self._completed(event)
+        if isinstance(event, Completed):
+            return self._completed(event)
+        return self._tool_call(event)
+
+    def _tool_call(self, call: ToolCall) -> list[dict[str, Any]]:
+        """A call as OpenAI streams one: id, type and name first, then the arguments."""
+        chunks = self._content(self._close_reasoning())
+        index, self._calls = self._calls, self._calls + 1
+        head = {
+            "index": index,
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        chunks.append(self._chunk({"tool_calls": [head]}))
+        chunks.append(
+            self._chunk({"tool_calls": [{"index": index, "function": {"arguments": call.arguments}}]})
+        )
+        return chunks
 
     def _reasoning(self, text: str) -> list[dict[str, Any]]:
         mode = self.reasoning_mode
@@ -151,6 +171,7 @@ def merge_chunks(chunks: list[dict[str, Any]]) -> dict[str, Any]:
     content: list[str] = []
     reasoning: list[str] = []
     annotations: list[dict[str, Any]] = []
+    calls: dict[int, dict[str, Any]] = {}
     finish_reason = "stop"
     first = chunks[0] if chunks else {"id": "", "created": int(time.time()), "model": ""}
     for chunk in chunks:
@@ -159,12 +180,17 @@ def merge_chunks(chunks: list[dict[str, Any]]) -> dict[str, Any]:
             content.append(delta.get("content") or "")
             reasoning.append(delta.get("reasoning_content") or "")
             annotations.extend(delta.get("annotations") or ())
+            for piece in delta.get("tool_calls") or ():
+                _merge_call(calls, piece)
             finish_reason = choice.get("finish_reason") or finish_reason
     message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
     if any(reasoning):
         message["reasoning_content"] = "".join(reasoning)
     if annotations:
         message["annotations"] = annotations
+    if calls:
+        message["tool_calls"] = [calls[index] for index in sorted(calls)]
+        message["content"] = message["content"] or None
     return {
         "id": first["id"],
         "object": "chat.completion",
@@ -173,3 +199,14 @@ def merge_chunks(chunks: list[dict[str, Any]]) -> dict[str, Any]:
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
         "usage": usage,
     }
+
+
+def _merge_call(calls: dict[int, dict[str, Any]], piece: dict[str, Any]) -> None:
+    """Add one streamed ``tool_calls`` fragment to the call it belongs to (by ``index``)."""
+    call = calls.setdefault(
+        piece["index"], {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+    )
+    call["id"] = piece.get("id") or call["id"]
+    function = piece.get("function") or {}
+    call["function"]["name"] = function.get("name") or call["function"]["name"]
+    call["function"]["arguments"] += function.get("arguments") or ""

@@ -1,4 +1,8 @@
-"""Reading JSON request bodies with a size limit."""
+"""Reading JSON request bodies with a size limit.
+
+A client that goes away while sending raises starlette's ``ClientDisconnect`` from here; the app
+answers it with one debug line (``app.py``), since nobody is left to read an error.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ async def read_json(request: Request) -> dict[str, Any]:
     try:
         body = orjson.loads(received)
     except orjson.JSONDecodeError as exc:
-        raise RequestError(f"The request body is not valid JSON: {exc}") from exc
+        raise RequestError(f"The request body is not valid JSON: {exc}", code="invalid_json") from exc
     if not isinstance(body, dict):
-        raise RequestError("The request body must be a JSON object")
+        raise RequestError("The request body must be a JSON object", code="invalid_json")
     return body

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from deepseek_free_api.chat.request import ToolCall
 from deepseek_free_api.upstream.events import Citation, ReasoningDelta, SearchResults, TextDelta
 
 StopReason = Literal["end_turn", "stop_sequence", "max_tokens", "tool_use", "content_filter"]
@@ -54,7 +55,11 @@ class Completed:
     stop_sequence: str | None = None
 
 
-ChatEvent = KeepAlive | Started | ReasoningDelta | TextDelta | Citation | SearchResults | Completed
+# A tool call found in the answer is the same value an assistant message carries in the history
+# (``chat.request.ToolCall``: id, name, arguments as JSON text), so a collected reply can be sent back
+# as is. The tool-call parser (``chat.tools``) emits it once the call is complete; it ends the answer
+# with ``stop`` = ``tool_use``.
+ChatEvent = KeepAlive | Started | ReasoningDelta | TextDelta | Citation | SearchResults | ToolCall | Completed
 
 __all__ = [
     "ChatEvent",
@@ -67,4 +72,5 @@ __all__ = [
     "StopReason",
     "TextDelta",
     "TokenUsage",
+    "ToolCall",
 ]

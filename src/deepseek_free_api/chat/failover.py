@@ -22,7 +22,7 @@ from deepseek_free_api.accounts.health import is_account_fault
 from deepseek_free_api.chat.conversations import ConversationBook, Native, format_conversation_id
 from deepseek_free_api.chat.events import ChatEvent
 from deepseek_free_api.chat.request import ChatRequest
-from deepseek_free_api.chat.turn import EventSink, TurnRunner
+from deepseek_free_api.chat.turn import EventSink, TurnAccount, TurnRunner
 from deepseek_free_api.errors import (
     CapacityError,
     InvalidSessionError,
@@ -35,15 +35,9 @@ log = logging.getLogger(__name__)
 _requests = count(1)
 
 
-class LeasedAccount(Protocol):
-    """What the failover loop reads of an account."""
+class LeasedAccount(TurnAccount, Protocol):
+    """What the failover loop reads of an account (more than a turn needs)."""
 
-    @property
-    def id(self) -> str: ...
-    @property
-    def token(self) -> str | None: ...
-    @property
-    def device_id(self) -> str: ...
     @property
     def source(self) -> str: ...
     @property

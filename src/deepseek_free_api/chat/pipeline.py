@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from deepseek_free_api.chat.events import ChatEvent, ReasoningDelta, StopReason, TextDelta
+
+if TYPE_CHECKING:
+    from deepseek_free_api.chat.request import ChatRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,20 @@ class Pipeline:
         if max_tokens is not None:
             stages.append(TokenBudget(max_tokens, count))
         return cls(stages)
+
+    @classmethod
+    def for_request(cls, request: ChatRequest, count: Callable[[str], int]) -> Pipeline:
+        """The stages a request needs: the tool-call parser first (a stop sequence or the budget
+        must not cut a call in half), then its stop sequences and token limit."""
+        limits = cls.for_limits(request.stop, request.max_tokens, count)._stages
+        if not request.wants_tools:
+            return cls(limits)
+        from deepseek_free_api.chat.tools import ToolCallParser  # it builds on this module's Stop
+
+        parser = ToolCallParser(
+            request.tools, choice=request.tool_choice, parallel=request.parallel_tool_calls
+        )
+        return cls((parser, *limits))
 
     @property
     def stop(self) -> Stop | None:

@@ -17,7 +17,8 @@ The template, and why:
 * Consecutive messages on the same side merge with a blank line, as in DFA; tool results are on
   the user side (the caller, not the model, produced them) and say which call they answer.
 * Assistant ``tool_calls`` are rendered as text after the assistant's words, so the model sees its
-  own earlier calls; Step 4's tool-call codec can pass its own renderer.
+  own earlier calls; the tool-call codec (``chat.tools.history``) passes renderers for the calls and
+  the results in the format it instructs.
 * Assistant ``reasoning`` is accepted and dropped: DeepSeek's API documents that earlier turns'
   reasoning is not put back into the context, and it would burn the input character limit.
 * Markdown images are neutralised: DFA deleted ``![alt](url)``, DS2 turns it into a link; we keep
@@ -33,6 +34,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Literal
 
 from deepseek_free_api.chat.request import ChatMessage, ToolCall
@@ -42,6 +44,7 @@ USER_MARKER = "<｜User｜>"
 ASSISTANT_MARKER = "<｜Assistant｜>"
 
 ToolCallRenderer = Callable[[Sequence[ToolCall]], str]
+ToolResultRenderer = Callable[[ChatMessage], str]
 _Side = Literal["instructions", "user", "assistant"]
 
 _MARKDOWN_IMAGE = re.compile(r"!\[([^\]\n]*)\]\(\s*([^)\s]*)(?:\s+\"[^\"\n]*\")?\s*\)")
@@ -53,6 +56,11 @@ def render_tool_calls_json(calls: Sequence[ToolCall]) -> str:
         {"id": call.id, "name": call.name, "arguments": _json_or_text(call.arguments)} for call in calls
     ]
     return json.dumps({"tool_calls": payload}, ensure_ascii=False)
+
+
+def render_tool_result_text(message: ChatMessage) -> str:
+    """Default text form of a ``tool`` message: a line saying which call it answers, then the result."""
+    return f"{_tool_result_header(message)}\n{message.text or '(empty)'}"
 
 
 def neutralise_images(text: str) -> str:
@@ -68,16 +76,25 @@ def neutralise_images(text: str) -> str:
 
 
 def fold_messages(
-    messages: Sequence[ChatMessage], *, render_tool_calls: ToolCallRenderer = render_tool_calls_json
+    messages: Sequence[ChatMessage],
+    *,
+    render_tool_calls: ToolCallRenderer = render_tool_calls_json,
+    render_tool_result: ToolResultRenderer = render_tool_result_text,
+    instructions: str = "",
 ) -> str:
-    """The whole conversation as one prompt for a new upstream session."""
+    """The whole conversation as one prompt for a new upstream session.
+
+    ``instructions`` (e.g. the tool instructions) lead, as the first system text.
+    """
+    if instructions:
+        messages = (ChatMessage(role="system", text=instructions), *messages)
     turns: list[tuple[_Side, list[str]]] = []
     leading = True
     for message in messages:
         if message.role not in ("system", "developer"):
             leading = False
         side: _Side = "instructions" if leading else _side_of(message)
-        text = _render(message, render_tool_calls, instructions=leading)
+        text = _render(message, render_tool_calls, render_tool_result, instructions=leading)
         if not text:
             continue
         if turns and turns[-1][0] == side:
@@ -99,7 +116,11 @@ def fold_messages(
 
 
 def new_turn_prompt(
-    messages: Sequence[ChatMessage], *, render_tool_calls: ToolCallRenderer = render_tool_calls_json
+    messages: Sequence[ChatMessage],
+    *,
+    render_tool_calls: ToolCallRenderer = render_tool_calls_json,
+    render_tool_result: ToolResultRenderer = render_tool_result_text,
+    instructions: str = "",
 ) -> str:
     """The prompt for a native continuation: only the messages after the last assistant message."""
     last_assistant = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
@@ -109,21 +130,32 @@ def new_turn_prompt(
             "a continued conversation needs a new message after the last assistant message",
             param="messages",
         )
-    return fold_messages(tail, render_tool_calls=render_tool_calls)
+    return fold_messages(
+        tail,
+        render_tool_calls=render_tool_calls,
+        render_tool_result=render_tool_result,
+        instructions=instructions,
+    )
 
 
 def _side_of(message: ChatMessage) -> _Side:
     return "assistant" if message.role == "assistant" else "user"
 
 
-def _render(message: ChatMessage, render_tool_calls: ToolCallRenderer, *, instructions: bool) -> str:
+def _render(
+    message: ChatMessage,
+    render_tool_calls: ToolCallRenderer,
+    render_tool_result: ToolResultRenderer,
+    *,
+    instructions: bool,
+) -> str:
     text = neutralise_images(message.text)
     if not text.strip():
         text = ""  # whitespace-only parts would add empty turns; otherwise the text goes up verbatim
     if message.role in ("system", "developer"):
         return text if instructions or not text else f"System: {text}"
     if message.role == "tool":
-        return f"{_tool_result_header(message)}\n{text or '(empty)'}"
+        return render_tool_result(replace(message, text=text))
     if message.role == "assistant" and message.tool_calls:
         calls = render_tool_calls(message.tool_calls)
         return f"{text}\n\n{calls}" if text else calls

@@ -14,16 +14,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 
 from deepseek_free_api.chat.conversations import Native
-from deepseek_free_api.chat.events import ChatEvent, Completed, Started, StopReason, TokenUsage
+from deepseek_free_api.chat.events import ChatEvent, Completed, Started, StopReason, TokenUsage, ToolCall
 from deepseek_free_api.chat.generation import STOP_TIMEOUT_S, Generation, Upstream
 from deepseek_free_api.chat.pipeline import Pipeline
 from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
 from deepseek_free_api.chat.request import ChatRequest
+from deepseek_free_api.chat.tools import render_tool_calls, render_tool_result, tool_instructions
 from deepseek_free_api.errors import EmptyAnswerError, UpstreamServerError
 from deepseek_free_api.upstream.classifier import classify_stream_error
 from deepseek_free_api.upstream.client import COMPLETION_PATH, CompletionParams, Identity
@@ -116,13 +117,14 @@ class TurnRunner:
             self._tokens.prefetch()  # usage is counted at the end: have the tokenizer by then
         if request.max_tokens is not None:
             await self._tokens.ready()  # the budget counts every piece as it passes
+        prompt_options = _prompt_options(request)
         if native is not None:
             session_id, parent = native.session_id, native.message_id
-            prompt = new_turn_prompt(request.messages)
+            prompt = new_turn_prompt(request.messages, **prompt_options)
         else:
             session_id = await self._warmth.session(account.id, identity)
             parent = None
-            prompt = fold_messages(request.messages)
+            prompt = fold_messages(request.messages, **prompt_options)
         header = await self._warmth.pow_header(account.id, identity, COMPLETION_PATH)
         params = CompletionParams(
             session_id=session_id,
@@ -132,7 +134,7 @@ class TurnRunner:
             search=request.model.search,
             parent_message_id=parent,
         )
-        reader = _Reader(Pipeline.for_limits(request.stop, request.max_tokens, self._tokens.count))
+        reader = _Reader(Pipeline.for_request(request, self._tokens.count))
         try:
             async with Generation(self._client, identity, session_id) as generation:
                 await generation.open(await self._client.open_completion(identity, params, header))
@@ -228,6 +230,18 @@ class TurnRunner:
         return count()
 
 
+def _prompt_options(request: ChatRequest) -> dict[str, Any]:
+    """How the prompt speaks of tools: DSML instructions and history when tools are in play."""
+    if not request.wants_tools:
+        return {}
+    instructions = tool_instructions(request.tools, request.tool_choice, parallel=request.parallel_tool_calls)
+    return {
+        "instructions": instructions,
+        "render_tool_calls": render_tool_calls,
+        "render_tool_result": render_tool_result,
+    }
+
+
 class _Reader:
     """What the decoded stream means for the caller: visible events, the end, the text so far."""
 
@@ -237,6 +251,7 @@ class _Reader:
         self.reasoning: list[str] = []
         self.size = 0
         self.started = False
+        self.calls = 0
         self.incomplete = False
         self.finished: StopReason | None = None
 
@@ -292,3 +307,6 @@ class _Reader:
             elif isinstance(event, ReasoningDelta):
                 self.reasoning.append(event.text)
                 self.size += len(event.text)
+            elif isinstance(event, ToolCall):
+                self.answer.append(event.arguments)  # a call's arguments count as answer tokens
+                self.size += len(event.arguments)

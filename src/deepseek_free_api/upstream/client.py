@@ -230,14 +230,21 @@ class DeepSeekClient:
     # -- endpoints --------------------------------------------------------------------------
 
     async def login(
-        self, *, password: str, device_id: str, email: str | None = None, mobile: str | None = None
+        self,
+        *,
+        password: str,
+        device_id: str,
+        email: str | None = None,
+        mobile: str | None = None,
+        area_code: str | None = None,
     ) -> str:
-        """``users/login`` with e-mail or mobile; returns the user token."""
+        """``users/login`` with e-mail, or mobile and its area code (``+86``); returns the user token."""
         body: dict[str, Any] = {"password": password, "device_id": device_id, "os": self.persona.platform}
         if email:
             body["email"] = email
         else:
-            body.update({"mobile": mobile, "area_code": None})
+            # The web sends "+86"-style codes; null when none is configured, as DS2-go does (2026-05).
+            body.update({"mobile": mobile, "area_code": area_code or None})
         data = await self._call("POST", "/users/login", None, json=body)
         token = _dig(data, "user", "token")
         if not isinstance(token, str) or not token:

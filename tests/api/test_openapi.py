@@ -1,0 +1,96 @@
+"""The OpenAPI document that /docs shows: real request bodies, bearer auth, documented errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    yield from start_stack(simulator_config())
+
+
+@pytest.fixture(scope="module")
+def document(stack: Stack) -> dict[str, Any]:
+    response = httpx.get(stack.server.url + "/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if ref is None:
+        return schema
+    resolved: dict[str, Any] = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    return resolved
+
+
+def test_chat_request_body_is_the_real_schema(document: dict[str, Any]) -> None:
+    chat = document["paths"]["/v1/chat/completions"]["post"]
+    body = chat["requestBody"]
+    assert body["required"] is True
+    schema = resolve(document, body["content"]["application/json"]["schema"])
+    assert set(schema["required"]) == {"model", "messages"}
+    properties = schema["properties"]
+    for name in (
+        "stream",
+        "max_tokens",
+        "stop",
+        "tools",
+        "tool_choice",
+        "conversation_id",
+        "reasoning_format",
+    ):
+        assert name in properties
+    # every optional field may be null, as the SDKs send it
+    assert {"type": "null"} in properties["stream"]["anyOf"]
+    message = resolve(document, properties["messages"]["items"])
+    assert "system" in message["properties"]["role"]["enum"]
+    assert chat["security"] == [{"bearer": []}]
+    assert document["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+
+
+def test_responses_are_documented(document: dict[str, Any]) -> None:
+    chat = document["paths"]["/v1/chat/completions"]["post"]["responses"]
+    assert set(chat["200"]["content"]) == {"application/json", "text/event-stream"}
+    for status in ("400", "401", "404", "413", "429", "502", "503", "504"):
+        assert chat[status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorResponse"
+        }
+    error = resolve(document, {"$ref": "#/components/schemas/ErrorResponse"})
+    detail = resolve(document, error["properties"]["error"])
+    assert set(detail["required"]) == {"message", "type", "param", "code"}
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            assert "422" not in operation["responses"]  # never sent: errors are 400 in the envelope
+            assert "default" in operation["responses"]
+    token_check = document["paths"]["/token/check"]["post"]
+    assert resolve(document, token_check["requestBody"]["content"]["application/json"]["schema"])[
+        "required"
+    ] == ["token"]
+    assert "/v1/models/{model_id}" in document["paths"]
+    assert "head" in document["paths"]["/ping"]
+
+
+def test_docs_page_and_a_request_as_docs_sends_it(stack: Stack, document: dict[str, Any]) -> None:
+    assert httpx.get(stack.server.url + "/docs").status_code == 200
+    # /docs sends the body the schema describes, with the bearer from "Authorize"
+    request_body = document["paths"]["/v1/chat/completions"]["post"]["requestBody"]
+    schema = resolve(document, request_body["content"]["application/json"]["schema"])
+    body: dict[str, Any] = {name: None for name in schema["properties"] if name not in schema["required"]}
+    body.update(model="deepseek-chat", messages=[{"role": "user", "content": "from the docs"}])
+    response = httpx.post(
+        stack.base_url + "/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"].startswith("Echo: from the docs")

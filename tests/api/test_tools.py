@@ -1,0 +1,113 @@
+"""Tool calls through the OpenAI chat dialect, with the simulator answering in DeepSeek's own markup."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tools"
+WEATHER_TOOL: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    scripts = [
+        {"pattern": "WEATHER-ONE", "answer": (FIXTURES / "dsml-v4.txt").read_text()},
+        {"pattern": "WEATHER-TWO", "answer": (FIXTURES / "dsml-v32-ascii-parallel.txt").read_text()},
+        {"pattern": "WEATHER-V3", "answer": (FIXTURES / "v3-markers.txt").read_text()},
+        {"pattern": "EXAMPLE", "answer": (FIXTURES / "fenced-example.txt").read_text()},
+    ]
+    yield from start_stack(simulator_config(scripts=scripts), min_interval_s=0.0)
+
+
+def client(stack: Stack) -> openai.OpenAI:
+    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+
+
+def ask(stack: Stack, content: str, **extra: Any) -> Any:
+    return client(stack).chat.completions.create(
+        model="deepseek-chat", messages=[{"role": "user", "content": content}], tools=[WEATHER_TOOL], **extra
+    )
+
+
+def test_a_call_in_dsml_is_a_tool_call_with_schema_typed_arguments(stack: Stack) -> None:
+    reply = ask(stack, "WEATHER-ONE please")
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    [call] = choice.message.tool_calls
+    assert call.type == "function" and call.function.name == "get_weather" and call.id
+    assert json.loads(call.function.arguments) == {"city": "Paris", "days": 3}
+    assert "DSML" not in (choice.message.content or "")
+    sent = stack.upstream_requests("/chat/completion")[-1]["prompt"]
+    assert "get_weather" in sent and "DSML" in sent  # the tools were offered in DeepSeek's own markup
+
+
+def test_streamed_calls_arrive_as_indexed_fragments_and_no_markup_leaks(stack: Stack) -> None:
+    stream = ask(stack, "WEATHER-TWO please", stream=True)
+    content, finish = "", None
+    calls: dict[int, dict[str, Any]] = {}
+    for chunk in stream:
+        delta = chunk.choices[0].delta
+        content += delta.content or ""
+        for piece in delta.tool_calls or ():
+            entry = calls.setdefault(piece.index, {"id": None, "name": None, "arguments": ""})
+            entry["id"] = entry["id"] or piece.id
+            if piece.function is not None:
+                entry["name"] = entry["name"] or piece.function.name
+                entry["arguments"] += piece.function.arguments or ""
+        finish = chunk.choices[0].finish_reason or finish
+    assert finish == "tool_calls"
+    assert "DSML" not in content and "<" not in content
+    assert [c["name"] for c in calls.values()] == ["get_weather", "get_weather"]
+    assert [json.loads(c["arguments"]) for c in calls.values()] == [
+        {"city": "Paris"},
+        {"city": "Rome", "days": 2},
+    ]
+    assert all(c["id"] for c in calls.values()) and len({c["id"] for c in calls.values()}) == 2
+
+
+def test_v3_markers_are_read_too(stack: Stack) -> None:
+    reply = ask(stack, "WEATHER-V3 please")
+    assert reply.choices[0].finish_reason == "tool_calls"
+    assert reply.choices[0].message.tool_calls[0].function.name == "get_weather"
+
+
+def test_a_fenced_example_is_not_a_call_but_the_real_call_after_it_is(stack: Stack) -> None:
+    reply = ask(stack, "EXAMPLE please")
+    message = reply.choices[0].message
+    assert [json.loads(c.function.arguments) for c in message.tool_calls] == [{"city": "Paris"}]
+    assert "Oslo" in (message.content or "") and "```" in (message.content or "")
+
+
+def test_a_round_trip_sends_the_call_and_its_result_back_in_the_same_markup(stack: Stack) -> None:
+    first = ask(stack, "WEATHER-ONE please")
+    call = first.choices[0].message.tool_calls[0]
+    messages: Any = [
+        {"role": "user", "content": "WEATHER-ONE please"},
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21 C"},
+    ]
+    final = client(stack).chat.completions.create(
+        model="deepseek-chat", messages=messages, tools=[WEATHER_TOOL]
+    )
+    sent = stack.upstream_requests("/chat/completion")[-1]["prompt"]
+    assert 'invoke name="get_weather"' in sent and "sunny, 21 C" in sent
+    assert final.choices[0].message.content
