@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,13 +28,43 @@ from deepseek_free_api.simulator import create_app as create_simulator
 from tests.api.conftest import API_KEY, TOKENS, Stack, simulator_config
 
 OTHER_KEY = "sk-test-other-service-key"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tools"
+PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch"
+PATCH_CALL = (
+    '<｜DSML｜tool_calls>\n<｜DSML｜invoke name="apply_patch">\n'
+    f'<｜DSML｜parameter name="input" string="true">{PATCH}</｜DSML｜parameter>\n'
+    "</｜DSML｜invoke>\n</｜DSML｜tool_calls>"
+)
+TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city"],
+        },
+        "strict": False,
+    },
+    {
+        "type": "custom",
+        "name": "apply_patch",
+        "description": "Edit files with a patch.",
+        "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"},
+    },
+]
 EVENTS: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     config = simulator_config(
-        scripts=[{"pattern": "LONG-ANSWER", "answer": "{echo}", "answer_chars": 600}],
+        scripts=[
+            {"pattern": "LONG-ANSWER", "answer": "{echo}", "answer_chars": 600},
+            {"pattern": "WEATHER-ONE", "answer": (FIXTURES / "dsml-v4.txt").read_text()},
+            {"pattern": "PATCH-IT", "answer": PATCH_CALL},
+        ],
     )
     with BackgroundServer(create_simulator(config)) as simulator:
         options = {
@@ -52,8 +83,8 @@ def stack() -> Iterator[Stack]:
 
 
 @pytest.fixture(autouse=True)
-def reset(stack: Stack) -> Iterator[None]:
-    stack.sim("POST", "/_sim/reset")
+def no_faults(stack: Stack) -> Iterator[None]:
+    # The simulator is not reset between tests: a reset turns the prepared proof of work stale.
     yield
     stack.sim("DELETE", "/_sim/faults")
 
@@ -95,6 +126,8 @@ def without_ids(response: Response) -> dict[str, Any]:
     data.pop("created_at")
     for item in data["output"]:
         item.pop("id", None)
+        item.pop("call_id", None)
+        item.pop("parsed_arguments", None)  # the stream helper's ParsedResponse adds it
         for part in item.get("content") or ():
             part.pop("parsed", None)  # the stream helper's ParsedResponse adds it
     return data
@@ -279,8 +312,9 @@ def test_tool_history_items_reach_the_model(stack: Stack) -> None:
         ],
     )
     prompt = last_prompt(stack)
-    assert "Result of tool call call_1 (read_file):\nfile body" in prompt
-    assert "Result of tool call call_2 (apply_patch):\npatched" in prompt
+    assert '<tool_result name="read_file">file body</tool_result>' in prompt
+    assert '<tool_result name="apply_patch">patched</tool_result>' in prompt
+    assert 'name="input" string="true">*** Begin<' in prompt  # the custom call, re-rendered
     assert "opaque" not in prompt
     assert reply.status == "completed"
 
@@ -322,11 +356,12 @@ def error_of(stack: Stack, body: dict[str, Any], key: str | None = API_KEY) -> t
 def test_errors_before_the_stream_are_openai_envelopes(
     stack: Stack, body: dict[str, Any], status: int, param: str | None
 ) -> None:
+    before = len(stack.upstream_requests("/chat/completion"))
     for stream in (False, True):
         got, error = error_of(stack, {**body, "stream": stream})
         assert got == status, error
         assert error["param"] == (param or "previous_response_id")
-    assert stack.upstream_requests("/chat/completion") == []
+    assert len(stack.upstream_requests("/chat/completion")) == before
 
 
 def test_missing_credentials_are_401(stack: Stack) -> None:
@@ -442,3 +477,63 @@ def test_a_failure_after_only_keepalives_still_opens_the_response() -> None:
         "response.failed",
     ]
     assert events[-1]["response"]["error"] == {"code": "server_error", "message": "no byte in time"}
+
+
+def test_a_function_call_in_dsml_is_a_function_call_item(stack: Stack) -> None:
+    sdk = client(stack)
+    reply = sdk.responses.create(model="deepseek-chat", input="WEATHER-ONE please", tools=TOOLS)
+    message, call = reply.output
+    assert message.type == "message" and reply.output_text.strip() == "Let me look that up."
+    assert call.type == "function_call" and call.name == "get_weather" and call.call_id
+    assert json.loads(call.arguments) == {"city": "Paris", "days": 3}
+    assert reply.status == "completed"
+    assert "get_weather" in last_prompt(stack)  # the tool was offered
+    with sdk.responses.stream(model="deepseek-chat", input="WEATHER-ONE please", tools=TOOLS) as stream:
+        for _ in stream:
+            pass
+        assert without_ids(stream.get_final_response()) == without_ids(reply)
+    events = raw_events(stack, {"model": "deepseek-chat", "input": "WEATHER-ONE please", "tools": TOOLS})
+    kinds = [event["type"] for event in events]
+    assert "response.function_call_arguments.delta" in kinds
+    done = next(e for e in events if e["type"] == "response.function_call_arguments.done")
+    assert json.loads(done["arguments"]) == {"city": "Paris", "days": 3}
+
+
+def test_a_custom_tool_call_carries_the_raw_text(stack: Stack) -> None:
+    reply = client(stack).responses.create(model="deepseek-chat", input="PATCH-IT", tools=TOOLS)
+    (call,) = reply.output
+    assert call.type == "custom_tool_call" and call.name == "apply_patch"
+    assert call.input == PATCH
+    events = raw_events(stack, {"model": "deepseek-chat", "input": "PATCH-IT", "tools": TOOLS})
+    done = next(e for e in events if e["type"] == "response.custom_tool_call_input.done")
+    assert done["input"] == PATCH
+    assert events[-1]["type"] == "response.completed"
+
+
+def test_a_tool_round_trip_with_previous_response_id(stack: Stack) -> None:
+    sdk = client(stack)
+    first = sdk.responses.create(model="deepseek-chat", input="WEATHER-ONE please", tools=TOOLS)
+    call = first.output[-1]
+    assert call.type == "function_call"
+    second = sdk.responses.create(
+        model="deepseek-chat",
+        previous_response_id=first.id,
+        tools=TOOLS,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny, 25 C"}],
+    )
+    prompt = last_prompt(stack)
+    assert "WEATHER-ONE please" in prompt and "sunny, 25 C" in prompt
+    assert prompt.count("get_weather") >= 2  # offered, and the earlier call re-rendered in the history
+    assert second.status == "completed" and second.output_text
+
+
+def test_null_fields_count_as_unset(stack: Stack) -> None:
+    body = {"model": "deepseek-chat", "input": "nulls"}
+    body |= dict.fromkeys(("stream", "store", "instructions", "tools", "tool_choice", "reasoning", "text"))
+    response = httpx.post(
+        stack.base_url + "/responses", json=body, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    reply = response.json()
+    assert reply["output_text"].startswith("Echo: nulls") and reply["store"] is True
+    assert client(stack).responses.retrieve(reply["id"]).id == reply["id"]

@@ -79,8 +79,8 @@ class ResponsesRequestIn(_Wire):
     model: str
     input: str | list[dict[str, Any]]
     instructions: str | None = None
-    stream: bool = False
-    store: bool = True
+    stream: bool | None = None  # null is unset, as SDKs send it
+    store: bool | None = None
     previous_response_id: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1)
     tools: list[dict[str, Any]] | None = None
@@ -156,8 +156,8 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
         model_name=wire.model,
         instructions=wire.instructions or None,
         input=_messages(items),
-        stream=wire.stream,
-        store=wire.store,
+        stream=bool(wire.stream),
+        store=wire.store is not False,  # stored unless asked not to, as in OpenAI
         previous_response_id=wire.previous_response_id or None,
         max_output_tokens=wire.max_output_tokens,
         tools=tools,

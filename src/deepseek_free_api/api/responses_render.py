@@ -28,8 +28,9 @@ from deepseek_free_api.chat.events import (
     Started,
     TextDelta,
     TokenUsage,
+    ToolCall,
 )
-from deepseek_free_api.chat.request import ChatMessage, ToolCall
+from deepseek_free_api.chat.request import ChatMessage
 from deepseek_free_api.errors import ServiceError
 
 Status = Literal["in_progress", "completed", "incomplete", "failed"]
@@ -67,7 +68,8 @@ class ResponseRenderer:
             return events + self._text(event.text)
         if isinstance(event, Citation):
             return events + self._citation(event)
-        # When chat.events grows a tool-call event, it is rendered here: ``events + self.tool_call(call)``.
+        if isinstance(event, ToolCall):
+            return events + self.tool_call(event)
         return events + self._completed(event)
 
     def response(self) -> dict[str, Any]:
