@@ -528,7 +528,7 @@ def test_a_tool_round_trip_with_previous_response_id(stack: Stack) -> None:
 
 
 def test_null_fields_count_as_unset(stack: Stack) -> None:
-    body = {"model": "deepseek-chat", "input": "nulls"}
+    body: dict[str, Any] = {"model": "deepseek-chat", "input": "nulls"}
     body |= dict.fromkeys(("stream", "store", "instructions", "tools", "tool_choice", "reasoning", "text"))
     response = httpx.post(
         stack.base_url + "/responses", json=body, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30
