@@ -1,0 +1,374 @@
+"""OpenAI Responses request models (the wire format), parsed into a ``ResponsesRequest``.
+
+How the request maps onto the internal chat request:
+
+* ``instructions`` is a leading system message; it is not stored, so a follow-up with
+  ``previous_response_id`` sends its own (as OpenAI does). ``input`` is a string (one user
+  message) or items: messages (``developer`` and ``system`` are instructions), ``function_call``
+  and ``custom_tool_call`` (assistant tool calls), their ``*_output`` items (tool results, a
+  string or ``input_text`` parts), and ``reasoning`` items, accepted and not sent upstream
+  (earlier reasoning never goes back into a prompt; ``encrypted_content`` is opaque to us).
+* ``tools``: ``function`` tools as they are; a ``custom`` tool (free-text input, Codex's
+  ``apply_patch``) becomes a function with one string parameter ``input`` whose description
+  carries the grammar, and its calls are answered as ``custom_tool_call`` items with that text;
+  ``web_search`` (any version) switches on DeepSeek's search; every other hosted tool
+  (``image_generation``, ``tool_search``, ``file_search``, ...) is left out of the prompt,
+  as an option the server cannot run, not a demand. ``additional_tools`` input items add tools
+  the same way (namespaces are flattened); a ``tool_choice`` of ``allowed_tools`` keeps only
+  the tools it lists.
+* ``reasoning.effort``: ``none`` and ``minimal`` turn thinking off, any other effort turns it
+  on; a model name that says so itself (``-think``, ``-r1``, ``-nothinking``) wins, because it is
+  this server's own, explicit switch while clients send an effort by default.
+* Not supported yet, each a clear 400: images and files in the input (no uploads yet),
+  ``text.format`` other than ``text``, ``background``, ``conversation``, ``prompt`` templates
+  and ``item_reference`` items. ``include``, ``text.verbosity``, ``truncation``,
+  ``temperature``, ``top_p`` and the cache or metadata fields are accepted with no effect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from deepseek_free_api.chat.models import ModelSpec, parse_model
+from deepseek_free_api.chat.request import (
+    ChatMessage,
+    ChatRequest,
+    NamedToolChoice,
+    ToolCall,
+    ToolChoice,
+    ToolSpec,
+)
+from deepseek_free_api.errors import RequestError
+
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+_THINKING_OFF: frozenset[str] = frozenset({"none", "minimal"})
+_NAME_SWITCHES = frozenset({"think", "r1", "nothinking"})
+_TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text"})
+_UNSUPPORTED_PARTS = frozenset({"input_image", "input_file", "input_audio", "image_url", "file"})
+_MEDIA_HINT = (
+    "images and files are not supported by this server yet (uploads to DeepSeek come later); send text only"
+)
+CUSTOM_INPUT = "input"  # the one parameter a custom tool's call carries
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ReasoningIn(_Wire):
+    effort: Effort | None = None
+    summary: str | None = None
+
+
+class TextFormatIn(_Wire):
+    type: str = "text"
+
+
+class TextIn(_Wire):
+    format: TextFormatIn | None = None
+    verbosity: str | None = None
+
+
+class ResponsesRequestIn(_Wire):
+    model: str
+    input: str | list[dict[str, Any]]
+    instructions: str | None = None
+    stream: bool | None = None  # null is unset, as SDKs send it
+    store: bool | None = None
+    previous_response_id: str | None = None
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    reasoning: ReasoningIn | None = None
+    text: TextIn | None = None
+    background: bool | None = None
+    conversation: str | dict[str, Any] | None = None
+    prompt: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsesRequest:
+    """A parsed Responses request: what to run, and what the reply echoes back."""
+
+    model: ModelSpec
+    model_name: str
+    instructions: str | None
+    input: tuple[ChatMessage, ...]
+    stream: bool
+    store: bool
+    previous_response_id: str | None
+    max_output_tokens: int | None
+    tools: tuple[ToolSpec, ...]
+    custom_tools: frozenset[str]
+    tool_choice: ToolChoice
+    parallel_tool_calls: bool
+    effort: Effort | None
+    wire_tools: tuple[dict[str, Any], ...]
+    wire_tool_choice: str | dict[str, Any]
+
+    def chat(self, previous: Sequence[ChatMessage] = ()) -> ChatRequest:
+        """The internal request: instructions, the stored conversation, then this input."""
+        lead = (ChatMessage(role="system", text=self.instructions),) if self.instructions else ()
+        return ChatRequest(
+            model=self.model,
+            messages=lead + _name_results((*previous, *self.input)),
+            stream=self.stream,
+            max_tokens=self.max_output_tokens,
+            include_usage=True,  # the Responses API always reports usage
+            tools=self.tools,
+            tool_choice=self.tool_choice,
+            parallel_tool_calls=self.parallel_tool_calls,
+        )
+
+
+def parse_responses_request(body: Any) -> ResponsesRequest:
+    """Validate a Responses body and map it; RequestError names the offending param."""
+    if not isinstance(body, dict):
+        raise RequestError("The request body must be a JSON object")
+    try:
+        wire = ResponsesRequestIn.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(part) for part in first["loc"]) or None
+        raise RequestError(f"Invalid '{param}': {first['msg']}", param=param) from exc
+    _refuse_unsupported(wire)
+    items = [{"role": "user", "content": wire.input}] if isinstance(wire.input, str) else wire.input
+    declared = list(wire.tools or ())
+    declared += [tool for item in items if item.get("type") == "additional_tools" for tool in _listed(item)]
+    tools, custom, search = _tools(declared)
+    effort = wire.reasoning.effort if wire.reasoning else None
+    model = _with_thinking(parse_model(wire.model), effort)
+    if search and not model.search:
+        model = dataclasses.replace(model, search=True)
+    choice = _tool_choice(wire.tool_choice)
+    allowed = _allowed_names(wire.tool_choice)
+    if allowed is not None:
+        tools = tuple(tool for tool in tools if tool.name in allowed)
+    return ResponsesRequest(
+        model=model,
+        model_name=wire.model,
+        instructions=wire.instructions or None,
+        input=_messages(items),
+        stream=bool(wire.stream),
+        store=wire.store is not False,  # stored unless asked not to, as in OpenAI
+        previous_response_id=wire.previous_response_id or None,
+        max_output_tokens=wire.max_output_tokens,
+        tools=tools,
+        custom_tools=custom,
+        tool_choice=choice,
+        parallel_tool_calls=wire.parallel_tool_calls is not False,
+        effort=effort,
+        wire_tools=tuple(wire.tools or ()),
+        wire_tool_choice=wire.tool_choice or "auto",
+    )
+
+
+def _refuse_unsupported(wire: ResponsesRequestIn) -> None:
+    if wire.text and wire.text.format and wire.text.format.type != "text":
+        raise RequestError(
+            f"text.format '{wire.text.format.type}' is not supported yet; leave text.format out "
+            "(or use {'type': 'text'}) and describe the JSON you want in the instructions",
+            param="text.format",
+            code="unsupported_parameter",
+        )
+    for name in ("background", "conversation", "prompt"):
+        if getattr(wire, name):
+            raise RequestError(
+                f"'{name}' is not supported by this server; use previous_response_id to continue",
+                param=name,
+                code="unsupported_parameter",
+            )
+
+
+def _with_thinking(model: ModelSpec, effort: Effort | None) -> ModelSpec:
+    """Apply ``reasoning.effort`` unless the model name switched thinking itself."""
+    if effort is None or _NAME_SWITCHES & set(model.name.strip().lower().split("-")):
+        return model
+    thinking = effort not in _THINKING_OFF
+    fold = model.fold if thinking else False
+    return dataclasses.replace(model, thinking=thinking, fold=fold)
+
+
+def _listed(item: dict[str, Any]) -> list[dict[str, Any]]:
+    tools = item.get("tools")
+    return [tool for tool in tools if isinstance(tool, dict)] if isinstance(tools, list) else []
+
+
+def _tools(declared: list[dict[str, Any]]) -> tuple[tuple[ToolSpec, ...], frozenset[str], bool]:
+    """Function and custom tools for the prompt, the custom tools' names, and whether search is on."""
+    specs: list[ToolSpec] = []
+    custom: set[str] = set()
+    search = False
+    pending = list(declared)
+    while pending:
+        tool = pending.pop(0)
+        kind = str(tool.get("type", ""))
+        if kind == "namespace":
+            pending[:0] = _listed(tool)
+        elif kind == "function":
+            specs.append(_function(tool))
+        elif kind == "custom":
+            specs.append(_custom(tool))
+            custom.add(specs[-1].name)
+        elif kind.startswith("web_search"):
+            search = True
+        # Any other type is a hosted tool this server cannot run: left out, not failed (CLIENTS.md).
+    return tuple(specs), frozenset(custom), search
+
+
+def _tool_name(tool: dict[str, Any]) -> str:
+    name = tool.get("name")
+    if not isinstance(name, str) or not name:
+        raise RequestError(f"a {tool.get('type')} tool needs a 'name'", param="tools")
+    return name
+
+
+def _function(tool: dict[str, Any]) -> ToolSpec:
+    parameters = tool.get("parameters")
+    return ToolSpec(
+        _tool_name(tool),
+        str(tool.get("description") or ""),
+        parameters if isinstance(parameters, dict) else {"type": "object", "properties": {}},
+    )
+
+
+def _custom(tool: dict[str, Any]) -> ToolSpec:
+    """A free-text tool as a function of one string, ``input``; a grammar goes into its description."""
+    about = "The raw text input of this tool, written as-is (not JSON-encoded)."
+    grammar = tool.get("format")
+    if isinstance(grammar, dict) and grammar.get("type") == "grammar":
+        syntax = grammar.get("syntax", "lark")
+        about += f" It must follow this {syntax} grammar:\n{grammar.get('definition', '')}"
+    schema = {
+        "type": "object",
+        "properties": {CUSTOM_INPUT: {"type": "string", "description": about}},
+        "required": [CUSTOM_INPUT],
+        "additionalProperties": False,
+    }
+    return ToolSpec(_tool_name(tool), str(tool.get("description") or ""), schema)
+
+
+def _allowed_names(value: str | dict[str, Any] | None) -> frozenset[str] | None:
+    """The tool names an ``allowed_tools`` choice keeps (None: every tool)."""
+    if not isinstance(value, dict) or value.get("type") != "allowed_tools":
+        return None
+    listed = value.get("tools")
+    entries = listed if isinstance(listed, list) else []
+    return frozenset(str(entry.get("name")) for entry in entries if isinstance(entry, dict))
+
+
+def _tool_choice(value: str | dict[str, Any] | None) -> ToolChoice:
+    if value is None or value == "auto":
+        return "auto"
+    if value in ("none", "required"):
+        return value  # type: ignore[return-value]
+    if isinstance(value, dict) and value.get("type") in ("function", "custom"):
+        name = value.get("name")
+        if isinstance(name, str) and name:
+            return NamedToolChoice(name)
+    if isinstance(value, dict) and value.get("type") == "allowed_tools":
+        return "required" if value.get("mode") == "required" else "auto"
+    if isinstance(value, dict) and str(value.get("type", "")).startswith("web_search"):
+        return "auto"  # search is on through tools; DeepSeek decides when to search
+    raise RequestError(
+        "tool_choice must be 'auto', 'none', 'required', or {'type': 'function'|'custom', 'name': ...}",
+        param="tool_choice",
+    )
+
+
+def _messages(items: list[dict[str, Any]]) -> tuple[ChatMessage, ...]:
+    """Input items as chat messages; calls following an assistant message join it."""
+    messages: list[ChatMessage] = []
+    for index, item in enumerate(items):
+        kind = item.get("type") or ("message" if "role" in item else None)
+        where = f"input[{index}]"
+        if kind == "message":
+            messages.append(_message(item, where))
+        elif kind in ("function_call", "custom_tool_call"):
+            call = _call(item, where)
+            if messages and messages[-1].role == "assistant":
+                last = messages.pop()
+                messages.append(dataclasses.replace(last, tool_calls=(*last.tool_calls, call)))
+            else:
+                messages.append(ChatMessage(role="assistant", text="", tool_calls=(call,)))
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            text = _text(item.get("output"), f"{where}.output")
+            call_id = _required(item, "call_id", where)
+            messages.append(ChatMessage(role="tool", text=text, tool_call_id=call_id))
+        elif kind in ("reasoning", "additional_tools"):
+            continue  # reasoning is never re-sent upstream; additional tools were read with tools
+        elif kind == "item_reference":
+            raise RequestError(
+                "item_reference items are not supported; send the items or use previous_response_id",
+                param=where,
+                code="unsupported_parameter",
+            )
+        else:
+            raise RequestError(f"{where} has an unsupported type {kind!r}", param=f"{where}.type")
+    if not messages:
+        raise RequestError("input contains no message", param="input")
+    return tuple(messages)
+
+
+def _message(item: dict[str, Any], where: str) -> ChatMessage:
+    role = item.get("role")
+    if role not in ("user", "assistant", "system", "developer"):
+        roles = "user, assistant, system or developer"
+        raise RequestError(f"{where}.role must be {roles}", param=f"{where}.role")
+    return ChatMessage(role=role, text=_text(item.get("content"), f"{where}.content"))
+
+
+def _call(item: dict[str, Any], where: str) -> ToolCall:
+    call_id = _required(item, "call_id", where)
+    name = _required(item, "name", where)
+    if item.get("type") == "custom_tool_call":
+        raw = item.get("input")
+        return ToolCall(call_id, name, json.dumps({CUSTOM_INPUT: raw if isinstance(raw, str) else ""}))
+    arguments = item.get("arguments")
+    return ToolCall(call_id, name, arguments if isinstance(arguments, str) else json.dumps(arguments or {}))
+
+
+def _required(item: dict[str, Any], key: str, where: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value:
+        raise RequestError(f"{where}.{key} is required", param=f"{where}.{key}")
+    return value
+
+
+def _text(content: Any, where: str) -> str:
+    """A string, or the text of ``input_text``/``output_text`` parts; media parts are a 400."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if not isinstance(content, list):
+        raise RequestError(f"{where} must be a string or a list of parts", param=where)
+    pieces: list[str] = []
+    for index, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in _TEXT_PARTS and isinstance(part.get("text"), str):
+            pieces.append(part["text"])
+        elif kind == "refusal" and isinstance(part.get("refusal"), str):
+            pieces.append(part["refusal"])
+        elif kind in _UNSUPPORTED_PARTS:
+            raise RequestError(f"{where}[{index}] is {kind}: {_MEDIA_HINT}", param=f"{where}[{index}]")
+        else:
+            message = f"{where}[{index}] has an unsupported type {kind!r}"
+            raise RequestError(message, param=f"{where}[{index}]")
+    return "\n".join(pieces)
+
+
+def _name_results(messages: tuple[ChatMessage, ...]) -> tuple[ChatMessage, ...]:
+    """Tool results carry the name of the call they answer, when the call is in the conversation."""
+    names = {call.id: call.name for message in messages for call in message.tool_calls}
+    return tuple(
+        dataclasses.replace(m, name=names[m.tool_call_id])
+        if m.role == "tool" and m.tool_call_id in names and m.name is None
+        else m
+        for m in messages
+    )
