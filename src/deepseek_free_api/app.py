@@ -18,15 +18,17 @@ from starlette.responses import Response
 
 from deepseek_free_api import __version__
 from deepseek_free_api.accounts import Account, AccountPool
-from deepseek_free_api.api import misc, openai_chat
+from deepseek_free_api.api import misc, openai_chat, responses_api
 from deepseek_free_api.api.auth import resolve_caller
 from deepseek_free_api.api.edge import Drain
 from deepseek_free_api.api.errors import ErrorResponse, http_error_response, openai_error_response
 from deepseek_free_api.api.openai_models import ChatCompletionRequest
 from deepseek_free_api.api.origin import OriginGuard, origin_policy
+from deepseek_free_api.api.responses_models import ResponsesRequestIn
 from deepseek_free_api.api.state import Core, OutputOptions
 from deepseek_free_api.chat.conversations import ConversationBook
 from deepseek_free_api.chat.failover import ChatRunner, FailoverPolicy
+from deepseek_free_api.chat.responses_store import MemoryResponseStore
 from deepseek_free_api.chat.tokens import LazyTokenCounter
 from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
 from deepseek_free_api.chat.warm import WarmAccounts
@@ -138,6 +140,7 @@ def create_app(settings: Settings) -> FastAPI:
                 return False
             return True
 
+        app.state.responses_store = MemoryResponseStore()
         app.state.core = Core(
             runner=runner,
             caller=caller,
@@ -172,6 +175,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Outermost: foreign Host/Origin values are refused before anything else runs (api/origin.py).
     app.add_middleware(OriginGuard, policy=origin_policy(settings))
     app.include_router(openai_chat.router)
+    app.include_router(responses_api.router)
     app.include_router(misc.router)
 
     @app.exception_handler(ServiceError)
@@ -219,8 +223,16 @@ _DESCRIPTION = (
 _REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("/v1/chat/completions", "post"): ChatCompletionRequest,
     ("/token/check", "post"): misc.TokenCheck,
+    ("/v1/responses", "post"): ResponsesRequestIn,
 }
-_AUTHORIZED = frozenset({("/v1/chat/completions", "post"), ("/token/check", "post")})
+_AUTHORIZED = frozenset(
+    {
+        ("/v1/chat/completions", "post"),
+        ("/token/check", "post"),
+        ("/v1/responses", "post"),
+        ("/v1/responses/{response_id}", "get"),
+    }
+)
 _CHAT_ERRORS = {
     "400": "Invalid request (`param` names the field)",
     "401": "Missing or wrong service key, or DeepSeek rejected the token",

@@ -74,10 +74,6 @@ def stack() -> Iterator[Stack]:
             "keepalive_interval_s": 5.0,
         }
         app = create_app(load_settings(overrides=options, env={}))
-        if not any(getattr(route, "path", "") == "/v1/responses" for route in app.routes):
-            # Until app.py wires the Responses routes and their store (see responses_api).
-            app.include_router(responses_api.router)
-            app.state.responses_store = MemoryResponseStore()
         with BackgroundServer(app) as server:
             yield Stack(simulator, server)
 
