@@ -28,6 +28,7 @@ from deepseek_free_api.api.responses_models import ResponsesRequestIn
 from deepseek_free_api.api.state import Core, OutputOptions
 from deepseek_free_api.chat.conversations import ConversationBook
 from deepseek_free_api.chat.failover import ChatRunner, FailoverPolicy
+from deepseek_free_api.chat.files import AttachmentUploader
 from deepseek_free_api.chat.responses_store import MemoryResponseStore
 from deepseek_free_api.chat.tokens import LazyTokenCounter
 from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
@@ -114,6 +115,15 @@ def create_app(settings: Settings) -> FastAPI:
                 TurnPolicy(
                     continue_max_rounds=settings.chat.continue_max_rounds,
                     delete_sessions=settings.chat.session_delete == "delete",
+                ),
+                AttachmentUploader(
+                    client,
+                    warmth,
+                    remote_urls=settings.files.remote_urls,
+                    max_bytes=settings.files.max_bytes,
+                    max_count=settings.files.max_count,
+                    fetch_timeout_s=settings.files.fetch_timeout_s,
+                    parse_timeout_s=settings.files.parse_timeout_s,
                 ),
             ),
             ConversationBook(pool.devices),

@@ -41,6 +41,11 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `chat.search_sources_text` | `DEEPSEEK_FREE_API_CHAT_SEARCH_SOURCES_TEXT` | `true` | append the seed's text list of search sources |
 | `chat.reasoning_output` | `DEEPSEEK_FREE_API_CHAT_REASONING_OUTPUT` | `reasoning_content` | or `think_tags` (`<think>` in content) |
 | `chat.session_delete` | `DEEPSEEK_FREE_API_CHAT_SESSION_DELETE` | `keep` | `delete` removes upstream sessions after use |
+| `files.remote_urls` | `DEEPSEEK_FREE_API_FILES_REMOTE_URLS` | `false` | fetch `http(s)` image and file URLs (never private, loopback or link-local addresses); off = only data URLs and base64 |
+| `files.max_bytes` | `DEEPSEEK_FREE_API_FILES_MAX_BYTES` | `10485760` | largest image or file, inline or fetched |
+| `files.max_count` | `DEEPSEEK_FREE_API_FILES_MAX_COUNT` | `10` | most images and files in one request |
+| `files.fetch_timeout_s` | `DEEPSEEK_FREE_API_FILES_FETCH_TIMEOUT_S` | `10` | longest fetch of one URL, redirects included |
+| `files.parse_timeout_s` | `DEEPSEEK_FREE_API_FILES_PARSE_TIMEOUT_S` | `60` | longest wait for DeepSeek to accept an upload |
 | `log_level` | `DEEPSEEK_FREE_API_LOG_LEVEL` | `info` | `debug`, `info`, `warning`, `error`, `critical` |
 | `demo` | `DEEPSEEK_FREE_API_DEMO` (flag `--demo`) | `false` | run against the in-process simulator |
 | `[[accounts]]` | `DEEP_SEEK_CHAT_AUTHORIZATION` (comma-separated tokens) | none | server-side accounts: `token`, or `email`/`mobile` (+ `area_code`) and `password`; optional `name` |
@@ -68,6 +73,7 @@ from deepseek_free_api.settings import (
     AuthSettings,
     ChatSettings,
     ConfigError,
+    FilesSettings,
     LogLevel,
     PersonaSettings,
     Platform,
@@ -97,6 +103,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "pool": PoolSettings,
     "retry": RetrySettings,
     "chat": ChatSettings,
+    "files": FilesSettings,
 }
 _TOP_LEVEL = ("log_level", "demo")
 _ENV_ALIASES = {"DEEPSEEK_BASE_URL": "upstream.base_url", "API_KEYS": "auth.api_keys"}
@@ -317,6 +324,7 @@ __all__ = [
     "AuthSettings",
     "ChatSettings",
     "ConfigError",
+    "FilesSettings",
     "LogLevel",
     "PersonaSettings",
     "Platform",

@@ -134,6 +134,19 @@ class ChatSettings:
     session_delete: Literal["keep", "delete"] = "keep"
 
 
+@dataclass(frozen=True, slots=True)
+class FilesSettings:
+    """Images and files sent with messages (``chat.files``): limits, and whether URLs are fetched."""
+
+    # Off: an ``image_url``/``file_url`` that is not a data URL is a 400. On: http(s) URLs are
+    # fetched by the server, never from private, loopback or link-local addresses (SSRF).
+    remote_urls: bool = False
+    max_bytes: int = field(default=10 * 1024 * 1024, metadata=_min(1))
+    max_count: int = field(default=10, metadata=_min(1))
+    fetch_timeout_s: float = field(default=10.0, metadata=_min(0.1))
+    parse_timeout_s: float = field(default=60.0, metadata=_min(0.1))
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class AccountConfig:
     """A server-side DeepSeek account: a token, or e-mail/mobile and password to log in with."""
@@ -177,6 +190,7 @@ class Settings:
     pool: PoolSettings = field(default_factory=PoolSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
+    files: FilesSettings = field(default_factory=FilesSettings)
     accounts: tuple[AccountConfig, ...] = ()
     log_level: LogLevel = "info"
     demo: bool = False

@@ -153,12 +153,12 @@ def test_echoed_values_are_truncated(stack: Stack) -> None:
 # -- nothing silently dropped -------------------------------------------------------------------
 
 
+# Images and files are delivered now (tests/api/test_attachments.py); audio still cannot be.
 @pytest.mark.parametrize(
     "part",
     [
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
         {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
-        {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}},
+        {"type": "video_url", "video_url": {"url": "https://example.com/a.mp4"}},
     ],
 )
 def test_undeliverable_content_parts_are_refused(stack: Stack, part: dict[str, Any]) -> None:

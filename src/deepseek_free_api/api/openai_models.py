@@ -3,7 +3,8 @@
 The SDKs send ``null`` for fields they leave unset, so a ``null`` field counts as absent in every
 model here (a required one is then missing). Fields this server cannot honour are refused with a
 400 naming them rather than ignored: ``logprobs``/``top_logprobs``, ``n`` > 1, an unknown
-``response_format`` type, and content parts other than text. ``response_format`` json_object and
+``response_format`` type, and content parts other than text, ``image_url`` and ``file`` (which
+user messages may carry; ``chat.files`` uploads them). ``response_format`` json_object and
 json_schema are honoured by ``chat.structured`` (instructed, checked, repaired once).
 """
 
@@ -14,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from deepseek_free_api.chat.content import content_to_text
+from deepseek_free_api.chat.content import split_content
 from deepseek_free_api.chat.models import parse_model
 from deepseek_free_api.chat.request import (
     ChatMessage,
@@ -26,7 +27,12 @@ from deepseek_free_api.chat.request import (
     ToolChoice,
     ToolSpec,
 )
-from deepseek_free_api.errors import MissingParameterError, RequestError, UnsupportedParameterError
+from deepseek_free_api.errors import (
+    MissingParameterError,
+    RequestError,
+    UnsupportedContentError,
+    UnsupportedParameterError,
+)
 
 
 def _nullable_optionals(schema: dict[str, Any]) -> None:
@@ -51,16 +57,46 @@ def _only(value: object) -> Callable[[dict[str, Any]], None]:
     return publish
 
 
-def _text_parts(schema: dict[str, Any]) -> None:
-    """Publish the parts that reach DeepSeek (text); any other part is a clear 400, not a 422."""
+def _content_parts(schema: dict[str, Any]) -> None:
+    """Publish the parts that reach DeepSeek (text, images, files); others are a clear 400, not a 422."""
     text_part = {
         "type": "object",
         "required": ["type", "text"],
         "properties": {"type": {"const": "text"}, "text": {"type": "string"}},
     }
+    image_part = {
+        "type": "object",
+        "required": ["type", "image_url"],
+        "properties": {
+            "type": {"const": "image_url"},
+            "image_url": {
+                "type": "object",
+                "required": ["url"],
+                "properties": {
+                    "url": {"type": "string", "description": "a data: URL (http(s) if files.remote_urls)"},
+                    "detail": {"type": "string"},
+                },
+            },
+        },
+    }
+    file_part = {
+        "type": "object",
+        "required": ["type", "file"],
+        "properties": {
+            "type": {"const": "file"},
+            "file": {
+                "type": "object",
+                "required": ["file_data"],
+                "properties": {
+                    "file_data": {"type": "string", "description": "base64 or a data: URL"},
+                    "filename": {"type": "string"},
+                },
+            },
+        },
+    }
     for branch in schema.get("anyOf", ()):
         if branch.get("type") == "array":
-            branch["items"] = {"anyOf": [{"type": "string"}, text_part]}
+            branch["items"] = {"anyOf": [{"type": "string"}, text_part, image_part, file_part]}
 
 
 class _Wire(BaseModel):
@@ -87,7 +123,7 @@ class ToolCallIn(_Wire):
 
 class MessageIn(_Wire):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[Any] | None = Field(default=None, json_schema_extra=_text_parts)
+    content: str | list[Any] | None = Field(default=None, json_schema_extra=_content_parts)
     name: str | None = None
     reasoning_content: str | None = None
     tool_calls: list[ToolCallIn] | None = None
@@ -228,9 +264,17 @@ def _message(message: MessageIn, param: str) -> ChatMessage:
     calls = tuple(
         ToolCall(call.id, call.function.name, call.function.arguments) for call in message.tool_calls or ()
     )
+    text, attachments = split_content(message.content, param=f"{param}.content")
+    if attachments and role != "user":
+        raise UnsupportedContentError(
+            f"'{attachments[0].param}': only user messages can carry images and files "
+            f"(this is a {role} message)",
+            param=attachments[0].param,
+        )
     return ChatMessage(
         role=role,
-        text=content_to_text(message.content, param=f"{param}.content"),
+        text=text,
+        attachments=attachments,
         reasoning=message.reasoning_content,
         tool_calls=calls,
         tool_call_id=message.tool_call_id,

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from deepseek_free_api.chat.models import ModelSpec
-from deepseek_free_api.errors import RequestError
+from deepseek_free_api.errors import RequestError, UnsupportedContentError
 
+AttachmentKind = Literal["image", "file"]
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 ReasoningOutput = Literal["reasoning_content", "think_tags", "hidden"]
 # What the renderer finally does with reasoning, after the model name's silent/fold flags.
@@ -31,8 +32,20 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """An image or file sent with a message: its bytes, or an http(s) ``url`` fetched before upload."""
+
+    kind: AttachmentKind
+    filename: str
+    media_type: str
+    data: bytes = field(default=b"", repr=False)
+    url: str | None = field(default=None, repr=False)
+    param: str = ""  # the content part it came from (``messages.0.content.1``), for error messages
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
-    """One message of the conversation, reduced to text."""
+    """One message of the conversation: its text, and the images and files it carries."""
 
     role: Role
     text: str
@@ -40,6 +53,7 @@ class ChatMessage:
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +122,29 @@ class ChatRequest:
             raise RequestError(
                 f"tool_choice names '{self.tool_choice.name}', which is not in tools", param="tool_choice"
             )
+        self._check_attachments()
+
+    def _check_attachments(self) -> None:
+        """Images need the vision model; expert mode ignores files (seen 2026-05, PROTOCOL.md §4.8)."""
+        model = self.model
+        for attachment in self.attachments:
+            if attachment.kind == "image" and model.model_type != "vision":
+                raise UnsupportedContentError(
+                    f"'{attachment.param}' is an image, and only DeepSeek's vision model reads images: "
+                    f"use the model '{vision_model_for(model)}' instead of '{model.name[:64]}'",
+                    param=attachment.param,
+                )
+            if model.model_type == "expert":
+                raise UnsupportedContentError(
+                    f"'{attachment.param}' is a file, and DeepSeek's expert mode ('{model.name[:64]}') "
+                    "ignores uploaded files: use deepseek-v4-flash or deepseek-v4-vision",
+                    param=attachment.param,
+                )
+
+    @property
+    def attachments(self) -> tuple[Attachment, ...]:
+        """Every image and file of the conversation, in message order."""
+        return tuple(attachment for message in self.messages for attachment in message.attachments)
 
     @property
     def reasoning_mode(self) -> ReasoningMode:
@@ -127,3 +164,9 @@ class ChatRequest:
     def wants_tools(self) -> bool:
         """Whether tool calling is in play for this request."""
         return bool(self.tools) and self.tool_choice != "none"
+
+
+def vision_model_for(model: ModelSpec) -> str:
+    """The vision model name with the same thinking and search switches as ``model``."""
+    name = "deepseek-v4-vision" + ("" if model.thinking else "-nothinking")
+    return name + ("-search" if model.search else "")

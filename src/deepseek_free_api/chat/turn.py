@@ -20,13 +20,14 @@ import anyio
 
 from deepseek_free_api.chat.conversations import Native
 from deepseek_free_api.chat.events import ChatEvent, Completed, Started, StopReason, TokenUsage, ToolCall
+from deepseek_free_api.chat.files import AttachmentUploader
 from deepseek_free_api.chat.generation import STOP_TIMEOUT_S, Generation, Upstream
 from deepseek_free_api.chat.pipeline import Pipeline
 from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
 from deepseek_free_api.chat.request import ChatRequest
 from deepseek_free_api.chat.structured import answer_in_format, format_instructions
 from deepseek_free_api.chat.tools import render_tool_calls, render_tool_result, tool_instructions
-from deepseek_free_api.errors import EmptyAnswerError, UpstreamServerError
+from deepseek_free_api.errors import EmptyAnswerError, UnsupportedContentError, UpstreamServerError
 from deepseek_free_api.upstream.classifier import classify_stream_error
 from deepseek_free_api.upstream.client import COMPLETION_PATH, CompletionParams, Identity
 from deepseek_free_api.upstream.events import (
@@ -110,11 +111,19 @@ class TurnPolicy:
 class TurnRunner:
     """Runs one turn on a leased account; raises ServiceError (before or after events went out)."""
 
-    def __init__(self, client: Upstream, warmth: Warmth, tokens: Tokens, policy: TurnPolicy) -> None:
+    def __init__(
+        self,
+        client: Upstream,
+        warmth: Warmth,
+        tokens: Tokens,
+        policy: TurnPolicy,
+        files: AttachmentUploader | None = None,
+    ) -> None:
         self._client = client
         self._warmth = warmth
         self._tokens = tokens
         self._policy = policy
+        self._files = files
 
     async def run(
         self,
@@ -151,6 +160,8 @@ class TurnRunner:
         if request.max_tokens is not None:
             await self._tokens.ready()  # the budget counts every piece as it passes
         prompt_options = _prompt_options(request)
+        # Uploads first: a refused file leaves the prepared session and PoW for the next turn.
+        ref_file_ids = await self._upload(request, account.id, identity, continued=native is not None)
         if native is not None:
             session_id, parent = native.session_id, native.message_id
             prompt = new_turn_prompt(request.messages, **prompt_options)
@@ -166,6 +177,7 @@ class TurnRunner:
             thinking=request.model.thinking,
             search=request.model.search,
             parent_message_id=parent,
+            ref_file_ids=ref_file_ids,
         )
         reader = _Reader(Pipeline.for_request(request, self._tokens.count))
         try:
@@ -181,6 +193,20 @@ class TurnRunner:
                 self._warmth.refill(account.id)  # the turn failed early: prepare the next one anyway
         if self._policy.delete_sessions:
             await self._delete(identity, session_id)
+
+    async def _upload(
+        self, request: ChatRequest, account_id: str, identity: Identity, *, continued: bool
+    ) -> tuple[str, ...]:
+        """The request's images and files uploaded on this account (``chat.files``); their ids."""
+        if self._files is None:
+            if request.attachments:
+                first = request.attachments[0]
+                raise UnsupportedContentError(
+                    f"'{first.param}' is an image or file, and this server was built without uploads",
+                    param=first.param,
+                )
+            return ()
+        return await self._files.upload(request, account_id, identity, continued=continued)
 
     async def _delete(self, identity: Identity, session_id: str) -> None:
         """Delete the turn's session upstream (the answer is out already; the lease is still ours)."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+import secrets
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import orjson
 from curl_cffi.const import CurlECode
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 API = "/api/v0"
 COMPLETION_PATH = f"{API}/chat/completion"
+UPLOAD_PATH = f"{API}/file/upload_file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,44 @@ class CompletionParams:
             "action": None,
             "preempt": False,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class FileUpload:
+    """One file to send to ``file/upload_file`` (PROTOCOL.md §4.8)."""
+
+    filename: str
+    media_type: str
+    data: bytes = field(repr=False)
+    model_type: str = "default"  # x-model-type: images need "vision"
+    thinking: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A file as ``upload_file`` and ``fetch_files`` describe it."""
+
+    id: str
+    status: str  # PENDING, PARSING, SUCCESS, FAILED (and, defensively, others)
+    file_name: str = ""
+    is_image: bool = False
+    error_code: str | None = None
+    audit_result: str | None = None  # images: "unknown" until checked, then "pass" (or a refusal)
+
+    @classmethod
+    def from_json(cls, data: Any) -> UploadedFile:
+        """From DeepSeek's file object; UpstreamProtocolError if it has no id or status."""
+        if not isinstance(data, Mapping) or not data.get("id") or not data.get("status"):
+            raise UpstreamProtocolError("DeepSeek described an uploaded file without id or status")
+        error, audit = data.get("error_code"), data.get("audit_result")
+        return cls(
+            id=str(data["id"]),
+            status=str(data["status"]).upper(),
+            file_name=str(data.get("file_name") or ""),
+            is_image=bool(data.get("is_image")),
+            error_code=str(error) if error else None,
+            audit_result=str(audit) if audit else None,
+        )
 
 
 class UpstreamStream:
@@ -334,6 +374,57 @@ class DeepSeekClient:
         """``chat/stop_stream``: end a generation so the account is free again."""
         body = {"chat_session_id": session_id, "message_id": message_id}
         await self._call("POST", "/chat/stop_stream", identity, json=body)
+
+    async def upload_file(self, identity: Identity, upload: FileUpload, pow_header: str) -> UploadedFile:
+        """``file/upload_file``: one multipart part named ``file``; the answer is usually PENDING."""
+        # Built here rather than by curl's mime API: the bytes and the boundary are ours to check.
+        # The boundary looks like Chrome's (----WebKitFormBoundary + 16 characters).
+        boundary = "----WebKitFormBoundary" + secrets.token_urlsafe(12)[:16]
+        filename = upload.filename.replace('"', "%22").replace("\r", " ").replace("\n", " ")
+        body = b"".join(
+            (
+                f"--{boundary}\r\n".encode(),
+                f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'.encode(),
+                f"Content-Type: {upload.media_type}\r\n\r\n".encode(),
+                upload.data,
+                f"\r\n--{boundary}--\r\n".encode(),
+            )
+        )
+        headers = self._headers(
+            identity,
+            {
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "X-Ds-Pow-Response": pow_header,
+                # 2026 upload headers (DS2-go client_upload.go, PROTOCOL.md §1.4)
+                "x-file-size": str(len(upload.data)),
+                "x-model-type": upload.model_type,
+                "x-thinking-enabled": "1" if upload.thinking else "0",
+            },
+        )
+        try:
+            response = await self._session.request(
+                "POST",
+                self.base_url + UPLOAD_PATH,
+                data=body,
+                headers=headers,
+                timeout=(self._connect_timeout, self._request_timeout),
+                allow_redirects=False,
+            )
+        except Timeout as exc:
+            raise UpstreamTimeoutError(f"DeepSeek did not answer {UPLOAD_PATH} in time") from exc
+        except RequestException as exc:
+            reason = _reason(exc, UPLOAD_PATH)
+            raise UpstreamServerError(f"could not reach DeepSeek ({UPLOAD_PATH}): {reason}") from exc
+        data = _envelope_data(response.status_code, dict(response.headers), response.content, UPLOAD_PATH)
+        return UploadedFile.from_json(data)
+
+    async def fetch_files(self, identity: Identity, file_ids: Sequence[str]) -> list[UploadedFile]:
+        """``file/fetch_files``: the current state of these files (those of this account)."""
+        data = await self._call("GET", "/file/fetch_files?file_ids=" + quote(",".join(file_ids)), identity)
+        files = _dig(data, "files")
+        if not isinstance(files, list):
+            raise UpstreamProtocolError("DeepSeek's fetch_files answer had no file list")
+        return [UploadedFile.from_json(item) for item in files]
 
     async def _open_stream(
         self, path: str, identity: Identity, body: Mapping[str, Any], headers: Mapping[str, str] | None
