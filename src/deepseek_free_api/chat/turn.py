@@ -12,92 +12,27 @@ still generates on it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 import anyio
 
 from deepseek_free_api.chat.conversations import Native
-from deepseek_free_api.chat.events import ChatEvent, Completed, Started, StopReason, TokenUsage, ToolCall
+from deepseek_free_api.chat.events import ChatEvent, Started, TokenUsage
 from deepseek_free_api.chat.files import AttachmentUploader
 from deepseek_free_api.chat.generation import STOP_TIMEOUT_S, Generation, Upstream
 from deepseek_free_api.chat.pipeline import Pipeline
+from deepseek_free_api.chat.ports import EventSink, ReplyIds, Tokens, TurnAccount, Warmth
 from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
+from deepseek_free_api.chat.reader import Reader, prompt_options
 from deepseek_free_api.chat.request import ChatRequest
-from deepseek_free_api.chat.structured import answer_in_format, format_instructions
-from deepseek_free_api.chat.tools import render_tool_calls, render_tool_result, tool_instructions
-from deepseek_free_api.errors import EmptyAnswerError, UnsupportedContentError, UpstreamServerError
-from deepseek_free_api.upstream.classifier import classify_stream_error
+from deepseek_free_api.chat.structured import answer_in_format
+from deepseek_free_api.errors import UnsupportedContentError, UpstreamServerError
 from deepseek_free_api.upstream.client import COMPLETION_PATH, CompletionParams, Identity
-from deepseek_free_api.upstream.events import (
-    Citation,
-    Finish,
-    Ready,
-    ReasoningDelta,
-    SearchResults,
-    StreamErrorFrame,
-    StreamEvent,
-    TextDelta,
-)
 
 log = logging.getLogger(__name__)
 
 # Above this many characters, counting tokens moves off the event loop.
 COUNT_INLINE_MAX = 20_000
-
-
-class Warmth(Protocol):
-    """Sessions and proof of work prepared ahead for each account (``chat.warm.WarmAccounts``)."""
-
-    async def session(self, account_id: str, identity: Identity) -> str: ...
-    async def pow_header(self, account_id: str, identity: Identity, target_path: str) -> str: ...
-    def refill(self, account_id: str) -> None: ...
-
-
-class TurnAccount(Protocol):
-    """The account a turn runs on."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def token(self) -> str | None: ...
-    @property
-    def device_id(self) -> str: ...
-
-
-class Tokens(Protocol):
-    """Token counting (``chat.tokens.LazyTokenCounter``)."""
-
-    @property
-    def loaded(self) -> bool: ...
-    def prefetch(self) -> None: ...
-    async def ready(self) -> None: ...
-    def count(self, text: str) -> int: ...
-
-
-class ReplyIds(Protocol):
-    """The ids a caller gets for continuing a conversation (``chat.conversations``)."""
-
-    def format(self, session_id: str, message_id: int) -> str:
-        """The reply id for this message."""
-        ...
-
-    def moved(self, session_id: str, old: int, new: int) -> None:
-        """The answer the caller knows as ``old`` went on under ``new``."""
-        ...
-
-
-class EventSink(Protocol):
-    """Where a turn's events go (the edge's channel to the dialect renderer)."""
-
-    async def emit(self, events: list[ChatEvent]) -> None:
-        """A batch of events for the caller."""
-        ...
-
-    def leased(self) -> None:
-        """An account is ours: from now on a stream may open and send keep-alives."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,16 +94,16 @@ class TurnRunner:
             self._tokens.prefetch()  # usage is counted at the end: have the tokenizer by then
         if request.max_tokens is not None:
             await self._tokens.ready()  # the budget counts every piece as it passes
-        prompt_options = _prompt_options(request)
+        options = prompt_options(request)
         # Uploads first: a refused file leaves the prepared session and PoW for the next turn.
         ref_file_ids = await self._upload(request, account.id, identity, continued=native is not None)
         if native is not None:
             session_id, parent = native.session_id, native.message_id
-            prompt = new_turn_prompt(request.messages, **prompt_options)
+            prompt = new_turn_prompt(request.messages, **options)
         else:
             session_id = await self._warmth.session(account.id, identity)
             parent = None
-            prompt = fold_messages(request.messages, **prompt_options)
+            prompt = fold_messages(request.messages, **options)
         header = await self._warmth.pow_header(account.id, identity, COMPLETION_PATH)
         params = CompletionParams(
             session_id=session_id,
@@ -179,7 +114,7 @@ class TurnRunner:
             parent_message_id=parent,
             ref_file_ids=ref_file_ids,
         )
-        reader = _Reader(Pipeline.for_request(request, self._tokens.count))
+        reader = Reader(Pipeline.for_request(request, self._tokens.count))
         try:
             async with Generation(self._client, identity, session_id) as generation:
                 await generation.open(await self._client.open_completion(identity, params, header))
@@ -220,7 +155,7 @@ class TurnRunner:
     async def _read(
         self,
         generation: Generation,
-        reader: _Reader,
+        reader: Reader,
         sink: EventSink,
         account_id: str,
         ids: ReplyIds,
@@ -256,7 +191,7 @@ class TurnRunner:
     async def _send(
         self,
         batch: list[ChatEvent],
-        reader: _Reader,
+        reader: Reader,
         sink: EventSink,
         generation: Generation,
         account_id: str,
@@ -281,7 +216,7 @@ class TurnRunner:
                 batch.insert(0, Started(ids.format(generation.session_id, message_id), account_id))
         await sink.emit(batch)
 
-    async def _usage(self, prompt: str, reader: _Reader) -> TokenUsage:
+    async def _usage(self, prompt: str, reader: Reader) -> TokenUsage:
         tokens = self._tokens
 
         def count() -> TokenUsage:
@@ -294,87 +229,4 @@ class TurnRunner:
         return count()
 
 
-def _prompt_options(request: ChatRequest) -> dict[str, Any]:
-    """How the prompt speaks of tools (DSML instructions and history) and of the answer's format."""
-    answer_format = format_instructions(request.response_format)
-    if not request.wants_tools:
-        return {"instructions": answer_format} if answer_format else {}
-    tools = tool_instructions(request.tools, request.tool_choice, parallel=request.parallel_tool_calls)
-    return {
-        "instructions": f"{tools}\n\n{answer_format}" if answer_format else tools,
-        "render_tool_calls": render_tool_calls,
-        "render_tool_result": render_tool_result,
-    }
-
-
-class _Reader:
-    """What the decoded stream means for the caller: visible events, the end, the text so far."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-        self.answer: list[str] = []
-        self.reasoning: list[str] = []
-        self.size = 0
-        self.started = False
-        self.announced: int | None = None  # the message id the caller was given
-        self.incomplete = False
-        self.finished: StopReason | None = None
-
-    @property
-    def stop(self) -> StopReason | None:
-        """Why the answer is over, if it is (an early cut by the pipeline wins)."""
-        early = self.pipeline.stop
-        return early.reason if early is not None else self.finished
-
-    def interpret(self, events: Sequence[StreamEvent], generation: Generation) -> list[ChatEvent]:
-        """Decoded events -> visible events after the pipeline."""
-        visible: list[ChatEvent] = []
-        for event in events:
-            if isinstance(event, ReasoningDelta | TextDelta | Citation | SearchResults):
-                visible.append(event)
-            elif isinstance(event, Finish):
-                generation.ended()
-                if event.status == "INCOMPLETE":
-                    self.incomplete = True
-                elif event.status == "CONTENT_FILTER":
-                    if event.template and not self.answer:
-                        visible.append(TextDelta(event.template))
-                    self.finished = "content_filter"
-                else:
-                    self.finished = "end_turn"
-            elif isinstance(event, StreamErrorFrame) and not self.incomplete:
-                # After INCOMPLETE, a generation_err frame only explains it; we continue instead.
-                # Otherwise it is DeepSeek's last word: a refused turn (hint, busy) never started a
-                # generation and a failed one has ended, so there is nothing to stop_stream.
-                generation.ended()
-                raise classify_stream_error(event)
-            elif isinstance(event, Ready):
-                pass  # the ids live in the decoder
-        out = self.pipeline.feed(visible) if visible else []
-        if self.stop is not None:
-            out += self.pipeline.flush()
-        self._note(out)
-        return out
-
-    def complete(self, usage: TokenUsage | None) -> list[ChatEvent]:
-        """The final batch: anything held back, then ``Completed``."""
-        stop = self.stop
-        if stop is None:  # pragma: no cover - _read only returns with a stop reason
-            raise UpstreamServerError("the answer ended without a reason")
-        if not self.answer and stop == "end_turn":
-            raise EmptyAnswerError("DeepSeek finished without an answer")
-        early = self.pipeline.stop
-        sequence = early.sequence if early is not None else None
-        return [Completed(stop=stop, usage=usage, stop_sequence=sequence)]
-
-    def _note(self, events: list[ChatEvent]) -> None:
-        for event in events:
-            if isinstance(event, TextDelta):
-                self.answer.append(event.text)
-                self.size += len(event.text)
-            elif isinstance(event, ReasoningDelta):
-                self.reasoning.append(event.text)
-                self.size += len(event.text)
-            elif isinstance(event, ToolCall):
-                self.answer.append(event.arguments)  # a call's arguments count as answer tokens
-                self.size += len(event.arguments)
+__all__ = ["EventSink", "ReplyIds", "Tokens", "TurnAccount", "TurnPolicy", "TurnRunner", "Warmth"]

@@ -7,17 +7,13 @@ parsed, and every failure is mapped to the error tree by ``upstream.classifier``
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import orjson
-from curl_cffi.const import CurlECode
 from curl_cffi.requests import AsyncSession
 from curl_cffi.requests.exceptions import RequestException, Timeout
 
@@ -31,193 +27,18 @@ from deepseek_free_api.errors import (
 )
 from deepseek_free_api.upstream.classifier import classify_envelope, classify_http
 from deepseek_free_api.upstream.persona import Persona
+from deepseek_free_api.upstream.stream import UpstreamStream, network_reason
+from deepseek_free_api.upstream.wire import (
+    API,
+    COMPLETION_PATH,
+    UPLOAD_PATH,
+    CompletionParams,
+    FileUpload,
+    Identity,
+    UploadedFile,
+)
 
 log = logging.getLogger(__name__)
-
-API = "/api/v0"
-COMPLETION_PATH = f"{API}/chat/completion"
-UPLOAD_PATH = f"{API}/file/upload_file"
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Whose request this is: a DeepSeek token and that account's stable device id."""
-
-    token: str = field(repr=False)
-    device_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class CompletionParams:
-    """The body of ``chat/completion`` (PROTOCOL.md §4.2, 2026 web shape)."""
-
-    session_id: str
-    prompt: str
-    model_type: str = "default"
-    thinking: bool = False
-    search: bool = False
-    parent_message_id: int | None = None
-    ref_file_ids: tuple[str, ...] = ()
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body DeepSeek expects."""
-        return {
-            "chat_session_id": self.session_id,
-            "parent_message_id": self.parent_message_id,
-            "model_type": self.model_type,
-            "prompt": self.prompt,
-            "ref_file_ids": list(self.ref_file_ids),
-            "thinking_enabled": self.thinking,
-            "search_enabled": self.search,
-            "action": None,
-            "preempt": False,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class FileUpload:
-    """One file to send to ``file/upload_file`` (PROTOCOL.md §4.8)."""
-
-    filename: str
-    media_type: str
-    data: bytes = field(repr=False)
-    model_type: str = "default"  # x-model-type: images need "vision"
-    thinking: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class UploadedFile:
-    """A file as ``upload_file`` and ``fetch_files`` describe it."""
-
-    id: str
-    status: str  # PENDING, PARSING, SUCCESS, FAILED (and, defensively, others)
-    file_name: str = ""
-    is_image: bool = False
-    error_code: str | None = None
-    audit_result: str | None = None  # images: "unknown" until checked, then "pass" (or a refusal)
-
-    @classmethod
-    def from_json(cls, data: Any) -> UploadedFile:
-        """From DeepSeek's file object; UpstreamProtocolError if it has no id or status."""
-        if not isinstance(data, Mapping) or not data.get("id") or not data.get("status"):
-            raise UpstreamProtocolError("DeepSeek described an uploaded file without id or status")
-        error, audit = data.get("error_code"), data.get("audit_result")
-        return cls(
-            id=str(data["id"]),
-            status=str(data["status"]).upper(),
-            file_name=str(data.get("file_name") or ""),
-            is_image=bool(data.get("is_image")),
-            error_code=str(error) if error else None,
-            audit_result=str(audit) if audit else None,
-        )
-
-
-class UpstreamStream:
-    """An open ``text/event-stream`` response: iterate its byte chunks, then ``aclose()``.
-
-    Iterating yields what has arrived, joined: when several network reads are already queued they
-    come out as one chunk, so the decoder and the renderer work in batches under load. The idle
-    timeout is curl's own (no byte for ``stream_idle_timeout_s`` ends the transfer), so reading
-    costs no timer per chunk.
-    """
-
-    def __init__(self, response: Any) -> None:
-        self._response = response
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[bytes]:
-        queue: asyncio.Queue[Any] | None = getattr(self._response, "queue", None)
-        if queue is None:  # not curl_cffi's streaming response (tests): plain iteration
-            async for chunk in self._response.aiter_content():
-                if chunk:
-                    yield chunk
-            return
-        # curl_cffi 0.17 streams through an asyncio.Queue of bytes, ending with STREAM_END or
-        # an exception (models.Response.aiter_content); we read it directly to take all that is ready.
-        while True:
-            item = await queue.get()
-            pieces: list[bytes] = []
-            while isinstance(item, bytes):
-                if item:
-                    pieces.append(item)
-                if queue.empty():
-                    item = None
-                    break
-                item = queue.get_nowait()
-            if pieces:
-                yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            if item is None:
-                continue
-            if isinstance(item, Timeout):
-                raise UpstreamTimeoutError(
-                    "DeepSeek sent nothing for too long in the middle of a stream"
-                ) from item
-            if isinstance(item, RequestException):
-                raise UpstreamServerError(
-                    f"the stream from DeepSeek broke: {_reason(item, 'a stream')}"
-                ) from item
-            return  # STREAM_END
-
-    async def aclose(self) -> None:
-        """Abort the transfer now (idempotent).
-
-        curl_cffi's own ``aclose`` waits for the whole body; setting ``quit_now`` makes its write
-        callback abort the transfer, and a stalled transfer is cancelled after a short grace.
-        """
-        quit_now = getattr(self._response, "quit_now", None)
-        if quit_now is not None:
-            quit_now.set()
-        task: asyncio.Task[None] | None = getattr(self._response, "astream_task", None)
-        if task is None or task.done():
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), 1.0)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-        except Exception:  # noqa: BLE001 - closing a broken stream must not mask the real error
-            log.debug("closing upstream stream failed", exc_info=True)
-
-
-# What went wrong on the way to DeepSeek, in our words, by libcurl error code
-# (https://curl.se/libcurl/c/libcurl-errors.html): curl's own text, with its "curl: (18)" prefix and
-# its link to the libcurl manual, means nothing to an API caller and goes to the DEBUG log only.
-_CURL_WORDS: dict[int, str] = {
-    CurlECode.COULDNT_RESOLVE_HOST: "its host name could not be resolved (DNS)",
-    CurlECode.COULDNT_RESOLVE_PROXY: "the proxy's host name could not be resolved (DNS)",
-    CurlECode.COULDNT_CONNECT: "the connection was refused or could not be made",
-    CurlECode.PROXY: "the proxy refused or failed the connection",
-    CurlECode.OPERATION_TIMEDOUT: "the connection timed out",
-    CurlECode.SSL_CONNECT_ERROR: "the TLS handshake failed",
-    CurlECode.PEER_FAILED_VERIFICATION: "its TLS certificate could not be verified",
-    CurlECode.SSL_CACERT_BADFILE: "the trusted TLS certificates could not be read",
-    CurlECode.SSL_CERTPROBLEM: "the TLS client certificate was refused",
-    CurlECode.SEND_ERROR: "the connection was reset while sending",
-    CurlECode.RECV_ERROR: "the connection was reset while receiving",
-    CurlECode.PARTIAL_FILE: "the connection closed before the whole answer arrived",
-    CurlECode.GOT_NOTHING: "the connection closed without any answer",
-    CurlECode.WEIRD_SERVER_REPLY: "the answer was not valid HTTP",
-    CurlECode.HTTP2: "the HTTP/2 connection failed",
-    CurlECode.HTTP2_STREAM: "the HTTP/2 stream was reset",
-    CurlECode.TOO_MANY_REDIRECTS: "it redirected too many times",
-    CurlECode.WRITE_ERROR: "the transfer was aborted",
-    CurlECode.ABORTED_BY_CALLBACK: "the transfer was aborted",
-}
-
-
-def _reason(exc: RequestException, where: str) -> str:
-    """What happened, in the project's words; curl's own text goes to the DEBUG log only."""
-    code = int(getattr(exc, "code", 0) or 0)
-    log.debug("transfer error on %s (%s, curl code %d): %s", where, type(exc).__name__, code, exc)
-    words = _CURL_WORDS.get(code)
-    if words is not None:
-        return words
-    if code:
-        return f"the transfer failed (network error {code})"
-    return f"the transfer failed ({type(exc).__name__})"
 
 
 class DeepSeekClient:
@@ -289,7 +110,9 @@ class DeepSeekClient:
         except Timeout as exc:
             raise UpstreamTimeoutError(f"DeepSeek did not answer {path} in time") from exc
         except RequestException as exc:
-            raise UpstreamServerError(f"could not reach DeepSeek ({path}): {_reason(exc, path)}") from exc
+            raise UpstreamServerError(
+                f"could not reach DeepSeek ({path}): {network_reason(exc, path)}"
+            ) from exc
 
     async def _call(
         self,
@@ -413,7 +236,7 @@ class DeepSeekClient:
         except Timeout as exc:
             raise UpstreamTimeoutError(f"DeepSeek did not answer {UPLOAD_PATH} in time") from exc
         except RequestException as exc:
-            reason = _reason(exc, UPLOAD_PATH)
+            reason = network_reason(exc, UPLOAD_PATH)
             raise UpstreamServerError(f"could not reach DeepSeek ({UPLOAD_PATH}): {reason}") from exc
         data = _envelope_data(response.status_code, dict(response.headers), response.content, UPLOAD_PATH)
         return UploadedFile.from_json(data)
@@ -437,7 +260,7 @@ class DeepSeekClient:
         try:
             content = await response.acontent()
         except RequestException as exc:
-            status, reason = response.status_code, _reason(exc, path)
+            status, reason = response.status_code, network_reason(exc, path)
             raise UpstreamServerError(
                 f"could not read DeepSeek's HTTP {status} answer to {path}: {reason}"
             ) from exc
@@ -478,3 +301,16 @@ def _dig(data: Any, *keys: str) -> Any:
             return None
         data = data.get(key)
     return data
+
+
+__all__ = [
+    "API",
+    "COMPLETION_PATH",
+    "UPLOAD_PATH",
+    "CompletionParams",
+    "DeepSeekClient",
+    "FileUpload",
+    "Identity",
+    "UploadedFile",
+    "UpstreamStream",
+]
