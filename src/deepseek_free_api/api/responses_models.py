@@ -28,19 +28,18 @@ How the request maps onto the internal chat request:
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from deepseek_free_api.api.responses_input import CUSTOM_INPUT, input_messages, name_results
 from deepseek_free_api.chat.models import ModelSpec, parse_model
 from deepseek_free_api.chat.request import (
     ChatMessage,
     ChatRequest,
     NamedToolChoice,
-    ToolCall,
     ToolChoice,
     ToolSpec,
 )
@@ -49,12 +48,6 @@ from deepseek_free_api.errors import RequestError
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 _THINKING_OFF: frozenset[str] = frozenset({"none", "minimal"})
 _NAME_SWITCHES = frozenset({"think", "r1", "nothinking"})
-_TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text"})
-_UNSUPPORTED_PARTS = frozenset({"input_image", "input_file", "input_audio", "image_url", "file"})
-_MEDIA_HINT = (
-    "images and files are not supported by this server yet (uploads to DeepSeek come later); send text only"
-)
-CUSTOM_INPUT = "input"  # the one parameter a custom tool's call carries
 
 
 class _Wire(BaseModel):
@@ -118,7 +111,7 @@ class ResponsesRequest:
         lead = (ChatMessage(role="system", text=self.instructions),) if self.instructions else ()
         return ChatRequest(
             model=self.model,
-            messages=lead + _name_results((*previous, *self.input)),
+            messages=lead + name_results((*previous, *self.input)),
             stream=self.stream,
             max_tokens=self.max_output_tokens,
             include_usage=True,  # the Responses API always reports usage
@@ -155,7 +148,7 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
         model=model,
         model_name=wire.model,
         instructions=wire.instructions or None,
-        input=_messages(items),
+        input=input_messages(items),
         stream=bool(wire.stream),
         store=wire.store is not False,  # stored unless asked not to, as in OpenAI
         previous_response_id=wire.previous_response_id or None,
@@ -283,92 +276,4 @@ def _tool_choice(value: str | dict[str, Any] | None) -> ToolChoice:
     )
 
 
-def _messages(items: list[dict[str, Any]]) -> tuple[ChatMessage, ...]:
-    """Input items as chat messages; calls following an assistant message join it."""
-    messages: list[ChatMessage] = []
-    for index, item in enumerate(items):
-        kind = item.get("type") or ("message" if "role" in item else None)
-        where = f"input[{index}]"
-        if kind == "message":
-            messages.append(_message(item, where))
-        elif kind in ("function_call", "custom_tool_call"):
-            call = _call(item, where)
-            if messages and messages[-1].role == "assistant":
-                last = messages.pop()
-                messages.append(dataclasses.replace(last, tool_calls=(*last.tool_calls, call)))
-            else:
-                messages.append(ChatMessage(role="assistant", text="", tool_calls=(call,)))
-        elif kind in ("function_call_output", "custom_tool_call_output"):
-            text = _text(item.get("output"), f"{where}.output")
-            call_id = _required(item, "call_id", where)
-            messages.append(ChatMessage(role="tool", text=text, tool_call_id=call_id))
-        elif kind in ("reasoning", "additional_tools"):
-            continue  # reasoning is never re-sent upstream; additional tools were read with tools
-        elif kind == "item_reference":
-            raise RequestError(
-                "item_reference items are not supported; send the items or use previous_response_id",
-                param=where,
-                code="unsupported_parameter",
-            )
-        else:
-            raise RequestError(f"{where} has an unsupported type {kind!r}", param=f"{where}.type")
-    if not messages:
-        raise RequestError("input contains no message", param="input")
-    return tuple(messages)
-
-
-def _message(item: dict[str, Any], where: str) -> ChatMessage:
-    role = item.get("role")
-    if role not in ("user", "assistant", "system", "developer"):
-        roles = "user, assistant, system or developer"
-        raise RequestError(f"{where}.role must be {roles}", param=f"{where}.role")
-    return ChatMessage(role=role, text=_text(item.get("content"), f"{where}.content"))
-
-
-def _call(item: dict[str, Any], where: str) -> ToolCall:
-    call_id = _required(item, "call_id", where)
-    name = _required(item, "name", where)
-    if item.get("type") == "custom_tool_call":
-        raw = item.get("input")
-        return ToolCall(call_id, name, json.dumps({CUSTOM_INPUT: raw if isinstance(raw, str) else ""}))
-    arguments = item.get("arguments")
-    return ToolCall(call_id, name, arguments if isinstance(arguments, str) else json.dumps(arguments or {}))
-
-
-def _required(item: dict[str, Any], key: str, where: str) -> str:
-    value = item.get(key)
-    if not isinstance(value, str) or not value:
-        raise RequestError(f"{where}.{key} is required", param=f"{where}.{key}")
-    return value
-
-
-def _text(content: Any, where: str) -> str:
-    """A string, or the text of ``input_text``/``output_text`` parts; media parts are a 400."""
-    if content is None or isinstance(content, str):
-        return content or ""
-    if not isinstance(content, list):
-        raise RequestError(f"{where} must be a string or a list of parts", param=where)
-    pieces: list[str] = []
-    for index, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind in _TEXT_PARTS and isinstance(part.get("text"), str):
-            pieces.append(part["text"])
-        elif kind == "refusal" and isinstance(part.get("refusal"), str):
-            pieces.append(part["refusal"])
-        elif kind in _UNSUPPORTED_PARTS:
-            raise RequestError(f"{where}[{index}] is {kind}: {_MEDIA_HINT}", param=f"{where}[{index}]")
-        else:
-            message = f"{where}[{index}] has an unsupported type {kind!r}"
-            raise RequestError(message, param=f"{where}[{index}]")
-    return "\n".join(pieces)
-
-
-def _name_results(messages: tuple[ChatMessage, ...]) -> tuple[ChatMessage, ...]:
-    """Tool results carry the name of the call they answer, when the call is in the conversation."""
-    names = {call.id: call.name for message in messages for call in message.tool_calls}
-    return tuple(
-        dataclasses.replace(m, name=names[m.tool_call_id])
-        if m.role == "tool" and m.tool_call_id in names and m.name is None
-        else m
-        for m in messages
-    )
+__all__ = ["CUSTOM_INPUT", "ResponsesRequest", "ResponsesRequestIn", "parse_responses_request"]
