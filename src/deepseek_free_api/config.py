@@ -39,6 +39,9 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `chat.search_sources_text` | `DEEPSEEK_FREE_API_CHAT_SEARCH_SOURCES_TEXT` | `true` | append the seed's text list of search sources |
 | `chat.reasoning_output` | `DEEPSEEK_FREE_API_CHAT_REASONING_OUTPUT` | `reasoning_content` | or `think_tags` (`<think>` in content) |
 | `chat.session_delete` | `DEEPSEEK_FREE_API_CHAT_SESSION_DELETE` | `keep` | `delete` removes upstream sessions after use |
+| `chat.claude_opus_model` | `DEEPSEEK_FREE_API_CHAT_CLAUDE_OPUS_MODEL` | `deepseek-v4-pro` | answers Anthropic requests for `claude-*opus*` |
+| `chat.claude_sonnet_model` | `DEEPSEEK_FREE_API_CHAT_CLAUDE_SONNET_MODEL` | `deepseek-v4-flash` | answers `claude-*sonnet*` and other `claude-*` names |
+| `chat.claude_haiku_model` | `DEEPSEEK_FREE_API_CHAT_CLAUDE_HAIKU_MODEL` | `deepseek-chat` | answers `claude-*haiku*` |
 | `log_level` | `DEEPSEEK_FREE_API_LOG_LEVEL` | `info` | `debug`, `info`, `warning`, `error`, `critical` |
 | `demo` | `DEEPSEEK_FREE_API_DEMO` (flag `--demo`) | `false` | run against the in-process simulator |
 | `[[accounts]]` | `DEEP_SEEK_CHAT_AUTHORIZATION` (comma-separated tokens) | none | server-side accounts: `token`, or `email`/`mobile` (+ `area_code`) and `password`; optional `name` |
