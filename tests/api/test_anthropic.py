@@ -16,7 +16,7 @@ from deepseek_free_api.api import anthropic_messages
 from deepseek_free_api.api.anthropic_models import ClaudeModels
 from deepseek_free_api.app import create_app
 from deepseek_free_api.background import BackgroundServer
-from deepseek_free_api.config import load_settings
+from deepseek_free_api.config import ConfigError, load_settings
 from deepseek_free_api.errors import ModelNotFoundError
 from deepseek_free_api.simulator import SimulatorConfig
 from deepseek_free_api.simulator import create_app as create_simulator
@@ -126,8 +126,12 @@ def test_stream_events_parse_and_assemble_to_the_non_stream_reply(stack: Stack) 
     events = raw_events(stack, body, "/v1/messages?beta=true")
     for name, data in events:
         assert name == data["type"]
-        EVENTS.validate_python(data)  # the SDK's own event types
-    names = [name for name, _ in events if name != "ping"]
+        if name == "ping":  # a keep-alive: the SDK skips it before parsing, as Anthropic's own
+            assert data == {"type": "ping"}
+        else:
+            EVENTS.validate_python(data)  # the SDK's own event types
+    events = [(name, data) for name, data in events if name != "ping"]
+    names = [name for name, _ in events]
     assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
     assert events[0][1]["message"]["usage"]["input_tokens"] > 0
     # opus -> deepseek-v4-pro thinks: a thinking block (deltas, one signature) and then a text block
@@ -325,3 +329,7 @@ def test_the_model_map_is_a_setting() -> None:
     chat = load_settings(env=env).chat
     assert chat.claude_opus_model == "deepseek-v4-pro-search"
     assert (chat.claude_sonnet_model, chat.claude_haiku_model) == ("deepseek-v4-flash", "deepseek-chat")
+    assert ClaudeModels.from_settings(chat).resolve("claude-opus-4-1").search
+    wrong = load_settings(env={"DEEPSEEK_FREE_API_CHAT_CLAUDE_HAIKU_MODEL": "gpt-4o"}).chat
+    with pytest.raises(ConfigError, match="chat.claude_haiku_model"):
+        ClaudeModels.from_settings(wrong)

@@ -24,7 +24,8 @@ from deepseek_free_api.chat.request import (
     ToolChoice,
     ToolSpec,
 )
-from deepseek_free_api.errors import RequestError
+from deepseek_free_api.errors import ModelNotFoundError, RequestError
+from deepseek_free_api.settings import ChatSettings, ConfigError
 
 # Claude Code's first system block (2.1, 2026): "x-anthropic-billing-header: cc_version=…;
 # cc_entrypoint=…;", different on every request; prompting with it would only add noise.
@@ -44,6 +45,17 @@ class ClaudeModels:
     def __post_init__(self) -> None:
         for target in (self.opus, self.sonnet, self.haiku):
             parse_model(target)  # a wrong target fails at startup, not on the first request
+
+    @classmethod
+    def from_settings(cls, chat: ChatSettings) -> ClaudeModels:
+        """The map from ``chat.claude_*_model``; ConfigError names a target that is no model name."""
+        for family in ("opus", "sonnet", "haiku"):
+            key = f"claude_{family}_model"
+            try:
+                parse_model(getattr(chat, key))
+            except ModelNotFoundError as exc:
+                raise ConfigError(f"chat.{key}", exc.message) from exc
+        return cls(chat.claude_opus_model, chat.claude_sonnet_model, chat.claude_haiku_model)
 
     def resolve(self, name: str) -> ModelSpec:
         """The model for a public name: a Claude family by its target, anything else as itself."""
