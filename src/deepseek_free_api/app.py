@@ -18,7 +18,8 @@ from starlette.responses import Response
 
 from deepseek_free_api import __version__
 from deepseek_free_api.accounts import Account, AccountPool
-from deepseek_free_api.api import misc, openai_chat, responses_api
+from deepseek_free_api.api import anthropic_messages, misc, openai_chat, responses_api
+from deepseek_free_api.api.anthropic_models import ClaudeModels
 from deepseek_free_api.api.auth import resolve_caller
 from deepseek_free_api.api.edge import Drain
 from deepseek_free_api.api.errors import ErrorResponse, http_error_response, openai_error_response
@@ -182,9 +183,11 @@ def create_app(settings: Settings) -> FastAPI:
     drain = Drain()
     app = _App(title="deepseek-free-api", version=__version__, lifespan=lifespan, description=_DESCRIPTION)
     app.state.drain = drain
+    app.state.claude_models = ClaudeModels.from_settings(settings.chat)  # a wrong name fails at startup
     # Outermost: foreign Host/Origin values are refused before anything else runs (api/origin.py).
     app.add_middleware(OriginGuard, policy=origin_policy(settings))
     app.include_router(openai_chat.router)
+    app.include_router(anthropic_messages.router)
     app.include_router(responses_api.router)
     app.include_router(misc.router)
 

@@ -132,6 +132,10 @@ class ChatSettings:
     search_sources_text: bool = True
     reasoning_output: Literal["reasoning_content", "think_tags"] = "reasoning_content"
     session_delete: Literal["keep", "delete"] = "keep"
+    # Anthropic Messages: the DeepSeek model that answers for each Claude family (claude-*-opus-*, …).
+    claude_opus_model: str = "deepseek-v4-pro"
+    claude_sonnet_model: str = "deepseek-v4-flash"
+    claude_haiku_model: str = "deepseek-chat"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,77 @@
+"""tool_use through the Anthropic dialect: the simulator answers in DeepSeek's DSML markup."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import pytest
+
+from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tools"
+WEATHER: Any = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city"],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    scripts = [
+        {"pattern": "sunny, 21 C", "answer": "It is sunny in Paris."},  # the follow-up (tool result)
+        {"pattern": "WEATHER-ONE", "answer": (FIXTURES / "dsml-v4.txt").read_text()},
+    ]
+    yield from start_stack(simulator_config(scripts=scripts), min_interval_s=0.0)
+
+
+def client(stack: Stack) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=stack.server.url, api_key=API_KEY, max_retries=0)
+
+
+def ask(stack: Stack, messages: Any) -> Any:
+    return client(stack).messages.create(
+        model="claude-haiku-4-5", max_tokens=1024, tools=[WEATHER], messages=messages
+    )
+
+
+def test_a_dsml_call_is_a_tool_use_block_and_the_round_trip_completes(stack: Stack) -> None:
+    first = ask(stack, [{"role": "user", "content": "WEATHER-ONE please"}])
+    assert first.stop_reason == "tool_use"
+    [call] = [block for block in first.content if block.type == "tool_use"]
+    assert call.name == "get_weather" and call.input == {"city": "Paris", "days": 3}
+    assert call.id.startswith("toolu_")
+    assert all("DSML" not in getattr(block, "text", "") for block in first.content)
+    history: Any = [
+        {"role": "user", "content": "WEATHER-ONE please"},
+        {"role": "assistant", "content": [block.model_dump() for block in first.content]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny, 21 C"}],
+        },
+    ]
+    final = ask(stack, history)
+    assert final.stop_reason == "end_turn"
+    assert final.content[-1].type == "text" and "sunny" in final.content[-1].text
+    sent = stack.upstream_requests("/chat/completion")[-1]["prompt"]
+    assert 'invoke name="get_weather"' in sent and "sunny, 21 C" in sent
+
+
+def test_the_streamed_tool_use_assembles_to_the_same_message(stack: Stack) -> None:
+    with client(stack).messages.stream(
+        model="claude-haiku-4-5",
+        max_tokens=1024,
+        tools=[WEATHER],
+        messages=[{"role": "user", "content": "WEATHER-ONE again"}],
+    ) as stream:
+        streamed = stream.get_final_message()
+    assert streamed.stop_reason == "tool_use"
+    [call] = [block for block in streamed.content if block.type == "tool_use"]
+    assert call.input == {"city": "Paris", "days": 3}
