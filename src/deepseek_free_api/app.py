@@ -290,6 +290,21 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
+# {"type": "error", "error": {"type", "message"}}: what /v1/messages answers on errors.
+_ANTHROPIC_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "error"],
+    "properties": {
+        "type": {"const": "error"},
+        "error": {
+            "type": "object",
+            "required": ["type", "message"],
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+        },
+    },
+}
+
+
 def document_api(openapi: dict[str, Any]) -> dict[str, Any]:
     """Complete FastAPI's document: request bodies, bearer auth, the error envelope on every route."""
     components = openapi.setdefault("components", {})
@@ -301,12 +316,13 @@ def document_api(openapi: dict[str, Any]) -> dict[str, Any]:
         schemas[model.__name__] = schema
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     error = {"description": "Error in the OpenAI envelope", "content": _json(_ref("ErrorResponse"))}
+    anthropic = {"description": "Error in Anthropic's envelope", "content": _json(_ANTHROPIC_ERROR)}
     for path, operations in openapi.get("paths", {}).items():
         for method, operation in operations.items():
             key = (path, method)
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)  # FastAPI's validation answer; this server never sends it
-            responses["default"] = error
+            responses["default"] = anthropic if path.startswith("/v1/messages") else error
             if key in _REQUEST_BODIES:
                 body = _json(_ref(_REQUEST_BODIES[key].__name__))
                 operation["requestBody"] = {"required": True, "content": body}

@@ -44,10 +44,13 @@ def api_schema(stack: Stack) -> Any:
 
 
 def error_envelope(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> bool | None:
-    """Every 4xx/5xx with a body is ``{"error": {message, type, param, code}}``."""
+    """Every 4xx/5xx with a body is the OpenAI envelope (Anthropic's own on /v1/messages)."""
     if response.status_code < 400 or case.method.upper() == "HEAD":
         return None
     body = response.json()
+    if case.path.startswith("/v1/messages"):
+        assert body["type"] == "error" and set(body["error"]) == {"type", "message"}, body
+        return True
     assert isinstance(body, dict) and set(body) == {"error"}, body
     error = body["error"]
     assert set(error) == {"message", "type", "param", "code"}, error
