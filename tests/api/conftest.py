@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import pytest
 
 from deepseek_free_api.app import create_app
 from deepseek_free_api.background import BackgroundServer
@@ -82,3 +83,28 @@ def start_stack(sim_config: SimulatorConfig, **overrides: Any) -> Generator[Stac
         settings = load_settings(overrides=options, env={})
         with BackgroundServer(create_app(settings)) as server:
             yield Stack(simulator, server)
+
+
+_SDK_CLIENTS: dict[tuple[type[Any], str, str | None], Any] = {}
+SdkT = TypeVar("SdkT")
+
+
+def sdk_client(kind: type[SdkT], base_url: str, api_key: str | None) -> SdkT:
+    """One official SDK client per (SDK, server, key) for the session, closed at its end.
+
+    A client made per call and left to the garbage collector leaves pooled sockets open, and the
+    ResourceWarning then fails whichever test happens to run at that moment.
+    """
+    key = (kind, base_url, api_key)
+    client = _SDK_CLIENTS.get(key)
+    if client is None:
+        client = _SDK_CLIENTS[key] = kind(base_url=base_url, api_key=api_key, max_retries=0)  # type: ignore[call-arg]
+    return client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_sdk_clients() -> Iterator[None]:
+    yield
+    for client in _SDK_CLIENTS.values():
+        client.close()
+    _SDK_CLIENTS.clear()

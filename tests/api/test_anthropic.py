@@ -15,7 +15,7 @@ from anthropic.types import RawMessageStreamEvent
 from deepseek_free_api.api.anthropic_models import ClaudeModels
 from deepseek_free_api.config import ConfigError, load_settings
 from deepseek_free_api.errors import ModelNotFoundError
-from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+from tests.api.conftest import API_KEY, Stack, sdk_client, simulator_config, start_stack
 
 SLOW = {
     "pattern": "SLOW",
@@ -47,7 +47,7 @@ def tight() -> Iterator[Stack]:
 
 
 def client(stack: Stack, key: str | None = API_KEY) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=stack.server.url, api_key=key, max_retries=0)
+    return sdk_client(anthropic.Anthropic, stack.server.url, key)
 
 
 def text_of(block: Any, field: str = "text") -> str:

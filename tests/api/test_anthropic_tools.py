@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+from tests.api.conftest import API_KEY, Stack, sdk_client, simulator_config, start_stack
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tools"
 WEATHER: Any = {
@@ -28,12 +29,13 @@ def stack() -> Iterator[Stack]:
     scripts = [
         {"pattern": "sunny, 21 C", "answer": "It is sunny in Paris."},  # the follow-up (tool result)
         {"pattern": "WEATHER-ONE", "answer": (FIXTURES / "dsml-v4.txt").read_text()},
+        {"pattern": "TITLE-ME", "answer": '{"title": "Weather chat"}'},
     ]
     yield from start_stack(simulator_config(scripts=scripts), min_interval_s=0.0)
 
 
 def client(stack: Stack) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=stack.server.url, api_key=API_KEY, max_retries=0)
+    return sdk_client(anthropic.Anthropic, stack.server.url, API_KEY)
 
 
 def ask(stack: Stack, messages: Any) -> Any:
@@ -75,3 +77,17 @@ def test_the_streamed_tool_use_assembles_to_the_same_message(stack: Stack) -> No
     assert streamed.stop_reason == "tool_use"
     [call] = [block for block in streamed.content if block.type == "tool_use"]
     assert call.input == {"city": "Paris", "days": 3}
+
+
+def test_output_config_format_is_honoured_like_response_format(stack: Stack) -> None:
+    # Claude Code's title request: a JSON schema the answer must follow.
+    schema = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}
+    reply = client(stack).messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=256,
+        messages=[{"role": "user", "content": "TITLE-ME: a chat about weather"}],
+        extra_body={"output_config": {"format": {"type": "json_schema", "schema": schema}}},
+    )
+    assert json.loads(getattr(reply.content[-1], "text", "")) == {"title": "Weather chat"}
+    sent = stack.upstream_requests("/chat/completion")[-1]["prompt"]
+    assert '"title"' in sent  # the schema was given to the model

@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+from tests.api.conftest import API_KEY, Stack, sdk_client, simulator_config, start_stack
 
 # A 1x1 transparent PNG.
 PNG = base64.b64decode(
@@ -27,7 +27,7 @@ def stack() -> Iterator[Stack]:
 
 
 def client(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+    return sdk_client(openai.OpenAI, stack.base_url, API_KEY)
 
 
 def post(stack: Stack, body: dict[str, Any]) -> httpx.Response:

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+from tests.api.conftest import API_KEY, Stack, sdk_client, simulator_config, start_stack
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def stack() -> Iterator[Stack]:
 
 
 def client(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+    return sdk_client(openai.OpenAI, stack.base_url, API_KEY)
 
 
 def test_plain_chat_non_stream(stack: Stack) -> None:

@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+from tests.api.conftest import API_KEY, Stack, sdk_client, simulator_config, start_stack
 
 SLOW = {
     "pattern": "SLOW",
@@ -44,7 +44,7 @@ def reset(stack: Stack) -> Iterator[None]:
 
 
 def client(stack: Stack, key: str = API_KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0)
+    return sdk_client(openai.OpenAI, stack.base_url, key)
 
 
 def chat(stack: Stack, key: str = API_KEY, **kwargs: Any) -> Any:

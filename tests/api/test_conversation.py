@@ -12,7 +12,7 @@ import openai
 import orjson
 import pytest
 
-from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+from tests.api.conftest import API_KEY, Stack, sdk_client, simulator_config, start_stack
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def stack() -> Iterator[Stack]:
 
 
 def client(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+    return sdk_client(openai.OpenAI, stack.base_url, API_KEY)
 
 
 def test_history_is_folded_into_one_prompt(stack: Stack) -> None:
@@ -129,7 +129,7 @@ def test_warm_server_makes_one_upstream_call_before_the_first_token(stack: Stack
 
 def test_each_account_has_its_own_stable_uuid_device_id(stack: Stack) -> None:
     for key in ("tok-alpha", "tok-beta", "tok-alpha"):
-        openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0).chat.completions.create(
+        sdk_client(openai.OpenAI, stack.base_url, key).chat.completions.create(
             model="deepseek-chat", messages=[{"role": "user", "content": "device"}]
         )
     httpx.post(
@@ -145,8 +145,8 @@ def test_each_account_has_its_own_stable_uuid_device_id(stack: Stack) -> None:
 
 
 def test_another_callers_conversation_id_is_answered_like_an_unknown_one(stack: Stack) -> None:
-    alpha = openai.OpenAI(base_url=stack.base_url, api_key="tok-alpha", max_retries=0)
-    beta = openai.OpenAI(base_url=stack.base_url, api_key="tok-beta", max_retries=0)
+    alpha = sdk_client(openai.OpenAI, stack.base_url, "tok-alpha")
+    beta = sdk_client(openai.OpenAI, stack.base_url, "tok-beta")
     first = alpha.chat.completions.create(
         model="deepseek-chat", messages=[{"role": "user", "content": "mine"}]
     )

@@ -16,7 +16,7 @@ from deepseek_free_api.app import create_app
 from deepseek_free_api.background import BackgroundServer
 from deepseek_free_api.config import AccountConfig, load_settings
 from deepseek_free_api.simulator import create_app as create_simulator
-from tests.api.conftest import API_KEY, TOKENS, Stack, simulator_config, start_stack
+from tests.api.conftest import API_KEY, TOKENS, Stack, sdk_client, simulator_config, start_stack
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def healthy(stack: Stack) -> Iterator[None]:
 
 
 def ask(stack: Stack, content: str) -> Any:
-    api = openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+    api = sdk_client(openai.OpenAI, stack.base_url, API_KEY)
     return api.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": content}])
 
 
@@ -62,7 +62,7 @@ def test_a_conversation_continues_natively_after_a_restart() -> None:
         )
 
         def chat(server: BackgroundServer, messages: list[dict[str, str]], **extra: Any) -> Any:
-            api = openai.OpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0)
+            api = sdk_client(openai.OpenAI, server.url + "/v1", API_KEY)
             return api.chat.completions.create(model="deepseek-chat", messages=messages, **extra)  # type: ignore[arg-type]
 
         with BackgroundServer(create_app(settings)) as first_server:
@@ -141,7 +141,7 @@ def test_a_login_account_whose_token_expired_logs_in_again_within_the_request() 
         )
         settings = replace(settings, accounts=(AccountConfig(email="me@example.com", password="pw-123456"),))
         with BackgroundServer(create_app(settings)) as server:
-            api = openai.OpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0)
+            api = sdk_client(openai.OpenAI, server.url + "/v1", API_KEY)
             first = api.chat.completions.create(
                 model="deepseek-chat", messages=[{"role": "user", "content": "one"}]
             )

@@ -20,7 +20,7 @@ from deepseek_free_api.app import create_app
 from deepseek_free_api.background import BackgroundServer
 from deepseek_free_api.config import load_settings
 from deepseek_free_api.simulator import create_app as create_simulator
-from tests.api.conftest import API_KEY, TOKENS, Stack, simulator_config
+from tests.api.conftest import API_KEY, TOKENS, Stack, sdk_client, simulator_config
 
 INPUT_LIMIT = 2000  # characters the simulated default model accepts
 CUT = {"pattern": "CUT", "answer": "{echo}", "answer_chars": 200, "incomplete_after": 60}
@@ -101,7 +101,7 @@ def clear_faults(stack: Stack) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def api(stack: Stack) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0) as sdk:
+    with sdk_client(openai.OpenAI, stack.base_url, API_KEY) as sdk:
         yield sdk
 
 

@@ -11,7 +11,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+from tests.api.conftest import API_KEY, Stack, sdk_client, simulator_config, start_stack
 
 PERSON_FORMAT: Any = {
     "type": "json_schema",
@@ -51,7 +51,7 @@ def stack() -> Iterator[Stack]:
 
 
 def client(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+    return sdk_client(openai.OpenAI, stack.base_url, API_KEY)
 
 
 def body(content: str, response_format: Any = PERSON_FORMAT, **extra: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from deepseek_free_api.chat.responses_store import MemoryResponseStore, StoredRe
 from deepseek_free_api.config import load_settings
 from deepseek_free_api.errors import UpstreamTimeoutError
 from deepseek_free_api.simulator import create_app as create_simulator
-from tests.api.conftest import API_KEY, TOKENS, Stack, simulator_config
+from tests.api.conftest import API_KEY, TOKENS, Stack, sdk_client, simulator_config
 
 OTHER_KEY = "sk-test-other-service-key"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tools"
@@ -86,7 +86,7 @@ def no_faults(stack: Stack) -> Iterator[None]:
 
 
 def client(stack: Stack, key: str = API_KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0)
+    return sdk_client(openai.OpenAI, stack.base_url, key)
 
 
 def last_prompt(stack: Stack) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+from tests.api.conftest import API_KEY, Stack, sdk_client, simulator_config, start_stack
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def stack() -> Iterator[Stack]:
 
 
 def test_sessions_are_deleted_after_the_answer(stack: Stack) -> None:
-    api = openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+    api = sdk_client(openai.OpenAI, stack.base_url, API_KEY)
     reply = api.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": "bye"}])
     assert (reply.choices[0].message.content or "").startswith("Echo: bye")
     # The answer does not wait for the delete; it follows at once, while the lease is still held.

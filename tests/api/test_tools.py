@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+from tests.api.conftest import API_KEY, Stack, sdk_client, simulator_config, start_stack
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tools"
 WEATHER_TOOL: Any = {
@@ -39,7 +39,7 @@ def stack() -> Iterator[Stack]:
 
 
 def client(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+    return sdk_client(openai.OpenAI, stack.base_url, API_KEY)
 
 
 def ask(stack: Stack, content: str, **extra: Any) -> Any:

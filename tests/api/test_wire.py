@@ -28,7 +28,7 @@ from deepseek_free_api.errors import (
     UpstreamServerError,
     UpstreamTimeoutError,
 )
-from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
+from tests.api.conftest import API_KEY, Stack, sdk_client, simulator_config, start_stack
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +205,7 @@ def test_harmless_values_of_those_options_are_accepted(stack: Stack) -> None:
 
 
 def test_sdk_models_retrieve(stack: Stack) -> None:
-    client = openai.OpenAI(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+    client = sdk_client(openai.OpenAI, stack.base_url, API_KEY)
     assert client.models.retrieve("deepseek-chat").id == "deepseek-chat"
     unlisted = client.models.retrieve("deepseek-v4-pro-search-fold")  # valid, though not in the list
     assert (unlisted.id, unlisted.object) == ("deepseek-v4-pro-search-fold", "model")

@@ -1,7 +1,7 @@
 """Anthropic Messages request models (the wire format), parsed into a ChatRequest.
 
 What the web model cannot honour is a clear 400 (``image``/``document`` blocks until uploads
-exist, ``output_config.format``, MCP servers); what changes nothing for it is accepted and
+exist, MCP servers); what changes nothing for it is accepted and
 ignored, and the README says so (sampling knobs, ``metadata``, ``cache_control``,
 ``context_management``, thinking ``budget_tokens``, ``output_config.effort``).
 """
@@ -20,6 +20,7 @@ from deepseek_free_api.chat.request import (
     ChatRequest,
     NamedToolChoice,
     ReasoningOutput,
+    ResponseFormat,
     ToolCall,
     ToolChoice,
     ToolSpec,
@@ -149,9 +150,6 @@ def parse_messages_request(
     wire = validated(MessagesRequest, body)
     if wire.mcp_servers:
         raise RequestError("mcp_servers is not supported by this server", param="mcp_servers")
-    if wire.output_config and wire.output_config.format is not None:
-        # TODO(step 6): honour it like OpenAI's response_format once that lands (instruct + validate).
-        raise RequestError("output_config.format is not supported yet", param="output_config.format")
     stop = tuple(wire.stop_sequences or ())
     if any(not sequence for sequence in stop):
         raise RequestError("stop_sequences must not contain empty strings", param="stop_sequences")
@@ -168,7 +166,25 @@ def parse_messages_request(
         tools=tools,
         tool_choice=_tool_choice(wire.tool_choice),
         parallel_tool_calls=not (wire.tool_choice and wire.tool_choice.disable_parallel_tool_use),
+        response_format=_output_format(wire.output_config),
     )
+
+
+def _output_format(config: OutputConfig | None) -> ResponseFormat | None:
+    """``output_config.format`` (Claude Code's title request uses it) as the structured-output request.
+
+    Anthropic's form is ``{"type": "json_schema", "schema": {...}}``; the answer is then instructed,
+    checked and repaired once like OpenAI's ``response_format`` (``chat.structured``).
+    """
+    if config is None or config.format is None:
+        return None
+    kind, schema = config.format.get("type"), config.format.get("schema")
+    if kind != "json_schema" or not isinstance(schema, dict):
+        raise RequestError(
+            'output_config.format must be {"type": "json_schema", "schema": {...}}',
+            param="output_config.format",
+        )
+    return ResponseFormat("json_schema", schema=schema)
 
 
 def parse_count_request(body: Any, *, models: ClaudeModels) -> tuple[ModelSpec, tuple[ChatMessage, ...]]:
