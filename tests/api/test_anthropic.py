@@ -23,6 +23,8 @@ SLOW = {
     "answer_chars": 600,
     "pacing": {"chunks_per_second": 20, "chunk_chars": 8},
 }
+# A 1x1 transparent PNG.
+PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 BILLING = "x-anthropic-billing-header: cc_version=2.1.0.abc; cc_entrypoint=cli;"
 EVENTS: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RawMessageStreamEvent)
 
@@ -233,17 +235,28 @@ def test_missing_max_tokens_is_a_bad_request(stack: Stack) -> None:
     }
 
 
-def test_image_block_is_a_clear_bad_request(stack: Stack) -> None:
-    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+def test_an_image_for_a_model_without_vision_is_a_clear_bad_request(stack: Stack) -> None:
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64}}
     content: Any = [{"type": "text", "text": "what is this?"}, image]
     with pytest.raises(anthropic.BadRequestError) as caught:
         client(stack).messages.create(
             model="claude-haiku-4-5", max_tokens=100, messages=[{"role": "user", "content": content}]
         )
     error = caught.value.body["error"]  # type: ignore[index]
-    assert error["type"] == "invalid_request_error"
-    assert "messages.0.content.1" in error["message"] and "not supported yet" in error["message"]
+    assert error["type"] == "invalid_request_error" and "vision" in error["message"]
     assert all("what is this" not in r["prompt"] for r in stack.upstream_requests("/chat/completion"))
+
+
+def test_a_document_block_is_uploaded_and_referenced_by_the_completion(stack: Stack) -> None:
+    document = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "hello"}}
+    content: Any = [{"type": "text", "text": "summarise the file"}, document]
+    reply = client(stack).messages.create(
+        model="claude-haiku-4-5", max_tokens=100, messages=[{"role": "user", "content": content}]
+    )
+    assert reply.content[-1].type == "text"
+    [upload] = stack.upstream_requests("/file/upload_file")[-1:]
+    sent = stack.upstream_requests("/chat/completion")[-1]
+    assert sent["body"]["ref_file_ids"] and upload["path"].endswith("/file/upload_file")
 
 
 def _hold_stream(stack: Stack, started: threading.Event, done: threading.Event) -> None:

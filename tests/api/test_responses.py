@@ -334,7 +334,7 @@ def error_of(stack: Stack, body: dict[str, Any], key: str | None = API_KEY) -> t
                 "input": [{"role": "user", "content": [{"type": "input_image", "image_url": "data:,"}]}],
             },
             400,
-            "input[0].content[0]",
+            "input[0].content.0.image_url",
         ),
         (
             {
@@ -533,3 +533,23 @@ def test_null_fields_count_as_unset(stack: Stack) -> None:
     reply = response.json()
     assert reply["output_text"].startswith("Echo: nulls") and reply["store"] is True
     assert client(stack).responses.retrieve(reply["id"]).id == reply["id"]
+
+
+PNG_URL = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+def test_an_input_image_is_uploaded_and_referenced_by_the_completion(stack: Stack) -> None:
+    content: Any = [
+        {"type": "input_text", "text": "what is this?"},
+        {"type": "input_image", "image_url": PNG_URL},
+    ]
+    reply = client(stack).responses.create(
+        model="deepseek-v4-vision", input=[{"role": "user", "content": content}]
+    )
+    assert reply.status == "completed"
+    sent = stack.upstream_requests("/chat/completion")[-1]
+    assert sent["body"]["ref_file_ids"] and sent["body"]["model_type"] == "vision"
+    assert stack.upstream_requests("/file/upload_file")

@@ -1,7 +1,7 @@
 """Anthropic Messages request models (the wire format), parsed into a ChatRequest.
 
-What the web model cannot honour is a clear 400 (``image``/``document`` blocks until uploads
-exist, MCP servers); what changes nothing for it is accepted and
+What the web model cannot honour is a clear 400 (MCP servers; ``image``/``document`` blocks
+outside user turns); what changes nothing for it is accepted and
 ignored, and the README says so (sampling knobs, ``metadata``, ``cache_control``,
 ``context_management``, thinking ``budget_tokens``, ``output_config.effort``).
 """
@@ -14,8 +14,10 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from deepseek_free_api.chat.content import split_content
 from deepseek_free_api.chat.models import ModelSpec, parse_model
 from deepseek_free_api.chat.request import (
+    Attachment,
     ChatMessage,
     ChatRequest,
     NamedToolChoice,
@@ -31,7 +33,7 @@ from deepseek_free_api.settings import ChatSettings, ConfigError
 # Claude Code's first system block (2.1, 2026): "x-anthropic-billing-header: cc_version=…;
 # cc_entrypoint=…;", different on every request; prompting with it would only add noise.
 _BILLING_HEADER = "x-anthropic-billing-header:"
-_UNSUPPORTED_BLOCKS = frozenset({"image", "document"})
+_MEDIA_BLOCKS = frozenset({"image", "document"})  # uploaded as attachments (user turns only)
 _SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})  # earlier reasoning is not re-sent
 
 
@@ -259,11 +261,8 @@ def _system_texts(system: str | list[dict[str, Any]] | None) -> list[str]:
 
 def _text_of(block: dict[str, Any], where: str) -> str:
     kind = block.get("type")
-    if kind in _UNSUPPORTED_BLOCKS:
-        raise RequestError(
-            f"{where}: '{kind}' blocks are not supported yet (file uploads to DeepSeek are still to come)",
-            param=where,
-        )
+    if kind in _MEDIA_BLOCKS:
+        raise RequestError(f"{where}: '{kind}' blocks are only accepted in user turns", param=where)
     if kind != "text" or not isinstance(block.get("text"), str):
         raise RequestError(f"{where}: expected a text block, got {kind!r}", param=where)
     text: str = block["text"]
@@ -293,19 +292,32 @@ def _assistant(blocks: list[dict[str, Any]], where: str) -> ChatMessage:
 
 
 def _user(blocks: list[dict[str, Any]], where: str) -> list[ChatMessage]:
-    """Text blocks in order, with each ``tool_result`` as a ``tool`` message where it stood."""
+    """Text blocks in order, with each ``tool_result`` as a ``tool`` message where it stood.
+
+    ``image`` and ``document`` blocks become attachments of the user message they stand in
+    (uploaded to DeepSeek by ``chat.files``).
+    """
     out: list[ChatMessage] = []
     texts: list[str] = []
+    attachments: list[Attachment] = []
+
+    def flush() -> None:
+        out.append(ChatMessage(role="user", text="\n".join(texts), attachments=tuple(attachments)))
+        texts.clear()
+        attachments.clear()
+
     for index, block in enumerate(blocks):
-        if block.get("type") != "tool_result":
+        kind = block.get("type")
+        if kind in _MEDIA_BLOCKS:
+            attachments.extend(split_content([block], param=f"{where}.{index}")[1])
+        elif kind != "tool_result":
             texts.append(_text_of(block, f"{where}.{index}"))
-            continue
-        if texts:
-            out.append(ChatMessage(role="user", text="\n".join(texts)))
-            texts = []
-        out.append(_tool_result(block, f"{where}.{index}"))
-    if texts or not out:
-        out.append(ChatMessage(role="user", text="\n".join(texts)))
+        else:
+            if texts or attachments:
+                flush()
+            out.append(_tool_result(block, f"{where}.{index}"))
+    if texts or attachments or not out:
+        flush()
     return out
 
 

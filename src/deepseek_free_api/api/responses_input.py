@@ -6,14 +6,14 @@ import dataclasses
 import json
 from typing import Any
 
-from deepseek_free_api.chat.request import ChatMessage, ToolCall
+from deepseek_free_api.chat.content import split_content
+from deepseek_free_api.chat.request import Attachment, ChatMessage, ToolCall
 from deepseek_free_api.errors import RequestError
 
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text"})
+_MEDIA_PARTS = frozenset({"input_image", "input_file"})  # in user messages: attachments
 _UNSUPPORTED_PARTS = frozenset({"input_image", "input_file", "input_audio", "image_url", "file"})
-_MEDIA_HINT = (
-    "images and files are not supported by this server yet (uploads to DeepSeek come later); send text only"
-)
+_MEDIA_HINT = "images and files are accepted in user messages only (as input_image / input_file)"
 CUSTOM_INPUT = "input"  # the one parameter a custom tool's call carries
 
 
@@ -56,7 +56,16 @@ def _message(item: dict[str, Any], where: str) -> ChatMessage:
     if role not in ("user", "assistant", "system", "developer"):
         roles = "user, assistant, system or developer"
         raise RequestError(f"{where}.role must be {roles}", param=f"{where}.role")
-    return ChatMessage(role=role, text=_text(item.get("content"), f"{where}.content"))
+    where = f"{where}.content"
+    content = item.get("content")
+    attachments: tuple[Attachment, ...] = ()
+    if role == "user" and isinstance(content, list):
+        media = [part for part in content if isinstance(part, dict) and part.get("type") in _MEDIA_PARTS]
+        attachments = split_content(media, param=where)[1]  # uploaded to DeepSeek by chat.files
+        content = [
+            part for part in content if not (isinstance(part, dict) and part.get("type") in _MEDIA_PARTS)
+        ]
+    return ChatMessage(role=role, text=_text(content, where), attachments=attachments)
 
 
 def _call(item: dict[str, Any], where: str) -> ToolCall:
