@@ -69,3 +69,20 @@ def test_codex_with_a_deepseek_model_name_writes_the_file_through_exec_command(
     hello = shell_stack.workdir / "hello.txt"
     assert hello.exists() and hello.read_text() == "hi", shell_stack.report()
     assert FINAL in stdout, shell_stack.report()
+
+
+@pytest.fixture
+def patch_stack(tmp_path: Path) -> Iterator[AgentStack]:
+    patch = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch"
+    yield from start_agent_stack(scripts("apply_patch", "input", patch), tmp_path)
+
+
+def test_codex_with_its_own_model_name_writes_the_file_through_apply_patch(
+    patch_stack: AgentStack,
+) -> None:
+    # -m gpt-5.5 (answered by chat.gpt_model) is what makes Codex offer its custom apply_patch tool;
+    # the raw patch text comes back as a custom_tool_call item and Codex applies it itself.
+    stdout = run_codex(patch_stack, "gpt-5.5")
+    hello = patch_stack.workdir / "hello.txt"
+    assert hello.exists() and hello.read_text() == "hi\n", patch_stack.report()
+    assert FINAL in stdout, patch_stack.report()
