@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 LISTEN := $(if $(filter command line,$(origin HOST)),--host $(HOST)) \
           $(if $(filter command line,$(origin PORT)),--port $(PORT))
 
-.PHONY: serve demo test lint typecheck pytest bench clean
+.PHONY: serve demo test lint typecheck agents pytest bench clean
 
 $(STAMP): pyproject.toml setup.py $(wildcard src/deepseek_free_api/upstream/pow/*.c)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+# The coding agents that tests/agents drives, from npm into .agents/ (a no-op once installed;
+# an agent that cannot be installed is skipped by its test with the reason printed).
+agents:
+	tests/agents/install.sh
+
+test: lint typecheck agents pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/pow.py

@@ -25,7 +25,7 @@ from deepseek_free_api.api.edge import Drain
 from deepseek_free_api.api.errors import ErrorResponse, http_error_response, openai_error_response
 from deepseek_free_api.api.openai_models import ChatCompletionRequest
 from deepseek_free_api.api.origin import OriginGuard, origin_policy
-from deepseek_free_api.api.responses_models import ResponsesRequestIn
+from deepseek_free_api.api.responses_models import ResponsesRequestIn, gpt_model_from_settings
 from deepseek_free_api.api.state import Core, OutputOptions
 from deepseek_free_api.chat.conversations import ConversationBook
 from deepseek_free_api.chat.failover import ChatRunner, FailoverPolicy
@@ -184,6 +184,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = _App(title="deepseek-free-api", version=__version__, lifespan=lifespan, description=_DESCRIPTION)
     app.state.drain = drain
     app.state.claude_models = ClaudeModels.from_settings(settings.chat)  # a wrong name fails at startup
+    app.state.gpt_model = gpt_model_from_settings(settings.chat)  # checked at startup too
     # Outermost: foreign Host/Origin values are refused before anything else runs (api/origin.py).
     app.add_middleware(OriginGuard, policy=origin_policy(settings))
     app.include_router(openai_chat.router)

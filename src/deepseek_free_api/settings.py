@@ -136,6 +136,9 @@ class ChatSettings:
     claude_opus_model: str = "deepseek-v4-pro"
     claude_sonnet_model: str = "deepseek-v4-flash"
     claude_haiku_model: str = "deepseek-chat"
+    # OpenAI Responses: the DeepSeek model that answers for OpenAI's own gpt-* names. Codex offers
+    # its apply_patch tool only for model names it knows (-m gpt-5.5, seen 2026-11-30 with 0.171).
+    gpt_model: str = "deepseek-v4-flash"
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,8 @@ from deepseek_free_api.chat.request import (
     ToolChoice,
     ToolSpec,
 )
-from deepseek_free_api.errors import RequestError
+from deepseek_free_api.errors import ModelNotFoundError, RequestError
+from deepseek_free_api.settings import ChatSettings, ConfigError
 
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 _THINKING_OFF: frozenset[str] = frozenset({"none", "minimal"})
@@ -121,8 +122,20 @@ class ResponsesRequest:
         )
 
 
-def parse_responses_request(body: Any) -> ResponsesRequest:
-    """Validate a Responses body and map it; RequestError names the offending param."""
+def gpt_model_from_settings(chat: ChatSettings) -> str:
+    """``chat.gpt_model``, checked; ConfigError if it is no model name of the catalogue."""
+    try:
+        parse_model(chat.gpt_model)
+    except ModelNotFoundError as exc:
+        raise ConfigError("chat.gpt_model", exc.message) from exc
+    return chat.gpt_model
+
+
+def parse_responses_request(body: Any, *, gpt_model: str = "deepseek-v4-flash") -> ResponsesRequest:
+    """Validate a Responses body and map it; RequestError names the offending param.
+
+    ``gpt_model`` (``chat.gpt_model``) answers for OpenAI's ``gpt-*`` names; the reply keeps the name sent.
+    """
     if not isinstance(body, dict):
         raise RequestError("The request body must be a JSON object")
     try:
@@ -137,7 +150,8 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
     declared += [tool for item in items if item.get("type") == "additional_tools" for tool in _listed(item)]
     tools, custom, search = _tools(declared)
     effort = wire.reasoning.effort if wire.reasoning else None
-    model = _with_thinking(parse_model(wire.model), effort)
+    target = gpt_model if wire.model.strip().lower().startswith("gpt-") else wire.model
+    model = _with_thinking(parse_model(target), effort)
     if search and not model.search:
         model = dataclasses.replace(model, search=True)
     choice = _tool_choice(wire.tool_choice)
