@@ -34,6 +34,8 @@ def stack() -> Iterator[Stack]:
         {"pattern": "WEATHER-TWO", "answer": (FIXTURES / "dsml-v32-ascii-parallel.txt").read_text()},
         {"pattern": "WEATHER-V3", "answer": (FIXTURES / "v3-markers.txt").read_text()},
         {"pattern": "EXAMPLE", "answer": (FIXTURES / "fenced-example.txt").read_text()},
+        # The call written only in the reasoning, with an empty answer (seen with V3.2, PROTOCOL §6.4).
+        {"pattern": "IN-REASONING", "thinking": (FIXTURES / "dsml-v4.txt").read_text(), "answer": ""},
     ]
     yield from start_stack(simulator_config(scripts=scripts), min_interval_s=0.0)
 
@@ -111,3 +113,16 @@ def test_a_round_trip_sends_the_call_and_its_result_back_in_the_same_markup(stac
     sent = stack.upstream_requests("/chat/completion")[-1]["prompt"]
     assert 'invoke name="get_weather"' in sent and "sunny, 21 C" in sent
     assert final.choices[0].message.content
+
+
+def test_a_call_written_only_in_the_reasoning_is_still_a_call(stack: Stack) -> None:
+    reply = client(stack).chat.completions.create(
+        model="deepseek-reasoner",
+        messages=[{"role": "user", "content": "IN-REASONING please"}],
+        tools=[WEATHER_TOOL],
+    )
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert [json.loads(c.function.arguments) for c in choice.message.tool_calls] == [
+        {"city": "Paris", "days": 3}
+    ]
