@@ -121,7 +121,7 @@ def test_a_call_written_only_in_the_reasoning_is_still_a_call(stack: Stack) -> N
         messages=[{"role": "user", "content": "IN-REASONING please"}],
         tools=[WEATHER_TOOL],
     )
-    choice = reply.choices[0]
+    choice: Any = reply.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert [json.loads(c.function.arguments) for c in choice.message.tool_calls] == [
         {"city": "Paris", "days": 3}
