@@ -7,11 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import fields
 from functools import partial
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -22,10 +20,10 @@ from deepseek_free_api.api import anthropic_messages, misc, openai_chat, respons
 from deepseek_free_api.api.anthropic_models import ClaudeModels
 from deepseek_free_api.api.auth import resolve_caller
 from deepseek_free_api.api.edge import Drain
-from deepseek_free_api.api.errors import ErrorResponse, http_error_response, openai_error_response
-from deepseek_free_api.api.openai_models import ChatCompletionRequest
+from deepseek_free_api.api.errors import http_error_response, openai_error_response
+from deepseek_free_api.api.openapi import DESCRIPTION, DocumentedApp
 from deepseek_free_api.api.origin import OriginGuard, origin_policy
-from deepseek_free_api.api.responses_models import ResponsesRequestIn, gpt_model_from_settings
+from deepseek_free_api.api.responses_models import gpt_model_from_settings
 from deepseek_free_api.api.state import Core, OutputOptions
 from deepseek_free_api.chat.conversations import ConversationBook
 from deepseek_free_api.chat.failover import ChatRunner, FailoverPolicy
@@ -181,7 +179,9 @@ def create_app(settings: Settings) -> FastAPI:
             await client.aclose()
 
     drain = Drain()
-    app = _App(title="deepseek-free-api", version=__version__, lifespan=lifespan, description=_DESCRIPTION)
+    app = DocumentedApp(
+        title="deepseek-free-api", version=__version__, lifespan=lifespan, description=DESCRIPTION
+    )
     app.state.drain = drain
     app.state.claude_models = ClaudeModels.from_settings(settings.chat)  # a wrong name fails at startup
     app.state.gpt_model = gpt_model_from_settings(settings.chat)  # checked at startup too
@@ -225,128 +225,3 @@ def create_app(settings: Settings) -> FastAPI:
 
 def _client(request: Request) -> str:
     return f"{request.client.host}:{request.client.port}" if request.client else "unknown"
-
-
-_DESCRIPTION = (
-    "The DeepSeek web chat as OpenAI-compatible APIs. Authorize with a service key (or, where the "
-    "operator allows it, a DeepSeek token) as the bearer. Every error answers "
-    '`{"error": {"message", "type", "param", "code"}}`.'
-)
-
-# Routes that read their own body (for their size limit and error messages) document it here.
-_REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
-    ("/v1/chat/completions", "post"): ChatCompletionRequest,
-    ("/token/check", "post"): misc.TokenCheck,
-    ("/v1/responses", "post"): ResponsesRequestIn,
-}
-_AUTHORIZED = frozenset(
-    {
-        ("/v1/chat/completions", "post"),
-        ("/token/check", "post"),
-        ("/v1/responses", "post"),
-        ("/v1/responses/{response_id}", "get"),
-    }
-)
-_CHAT_ERRORS = {
-    "400": "Invalid request (`param` names the field)",
-    "401": "Missing or wrong service key, or DeepSeek rejected the token",
-    "404": "Unknown model or conversation",
-    "413": "Body larger than server.max_body_bytes",
-    "429": "No free account, muted or throttled (Retry-After)",
-    "502": "DeepSeek failed",
-    "503": "Blocked upstream, no usable account, or shutting down",
-    "504": "DeepSeek or the whole request timed out",
-}
-_COMPLETION = {
-    "type": "object",
-    "required": ["id", "object", "created", "model", "choices"],
-    "properties": {
-        "id": {"type": "string"},
-        "object": {"const": "chat.completion"},
-        "created": {"type": "integer"},
-        "model": {"type": "string"},
-        "choices": {"type": "array", "items": {"type": "object"}},
-        "usage": {"type": "object"},
-    },
-}
-
-# With OpenAPI 3.1 the schema of an event stream describes one event.
-_EVENT = {
-    "type": "object",
-    "required": ["data"],
-    "properties": {
-        "data": {
-            "type": "string",
-            "description": 'A chat.completion.chunk as JSON, {"error": {...}} after a failure, or [DONE]',
-        }
-    },
-}
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
-# {"type": "error", "error": {"type", "message"}}: what /v1/messages answers on errors.
-_ANTHROPIC_ERROR: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "error"],
-    "properties": {
-        "type": {"const": "error"},
-        "error": {
-            "type": "object",
-            "required": ["type", "message"],
-            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
-        },
-    },
-}
-
-
-def document_api(openapi: dict[str, Any]) -> dict[str, Any]:
-    """Complete FastAPI's document: request bodies, bearer auth, the error envelope on every route."""
-    components = openapi.setdefault("components", {})
-    schemas = components.setdefault("schemas", {})
-    models: list[type[BaseModel]] = [ErrorResponse, *_REQUEST_BODIES.values()]
-    for model in models:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-    components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-    error = {"description": "Error in the OpenAI envelope", "content": _json(_ref("ErrorResponse"))}
-    anthropic = {"description": "Error in Anthropic's envelope", "content": _json(_ANTHROPIC_ERROR)}
-    for path, operations in openapi.get("paths", {}).items():
-        for method, operation in operations.items():
-            key = (path, method)
-            responses = operation.setdefault("responses", {})
-            responses.pop("422", None)  # FastAPI's validation answer; this server never sends it
-            responses["default"] = anthropic if path.startswith("/v1/messages") else error
-            if key in _REQUEST_BODIES:
-                body = _json(_ref(_REQUEST_BODIES[key].__name__))
-                operation["requestBody"] = {"required": True, "content": body}
-            if key in _AUTHORIZED:
-                operation["security"] = [{"bearer": []}]
-    chat = openapi["paths"]["/v1/chat/completions"]["post"]
-    chat["responses"]["200"] = {
-        "description": "A chat.completion, or with stream=true chat.completion.chunk events (SSE)",
-        "content": {**_json(_COMPLETION), "text/event-stream": {"schema": _EVENT}},
-    }
-    for status, description in _CHAT_ERRORS.items():
-        chat["responses"][status] = {**error, "description": description}
-    for unused in ("HTTPValidationError", "ValidationError"):
-        schemas.pop(unused, None)
-    return openapi
-
-
-class _App(FastAPI):
-    """FastAPI whose OpenAPI document is complete (see ``document_api``)."""
-
-    def openapi(self) -> dict[str, Any]:
-        """The generated document, completed once per routes change."""
-        schema = super().openapi()
-        if "securitySchemes" not in schema.get("components", {}):
-            document_api(schema)
-        return schema
