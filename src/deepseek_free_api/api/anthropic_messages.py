@@ -22,10 +22,9 @@ from deepseek_free_api.api.anthropic_models import (
 )
 from deepseek_free_api.api.anthropic_render import MessageRenderer, StreamEvent, assemble
 from deepseek_free_api.api.auth import presented_credential
-from deepseek_free_api.api.edge import TurnResponse
 from deepseek_free_api.api.errors import retry_after
 from deepseek_free_api.api.request_body import read_json
-from deepseek_free_api.api.state import core_of
+from deepseek_free_api.api.state import core_of, turn_response
 from deepseek_free_api.chat.events import ChatEvent
 from deepseek_free_api.chat.prompt import fold_messages
 from deepseek_free_api.chat.request import ChatMessage
@@ -178,13 +177,8 @@ async def _messages(request: Request) -> Response:
         input_tokens=input_tokens,
         sources_text=core.output.search_sources_text,
     )
-    return TurnResponse(
-        partial(core.runner.run, chat, caller),
-        AnthropicDialect(renderer),
-        stream=chat.stream,
-        keepalive_s=core.keepalive_s,
-        timeout_s=core.request_timeout_s,
-        drain=core.drain,
+    return turn_response(
+        core, partial(core.runner.run, chat, caller), AnthropicDialect(renderer), stream=chat.stream
     )
 
 

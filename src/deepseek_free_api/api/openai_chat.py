@@ -10,12 +10,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from deepseek_free_api.api.auth import presented_credential
-from deepseek_free_api.api.edge import TurnResponse
 from deepseek_free_api.api.errors import openai_error, openai_error_response
 from deepseek_free_api.api.openai_models import parse_chat_request
 from deepseek_free_api.api.openai_render import ChunkRenderer, merge_chunks
 from deepseek_free_api.api.request_body import read_json
-from deepseek_free_api.api.state import core_of
+from deepseek_free_api.api.state import core_of, turn_response
 from deepseek_free_api.chat.events import ChatEvent
 from deepseek_free_api.errors import ServiceError
 
@@ -67,11 +66,6 @@ async def chat_completions(request: Request) -> Response:
         include_usage=chat.wants_usage,
         sources_text=core.output.search_sources_text,
     )
-    return TurnResponse(
-        partial(core.runner.run, chat, caller),
-        OpenAIChatDialect(renderer),
-        stream=chat.stream,
-        keepalive_s=core.keepalive_s,
-        timeout_s=core.request_timeout_s,
-        drain=core.drain,
+    return turn_response(
+        core, partial(core.runner.run, chat, caller), OpenAIChatDialect(renderer), stream=chat.stream
     )

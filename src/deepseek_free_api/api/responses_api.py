@@ -19,12 +19,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from deepseek_free_api.api.auth import presented_credential
-from deepseek_free_api.api.edge import TurnResponse
 from deepseek_free_api.api.errors import openai_error_response
 from deepseek_free_api.api.request_body import read_json
 from deepseek_free_api.api.responses_models import ResponsesRequest, parse_responses_request
 from deepseek_free_api.api.responses_render import ResponseRenderer
-from deepseek_free_api.api.state import core_of
+from deepseek_free_api.api.state import core_of, turn_response
 from deepseek_free_api.chat.events import ChatEvent, Completed
 from deepseek_free_api.chat.request import ChatMessage
 from deepseek_free_api.chat.responses_store import ResponseStore, StoredResponse
@@ -144,14 +143,7 @@ async def create_response(request: Request) -> Response:
             sink = _StoringSink(sink, renderer(), keeping)
         await core.runner.run(chat, caller, sink)
 
-    return TurnResponse(
-        run,
-        ResponsesDialect(renderer()),
-        stream=chat.stream,
-        keepalive_s=core.keepalive_s,
-        timeout_s=core.request_timeout_s,
-        drain=core.drain,
-    )
+    return turn_response(core, run, ResponsesDialect(renderer()), stream=chat.stream)
 
 
 @router.get("/v1/responses/{response_id}", response_model=None)

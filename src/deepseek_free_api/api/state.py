@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from deepseek_free_api.api.edge import Drain
+from deepseek_free_api.api.edge import Dialect, Drain, Run, TurnResponse
 from deepseek_free_api.chat.failover import Caller, ChatRunner
 from deepseek_free_api.chat.request import ReasoningOutput
 
@@ -32,6 +32,18 @@ class Core:
     keepalive_s: float
     request_timeout_s: float
     drain: Drain
+
+
+def turn_response(core: Core, run: Run, dialect: Dialect, *, stream: bool) -> TurnResponse:
+    """The shared runner for one chat request, with the server's keep-alive, timeout and drain."""
+    return TurnResponse(
+        run,
+        dialect,
+        stream=stream,
+        keepalive_s=core.keepalive_s,
+        timeout_s=core.request_timeout_s,
+        drain=core.drain,
+    )
 
 
 def core_of(request: Request) -> Core:
