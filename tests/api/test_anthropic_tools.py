@@ -91,3 +91,28 @@ def test_output_config_format_is_honoured_like_response_format(stack: Stack) -> 
     assert json.loads(getattr(reply.content[-1], "text", "")) == {"title": "Weather chat"}
     sent = stack.upstream_requests("/chat/completion")[-1]["prompt"]
     assert '"title"' in sent  # the schema was given to the model
+
+
+def test_a_streamed_round_trip_completes(stack: Stack) -> None:
+    sdk = client(stack)
+    with sdk.messages.stream(
+        model="claude-haiku-4-5",
+        max_tokens=1024,
+        tools=[WEATHER],
+        messages=[{"role": "user", "content": "WEATHER-ONE s"}],
+    ) as stream:
+        first = stream.get_final_message()
+    [call] = [block for block in first.content if block.type == "tool_use"]
+    history: Any = [
+        {"role": "user", "content": "WEATHER-ONE s"},
+        {"role": "assistant", "content": [block.model_dump() for block in first.content]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny, 21 C"}],
+        },
+    ]
+    with sdk.messages.stream(
+        model="claude-haiku-4-5", max_tokens=1024, tools=[WEATHER], messages=history
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "end_turn" and "sunny" in getattr(final.content[-1], "text", "")

@@ -126,3 +126,33 @@ def test_a_call_written_only_in_the_reasoning_is_still_a_call(stack: Stack) -> N
     assert [json.loads(c.function.arguments) for c in choice.message.tool_calls] == [
         {"city": "Paris", "days": 3}
     ]
+
+
+def test_streamed_round_trip_and_the_sdk_stream_helper_match_the_plain_reply(stack: Stack) -> None:
+    api = client(stack)
+    plain = ask(stack, "WEATHER-ONE helper")
+    with api.chat.completions.stream(
+        model="deepseek-chat",
+        messages=[{"role": "user", "content": "WEATHER-ONE helper"}],
+        tools=[WEATHER_TOOL],
+    ) as stream:
+        final: Any = stream.get_final_completion()
+    plain_call, streamed_call = plain.choices[0].message.tool_calls[0], final.choices[0].message.tool_calls[0]
+    assert final.choices[0].finish_reason == plain.choices[0].finish_reason == "tool_calls"
+    assert (streamed_call.function.name, json.loads(streamed_call.function.arguments)) == (
+        plain_call.function.name,
+        json.loads(plain_call.function.arguments),
+    )
+    messages: Any = [
+        {"role": "user", "content": "WEATHER-ONE helper"},
+        {"role": "assistant", "content": None, "tool_calls": [streamed_call.model_dump()]},
+        {"role": "tool", "tool_call_id": streamed_call.id, "content": "sunny, 21 C"},
+    ]
+    text = "".join(
+        chunk.choices[0].delta.content or ""
+        for chunk in api.chat.completions.create(
+            model="deepseek-chat", messages=messages, tools=[WEATHER_TOOL], stream=True
+        )
+        if chunk.choices
+    )
+    assert text and "sunny, 21 C" in stack.upstream_requests("/chat/completion")[-1]["prompt"]
