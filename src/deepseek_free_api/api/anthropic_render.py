@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import orjson
 
+from deepseek_free_api.api.render_text import INLINE_REASONING, InlineReasoning, sources_list
 from deepseek_free_api.chat.events import (
     ChatEvent,
     Citation,
@@ -39,11 +40,6 @@ STOP_REASONS: dict[StopReason, str] = {
     "max_tokens": "max_tokens",
     "tool_use": "tool_use",
     "content_filter": "refusal",
-}
-# Reasoning shown inside the text (a ``-fold`` model name): opening and closing text per mode.
-_INLINE = {
-    "think_tags": ("<think>\n", "</think>\n\n"),
-    "details": ("<details>\n<summary>Thinking</summary>\n\n", "\n</details>\n\n"),
 }
 _SIGNATURE_PREFIX = b"dsfa-v1:"
 
@@ -72,7 +68,7 @@ class MessageRenderer:
     _started: bool = False
     _block: Literal["none", "thinking", "text"] = "none"
     _index: int = -1
-    _inline: Literal["before", "open", "closed"] = "before"
+    _inline: InlineReasoning = field(default_factory=InlineReasoning)
     _digest: Any = None
     _cited: dict[str, Citation] = field(default_factory=dict)
 
@@ -132,22 +128,15 @@ class MessageRenderer:
         mode = self.reasoning_mode
         if mode == "hidden" or not text:
             return []
-        if mode in _INLINE:
-            prefix = ""
-            if self._inline == "before":
-                self._inline = "open"
-                prefix = _INLINE[mode][0]
-            return self._text(prefix + text)
+        if mode in INLINE_REASONING:
+            return self._text(self._inline.open(mode, text))
         out = self._open("thinking")
         self._digest.update(text.encode())
         delta = {"type": "thinking_delta", "thinking": text}
         return [*out, {"type": "content_block_delta", "index": self._index, "delta": delta}]
 
     def _close_inline(self) -> str:
-        if self._inline != "open":
-            return ""
-        self._inline = "closed"
-        return _INLINE[self.reasoning_mode][1]
+        return self._inline.close(self.reasoning_mode)
 
     def _text(self, text: str) -> list[StreamEvent]:
         if not text:
@@ -199,10 +188,9 @@ class MessageRenderer:
         return out
 
     def _sources(self) -> str:
-        if not self.sources_text or not self._cited or self.reasoning_mode == "hidden":
+        if not self.sources_text or self.reasoning_mode == "hidden":
             return ""
-        lines = [f"{c.number}. [{c.title or c.url}]({c.url})" for c in self._cited.values()]
-        return "\n\nSources:\n" + "\n".join(lines)
+        return sources_list(self._cited.values())
 
 
 def assemble(events: list[StreamEvent]) -> dict[str, Any]:

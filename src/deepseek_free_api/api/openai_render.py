@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from deepseek_free_api.api.render_text import InlineReasoning, sources_list
 from deepseek_free_api.chat.events import (
     ChatEvent,
     Citation,
@@ -31,10 +32,6 @@ FINISH_REASONS: dict[StopReason, str] = {
     "tool_use": "tool_calls",
     "content_filter": "content_filter",
 }
-_DETAILS_OPEN = "<details>\n<summary>Thinking</summary>\n\n"
-_DETAILS_CLOSE = "\n</details>\n\n"
-# Reasoning shown inside ``content``: opening and closing text per mode.
-_INLINE = {"think_tags": ("<think>\n", "</think>\n\n"), "details": (_DETAILS_OPEN, _DETAILS_CLOSE)}
 
 
 @dataclass(slots=True)
@@ -47,7 +44,7 @@ class ChunkRenderer:
     sources_text: bool
     created: int = field(default_factory=lambda: int(time.time()))
     id: str = ""
-    _inline: Literal["before", "open", "closed"] = "before"  # reasoning inside content
+    _inline: InlineReasoning = field(default_factory=InlineReasoning)  # reasoning inside content
     _content_length: int = 0
     _calls: int = 0  # tool calls rendered so far (their ``index``)
     _cited: dict[str, Citation] = field(default_factory=dict)
@@ -92,18 +89,11 @@ class ChunkRenderer:
             return []
         if mode == "reasoning_content":
             return [self._chunk({"reasoning_content": text})]
-        prefix = ""
-        if self._inline == "before":
-            self._inline = "open"
-            prefix = _INLINE[mode][0]
-        return self._content(prefix + text)
+        return self._content(self._inline.open(mode, text))
 
     def _close_reasoning(self) -> str:
         """The closing tag when inline reasoning is open (once; reasoning is never reopened)."""
-        if self._inline != "open":
-            return ""
-        self._inline = "closed"
-        return _INLINE[self.reasoning_mode][1]
+        return self._inline.close(self.reasoning_mode)
 
     def _answer(self, text: str) -> str:
         """Answer text to send now; with citations dropped, spaces before a marker go with it.
@@ -163,10 +153,9 @@ class ChunkRenderer:
         return chunks
 
     def _sources(self) -> str:
-        if not self.sources_text or not self._cited or self.reasoning_mode == "hidden":
+        if not self.sources_text or self.reasoning_mode == "hidden":
             return ""
-        lines = [f"{c.number}. [{c.title or c.url}]({c.url})" for c in self._cited.values()]
-        return "\n\nSources:\n" + "\n".join(lines)
+        return sources_list(self._cited.values())
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         chunk: dict[str, Any] = {

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from deepseek_free_api.api.errors import status_of
+from deepseek_free_api.api.render_text import sources_list
 from deepseek_free_api.api.responses_models import CUSTOM_INPUT, ResponsesRequest
 from deepseek_free_api.chat.events import (
     ChatEvent,
@@ -220,10 +221,9 @@ class ResponseRenderer:
         return [*events, self._event(kind, response=self.response())]
 
     def _sources(self) -> str:
-        if not self.sources_text or not self._cited or not self.show_reasoning:
+        if not self.sources_text or not self.show_reasoning:
             return ""
-        lines = [f"{c.number}. [{c.title or c.url}]({c.url})" for c in self._cited.values()]
-        return "\n\nSources:\n" + "\n".join(lines)
+        return sources_list(self._cited.values())
 
     def _add(self, item: dict[str, Any]) -> list[Event]:
         self.output.append(item)
