@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import fields
@@ -182,6 +183,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = DocumentedApp(
         title="deepseek-free-api", version=__version__, lifespan=lifespan, description=DESCRIPTION
     )
+    app.anonymous = settings.auth.allow_anonymous
     app.state.drain = drain
     app.state.claude_models = ClaudeModels.from_settings(settings.chat)  # a wrong name fails at startup
     app.state.gpt_model = gpt_model_from_settings(settings.chat)  # checked at startup too
@@ -201,7 +203,10 @@ def create_app(settings: Settings) -> FastAPI:
     async def http_error(request: Request, exc: Exception) -> Response:
         # Unknown routes and wrong methods answer in the OpenAI envelope, not {"detail": …}.
         assert isinstance(exc, StarletteHTTPException)
-        return http_error_response(exc.status_code, request.method, request.url.path, exc.detail, exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return http_error_response(exc.status_code, request.method, request.url.path, exc.detail, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: Exception) -> Response:
@@ -221,6 +226,21 @@ def create_app(settings: Settings) -> FastAPI:
         return Response(status_code=499)  # nginx's "client closed request"; never delivered
 
     return app
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method served on this path (Starlette's 405 names only the last matching route's).
+
+    Read from the OpenAPI document, which lists every route (FastAPI nests included routers).
+    """
+    path = request.url.path
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+            methods |= {method.upper() for method in operations}
+    if "GET" in methods:
+        methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+    return ", ".join(sorted(methods))
 
 
 def _client(request: Request) -> str:

@@ -53,8 +53,44 @@ def test_chat_request_body_is_the_real_schema(document: dict[str, Any]) -> None:
     assert {"type": "null"} in properties["stream"]["anyOf"]
     message = resolve(document, properties["messages"]["items"])
     assert "system" in message["properties"]["role"]["enum"]
-    assert chat["security"] == [{"bearer": []}]
+    assert chat["security"] == [{"bearer": []}, {"x-api-key": []}]
     assert document["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+
+
+def test_anthropic_routes_document_their_bodies_and_keys(document: dict[str, Any]) -> None:
+    for path, required in (("/v1/messages", "max_tokens"), ("/v1/messages/count_tokens", "messages")):
+        operation = document["paths"][path]["post"]
+        body = operation["requestBody"]
+        assert body["required"] is True
+        schema = resolve(document, body["content"]["application/json"]["schema"])
+        assert required in schema["required"] and "model" in schema["required"]
+        # Claude Code and the Anthropic SDKs send the key as x-api-key
+        assert {"x-api-key": []} in operation["security"]
+
+
+def test_wrong_method_names_every_method_of_the_path(stack: Stack) -> None:
+    # /ping has a GET and a HEAD route: Starlette's Allow named only the last one (HEAD).
+    response = httpx.request("OPTIONS", stack.server.url + "/ping")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+    response = httpx.delete(stack.base_url + "/chat/completions")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+
+
+def test_anonymous_servers_document_credentials_as_optional() -> None:
+    with_anonymous = start_stack(simulator_config(), allow_anonymous=True)
+    stack = next(with_anonymous)
+    try:
+        document = httpx.get(stack.server.url + "/openapi.json").json()
+        assert {} in document["paths"]["/v1/chat/completions"]["post"]["security"]
+        served = httpx.post(
+            stack.base_url + "/chat/completions",
+            json={"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]},
+            timeout=30,
+        )
+        assert served.status_code == 200  # what the document now says: no credentials needed
+    finally:
+        with_anonymous.close()
 
 
 def test_responses_are_documented(document: dict[str, Any]) -> None:

@@ -1,8 +1,14 @@
 """Schemathesis against the server's own OpenAPI document: the real server over a socket, the
 simulator behind it, a bounded number of generated requests per operation (valid and invalid).
 
-Every answer must be a documented status and content type, match its documented schema, never
-be a 5xx, and every error must be the OpenAI envelope ``{"error": {message, type, param, code}}``.
+Every answer must be a documented status, content type and header set, match its documented
+schema, never be a 5xx, and every error must be the OpenAI envelope
+``{"error": {message, type, param, code}}`` (Anthropic's on /v1/messages). Requests without the
+documented credentials must be 401s, invalid requests must be refused, a wrong method's 405 must
+name every method of the path. Not checked: that every schema-valid request is accepted
+(``positive_data_acceptance``): the documents describe the shape of a request, while some valid
+shapes are refused on purpose with a 400 naming the field (``mcp_servers``, Responses'
+``background``, a ``tool_choice`` without its tool's name).
 """
 
 from __future__ import annotations
@@ -19,9 +25,14 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
+    allow_header_conformance,
     content_type_conformance,
+    missing_required_header,
+    negative_data_rejection,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
@@ -110,6 +121,11 @@ def _fuzz(operation: Any, mode: GenerationMode) -> None:
                 status_code_conformance,
                 content_type_conformance,
                 response_schema_conformance,
+                response_headers_conformance,
+                negative_data_rejection,
+                missing_required_header,
+                unsupported_method,
+                allow_header_conformance,
                 error_envelope,
             ],
             timeout=30,

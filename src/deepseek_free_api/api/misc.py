@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from deepseek_free_api import __version__
@@ -100,7 +100,7 @@ class ModelList(BaseModel):
 class TokenCheck(BaseModel):
     """``POST /token/check``: the DeepSeek token to check."""
 
-    token: str
+    token: str = Field(min_length=1)
 
 
 class TokenLiveness(BaseModel):

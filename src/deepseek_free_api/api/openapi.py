@@ -10,16 +10,19 @@ from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from deepseek_free_api.api import misc
+from deepseek_free_api.api.anthropic_models import CountTokensRequest, MessagesRequest
 from deepseek_free_api.api.errors import ErrorResponse
 from deepseek_free_api.api.openai_models import ChatCompletionRequest
 from deepseek_free_api.api.responses_models import ResponsesRequestIn
 
 DESCRIPTION = (
-    "The DeepSeek web chat as OpenAI-compatible APIs. Authorize with a service key (or, where the "
-    "operator allows it, a DeepSeek token) as the bearer. Every error answers "
-    '`{"error": {"message", "type", "param", "code"}}`.'
+    "The DeepSeek web chat as OpenAI Chat Completions, OpenAI Responses and Anthropic Messages. "
+    "Authorize with a service key (or, where the operator allows it, a DeepSeek token) as the bearer "
+    'or in `x-api-key`. Errors answer `{"error": {"message", "type", "param", "code"}}`, '
+    'except on `/v1/messages`, which answers Anthropic\'s `{"type": "error", "error": {...}}`.'
 )
 
 # Routes that read their own body (for their size limit and error messages) document it here.
@@ -27,6 +30,8 @@ _REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("/v1/chat/completions", "post"): ChatCompletionRequest,
     ("/token/check", "post"): misc.TokenCheck,
     ("/v1/responses", "post"): ResponsesRequestIn,
+    ("/v1/messages", "post"): MessagesRequest,
+    ("/v1/messages/count_tokens", "post"): CountTokensRequest,
 }
 _AUTHORIZED = frozenset(
     {
@@ -34,6 +39,8 @@ _AUTHORIZED = frozenset(
         ("/token/check", "post"),
         ("/v1/responses", "post"),
         ("/v1/responses/{response_id}", "get"),
+        ("/v1/messages", "post"),
+        ("/v1/messages/count_tokens", "post"),
     }
 )
 _CHAT_ERRORS = {
@@ -95,17 +102,29 @@ _ANTHROPIC_ERROR: dict[str, Any] = {
 }
 
 
-def document_api(openapi: dict[str, Any]) -> dict[str, Any]:
-    """Complete FastAPI's document: request bodies, bearer auth, the error envelope on every route."""
+def document_api(openapi: dict[str, Any], *, anonymous: bool = False) -> dict[str, Any]:
+    """Complete FastAPI's document: request bodies, auth, the error envelope on every route.
+
+    With anonymous use on (``auth.allow_anonymous``, the demo) a request without credentials is
+    served, so the document says the credentials are optional there.
+    """
     components = openapi.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     models: list[type[BaseModel]] = [ErrorResponse, *_REQUEST_BODIES.values()]
-    for model in models:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-    components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-    error = {"description": "Error in the OpenAI envelope", "content": _json(_ref("ErrorResponse"))}
+    # Generated together, so that two dialects' models of one name (MessageIn) get distinct names.
+    refs, definitions = models_json_schema(
+        [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
+    )
+    schemas.update(definitions.get("$defs", {}))
+    names = {model: refs[(model, "validation")]["$ref"].rsplit("/", 1)[1] for model in models}
+    components["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer"},
+        "x-api-key": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+    }
+    security: list[dict[str, list[str]]] = [{"bearer": []}, {"x-api-key": []}]
+    if anonymous:
+        security.append({})
+    error = {"description": "Error in the OpenAI envelope", "content": _json(_ref(names[ErrorResponse]))}
     anthropic = {"description": "Error in Anthropic's envelope", "content": _json(_ANTHROPIC_ERROR)}
     for path, operations in openapi.get("paths", {}).items():
         for method, operation in operations.items():
@@ -114,10 +133,10 @@ def document_api(openapi: dict[str, Any]) -> dict[str, Any]:
             responses.pop("422", None)  # FastAPI's validation answer; this server never sends it
             responses["default"] = anthropic if path.startswith("/v1/messages") else error
             if key in _REQUEST_BODIES:
-                body = _json(_ref(_REQUEST_BODIES[key].__name__))
+                body = _json(_ref(names[_REQUEST_BODIES[key]]))
                 operation["requestBody"] = {"required": True, "content": body}
             if key in _AUTHORIZED:
-                operation["security"] = [{"bearer": []}]
+                operation["security"] = security
     chat = openapi["paths"]["/v1/chat/completions"]["post"]
     chat["responses"]["200"] = {
         "description": "A chat.completion, or with stream=true chat.completion.chunk events (SSE)",
@@ -133,9 +152,11 @@ def document_api(openapi: dict[str, Any]) -> dict[str, Any]:
 class DocumentedApp(FastAPI):
     """FastAPI whose OpenAPI document is complete (see ``document_api``)."""
 
+    anonymous = False  # set by create_app from auth.allow_anonymous
+
     def openapi(self) -> dict[str, Any]:
         """The generated document, completed once per routes change."""
         schema = super().openapi()
         if "securitySchemes" not in schema.get("components", {}):
-            document_api(schema)
+            document_api(schema, anonymous=self.anonymous)
         return schema
