@@ -225,6 +225,57 @@ def test_another_key_cannot_read_or_continue_a_response(stack: Stack) -> None:
         other.responses.create(model="deepseek-chat", previous_response_id=reply.id, input="yours?")
 
 
+def test_delete_forgets_a_response_for_its_owner_only(stack: Stack) -> None:
+    sdk = client(stack)
+    reply = sdk.responses.create(model="deepseek-chat", input="delete me")
+    with pytest.raises(openai.NotFoundError):
+        client(stack, OTHER_KEY).responses.delete(reply.id)
+    sdk.responses.delete(reply.id)  # the SDK returns None; a non-2xx would raise
+    with pytest.raises(openai.NotFoundError):
+        sdk.responses.retrieve(reply.id)
+    with pytest.raises(openai.NotFoundError):
+        sdk.responses.delete(reply.id)
+    raw = httpx.delete(
+        f"{stack.base_url}/responses/{sdk.responses.create(model='deepseek-chat', input='x').id}",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+    assert raw.status_code == 200 and raw.json()["deleted"] is True and raw.json()["object"] == "response"
+
+
+def test_input_items_list_the_request_input_newest_first(stack: Stack) -> None:
+    sdk = client(stack)
+
+    def texts(page: Any) -> list[str]:
+        return [item.content[0].text for item in page.data]
+
+    first = sdk.responses.create(model="deepseek-chat", input="just text")
+    items: Any = sdk.responses.input_items.list(first.id)
+    assert [(item.type, item.role) for item in items.data] == [("message", "user")]
+    assert texts(items) == ["just text"]
+    conversation: Any = [
+        {"role": "developer", "content": "be brief"},
+        {"role": "user", "content": [{"type": "input_text", "text": "one"}]},
+        {"role": "assistant", "content": "two"},
+        {"role": "user", "content": "three"},
+    ]
+    reply = sdk.responses.create(model="deepseek-chat", input=conversation)
+    newest_first: Any = sdk.responses.input_items.list(reply.id)
+    assert texts(newest_first) == ["three", "two", "one", "be brief"]
+    assert all(item.id for item in newest_first.data)
+    oldest: Any = sdk.responses.input_items.list(reply.id, order="asc", limit=2)
+    assert texts(oldest) == ["be brief", "one"] and oldest.has_more is True
+    rest = sdk.responses.input_items.list(reply.id, order="asc", after=oldest.last_id)
+    assert texts(rest) == ["two", "three"]
+    # inline bytes are not kept with the stored response
+    image: Any = [{"type": "input_text", "text": "see"}, {"type": "input_image", "image_url": PNG_URL}]
+    with_image = sdk.responses.create(model="deepseek-v4-vision", input=[{"role": "user", "content": image}])
+    listed: Any = sdk.responses.input_items.list(with_image.id)
+    part = listed.data[0].content[1].model_dump_json()
+    assert PNG_URL[22:60] not in part and "not kept" in part
+    with pytest.raises(openai.NotFoundError):
+        client(stack, OTHER_KEY).responses.input_items.list(reply.id)
+
+
 def test_max_output_tokens_makes_it_incomplete(stack: Stack) -> None:
     reply = client(stack).responses.create(model="deepseek-chat", input="LONG-ANSWER", max_output_tokens=20)
     assert reply.status == "incomplete"

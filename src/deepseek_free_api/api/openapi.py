@@ -39,6 +39,8 @@ _AUTHORIZED = frozenset(
         ("/token/check", "post"),
         ("/v1/responses", "post"),
         ("/v1/responses/{response_id}", "get"),
+        ("/v1/responses/{response_id}", "delete"),
+        ("/v1/responses/{response_id}/input_items", "get"),
         ("/v1/messages", "post"),
         ("/v1/messages/count_tokens", "post"),
     }

@@ -1,4 +1,4 @@
-"""``POST /v1/responses`` and ``GET /v1/responses/{id}``: the OpenAI Responses dialect on the shared runner.
+"""``/v1/responses``: create, retrieve, delete, list input items; the Responses dialect on the shared runner.
 
 A stored response (``store``, on by default as in OpenAI) is written before its last event
 leaves, so a client that reads the end of the stream can fetch it or continue it at once.
@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from deepseek_free_api.api.auth import presented_credential
 from deepseek_free_api.api.errors import openai_error_response
 from deepseek_free_api.api.request_body import read_json
+from deepseek_free_api.api.responses_items import input_items, page
 from deepseek_free_api.api.responses_models import ResponsesRequest, parse_responses_request
 from deepseek_free_api.api.responses_render import ResponseRenderer
 from deepseek_free_api.api.state import core_of, turn_response
@@ -71,6 +72,7 @@ class _Keeping:
     owner: str
     earlier: tuple[ChatMessage, ...]  # the conversation before this request's input
     parsed: ResponsesRequest
+    input_items: bytes  # the request's input as items (api/responses_items.py)
 
 
 class _StoringSink:
@@ -88,7 +90,8 @@ class _StoringSink:
             keeping, twin = self._keeping, self._twin
             conversation = (*keeping.earlier, *keeping.parsed.input, twin.answer())
             body = orjson.dumps(twin.response())
-            await keeping.store.put(StoredResponse(twin.response_id, keeping.owner, conversation, body))
+            stored = StoredResponse(twin.response_id, keeping.owner, conversation, body, keeping.input_items)
+            await keeping.store.put(stored)
         await self._sink.emit(events)
 
     def leased(self) -> None:
@@ -136,7 +139,9 @@ async def create_response(request: Request) -> Response:
         sources_text=core.output.search_sources_text,
         created_at=int(time.time()),
     )
-    keeping = _Keeping(store, owner, previous, parsed) if parsed.store else None
+    keeping = (
+        _Keeping(store, owner, previous, parsed, input_items(body.get("input"))) if parsed.store else None
+    )
 
     async def run(sink: EventSink) -> None:
         if keeping is not None:
@@ -149,18 +154,54 @@ async def create_response(request: Request) -> Response:
 @router.get("/v1/responses/{response_id}", response_model=None)
 async def get_response(response_id: str, request: Request) -> Response:
     """A stored response, as it was returned."""
-    core = core_of(request)
-    credential = presented_credential(request)
-    core.caller(credential)
-    stored = await store_of(request).get(response_id, owner_of(credential))
-    if stored is None:
-        raise ConversationNotFoundError(
-            f"No response found with id '{response_id}' (not stored, forgotten after a restart or "
-            "evicted, or made with other credentials)",
-            param="response_id",
-            code="response_not_found",
-        )
+    stored = await _stored(response_id, request)
     return Response(stored.body, media_type="application/json")
+
+
+@router.delete("/v1/responses/{response_id}", response_model=None)
+async def delete_response(response_id: str, request: Request) -> Response:
+    """Forget a stored response (OpenAI's ``responses.delete``)."""
+    store, owner = store_of(request), _owner(request)
+    if not await store.delete(response_id, owner):
+        raise _not_found(response_id)
+    return JSONResponse({"id": response_id, "object": "response", "deleted": True})
+
+
+@router.get("/v1/responses/{response_id}/input_items", response_model=None)
+async def list_input_items(
+    response_id: str,
+    request: Request,
+    after: str | None = None,
+    before: str | None = None,
+    limit: str | None = None,
+    order: str | None = None,
+) -> Response:
+    """The input items of a stored response, newest first (``order=asc`` for oldest first)."""
+    stored = await _stored(response_id, request)
+    return JSONResponse(page(stored.input_items, after=after, before=before, limit=limit, order=order))
+
+
+def _owner(request: Request) -> str:
+    credential = presented_credential(request)
+    core_of(request).caller(credential)  # 401 for a caller who may not use the server
+    return owner_of(credential)
+
+
+async def _stored(response_id: str, request: Request) -> StoredResponse:
+    owner = _owner(request)
+    stored = await store_of(request).get(response_id, owner)
+    if stored is None:
+        raise _not_found(response_id)
+    return stored
+
+
+def _not_found(response_id: str) -> ConversationNotFoundError:
+    return ConversationNotFoundError(
+        f"No response found with id '{response_id}' (not stored, deleted, forgotten after a restart or "
+        "evicted, or made with other credentials)",
+        param="response_id",
+        code="response_not_found",
+    )
 
 
 def _frame(event: dict[str, Any]) -> bytes:

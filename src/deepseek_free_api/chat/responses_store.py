@@ -29,13 +29,15 @@ class StoredResponse:
     owner: str
     conversation: tuple[ChatMessage, ...]
     body: bytes
+    # The request's input items as JSON, for GET /v1/responses/{id}/input_items (api/responses_items).
+    input_items: bytes = b"[]"
 
     @property
     def size(self) -> int:
         """Roughly the bytes it holds (what the memory bound counts)."""
         texts = sum(len(m.text) + len(m.reasoning or "") for m in self.conversation)
         calls = sum(len(c.arguments) + len(c.name) for m in self.conversation for c in m.tool_calls)
-        return len(self.body) + texts + calls
+        return len(self.body) + len(self.input_items) + texts + calls
 
 
 class ResponseStore(Protocol):
@@ -47,6 +49,10 @@ class ResponseStore(Protocol):
 
     async def get(self, response_id: str, owner: str) -> StoredResponse | None:
         """The response with this id if it exists and belongs to ``owner``, else None."""
+        ...
+
+    async def delete(self, response_id: str, owner: str) -> bool:
+        """Forget the response if it exists and belongs to ``owner``; whether it did."""
         ...
 
 
@@ -86,3 +92,11 @@ class MemoryResponseStore:
             return None
         self._items.move_to_end(response_id)  # a conversation in use stays
         return response
+
+    async def delete(self, response_id: str, owner: str) -> bool:
+        response = self._items.get(response_id)
+        if response is None or response.owner != owner:
+            return False
+        del self._items[response_id]
+        self._bytes -= response.size
+        return True
