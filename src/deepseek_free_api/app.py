@@ -187,6 +187,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.drain = drain
     app.state.claude_models = ClaudeModels.from_settings(settings.chat)  # a wrong name fails at startup
     app.state.gpt_model = gpt_model_from_settings(settings.chat)  # checked at startup too
+    app.state.hosted_web_search = settings.chat.hosted_web_search == "search"
     # Outermost: foreign Host/Origin values are refused before anything else runs (api/origin.py).
     app.add_middleware(OriginGuard, policy=origin_policy(settings))
     app.include_router(openai_chat.router)

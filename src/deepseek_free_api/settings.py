@@ -139,6 +139,10 @@ class ChatSettings:
     # OpenAI Responses: the DeepSeek model that answers for OpenAI's own gpt-* names. Codex offers
     # its apply_patch tool only for model names it knows (-m gpt-5.5, seen 2026-11-30 with 0.171).
     gpt_model: str = "deepseek-v4-flash"
+    # OpenAI Responses: whether a declared hosted ``web_search`` tool switches DeepSeek's search on.
+    # Codex declares one on every request; "ignore" leaves search to the -search suffix and to a
+    # tool_choice that names web_search.
+    hosted_web_search: Literal["ignore", "search"] = "ignore"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from deepseek_free_api.chat.responses_store import MemoryResponseStore, StoredRe
 from deepseek_free_api.config import load_settings
 from deepseek_free_api.errors import UpstreamTimeoutError
 from deepseek_free_api.simulator import create_app as create_simulator
-from tests.api.conftest import API_KEY, TOKENS, Stack, sdk_client, simulator_config
+from tests.api.conftest import API_KEY, TOKENS, Stack, sdk_client, simulator_config, start_stack
 
 OTHER_KEY = "sk-test-other-service-key"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tools"
@@ -55,6 +55,7 @@ TOOLS: list[Any] = [
     },
 ]
 EVENTS: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
+SEARCH_CHOICE: Any = {"type": "web_search"}
 
 
 @pytest.fixture(scope="module")
@@ -327,14 +328,29 @@ def test_streamed_final_response_equals_the_plain_one(stack: Stack, model: str) 
     assert without_ids(events[-1].response) == without_ids(plain)
 
 
-def test_web_search_tool_switches_on_search_and_hosted_tools_are_left_out(stack: Stack) -> None:
-    reply = client(stack).responses.create(
-        model="deepseek-chat",
-        input="look it up",
-        tools=[{"type": "web_search"}, {"type": "image_generation"}],
-    )
-    assert "search=true" in reply.output_text
+def test_a_declared_web_search_tool_alone_does_not_search_and_hosted_tools_are_left_out(stack: Stack) -> None:
+    # Codex declares web_search on every request: by default that must not make every turn a search.
+    tools: Any = [{"type": "web_search"}, {"type": "image_generation"}]
+    reply = client(stack).responses.create(model="deepseek-chat", input="look it up", tools=tools)
+    assert "search=false" in reply.output_text
     assert [tool.type for tool in reply.tools] == ["web_search", "image_generation"]
+    chosen = client(stack).responses.create(
+        model="deepseek-chat", input="look it up", tools=tools, tool_choice=SEARCH_CHOICE
+    )
+    assert "search=true" in chosen.output_text
+    suffix = client(stack).responses.create(model="deepseek-chat-search", input="look it up", tools=tools)
+    assert "search=true" in suffix.output_text
+
+
+def test_hosted_web_search_setting_lets_a_declared_tool_search() -> None:
+    searching = start_stack(simulator_config(), api_keys=[API_KEY], hosted_web_search="search")
+    stack = next(searching)
+    try:
+        tools: Any = [{"type": "web_search_preview"}]
+        reply = client(stack).responses.create(model="deepseek-chat", input="look it up", tools=tools)
+        assert "search=true" in reply.output_text
+    finally:
+        searching.close()
 
 
 def test_tool_history_items_reach_the_model(stack: Stack) -> None:

@@ -116,7 +116,9 @@ async def create_response(request: Request) -> Response:
     credential = presented_credential(request)
     caller = core.caller(credential)  # 401 before anything about the body
     body = await read_json(request)
-    parsed = parse_responses_request(body, gpt_model=request.app.state.gpt_model)
+    parsed = parse_responses_request(
+        body, gpt_model=request.app.state.gpt_model, hosted_search=request.app.state.hosted_web_search
+    )
     store, owner = store_of(request), owner_of(credential)
     previous: tuple[ChatMessage, ...] = ()
     if parsed.previous_response_id:

@@ -131,10 +131,15 @@ def gpt_model_from_settings(chat: ChatSettings) -> str:
     return chat.gpt_model
 
 
-def parse_responses_request(body: Any, *, gpt_model: str = "deepseek-v4-flash") -> ResponsesRequest:
+def parse_responses_request(
+    body: Any, *, gpt_model: str = "deepseek-v4-flash", hosted_search: bool = False
+) -> ResponsesRequest:
     """Validate a Responses body and map it; RequestError names the offending param.
 
     ``gpt_model`` (``chat.gpt_model``) answers for OpenAI's ``gpt-*`` names; the reply keeps the name sent.
+    A declared ``web_search`` tool switches DeepSeek's search on only with ``hosted_search``
+    (``chat.hosted_web_search = "search"``) or when ``tool_choice`` asks for it: Codex declares it on
+    every request (seen 2026-11 with 0.171), which would make every turn a search with a source list.
     """
     if not isinstance(body, dict):
         raise RequestError("The request body must be a JSON object")
@@ -152,6 +157,7 @@ def parse_responses_request(body: Any, *, gpt_model: str = "deepseek-v4-flash") 
     effort = wire.reasoning.effort if wire.reasoning else None
     target = gpt_model if wire.model.strip().lower().startswith("gpt-") else wire.model
     model = _with_thinking(parse_model(target), effort)
+    search = search and (hosted_search or _chooses_search(wire.tool_choice))
     if search and not model.search:
         model = dataclasses.replace(model, search=True)
     choice = _tool_choice(wire.tool_choice)
@@ -230,6 +236,10 @@ def _tools(declared: list[dict[str, Any]]) -> tuple[tuple[ToolSpec, ...], frozen
     return tuple(specs), frozenset(custom), search
 
 
+def _chooses_search(value: Any) -> bool:
+    return isinstance(value, dict) and str(value.get("type", "")).startswith("web_search")
+
+
 def _tool_name(tool: dict[str, Any]) -> str:
     name = tool.get("name")
     if not isinstance(name, str) or not name:
@@ -282,7 +292,7 @@ def _tool_choice(value: str | dict[str, Any] | None) -> ToolChoice:
             return NamedToolChoice(name)
     if isinstance(value, dict) and value.get("type") == "allowed_tools":
         return "required" if value.get("mode") == "required" else "auto"
-    if isinstance(value, dict) and str(value.get("type", "")).startswith("web_search"):
+    if _chooses_search(value):
         return "auto"  # search is on through tools; DeepSeek decides when to search
     raise RequestError(
         "tool_choice must be 'auto', 'none', 'required', or {'type': 'function'|'custom', 'name': ...}",
