@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from deepseek_free_api import __version__
 from deepseek_free_api.background import BackgroundServer, free_port
 from deepseek_free_api.simulator import SimulatorConfig, create_app
 from tests.support.processes import CLI, REPO, clean_env, running
@@ -88,7 +89,13 @@ def test_a_bad_config_file_is_a_clear_error_and_exit_code_2(tmp_path: Path) -> N
         [*CLI, "serve", "--config", str(config)], env=clean_env(), capture_output=True, text=True
     )
     assert done.returncode == 2
-    assert "server.prot" in done.stdout + done.stderr
+    assert "server.prot" in done.stderr and not done.stdout  # errors go to stderr, not the output
+
+
+def test_version_prints_the_package_version() -> None:
+    done = subprocess.run([*CLI, "--version"], env=clean_env(), capture_output=True, text=True)
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"deepseek-free-api {__version__}"
 
 
 # ---- deepseek-free-api simulate ---------------------------------------------------------------

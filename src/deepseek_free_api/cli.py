@@ -8,7 +8,10 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all subcommands."""
+    from deepseek_free_api import __version__
+
     parser = argparse.ArgumentParser(prog="deepseek-free-api", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the OpenAI/Anthropic-compatible server")
     serve.add_argument("--host", default=None)

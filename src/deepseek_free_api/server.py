@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -34,7 +35,7 @@ def run(*, host: str | None, port: int | None, config: str | None, demo: bool) -
             overrides={"host": host, "port": port, "demo": demo or None}, config_path=config
         )
     except (ConfigError, OSError) as exc:
-        print(f"deepseek-free-api: configuration error: {exc}")
+        print(f"deepseek-free-api: configuration error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
