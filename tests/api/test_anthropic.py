@@ -210,6 +210,43 @@ def test_count_tokens(stack: Stack) -> None:
     assert reply.usage.input_tokens == short.input_tokens  # the same prompt, counted the same way
 
 
+def test_count_tokens_counts_tools_and_system_as_the_request_sends_them(stack: Stack) -> None:
+    sdk = client(stack)
+    tools: Any = [
+        {
+            "name": "read_file",
+            "description": "Read a file from the workspace and return its text.",
+            "input_schema": {
+                "type": "object",
+                "properties": {"path": {"type": "string", "description": "Path relative to the root"}},
+                "required": ["path"],
+            },
+        }
+    ]
+    messages: Any = [{"role": "user", "content": "hi"}]
+    bare = sdk.messages.count_tokens(model="claude-sonnet-4-6", messages=messages).input_tokens
+    with_tools = sdk.messages.count_tokens(model="claude-sonnet-4-6", messages=messages, tools=tools)
+    # The tool instructions are a large part of what DeepSeek receives (was: the same 1-token count).
+    assert with_tools.input_tokens > bare + 50
+    with sdk.messages.stream(
+        model="claude-sonnet-4-6", max_tokens=64, messages=messages, tools=tools
+    ) as stream:
+        started = next(event for event in stream if event.type == "message_start")
+        assert started.message.usage.input_tokens == with_tools.input_tokens
+
+
+def test_a_system_role_inside_messages_is_an_instruction(stack: Stack) -> None:
+    # Claude Code with its default model sends one (a 400 and a retry on every run before).
+    messages: Any = [
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "hello"},
+    ]
+    reply = client(stack).messages.create(model="claude-sonnet-4-6", max_tokens=64, messages=messages)
+    assert reply.content[-1].type == "text"
+    prompt = stack.upstream_requests("/chat/completion")[-1]["prompt"]
+    assert prompt == "Answer in French.<｜User｜>hello"
+
+
 def test_missing_key_is_authentication_error(stack: Stack) -> None:
     with pytest.raises(anthropic.AuthenticationError) as caught:
         client(stack, key="sk-wrong").messages.create(**ask("hi"))

@@ -27,7 +27,8 @@ from deepseek_free_api.api.request_body import read_json
 from deepseek_free_api.api.state import core_of, turn_response
 from deepseek_free_api.chat.events import ChatEvent
 from deepseek_free_api.chat.prompt import fold_messages
-from deepseek_free_api.chat.request import ChatMessage
+from deepseek_free_api.chat.reader import prompt_options
+from deepseek_free_api.chat.request import ChatRequest
 from deepseek_free_api.chat.tokens import LazyTokenCounter
 from deepseek_free_api.chat.turn import COUNT_INLINE_MAX
 from deepseek_free_api.errors import (
@@ -145,9 +146,10 @@ def _models(request: Request) -> ClaudeModels:
     return models if isinstance(models, ClaudeModels) else DEFAULT_MODELS
 
 
-async def count_prompt_tokens(messages: tuple[ChatMessage, ...]) -> int:
-    """Tokens of the folded prompt; loading and large counts run off the event loop."""
-    prompt = fold_messages(messages)
+async def count_prompt_tokens(chat: ChatRequest) -> int:
+    """Tokens of the prompt the request sends (tool and format instructions included); loading and
+    large counts run off the event loop."""
+    prompt = fold_messages(chat.messages, **prompt_options(chat))
     if not _TOKENS.loaded or len(prompt) > COUNT_INLINE_MAX:
         return await anyio.to_thread.run_sync(_TOKENS.count, prompt)
     return _TOKENS.count(prompt)
@@ -169,8 +171,7 @@ async def _messages(request: Request) -> Response:
     chat = parse_messages_request(
         body, models=_models(request), default_reasoning=core.output.reasoning_output
     )
-    # TODO(step 6): the tool-call helper's prompt (tool instructions) should be counted too.
-    input_tokens = await count_prompt_tokens(chat.messages) if chat.stream else 0
+    input_tokens = await count_prompt_tokens(chat) if chat.stream else 0
     renderer = MessageRenderer(
         model=str(body.get("model")),
         reasoning_mode=chat.reasoning_mode,
@@ -189,7 +190,7 @@ async def count_tokens(request: Request) -> Response:
         core = core_of(request)
         core.caller(presented_credential(request))
         body = await read_json(request)
-        _, conversation = parse_count_request(body, models=_models(request))
-        return JSONResponse({"input_tokens": await count_prompt_tokens(conversation)})
+        chat = parse_count_request(body, models=_models(request))
+        return JSONResponse({"input_tokens": await count_prompt_tokens(chat)})
     except ServiceError as error:
         return anthropic_error_response(error)

@@ -78,7 +78,9 @@ W = TypeVar("W", bound=_Wire)
 
 
 class MessageIn(_Wire):
-    role: Literal["user", "assistant"]
+    # "system" is not Anthropic's, but Claude Code sends it inside messages with some models
+    # (seen 2026-11 with 2.1.x and its default model); it is an instruction like ``system``.
+    role: Literal["user", "assistant", "system"]
     content: str | list[dict[str, Any]]
 
 
@@ -189,12 +191,16 @@ def _output_format(config: OutputConfig | None) -> ResponseFormat | None:
     return ResponseFormat("json_schema", schema=schema)
 
 
-def parse_count_request(body: Any, *, models: ClaudeModels) -> tuple[ModelSpec, tuple[ChatMessage, ...]]:
-    """The model and messages of a ``count_tokens`` body (checked like a Messages body)."""
+def parse_count_request(body: Any, *, models: ClaudeModels) -> ChatRequest:
+    """The request a ``count_tokens`` body stands for (checked like a Messages body), tools included."""
     wire = validated(CountTokensRequest, body)
     tools, search = parse_tools(wire.tools)
-    _tool_choice(wire.tool_choice)
-    return _model(wire.model, wire.thinking, search, models), parse_conversation(wire.system, wire.messages)
+    return ChatRequest(
+        model=_model(wire.model, wire.thinking, search, models),
+        messages=parse_conversation(wire.system, wire.messages),
+        tools=tools,
+        tool_choice=_tool_choice(wire.tool_choice),
+    )
 
 
 def _model(name: str, thinking: ThinkingConfig | None, search: bool, models: ClaudeModels) -> ModelSpec:
@@ -239,7 +245,9 @@ def parse_conversation(
     """``system`` then the messages, as internal messages (tool results become ``tool`` messages)."""
     out = [ChatMessage(role="system", text=text) for text in _system_texts(system)]
     for index, message in enumerate(messages):
-        if isinstance(message.content, str):
+        if message.role == "system":
+            out.extend(ChatMessage(role="system", text=text) for text in _system_texts(message.content))
+        elif isinstance(message.content, str):
             out.append(ChatMessage(role=message.role, text=message.content))
         elif message.role == "assistant":
             out.append(_assistant(message.content, f"messages.{index}.content"))
