@@ -33,14 +33,18 @@ _SECRET_HEADERS = {"authorization", "x-api-key", "cookie"}
 
 
 def agent_binary(name: str, command: str) -> Path:
-    """The installed agent's executable, or a skip that says why it is missing."""
+    """The installed agent's executable; else a skip that says why, or under ``CI=true`` a failure."""
     path = AGENTS / name / "node_modules" / ".bin" / command
     if path.exists():
         return path
     failed = AGENTS / f"{name}.failed"
     if failed.exists():
-        pytest.skip(f"{name} could not be installed from npm: {failed.read_text().strip()[-600:]}")
-    pytest.skip(f"{name} is not installed in {AGENTS}: run `make agents` (tests/agents/install.sh)")
+        reason = f"{name} could not be installed from npm: {failed.read_text().strip()[-600:]}"
+    else:
+        reason = f"{name} is not installed in {AGENTS}: run `make agents` (tests/agents/install.sh)"
+    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+        pytest.fail(f"CI=true: the real-agent tests must run, not skip; {reason}")
+    pytest.skip(reason)
 
 
 @dataclass
