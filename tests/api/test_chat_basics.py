@@ -202,7 +202,16 @@ def test_models_ping_and_index(stack: Stack) -> None:
     assert {"deepseek-chat", "deepseek-reasoner", "deepseek-v4-pro"} <= ids
     assert httpx.get(stack.server.url + "/ping").text == "pong"
     page = httpx.get(stack.server.url + "/")
-    assert page.status_code == 200 and "/v1/chat/completions" in page.text and "/docs" in page.text
+    assert page.status_code == 200 and "/docs" in page.text
+    for endpoint in ("/v1/chat/completions", "/v1/responses", "/v1/messages", "/v1/models"):
+        assert endpoint in page.text
+
+
+def test_claude_and_gpt_names_are_retrievable_models(stack: Stack) -> None:
+    # The SDKs and some pickers retrieve the model they are told to use before using it.
+    for name in ("claude-sonnet-4-6", "claude-opus-4-1", "gpt-5.5", "deepseek-v4-pro-search"):
+        assert client(stack).models.retrieve(name).id == name
+    assert httpx.get(stack.base_url + "/models/not-a-model").status_code == 404
 
 
 def test_token_check(stack: Stack) -> None:

@@ -120,9 +120,14 @@ async def models() -> JSONResponse:
 
 
 @router.get("/v1/models/{model_id:path}", response_model=Model)
-async def model(model_id: str) -> JSONResponse:
-    """One model: any name the grammar accepts, listed or not (404 ``model_not_found`` otherwise)."""
-    parse_model(model_id)
+async def model(model_id: str, request: Request) -> JSONResponse:
+    """One model: any name the grammar accepts, listed or not, and the ``claude-*`` names of
+    /v1/messages and ``gpt-*`` names of /v1/responses, which the SDKs retrieve (404 otherwise)."""
+    lowered = model_id.strip().lower()
+    if lowered.startswith("claude"):
+        request.app.state.claude_models.resolve(model_id)
+    elif not lowered.startswith("gpt-"):
+        parse_model(model_id)
     return JSONResponse(_model(ModelInfo(id=model_id)))
 
 
@@ -169,10 +174,13 @@ _PAGE = """<!doctype html>
 <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem}}
 code{{background:#f2f2f2;padding:0 .3em}}</style></head><body>
 <h1>deepseek-free-api {version}</h1>
-<p>The DeepSeek web chat as OpenAI-compatible APIs. Point your client's base URL at
-<code>{base}/v1</code>.</p>
+<p>The DeepSeek web chat as OpenAI Chat Completions, OpenAI Responses and Anthropic Messages.
+Point your client's base URL at <code>{base}/v1</code> (Anthropic clients: <code>{base}</code>).</p>
 <ul>
 <li><code>POST /v1/chat/completions</code> OpenAI Chat Completions (stream or not)</li>
+<li><code>POST /v1/responses</code> OpenAI Responses; <code>GET</code>/<code>DELETE</code>
+<code>/v1/responses/{{id}}</code>, <code>GET /v1/responses/{{id}}/input_items</code></li>
+<li><code>POST /v1/messages</code> Anthropic Messages, <code>POST /v1/messages/count_tokens</code></li>
 <li><code>GET /v1/models</code> the model catalogue, <code>GET /v1/models/{{id}}</code> one model</li>
 <li><code>POST /token/check</code> is a DeepSeek token alive?</li>
 <li><code>GET /ping</code> liveness</li>
