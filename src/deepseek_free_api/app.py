@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from deepseek_free_api import __version__
 from deepseek_free_api.accounts import Account, AccountPool
-from deepseek_free_api.api import anthropic_messages, misc, openai_chat, responses_api
+from deepseek_free_api.api import anthropic_messages, docs_page, misc, openai_chat, responses_api
 from deepseek_free_api.api.anthropic_models import ClaudeModels
 from deepseek_free_api.api.auth import resolve_caller
 from deepseek_free_api.api.edge import Drain
@@ -181,7 +181,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     drain = Drain()
     app = DocumentedApp(
-        title="deepseek-free-api", version=__version__, lifespan=lifespan, description=DESCRIPTION
+        title="deepseek-free-api",
+        version=__version__,
+        lifespan=lifespan,
+        description=DESCRIPTION,
+        docs_url=None,  # api/docs_page.py serves /docs from local files (FastAPI's uses a CDN)
+        redoc_url=None,
     )
     app.anonymous = settings.auth.allow_anonymous
     app.state.drain = drain
@@ -194,6 +199,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(anthropic_messages.router)
     app.include_router(responses_api.router)
     app.include_router(misc.router)
+    app.include_router(docs_page.router)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: Exception) -> Response:

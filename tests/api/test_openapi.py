@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -113,6 +114,20 @@ def test_responses_are_documented(document: dict[str, Any]) -> None:
     ] == ["token"]
     assert "/v1/models/{model_id}" in document["paths"]
     assert "head" in document["paths"]["/ping"]
+
+
+def test_docs_page_loads_nothing_from_other_sites(stack: Stack) -> None:
+    # FastAPI's page loads Swagger UI from a CDN: blank without internet.
+    page = httpx.get(stack.server.url + "/docs")
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text) + re.findall(r"url: '([^']+)'", page.text)
+    assert sources and not [source for source in sources if "://" in source or source.startswith("//")]
+    for source in sources:
+        asset = httpx.get(stack.server.url + source)
+        assert asset.status_code == 200 and asset.content, source
+    script = httpx.get(stack.server.url + "/static/swagger-ui/swagger-ui-bundle.js")
+    assert script.headers["content-type"].startswith("text/javascript") and b"SwaggerUI" in script.content
+    assert httpx.get(stack.server.url + "/static/swagger-ui/LICENSE").status_code == 404  # only the 3 assets
 
 
 def test_docs_page_and_a_request_as_docs_sends_it(stack: Stack, document: dict[str, Any]) -> None:
