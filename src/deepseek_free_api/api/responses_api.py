@@ -7,7 +7,6 @@ Stored responses belong to the credential that made them; another caller's id is
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -101,20 +100,14 @@ def store_of(request: Request) -> ResponseStore:
     return store
 
 
-def owner_of(credential: str | None) -> str:
-    """Who a stored response belongs to: a digest of the credential, never the credential itself."""
-    return hashlib.sha256(f"deepseek-free-api/responses\0{credential or ''}".encode()).hexdigest()
-
-
 @router.post("/v1/responses", response_model=None)
 async def create_response(request: Request) -> Response:
     """OpenAI Responses, streaming or not (one code path)."""
     core = core_of(request)
-    credential = presented_credential(request)
-    caller = core.caller(credential)  # 401 before anything about the body
+    caller = core.caller(presented_credential(request))  # 401 before anything about the body
     body = await read_json(request)
     parsed = parse_responses_request(body, gpt_model=request.app.state.gpt_model)
-    store, owner = store_of(request), owner_of(credential)
+    store, owner = store_of(request), caller.principal.id
     previous: tuple[ChatMessage, ...] = ()
     if parsed.previous_response_id:
         stored = await store.get(parsed.previous_response_id, owner)
@@ -150,9 +143,8 @@ async def create_response(request: Request) -> Response:
 async def get_response(response_id: str, request: Request) -> Response:
     """A stored response, as it was returned."""
     core = core_of(request)
-    credential = presented_credential(request)
-    core.caller(credential)
-    stored = await store_of(request).get(response_id, owner_of(credential))
+    caller = core.caller(presented_credential(request))
+    stored = await store_of(request).get(response_id, caller.principal.id)
     if stored is None:
         raise ConversationNotFoundError(
             f"No response found with id '{response_id}' (not stored, forgotten after a restart or "
