@@ -20,6 +20,7 @@ from deepseek_free_api.accounts import Account, AccountPool
 from deepseek_free_api.api import anthropic_messages, docs_page, misc, openai_chat, responses_api
 from deepseek_free_api.api.anthropic_models import ClaudeModels
 from deepseek_free_api.api.auth import resolve_caller
+from deepseek_free_api.api.client_address import ClientAddressMiddleware, TrustedProxies
 from deepseek_free_api.api.edge import Drain
 from deepseek_free_api.api.errors import http_error_response, openai_error_response
 from deepseek_free_api.api.openapi import DESCRIPTION, DocumentedApp
@@ -193,6 +194,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.claude_models = ClaudeModels.from_settings(settings.chat)  # a wrong name fails at startup
     app.state.gpt_model = gpt_model_from_settings(settings.chat)  # checked at startup too
     app.state.hosted_web_search = settings.chat.hosted_web_search == "search"
+    if settings.server.trusted_proxies:  # who the client is, as the operator's proxies say
+        app.add_middleware(ClientAddressMiddleware, proxies=TrustedProxies(settings.server.trusted_proxies))
     # Outermost: foreign Host/Origin values are refused before anything else runs (api/origin.py).
     app.add_middleware(OriginGuard, policy=origin_policy(settings))
     app.include_router(openai_chat.router)

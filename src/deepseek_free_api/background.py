@@ -63,7 +63,12 @@ class BackgroundServer:
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
-        options: dict[str, Any] = {"log_level": "warning", "lifespan": "on", "timeout_graceful_shutdown": 2}
+        options: dict[str, Any] = {
+            "log_level": "warning",
+            "lifespan": "on",
+            "timeout_graceful_shutdown": 2,
+            "proxy_headers": False,  # as `serve`: only server.trusted_proxies may name the client
+        }
         options.update(config)
         self._server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port, **options))
         thread_name = f"uvicorn:{self.port}"

@@ -15,6 +15,7 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `server.request_timeout_s` | `DEEPSEEK_FREE_API_SERVER_REQUEST_TIMEOUT_S` | `600` | cap on one whole request |
 | `server.cors_origins` | `DEEPSEEK_FREE_API_SERVER_CORS_ORIGINS` | none (= `*`; no other site while anonymous use is on) | web page origins allowed to call from a browser, e.g. `https://chat.example.org`; `*` = any; others get 403 |
 | `server.allowed_hosts` | `DEEPSEEK_FREE_API_SERVER_ALLOWED_HOSTS` | none | `Host` names to answer besides loopback and `server.host`; checked while anonymous use is on, always once set |
+| `server.trusted_proxies` | `DEEPSEEK_FREE_API_SERVER_TRUSTED_PROXIES` | none | addresses or networks (`10.0.0.0/8`) of reverse proxies whose `X-Forwarded-For`/`Forwarded` name the client; ignored from any other peer |
 | `upstream.base_url` | `DEEPSEEK_BASE_URL` or `DEEPSEEK_FREE_API_UPSTREAM_BASE_URL` | `https://chat.deepseek.com` | DeepSeek (or the simulator) |
 | `upstream.connect_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_CONNECT_TIMEOUT_S` | `10` | TCP/TLS connect |
 | `upstream.request_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_REQUEST_TIMEOUT_S` | `30` | non-streaming calls (login, session, PoW) |
@@ -64,6 +65,7 @@ A list from a higher layer replaces the lower one (environment accounts replace 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -304,10 +306,20 @@ def _coerce(key: str, raw: Any, source: str, hint: Any, meta: Mapping[str, Any])
         values = tuple(item.strip() for item in items if item.strip())
         for index, item in enumerate(values):
             problem = token_problem(item) if meta.get("token") else None
+            if meta.get("networks"):
+                problem = _network_problem(item)
             if problem:
                 raise ConfigError(f"{key}[{index}]", f"{problem} (from {source})")
         return values
     raise TypeError(f"no coercion for {key}: {hint!r}")  # a programming error, not a user one
+
+
+def _network_problem(value: str) -> str | None:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return f"expected an IP address or network like 10.0.0.0/8, got {value!r}"
+    return None
 
 
 def _number(raw: Any, hint: type[Any]) -> int | float | None:

@@ -56,6 +56,8 @@ def run(*, host: str | None, port: int | None, config: str | None, demo: bool) -
             port=settings.server.port,
             log_level=settings.log_level,
             timeout_graceful_shutdown=5,
+            # uvicorn would believe X-Forwarded-For from 127.0.0.1; server.trusted_proxies decides.
+            proxy_headers=False,
         )
         DrainingServer(server_config).run()
     return 0

@@ -68,6 +68,9 @@ class ServerSettings:
     # Extra ``Host`` names to answer to; loopback names and the bind address always pass. Checked
     # while anonymous use is on (DNS rebinding), and always once set. See ``api/origin.py``.
     allowed_hosts: tuple[str, ...] = ()
+    # Addresses or networks (``10.0.0.0/8``) of reverse proxies whose X-Forwarded-For / Forwarded
+    # name the client; from any other peer those headers are ignored. See ``api/client_address.py``.
+    trusted_proxies: tuple[str, ...] = field(default=(), metadata={"networks": True})
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import pytest
 from deepseek_free_api.api.auth import resolve_caller
 from deepseek_free_api.api.misc import RateLimiter
 from deepseek_free_api.chat.failover import Caller
+from deepseek_free_api.chat.principal import Principal
 from deepseek_free_api.errors import AuthenticationError
 from tests.api.conftest import API_KEY, TOKENS, Stack, simulator_config, start_stack
 
@@ -115,8 +116,9 @@ def test_caller_tokens_on_a_keyed_server_need_the_operators_opt_in() -> None:
 
     with pytest.raises(AuthenticationError):
         resolve("my-deepseek-token")
-    assert resolve("my-deepseek-token", caller_tokens=True) == Caller(tokens=("my-deepseek-token",))
-    assert resolve(API_KEY) == Caller()
+    mine = Caller(Principal.caller_tokens(["my-deepseek-token"]), tokens=("my-deepseek-token",))
+    assert resolve("my-deepseek-token", caller_tokens=True) == mine
+    assert resolve(API_KEY) == Caller(Principal.service_key(API_KEY))
     with pytest.raises(AuthenticationError, match="#2 is not a valid token"):
         resolve("good,b\u00e4d", caller_tokens=True)
 

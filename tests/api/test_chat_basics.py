@@ -37,8 +37,9 @@ def test_plain_chat_non_stream(stack: Stack) -> None:
     assert message.content.startswith("Echo: hello there | model=default thinking=false search=false")
     assert reply.choices[0].finish_reason == "stop"
     session, _, rest = reply.id.partition("@")
-    message_id, _, key = rest.partition(".")
-    assert len(session) == 36 and message_id.isdigit() and len(key) == 12
+    message_id, _, marks = rest.partition(".")
+    key, _, owner = marks.partition(".")  # the account key, then the owner's mark
+    assert len(session) == 36 and message_id.isdigit() and (len(key), len(owner)) == (12, 16)
     assert reply.usage is not None
     assert reply.usage.prompt_tokens > 0 and reply.usage.completion_tokens > 5
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens

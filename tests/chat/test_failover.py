@@ -12,6 +12,7 @@ from deepseek_free_api.chat.conversations import ConversationBook
 from deepseek_free_api.chat.events import ChatEvent
 from deepseek_free_api.chat.failover import Caller, ChatRunner, FailoverPolicy
 from deepseek_free_api.chat.models import parse_model
+from deepseek_free_api.chat.principal import ANONYMOUS
 from deepseek_free_api.chat.request import ChatMessage, ChatRequest
 from deepseek_free_api.chat.turn import TurnRunner
 
@@ -40,7 +41,7 @@ def test_a_waiter_cancelled_as_the_account_is_handed_to_it_does_not_lose_the_acc
             pool, cast(TurnRunner, Forever()), ConversationBook(pool.devices), FailoverPolicy()
         )
         holder = await pool.acquire(owner="holder")
-        waiter = asyncio.create_task(runner.run(REQUEST, Caller(), NoSink()))
+        waiter = asyncio.create_task(runner.run(REQUEST, Caller(ANONYMOUS), NoSink()))
         for _ in range(5):
             await asyncio.sleep(0)  # the waiter is queued for the account
         assert pool.waiting == 1

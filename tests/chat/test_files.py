@@ -17,10 +17,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from deepseek_free_api.chat.addresses import IPAddress, is_public_address
 from deepseek_free_api.chat.content import split_content
 from deepseek_free_api.chat.files import AttachmentUploader
 from deepseek_free_api.chat.models import parse_model
-from deepseek_free_api.chat.remote import IPAddress, RemoteFetcher, is_public_address
+from deepseek_free_api.chat.remote import RemoteFetcher
 from deepseek_free_api.chat.request import Attachment, ChatMessage, ChatRequest
 from deepseek_free_api.errors import (
     PayloadTooLargeError,

@@ -1,4 +1,4 @@
-"""Who is calling: a service API key (server accounts) or the caller's own DeepSeek tokens."""
+"""Who is calling: a service API key (server accounts), the caller's own DeepSeek tokens, or anonymous."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from starlette.requests import Request
 
 from deepseek_free_api.chat.failover import Caller
+from deepseek_free_api.chat.principal import ANONYMOUS, Principal
 from deepseek_free_api.config import token_problem
 from deepseek_free_api.errors import AuthenticationError
 
@@ -49,7 +50,7 @@ def resolve_caller(
     has_server_accounts: bool,
     caller_tokens: bool = False,
 ) -> Caller:
-    """Decide which accounts may serve this caller.
+    """Decide who the caller is (their ``Principal``) and which accounts may serve them.
 
     A service API key (or, only when ``allow_anonymous`` is set, no credential at all) unlocks the
     server's own accounts. Any other bearer value is the caller's own DeepSeek tokens, ``T1,T2,...``,
@@ -57,7 +58,7 @@ def resolve_caller(
     is on: with keys configured, a wrong key must not leave the machine as an account token.
     """
     if credential and api_keys and is_service_key(credential, api_keys):
-        return _server_caller(has_server_accounts)
+        return _server_caller(has_server_accounts, Principal.service_key(credential))
     if credential:
         if api_keys and not caller_tokens:
             raise AuthenticationError(
@@ -66,19 +67,19 @@ def resolve_caller(
             )
         tokens = checked_tokens(credential)
         if tokens:
-            return Caller(tokens=tokens)
+            return Caller(Principal.caller_tokens(tokens), tokens=tokens)
     if allow_anonymous:
-        return _server_caller(has_server_accounts)
+        return _server_caller(has_server_accounts, ANONYMOUS)
     raise AuthenticationError(
         "Missing credentials: send 'Authorization: Bearer <service API key>' for this server's accounts, "
         "or 'Authorization: Bearer <DeepSeek userToken>[,<token>...]' to use your own"
     )
 
 
-def _server_caller(has_server_accounts: bool) -> Caller:
+def _server_caller(has_server_accounts: bool, principal: Principal) -> Caller:
     if not has_server_accounts:
         raise AuthenticationError(
             "This server has no DeepSeek accounts configured: send your own DeepSeek userToken as the "
             "bearer token"
         )
-    return Caller()
+    return Caller(principal)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,14 +16,15 @@ from deepseek_free_api import __version__
 from deepseek_free_api.api.auth import presented_credential
 from deepseek_free_api.api.request_body import read_json
 from deepseek_free_api.api.state import core_of
+from deepseek_free_api.chat.failover import Caller
 from deepseek_free_api.chat.models import ModelInfo, list_models, parse_model
 from deepseek_free_api.config import token_problem
 from deepseek_free_api.errors import AuthenticationError, CapacityError, RequestError
 
 router = APIRouter()
 
-# /token/check makes one upstream call per request: a small budget per client address keeps it from
-# being used to probe tokens in bulk or to hammer DeepSeek from this server's address.
+# /token/check makes one upstream call per request: a small budget per caller (``budget_of``) keeps
+# it from being used to probe tokens in bulk or to hammer DeepSeek from this server's address.
 TOKEN_CHECK_BURST = 10
 TOKEN_CHECK_PER_SECOND = 0.5
 
@@ -138,19 +140,50 @@ async def ping() -> PlainTextResponse:
     return PlainTextResponse("pong")
 
 
+def budget_of(request: Request, caller: Caller | None) -> str:
+    """Whose budget a request spends: a service key's own, else its client address's.
+
+    Per address before authentication, so that a flood of 401s (or of made-up callers' tokens,
+    which nothing verifies here) cannot spend the budget of a key holder at the same address.
+    An IPv6 client counts per /64, the block one host usually has to itself.
+    """
+    if caller is not None and caller.principal.kind == "key":
+        return "key:" + caller.principal.id
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "address:" + host
+    if isinstance(address, ipaddress.IPv6Address):
+        return "address:" + str(ipaddress.IPv6Network((address, 64), strict=False))
+    return "address:" + str(address)
+
+
+def _spend(request: Request, caller: Caller | None) -> None:
+    wait = _token_check_limiter(request).take(budget_of(request, caller))
+    if wait:
+        raise CapacityError("Too many token checks from this caller; retry later", retry_after=wait)
+
+
 @router.post("/token/check", response_model=TokenLiveness)
 async def token_check(request: Request) -> JSONResponse:
     """``{"token": "..."}`` -> ``{"live": bool}``, as the original server answered.
 
-    Rate-limited per client address. Authorised when the caller may use the chat endpoint with the
-    credential presented or, if none is, with the checked token as its bearer: so with service keys
-    configured it takes a key (unless the operator enabled allow_anonymous or caller_tokens).
+    Rate-limited per service key, or per client address without one (``budget_of``). Authorised
+    when the caller may use the chat endpoint with the credential presented or, if none is, with
+    the checked token as its bearer: so with service keys configured it takes a key (unless the
+    operator enabled allow_anonymous or caller_tokens).
     """
-    client = request.client.host if request.client else "unknown"
-    wait = _token_check_limiter(request).take(client)
-    if wait:
-        raise CapacityError("Too many token checks from this address; retry later", retry_after=wait)
     core = core_of(request)
+    credential = presented_credential(request)
+    caller: Caller | None = None
+    try:
+        caller = core.caller(credential)
+    except AuthenticationError:
+        if credential is not None:
+            _spend(request, None)  # a wrong credential spends its address's budget, then is a 401
+            raise
+    _spend(request, caller)
     body = await read_json(request)
     token = body.get("token")
     if not isinstance(token, str) or not token.strip():
@@ -159,13 +192,8 @@ async def token_check(request: Request) -> JSONResponse:
     problem = token_problem(token)
     if problem:
         raise RequestError(f"'token' is not a valid token: it {problem}", param="token", code="invalid_value")
-    credential = presented_credential(request)
-    try:
-        core.caller(credential)
-    except AuthenticationError:
-        if credential is not None:
-            raise
-        core.caller(token)
+    if caller is None:
+        core.caller(token)  # no credential: the checked token itself must be one this server takes
     return JSONResponse({"live": await core.check_token(token)})
 
 

@@ -7,7 +7,6 @@ Stored responses belong to the credential that made them; another caller's id is
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -104,22 +103,16 @@ def store_of(request: Request) -> ResponseStore:
     return store
 
 
-def owner_of(credential: str | None) -> str:
-    """Who a stored response belongs to: a digest of the credential, never the credential itself."""
-    return hashlib.sha256(f"deepseek-free-api/responses\0{credential or ''}".encode()).hexdigest()
-
-
 @router.post("/v1/responses", response_model=None)
 async def create_response(request: Request) -> Response:
     """OpenAI Responses, streaming or not (one code path)."""
     core = core_of(request)
-    credential = presented_credential(request)
-    caller = core.caller(credential)  # 401 before anything about the body
+    caller = core.caller(presented_credential(request))  # 401 before anything about the body
     body = await read_json(request)
     parsed = parse_responses_request(
         body, gpt_model=request.app.state.gpt_model, hosted_search=request.app.state.hosted_web_search
     )
-    store, owner = store_of(request), owner_of(credential)
+    store, owner = store_of(request), caller.principal.id
     previous: tuple[ChatMessage, ...] = ()
     if parsed.previous_response_id:
         stored = await store.get(parsed.previous_response_id, owner)
@@ -184,9 +177,8 @@ async def list_input_items(
 
 
 def _owner(request: Request) -> str:
-    credential = presented_credential(request)
-    core_of(request).caller(credential)  # 401 for a caller who may not use the server
-    return owner_of(credential)
+    # 401 for a caller who may not use the server; else who owns what it stored
+    return core_of(request).caller(presented_credential(request)).principal.id
 
 
 async def _stored(response_id: str, request: Request) -> StoredResponse:

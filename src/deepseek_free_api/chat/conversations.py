@@ -1,12 +1,15 @@
 """Native multi-turn: the reply ``id`` a caller sends back as ``conversation_id``.
 
-The id says where the conversation lives, so it survives a restart without any store:
-``<chat_session_id>@<response_message_id>.<account key>``. The account key is a short digest of
-the account's device id (itself derived from the account's identity and the install salt), so it
-is stable across restarts, names no account, and is useless outside this installation. An id
-whose account is gone, or belongs to accounts this caller may not use, is a clear 404; an id in
-the pre-0.2 form (no account key) is refused the same way, never answered without its context.
-A value of another shape entirely is not a conversation id and starts a new session.
+The id says where the conversation lives and whose it is, so it survives a restart without any
+store: ``<chat_session_id>@<response_message_id>.<account key>.<owner mark>``. The account key is
+a short digest of the account's device id (itself derived from the account's identity and the
+install salt), so it is stable across restarts, names no account, and is useless outside this
+installation. The owner mark is a keyed MAC of session and account key by the credential that
+started the conversation (``chat.principal``): another credential cannot make it. An id whose
+account is gone, whose mark is not the caller's, or that belongs to accounts this caller may not
+use is a 404 exactly like an unknown id, before any upstream call; so is an id of an older form
+(no account key, or no mark), never answered without its context or its owner. A value of
+another shape entirely is not a conversation id and starts a new session.
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from deepseek_free_api.chat.principal import MARK_DIGITS, Principal
 from deepseek_free_api.errors import ConversationNotFoundError
 
-# Session ids are UUIDs, message ids integers (PROTOCOL.md §6.3); the key is 12 hex digits.
-_CONVERSATION_ID = re.compile(r"([0-9A-Za-z-]{36})@([0-9]{1,18})(?:\.([0-9a-f]{12}))?")
+# Session ids are UUIDs, message ids integers (PROTOCOL.md §6.3); the key is 12 hex digits, the
+# owner's mark 16. Ids made by older versions lack the mark, or the key too.
+_CONVERSATION_ID = re.compile(
+    rf"([0-9A-Za-z-]{{36}})@([0-9]{{1,18}})(?:\.([0-9a-f]{{12}})(?:\.([0-9a-f]{{{MARK_DIGITS}}}))?)?"
+)
 _KEY_DIGITS = 12
 
 
@@ -38,9 +45,10 @@ def account_key(device_id: str) -> str:
     return hashlib.sha256(f"deepseek-free-api/conversation\0{device_id}".encode()).hexdigest()[:_KEY_DIGITS]
 
 
-def format_conversation_id(session_id: str, message_id: int, device_id: str) -> str:
-    """The id of a reply, for the caller to send back as ``conversation_id``."""
-    return f"{session_id}@{message_id}.{account_key(device_id)}"
+def format_conversation_id(session_id: str, message_id: int, device_id: str, owner: Principal) -> str:
+    """The id of a reply, for ``owner`` to send back as ``conversation_id``."""
+    key = account_key(device_id)
+    return f"{session_id}@{message_id}.{key}.{owner.mark(f'{session_id}.{key}')}"
 
 
 class ConversationBook:
@@ -60,9 +68,9 @@ class ConversationBook:
         self._moves: OrderedDict[tuple[str, int], int] = OrderedDict()
         self._moves_kept = moves_kept
 
-    def ids_for(self, device_id: str) -> ReplyIds:
-        """The reply ids of one account's turns."""
-        return ReplyIds(self, device_id)
+    def ids_for(self, device_id: str, owner: Principal) -> ReplyIds:
+        """The reply ids of one account's turns for ``owner``."""
+        return ReplyIds(self, device_id, owner)
 
     def moved(self, session_id: str, old: int, new: int) -> None:
         """The answer known as ``old`` went on under ``new``."""
@@ -71,20 +79,24 @@ class ConversationBook:
         while len(self._moves) > self._moves_kept:
             self._moves.popitem(last=False)
 
-    def locate(self, conversation_id: str | None, allowed: Callable[[str], bool]) -> Native | None:
-        """The conversation to continue, None for a new one; ConversationNotFoundError if unknown here."""
+    def locate(
+        self, conversation_id: str | None, allowed: Callable[[str], bool], owner: Principal
+    ) -> Native | None:
+        """The conversation to continue, None for a new one; ConversationNotFoundError unless ``owner``'s."""
         if not conversation_id:
             return None
         match = _CONVERSATION_ID.fullmatch(conversation_id.strip())
         if match is None:
             return None
-        session_id, message_id, key = match.group(1), int(match.group(2)), match.group(3)
-        account_id = self._account(key) if key else None
+        session_id, message, key, mark = match.groups()
+        message_id = int(message)
+        owned = mark is not None and owner.marked(f"{session_id}.{key}", mark)
+        account_id = self._account(key) if owned else None
         if account_id is None or not allowed(account_id):
             # Another caller's conversation is answered exactly like an unknown one.
             raise ConversationNotFoundError(
                 f"conversation_id '{conversation_id.strip()}' is not known to this server (its account is "
-                "gone, belongs to other credentials, or the id comes from an older version); start a new "
+                "gone, it belongs to other credentials, or the id comes from an older version); start a new "
                 "conversation by leaving conversation_id out and sending the whole history",
                 param="conversation_id",
             )
@@ -106,10 +118,11 @@ class ReplyIds:
 
     book: ConversationBook
     device_id: str
+    owner: Principal
 
     def format(self, session_id: str, message_id: int) -> str:
         """The reply id for this message."""
-        return format_conversation_id(session_id, message_id, self.device_id)
+        return format_conversation_id(session_id, message_id, self.device_id, self.owner)
 
     def moved(self, session_id: str, old: int, new: int) -> None:
         """The answer known as ``old`` went on under ``new``."""

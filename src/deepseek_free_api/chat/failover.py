@@ -21,6 +21,7 @@ import anyio
 from deepseek_free_api.accounts.health import is_account_fault
 from deepseek_free_api.chat.conversations import ConversationBook, Native
 from deepseek_free_api.chat.events import ChatEvent
+from deepseek_free_api.chat.principal import Principal
 from deepseek_free_api.chat.request import ChatRequest
 from deepseek_free_api.chat.turn import EventSink, TurnAccount, TurnRunner
 from deepseek_free_api.errors import (
@@ -74,8 +75,9 @@ class LeaseStore(Protocol[LeaseT]):
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who asks: their own DeepSeek tokens, or the server's accounts."""
+    """Who asks (the owner of what they start), and on which accounts: their own tokens or the server's."""
 
+    principal: Principal
     tokens: tuple[str, ...] = field(default=(), repr=False)
 
 
@@ -121,10 +123,11 @@ class ChatRunner:
     async def run(self, request: ChatRequest, caller: Caller, sink: EventSink) -> None:
         """Run ``request`` for ``caller``; events go to ``sink``; raises ServiceError."""
         candidates = self._leases.register_caller_tokens(caller.tokens) if caller.tokens else None
-        native = self._conversations.locate(request.conversation_id, self._allowed(candidates))
+        native = self._conversations.locate(
+            request.conversation_id, self._allowed(candidates), caller.principal
+        )
         owner = f"{os.getpid()}:{next(_requests)}"
         tracked = _Tracked(sink)
-        ids = self._conversations.ids_for
         excluded: set[str] = set()
         relogged: set[str] = set()
         last: ServiceError | None = None
@@ -133,7 +136,8 @@ class ChatRunner:
             lease = await self._acquire(candidates, prefer, native is not None, excluded, owner, last, caller)
             tracked.leased()
             try:
-                await self._turns.run(request, lease.account, native, tracked, ids(lease.account.device_id))
+                ids = self._conversations.ids_for(lease.account.device_id, caller.principal)
+                await self._turns.run(request, lease.account, native, tracked, ids)
             except ServiceError as error:
                 with anyio.CancelScope(shield=True):
                     await self._leases.report(lease, error)

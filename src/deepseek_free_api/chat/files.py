@@ -20,7 +20,7 @@ from typing import Protocol
 
 import anyio
 
-from deepseek_free_api.chat.remote import RemoteFetcher
+from deepseek_free_api.chat.remote import RemoteFetcher, parse_target
 from deepseek_free_api.chat.request import Attachment, ChatRequest
 from deepseek_free_api.errors import (
     PayloadTooLargeError,
@@ -85,7 +85,7 @@ class AttachmentUploader:
         self._fetcher = fetcher or RemoteFetcher(max_bytes=max_bytes, timeout_s=fetch_timeout_s)
 
     def check(self, attachments: Sequence[Attachment]) -> None:
-        """What can be refused before any upstream call: too many, too large, URLs while they are off."""
+        """What can be refused before any upstream call: too many, too large, URLs off or malformed."""
         if len(attachments) > self._max_count:
             raise RequestError(
                 f"{len(attachments)} images and files were sent; at most {self._max_count} are allowed "
@@ -99,6 +99,8 @@ class AttachmentUploader:
                     "(files.remote_urls is off): send the content inline as a data: URL or base64",
                     param=attachment.param,
                 )
+            if attachment.url is not None:
+                parse_target(attachment.url, attachment.param)  # a malformed URL before any upload
             if len(attachment.data) > self._max_bytes:
                 raise self._too_large(attachment)
 

@@ -25,7 +25,7 @@ class StoredResponse:
     """One stored response: its id, who may read it, the conversation so far, its JSON body."""
 
     id: str
-    # A digest of the credential that created it: another caller's response is "not found".
+    # The id of the Principal that created it: another caller's response is "not found".
     owner: str
     conversation: tuple[ChatMessage, ...]
     body: bytes
