@@ -210,7 +210,7 @@ def test_sdk_models_retrieve(stack: Stack) -> None:
     unlisted = client.models.retrieve("deepseek-v4-pro-search-fold")  # valid, though not in the list
     assert (unlisted.id, unlisted.object) == ("deepseek-v4-pro-search-fold", "model")
     with pytest.raises(openai.NotFoundError) as caught:
-        client.models.retrieve("gpt-4o")
+        client.models.retrieve("llama-3-70b")  # gpt-* and claude-* are served names
     assert caught.value.body["code"] == "model_not_found"  # type: ignore[index]
 
 
