@@ -2,9 +2,10 @@
 
 A retryable failure before anything reached the caller is tried again on another account, with
 backoff. The server's own accounts failing for their own reasons (revoked, banned, login failed)
-are failed over regardless, and when none is left the caller hears 503, never a 401 for a
-problem that is not theirs. A login account whose token was rejected logs in again and is tried
-once more within the same request. Once events went out, an error ends the answer.
+are failed over regardless, and when none is left the caller hears 503 (with Retry-After: the
+next re-check), never a 401 for a problem that is not theirs. A login account whose token was
+rejected logs in again and is tried once more within the same request. Once events went out, an
+error ends the answer.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class LeaseStore(Protocol[LeaseT]):
     async def release(self, lease: LeaseT) -> None: ...
     def register_caller_tokens(self, tokens: Sequence[str]) -> list[str]: ...
     def get(self, account_id: str) -> LeasedAccount | None: ...
+    def recheck_in(self, candidates: Sequence[str] | None) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,7 @@ class ChatRunner:
                 elif native is None:
                     excluded.add(account.id)
                 if attempt == self._policy.max_attempts:
-                    raise self._exhausted(last, caller) from error
+                    raise self._exhausted(last, caller, candidates) from error
                 log.warning(
                     "attempt %d failed before any output (%s: %s); retrying",
                     attempt,
@@ -201,7 +203,7 @@ class ChatRunner:
                 if excluded and not is_account_fault(last):
                     excluded.clear()  # e.g. one account and a 5xx: the same account may do now
                     continue
-                raise self._exhausted(last, caller) from error
+                raise self._exhausted(last, caller, candidates) from error
             except ServiceError as error:
                 if caller.tokens:
                     raise  # the caller's own tokens: their problem, in their words
@@ -209,7 +211,8 @@ class ChatRunner:
                 # ids in what they see.
                 raise NoUsableAccountError(
                     "none of this server's DeepSeek accounts can serve at the moment (revoked, banned or "
-                    "failing to log in); the operator has to look at them"
+                    "failing to log in); the operator has to look at them",
+                    retry_after=self._leases.recheck_in(candidates),
                 ) from error
 
     def _allowed(self, candidates: Sequence[str] | None) -> Callable[[str], bool]:
@@ -223,15 +226,17 @@ class ChatRunner:
 
         return server_account
 
-    @staticmethod
-    def _exhausted(last: ServiceError | None, caller: Caller) -> ServiceError:
+    def _exhausted(
+        self, last: ServiceError | None, caller: Caller, candidates: Sequence[str] | None
+    ) -> ServiceError:
         """The error to report once no attempt is left (or no account could be had)."""
         if last is None:
             return CapacityError("no account is available")
         if not caller.tokens and is_account_fault(last) and not last.retryable:
             # The server's own accounts are at fault, not the caller: never a 401 for that.
             return NoUsableAccountError(
-                f"none of this server's DeepSeek accounts could serve the request (last: {last.message})"
+                f"none of this server's DeepSeek accounts could serve the request (last: {last.message})",
+                retry_after=self._leases.recheck_in(candidates),
             )
         return last
 
