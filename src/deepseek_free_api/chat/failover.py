@@ -1,11 +1,12 @@
 """The failover loop: pick an account, run one turn on it, and try another when that is safe.
 
 A retryable failure before anything reached the caller is tried again on another account, with
-backoff. The server's own accounts failing for their own reasons (revoked, banned, login failed)
-are failed over regardless, and when none is left the caller hears 503 (with Retry-After: the
-next re-check), never a 401 for a problem that is not theirs. A login account whose token was
-rejected logs in again and is tried once more within the same request. Once events went out, an
-error ends the answer.
+backoff; the failed account's lease is released before the backoff, so nobody waits for an
+account nobody uses. The server's own accounts failing for their own reasons (revoked, banned,
+login failed) are failed over regardless, and when none is left the caller hears 503 (with
+Retry-After: the next re-check), never a 401 for a problem that is not theirs. A login account
+whose token was rejected logs in again and is tried once more within the same request. Once
+events went out, an error ends the answer.
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class ChatRunner:
         for attempt in range(1, self._policy.max_attempts + 1):
             lease = await self._acquire(candidates, prefer, native is not None, excluded, owner, last, caller)
             tracked.leased()
+            backoff = 0.0
             try:
                 await self._turns.run(request, lease.account, native, tracked, ids(lease.account.device_id))
             except ServiceError as error:
@@ -168,9 +170,7 @@ class ChatRunner:
                     error.message,
                 )
                 if not is_account_fault(error):
-                    await anyio.sleep(
-                        min(self._policy.backoff_s * 2 ** (attempt - 1), self._policy.backoff_max_s)
-                    )
+                    backoff = min(self._policy.backoff_s * 2 ** (attempt - 1), self._policy.backoff_max_s)
             else:
                 with anyio.CancelScope(shield=True):
                     await self._leases.report(lease, None)
@@ -178,6 +178,8 @@ class ChatRunner:
             finally:
                 with anyio.CancelScope(shield=True):
                     await self._leases.release(lease)
+            if backoff:
+                await anyio.sleep(backoff)  # the lease is back in the pool by now
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _acquire(
