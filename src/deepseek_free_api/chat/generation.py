@@ -1,9 +1,13 @@
 """The upstream side of one turn: DeepSeek's generation, stopped and closed on every exit.
 
-``Generation`` owns the turn's upstream stream. Leaving its ``async with`` in any way first tells
-DeepSeek to stop a generation that has not reached its end (reading the message id from the
-stream if the turn was abandoned before DeepSeek said it), then closes the stream. The failover
-loop releases the lease only after that, so an account is never handed on while it generates.
+``Generation`` owns the turn's upstream stream from before its request is sent. Leaving its
+``async with`` in any way first tells DeepSeek to stop a generation that may have started and not
+reached its end, then closes the stream. The message id of the stop is the one DeepSeek said, or
+read from the stream if the turn was abandoned before DeepSeek said it, or, when no answer came at
+all (the client left or the request timed out while the headers were awaited), the id the answer
+gets by PROTOCOL.md §4.3 (DeepSeek accepts a stop for the session's current message, §4.4).
+The failover loop releases the lease only after that, so an account is never handed on while it
+generates.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Protocol
 
 import anyio
 
+from deepseek_free_api.errors import InvalidSessionError
 from deepseek_free_api.upstream.client import CompletionParams, Identity, UpstreamStream
 from deepseek_free_api.upstream.decoder import StreamDecoder
 
@@ -27,12 +32,15 @@ FIND_ID_TIMEOUT_S = 2.0
 class Upstream(Protocol):
     """The DeepSeek calls a turn makes (``upstream.client.DeepSeekClient``)."""
 
-    async def open_completion(
-        self, identity: Identity, params: CompletionParams, pow_header: str
-    ) -> UpstreamStream: ...
-    async def open_continue(self, identity: Identity, session_id: str, message_id: int) -> UpstreamStream: ...
+    def completion(self, identity: Identity, params: CompletionParams, pow_header: str) -> UpstreamStream: ...
+    def continuation(self, identity: Identity, session_id: str, message_id: int) -> UpstreamStream: ...
     async def stop_stream(self, identity: Identity, session_id: str, message_id: int) -> None: ...
     async def delete_session(self, identity: Identity, session_id: str) -> None: ...
+
+
+def answer_id(parent_message_id: int | None) -> int:
+    """The message id DeepSeek gives the answer of a new turn (2 in a new session; PROTOCOL.md §4.3)."""
+    return 2 if parent_message_id is None else parent_message_id + 2
 
 
 class Generation:
@@ -44,18 +52,28 @@ class Generation:
         self.session_id = session_id
         self.decoder = StreamDecoder()
         self.stream: UpstreamStream | None = None
-        self.running = False  # DeepSeek is generating (a stream was opened and has not ended)
+        self.running = False  # DeepSeek may be generating (requested, and no end seen or confirmed)
+        self._expected_id: int | None = None
 
     @property
     def message_id(self) -> int | None:
         """The assistant message id, once DeepSeek said it."""
         return self.decoder.response_message_id
 
-    async def open(self, stream: UpstreamStream) -> None:
-        """Take over a freshly opened stream (closing the previous round's)."""
+    async def request(self, stream: UpstreamStream, expected_id: int) -> None:
+        """Own ``stream`` (closing the previous round's), then send it; ``expected_id``: its answer's id.
+
+        From here on a stop is due on exit, unless DeepSeek refused the request outright.
+        """
         if self.stream is not None:
             await self.stream.aclose()
-        self.stream, self.running = stream, True
+        self.stream, self.running, self._expected_id = stream, True, expected_id
+        try:
+            await stream.open()
+        except Exception:
+            if stream.refused:
+                self.running = False  # an envelope or error page instead of a stream: nothing started
+            raise
 
     def ended(self) -> None:
         """DeepSeek reached a terminal status (FINISHED, CONTENT_FILTER or INCOMPLETE)."""
@@ -77,17 +95,20 @@ class Generation:
 
     async def stop(self) -> None:
         """Tell DeepSeek to stop (caller gone, limit reached, error, shutdown); bounded, best effort."""
-        if self.message_id is None and self.stream is not None:
+        if self.message_id is None and self.stream is not None and self.stream.opened:
             await self._find_message_id(self.stream)
-        if self.message_id is None:
-            log.warning("a generation was left without its message id; DeepSeek may still be generating")
+        message_id = self.message_id if self.message_id is not None else self._expected_id
+        if message_id is None:  # pragma: no cover - running is only set by request()
             return
         try:
             with anyio.fail_after(STOP_TIMEOUT_S):
-                await self.client.stop_stream(self.identity, self.session_id, self.message_id)
-            self.running = False
+                await self.client.stop_stream(self.identity, self.session_id, message_id)
+        except InvalidSessionError:
+            pass  # no such message or session (the request never reached DeepSeek): nothing to stop
         except Exception as exc:  # noqa: BLE001 - best effort; the lease is released after it anyway
             log.warning("stop_stream failed: %s", exc)
+            return
+        self.running = False
 
     async def _find_message_id(self, stream: UpstreamStream) -> None:
         # Abandoned before ``ready``: the id comes in the first frames, read them (bounded).

@@ -3,8 +3,9 @@
 The turn creates (or takes a pre-created) session, builds the prompt, takes a proof-of-work
 answer, opens ``chat/completion``, decodes the stream, runs ``chat/continue`` while DeepSeek says
 INCOMPLETE, passes the events through the pipeline (stop sequences, token budget) and hands
-batches to the sink. ``Generation`` owns the upstream stream: on every exit it first tells
-DeepSeek to stop a generation that has not reached its end, then closes the stream. The lease is
+batches to the sink. ``Generation`` owns the upstream stream from before its request is sent: on
+every exit it first tells DeepSeek to stop a generation that may not have reached its end, then
+closes the stream. The lease is
 released by the failover loop only after that, so the account is never handed on while DeepSeek
 still generates on it.
 """
@@ -19,7 +20,7 @@ import anyio
 from deepseek_free_api.chat.conversations import Native
 from deepseek_free_api.chat.events import ChatEvent, Started, TokenUsage
 from deepseek_free_api.chat.files import AttachmentUploader
-from deepseek_free_api.chat.generation import STOP_TIMEOUT_S, Generation, Upstream
+from deepseek_free_api.chat.generation import STOP_TIMEOUT_S, Generation, Upstream, answer_id
 from deepseek_free_api.chat.pipeline import Pipeline
 from deepseek_free_api.chat.ports import EventSink, ReplyIds, Tokens, TurnAccount, Warmth
 from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
@@ -117,10 +118,11 @@ class TurnRunner:
         reader = Reader(Pipeline.for_request(request, self._tokens.count))
         try:
             async with Generation(self._client, identity, session_id) as generation:
-                await generation.open(await self._client.open_completion(identity, params, header))
+                stream = self._client.completion(identity, params, header)
+                await generation.request(stream, answer_id(parent))
                 await self._read(generation, reader, sink, account.id, ids)
-                if generation.running:
-                    await generation.stop()  # ended early (stop sequence, max_tokens): free the account first
+                if generation.running:  # ended early (stop sequence, max_tokens): free the account first
+                    await generation.stop()
                 usage = await self._usage(prompt, reader) if request.wants_usage else None
                 await sink.emit(reader.complete(usage))
         finally:
@@ -177,16 +179,15 @@ class TurnRunner:
                 raise UpstreamServerError("the DeepSeek stream ended before the answer was complete")
             # INCOMPLETE: ask DeepSeek to go on, a bounded number of times.
             rounds += 1
-            if rounds > self._policy.continue_max_rounds or generation.message_id is None:
+            message_id = generation.message_id
+            if rounds > self._policy.continue_max_rounds or message_id is None:
                 raise UpstreamServerError(
                     f"DeepSeek left the answer incomplete after {rounds - 1} continuations"
                 )
             reader.incomplete = False
             decoder.begin_continuation()
-            stream = await self._client.open_continue(
-                generation.identity, generation.session_id, generation.message_id
-            )
-            await generation.open(stream)
+            stream = self._client.continuation(generation.identity, generation.session_id, message_id)
+            await generation.request(stream, message_id)
 
     async def _send(
         self,
