@@ -5,9 +5,9 @@ answer, opens ``chat/completion``, decodes the stream, runs ``chat/continue`` wh
 INCOMPLETE, passes the events through the pipeline (stop sequences, token budget) and hands
 batches to the sink. ``Generation`` owns the upstream stream from before its request is sent: on
 every exit it first tells DeepSeek to stop a generation that may not have reached its end, then
-closes the stream. The lease is
-released by the failover loop only after that, so the account is never handed on while DeepSeek
-still generates on it.
+closes the stream; under ``chat.session_delete = "delete"`` the session is deleted next, whatever
+the exit. The lease is released by the failover loop only after that, so the account is never
+handed on while DeepSeek still generates on it.
 """
 
 from __future__ import annotations
@@ -105,18 +105,18 @@ class TurnRunner:
             session_id = await self._warmth.session(account.id, identity)
             parent = None
             prompt = fold_messages(request.messages, **options)
-        header = await self._warmth.pow_header(account.id, identity, COMPLETION_PATH)
-        params = CompletionParams(
-            session_id=session_id,
-            prompt=prompt,
-            model_type=request.model.model_type,
-            thinking=request.model.thinking,
-            search=request.model.search,
-            parent_message_id=parent,
-            ref_file_ids=ref_file_ids,
-        )
         reader = Reader(Pipeline.for_request(request, self._tokens.count))
         try:
+            header = await self._warmth.pow_header(account.id, identity, COMPLETION_PATH)
+            params = CompletionParams(
+                session_id=session_id,
+                prompt=prompt,
+                model_type=request.model.model_type,
+                thinking=request.model.thinking,
+                search=request.model.search,
+                parent_message_id=parent,
+                ref_file_ids=ref_file_ids,
+            )
             async with Generation(self._client, identity, session_id) as generation:
                 stream = self._client.completion(identity, params, header)
                 await generation.request(stream, answer_id(parent))
@@ -128,8 +128,8 @@ class TurnRunner:
         finally:
             if not reader.started:
                 self._warmth.refill(account.id)  # the turn failed early: prepare the next one anyway
-        if self._policy.delete_sessions:
-            await self._delete(identity, session_id)
+            if self._policy.delete_sessions:
+                await self._delete(identity, session_id)  # on every exit: nothing left upstream
 
     async def _upload(
         self, request: ChatRequest, account_id: str, identity: Identity, *, continued: bool
@@ -146,12 +146,12 @@ class TurnRunner:
         return await self._files.upload(request, account_id, identity, continued=continued)
 
     async def _delete(self, identity: Identity, session_id: str) -> None:
-        """Delete the turn's session upstream (the answer is out already; the lease is still ours)."""
+        """Delete the turn's session upstream, after its generation was stopped; the lease is still ours."""
         with anyio.CancelScope(shield=True):
             try:
                 with anyio.fail_after(STOP_TIMEOUT_S):
                     await self._client.delete_session(identity, session_id)
-            except Exception as exc:  # noqa: BLE001 - never fail a delivered answer over housekeeping
+            except Exception as exc:  # noqa: BLE001 - never fail an answer (or hide its error) over housekeeping
                 log.warning("deleting session %s failed: %s", session_id, exc)
 
     async def _read(
