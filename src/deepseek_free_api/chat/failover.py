@@ -1,12 +1,15 @@
 """The failover loop: pick an account, run one turn on it, and try another when that is safe.
 
 A retryable failure before anything reached the caller is tried again on another account, with
-backoff; the failed account's lease is released before the backoff, so nobody waits for an
-account nobody uses. The server's own accounts failing for their own reasons (revoked, banned,
-login failed) are failed over regardless, and when none is left the caller hears 503 (with
-Retry-After: the next re-check), never a 401 for a problem that is not theirs. A login account
-whose token was rejected logs in again and is tried once more within the same request. Once
-events went out, an error ends the answer.
+backoff; the failed account's lease is released (or parked) before the backoff, so nobody waits
+for an account nobody uses. The server's own accounts failing for their own reasons (revoked,
+banned, login failed) are failed over regardless, and when none is left the caller hears 503
+(with Retry-After: the next re-check), never a 401 for a problem that is not theirs. A login
+account whose token was rejected logs in again and is tried once more within the same request.
+Once events went out, an error ends the answer.
+
+A turn whose ``chat/stop_stream`` DeepSeek did not confirm leaves its lease to ``chat.parking``
+instead of releasing it: the account may still be generating.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import anyio
 from deepseek_free_api.accounts.health import is_account_fault
 from deepseek_free_api.chat.conversations import ConversationBook, Native
 from deepseek_free_api.chat.events import ChatEvent
+from deepseek_free_api.chat.generation import UnconfirmedStop
+from deepseek_free_api.chat.parking import Parking
 from deepseek_free_api.chat.request import ChatRequest
 from deepseek_free_api.chat.turn import EventSink, TurnAccount, TurnRunner
 from deepseek_free_api.errors import (
@@ -51,6 +56,7 @@ class Lease(Protocol):
 
     @property
     def account(self) -> LeasedAccount: ...
+    async def renew(self) -> bool: ...
 
 
 LeaseT = TypeVar("LeaseT", bound=Lease)
@@ -115,11 +121,13 @@ class ChatRunner:
         turns: TurnRunner,
         conversations: ConversationBook,
         policy: FailoverPolicy,
+        parking: Parking | None = None,
     ) -> None:
         self._leases = leases
         self._turns = turns
         self._conversations = conversations
         self._policy = policy
+        self._parking = parking
 
     async def run(self, request: ChatRequest, caller: Caller, sink: EventSink) -> None:
         """Run ``request`` for ``caller``; events go to ``sink``; raises ServiceError."""
@@ -135,13 +143,14 @@ class ChatRunner:
         for attempt in range(1, self._policy.max_attempts + 1):
             lease = await self._acquire(candidates, prefer, native is not None, excluded, owner, last, caller)
             tracked.leased()
+            account = lease.account
+            unstopped: list[UnconfirmedStop] = []
             backoff = 0.0
             try:
-                await self._turns.run(request, lease.account, native, tracked, ids(lease.account.device_id))
+                await self._turns.run(request, account, native, tracked, ids(account.device_id), unstopped)
             except ServiceError as error:
                 with anyio.CancelScope(shield=True):
                     await self._leases.report(lease, error)
-                account = lease.account
                 if tracked.emitted:
                     raise
                 last = error
@@ -177,10 +186,17 @@ class ChatRunner:
                 return
             finally:
                 with anyio.CancelScope(shield=True):
-                    await self._leases.release(lease)
+                    await self._hand_back(lease, unstopped)
             if backoff:
                 await anyio.sleep(backoff)  # the lease is back in the pool by now
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _hand_back(self, lease: Lease, unstopped: list[UnconfirmedStop]) -> None:
+        """Release the lease, or park it while DeepSeek may still be generating on its account."""
+        if unstopped and self._parking is not None:
+            self._parking.park(lease, unstopped, self._leases.release)
+            return
+        await self._leases.release(lease)
 
     async def _acquire(
         self,

@@ -6,13 +6,17 @@ reached its end, then closes the stream. The message id of the stop is the one D
 read from the stream if the turn was abandoned before DeepSeek said it, or, when no answer came at
 all (the client left or the request timed out while the headers were awaited), the id the answer
 gets by PROTOCOL.md §4.3 (DeepSeek accepts a stop for the session's current message, §4.4).
-The failover loop releases the lease only after that, so an account is never handed on while it
-generates.
+
+A stop DeepSeek does not confirm is noted in ``unconfirmed``: the failover loop then hands the
+lease to ``chat.parking``, which retries the stop and keeps the account from the next request
+until DeepSeek confirms or the longest generation has passed.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
@@ -38,9 +42,28 @@ class Upstream(Protocol):
     async def delete_session(self, identity: Identity, session_id: str) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class UnconfirmedStop:
+    """A generation DeepSeek may still run: its stop failed, so the account must not be handed on."""
+
+    identity: Identity
+    session_id: str
+    message_id: int
+    started_at: float  # time.monotonic() when it was requested
+
+
 def answer_id(parent_message_id: int | None) -> int:
     """The message id DeepSeek gives the answer of a new turn (2 in a new session; PROTOCOL.md §4.3)."""
     return 2 if parent_message_id is None else parent_message_id + 2
+
+
+async def send_stop(client: Upstream, stop: UnconfirmedStop) -> None:
+    """One bounded ``chat/stop_stream``; returns once DeepSeek confirmed nothing runs under that id."""
+    try:
+        with anyio.fail_after(STOP_TIMEOUT_S):
+            await client.stop_stream(stop.identity, stop.session_id, stop.message_id)
+    except InvalidSessionError:
+        pass  # no such message or session (the request never reached DeepSeek): nothing to stop
 
 
 class Generation:
@@ -53,7 +76,9 @@ class Generation:
         self.decoder = StreamDecoder()
         self.stream: UpstreamStream | None = None
         self.running = False  # DeepSeek may be generating (requested, and no end seen or confirmed)
+        self.unconfirmed: UnconfirmedStop | None = None
         self._expected_id: int | None = None
+        self._started_at = 0.0
 
     @property
     def message_id(self) -> int | None:
@@ -68,6 +93,7 @@ class Generation:
         if self.stream is not None:
             await self.stream.aclose()
         self.stream, self.running, self._expected_id = stream, True, expected_id
+        self._started_at = time.monotonic()
         try:
             await stream.open()
         except Exception:
@@ -94,21 +120,24 @@ class Generation:
                     await self.stream.aclose()
 
     async def stop(self) -> None:
-        """Tell DeepSeek to stop (caller gone, limit reached, error, shutdown); bounded, best effort."""
+        """Tell DeepSeek to stop (caller gone, limit reached, error, shutdown); bounded.
+
+        When DeepSeek does not confirm, ``unconfirmed`` says what to retry (see ``chat.parking``).
+        """
         if self.message_id is None and self.stream is not None and self.stream.opened:
             await self._find_message_id(self.stream)
         message_id = self.message_id if self.message_id is not None else self._expected_id
         if message_id is None:  # pragma: no cover - running is only set by request()
             return
+        stop = UnconfirmedStop(self.identity, self.session_id, message_id, self._started_at)
         try:
-            with anyio.fail_after(STOP_TIMEOUT_S):
-                await self.client.stop_stream(self.identity, self.session_id, message_id)
-        except InvalidSessionError:
-            pass  # no such message or session (the request never reached DeepSeek): nothing to stop
-        except Exception as exc:  # noqa: BLE001 - best effort; the lease is released after it anyway
-            log.warning("stop_stream failed: %s", exc)
+            await send_stop(self.client, stop)
+        except Exception as exc:  # noqa: BLE001 - the account is parked until the stop is confirmed
+            log.warning("stop_stream for message %d failed (%s); the account stays parked", message_id, exc)
+            self.unconfirmed = stop
             return
         self.running = False
+        self.unconfirmed = None
 
     async def _find_message_id(self, stream: UpstreamStream) -> None:
         # Abandoned before ``ready``: the id comes in the first frames, read them (bounded).

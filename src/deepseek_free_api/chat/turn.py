@@ -6,8 +6,8 @@ INCOMPLETE, passes the events through the pipeline (stop sequences, token budget
 batches to the sink. ``Generation`` owns the upstream stream from before its request is sent: on
 every exit it first tells DeepSeek to stop a generation that may not have reached its end, then
 closes the stream; under ``chat.session_delete = "delete"`` the session is deleted next, whatever
-the exit. The lease is released by the failover loop only after that, so the account is never
-handed on while DeepSeek still generates on it.
+the exit. The lease is released by the failover loop only after that (or parked, when DeepSeek did
+not confirm the stop), so the account is never handed on while DeepSeek may still generate on it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ import anyio
 from deepseek_free_api.chat.conversations import Native
 from deepseek_free_api.chat.events import ChatEvent, Started, TokenUsage
 from deepseek_free_api.chat.files import AttachmentUploader
-from deepseek_free_api.chat.generation import STOP_TIMEOUT_S, Generation, Upstream, answer_id
+from deepseek_free_api.chat.generation import (
+    STOP_TIMEOUT_S,
+    Generation,
+    UnconfirmedStop,
+    Upstream,
+    answer_id,
+)
 from deepseek_free_api.chat.pipeline import Pipeline
 from deepseek_free_api.chat.ports import EventSink, ReplyIds, Tokens, TurnAccount, Warmth
 from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
@@ -68,18 +74,27 @@ class TurnRunner:
         native: Native | None,
         sink: EventSink,
         ids: ReplyIds,
+        unstopped: list[UnconfirmedStop] | None = None,
     ) -> None:
         """Run the turn, sending event batches to ``sink``; the last one holds ``Completed``.
 
         A structured answer (``response_format``) is checked first and may take a repair generation.
+        Generations whose stop DeepSeek did not confirm are added to ``unstopped``, whatever the exit.
         """
+        left = [] if unstopped is None else unstopped
+
+        async def generate(
+            request: ChatRequest, account: TurnAccount, native: Native | None, sink: EventSink, ids: ReplyIds
+        ) -> None:
+            await self._generate(request, account, native, sink, ids, left)
+
         if request.response_format is not None:
             repair_natively = not self._policy.delete_sessions  # a deleted session cannot go on
             await answer_in_format(
-                self._generate, request, account, native, sink, ids, native_repair=repair_natively
+                generate, request, account, native, sink, ids, native_repair=repair_natively
             )
             return
-        await self._generate(request, account, native, sink, ids)
+        await generate(request, account, native, sink, ids)
 
     async def _generate(
         self,
@@ -88,6 +103,7 @@ class TurnRunner:
         native: Native | None,
         sink: EventSink,
         ids: ReplyIds,
+        unstopped: list[UnconfirmedStop],
     ) -> None:
         """One generation: session, prompt, PoW, the upstream stream to its end."""
         identity = Identity(token=account.token or "", device_id=account.device_id)
@@ -117,14 +133,19 @@ class TurnRunner:
                 parent_message_id=parent,
                 ref_file_ids=ref_file_ids,
             )
-            async with Generation(self._client, identity, session_id) as generation:
-                stream = self._client.completion(identity, params, header)
-                await generation.request(stream, answer_id(parent))
-                await self._read(generation, reader, sink, account.id, ids)
-                if generation.running:  # ended early (stop sequence, max_tokens): free the account first
-                    await generation.stop()
-                usage = await self._usage(prompt, reader) if request.wants_usage else None
-                await sink.emit(reader.complete(usage))
+            generation = Generation(self._client, identity, session_id)
+            try:
+                async with generation:
+                    stream = self._client.completion(identity, params, header)
+                    await generation.request(stream, answer_id(parent))
+                    await self._read(generation, reader, sink, account.id, ids)
+                    if generation.running:  # ended early (stop sequence, max_tokens): free the account first
+                        await generation.stop()
+                    usage = await self._usage(prompt, reader) if request.wants_usage else None
+                    await sink.emit(reader.complete(usage))
+            finally:
+                if generation.unconfirmed is not None:
+                    unstopped.append(generation.unconfirmed)
         finally:
             if not reader.started:
                 self._warmth.refill(account.id)  # the turn failed early: prepare the next one anyway
