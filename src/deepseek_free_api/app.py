@@ -30,6 +30,7 @@ from deepseek_free_api.api.state import Core, OutputOptions
 from deepseek_free_api.chat.conversations import ConversationBook
 from deepseek_free_api.chat.failover import ChatRunner, FailoverPolicy
 from deepseek_free_api.chat.files import AttachmentUploader
+from deepseek_free_api.chat.parking import Parking
 from deepseek_free_api.chat.responses_store import MemoryResponseStore
 from deepseek_free_api.chat.tokens import LazyTokenCounter
 from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
@@ -107,6 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
         # With session_delete = "delete" nothing may be left upstream, not even an empty session.
         warmth = WarmAccounts(client, identity_of, sessions=settings.chat.session_delete != "delete")
         pool.subscribe(warmth.forget)  # removed, evicted or a new token: its session and PoW go
+        parking = Parking(client, generation_max_s=settings.upstream.generation_max_s)
         runner = ChatRunner(
             pool,
             TurnRunner(
@@ -133,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
                 backoff_s=settings.retry.backoff_initial_s,
                 backoff_max_s=settings.retry.backoff_max_s,
             ),
+            parking,
         )
         caller = partial(
             resolve_caller,
@@ -177,6 +180,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await parking.aclose()
             await warmth.aclose()
             await client.aclose()
 

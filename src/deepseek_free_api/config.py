@@ -19,7 +19,8 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `upstream.base_url` | `DEEPSEEK_BASE_URL` or `DEEPSEEK_FREE_API_UPSTREAM_BASE_URL` | `https://chat.deepseek.com` | DeepSeek (or the simulator) |
 | `upstream.connect_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_CONNECT_TIMEOUT_S` | `10` | TCP/TLS connect |
 | `upstream.request_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_REQUEST_TIMEOUT_S` | `30` | non-streaming calls (login, session, PoW) |
-| `upstream.stream_idle_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_STREAM_IDLE_TIMEOUT_S` | `120` | longest silence inside a completion stream |
+| `upstream.stream_idle_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_STREAM_IDLE_TIMEOUT_S` | `120` | longest silence between two bytes of a completion stream (enforced by the server) |
+| `upstream.generation_max_s` | `DEEPSEEK_FREE_API_UPSTREAM_GENERATION_MAX_S` | `600` | longest a DeepSeek generation may run; an account whose `stop_stream` failed stays parked until DeepSeek confirms a retried stop or this has passed |
 | `persona.platform` | `DEEPSEEK_FREE_API_PERSONA_PLATFORM` | `web` | `web` or `android`; picks the defaults below |
 | `persona.client_version` | `DEEPSEEK_FREE_API_PERSONA_CLIENT_VERSION` | `2.5.0` (android `2.0.4`) | `X-Client-Version` |
 | `persona.app_version` | `DEEPSEEK_FREE_API_PERSONA_APP_VERSION` | `20241129.1` (android: none) | `X-App-Version`; empty = omit |

@@ -81,6 +81,8 @@ class UpstreamSettings:
     connect_timeout_s: float = field(default=10.0, metadata=_min(0.1))
     request_timeout_s: float = field(default=30.0, metadata=_min(0.1))
     stream_idle_timeout_s: float = field(default=120.0, metadata=_min(0.1))
+    # The longest a generation may run (assumed): an account whose stop_stream failed stays parked so long.
+    generation_max_s: float = field(default=600.0, metadata=_min(1))
 
 
 @dataclass(frozen=True, slots=True)

@@ -263,6 +263,22 @@ class AccountPool(AccountRegistry):
         slot.health.extend(lease.expires_at)
         return True
 
+    def recheck_in(self, candidates: Sequence[str] | None = None) -> float | None:
+        """Seconds until one of these accounts (default: the server's own) may serve again by itself.
+
+        For ``Retry-After`` when none can serve now: the soonest end of an invalid mark's re-check
+        time, a mute, cooldown or pause; None when only an operator can bring one back.
+        """
+        wanted = None if candidates is None else set(candidates)
+        now = self._clock()
+        ends = [
+            slot.health.blocked_until()
+            for account_id, slot in self._slots.items()
+            if (slot.account.source != "caller" if wanted is None else account_id in wanted)
+        ]
+        soonest = min((end for end in ends if end < math.inf), default=None)
+        return None if soonest is None else max(1.0, soonest - now)
+
     # -- matching waiters to accounts --------------------------------------------------------------
 
     def wake(self) -> None:

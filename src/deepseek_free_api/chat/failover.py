@@ -1,10 +1,15 @@
 """The failover loop: pick an account, run one turn on it, and try another when that is safe.
 
 A retryable failure before anything reached the caller is tried again on another account, with
-backoff. The server's own accounts failing for their own reasons (revoked, banned, login failed)
-are failed over regardless, and when none is left the caller hears 503, never a 401 for a
-problem that is not theirs. A login account whose token was rejected logs in again and is tried
-once more within the same request. Once events went out, an error ends the answer.
+backoff; the failed account's lease is released (or parked) before the backoff, so nobody waits
+for an account nobody uses. The server's own accounts failing for their own reasons (revoked,
+banned, login failed) are failed over regardless, and when none is left the caller hears 503
+(with Retry-After: the next re-check), never a 401 for a problem that is not theirs. A login
+account whose token was rejected logs in again and is tried once more within the same request.
+Once events went out, an error ends the answer.
+
+A turn whose ``chat/stop_stream`` DeepSeek did not confirm leaves its lease to ``chat.parking``
+instead of releasing it: the account may still be generating.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import anyio
 from deepseek_free_api.accounts.health import is_account_fault
 from deepseek_free_api.chat.conversations import ConversationBook, Native
 from deepseek_free_api.chat.events import ChatEvent
+from deepseek_free_api.chat.generation import UnconfirmedStop
+from deepseek_free_api.chat.parking import Parking
 from deepseek_free_api.chat.principal import Principal
 from deepseek_free_api.chat.request import ChatRequest
 from deepseek_free_api.chat.turn import EventSink, TurnAccount, TurnRunner
@@ -50,6 +57,7 @@ class Lease(Protocol):
 
     @property
     def account(self) -> LeasedAccount: ...
+    async def renew(self) -> bool: ...
 
 
 LeaseT = TypeVar("LeaseT", bound=Lease)
@@ -71,6 +79,7 @@ class LeaseStore(Protocol[LeaseT]):
     async def release(self, lease: LeaseT) -> None: ...
     def register_caller_tokens(self, tokens: Sequence[str]) -> list[str]: ...
     def get(self, account_id: str) -> LeasedAccount | None: ...
+    def recheck_in(self, candidates: Sequence[str] | None) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +123,13 @@ class ChatRunner:
         turns: TurnRunner,
         conversations: ConversationBook,
         policy: FailoverPolicy,
+        parking: Parking | None = None,
     ) -> None:
         self._leases = leases
         self._turns = turns
         self._conversations = conversations
         self._policy = policy
+        self._parking = parking
 
     async def run(self, request: ChatRequest, caller: Caller, sink: EventSink) -> None:
         """Run ``request`` for ``caller``; events go to ``sink``; raises ServiceError."""
@@ -135,13 +146,15 @@ class ChatRunner:
         for attempt in range(1, self._policy.max_attempts + 1):
             lease = await self._acquire(candidates, prefer, native is not None, excluded, owner, last, caller)
             tracked.leased()
+            account = lease.account
+            unstopped: list[UnconfirmedStop] = []
+            backoff = 0.0
             try:
-                ids = self._conversations.ids_for(lease.account.device_id, caller.principal)
-                await self._turns.run(request, lease.account, native, tracked, ids)
+                ids = self._conversations.ids_for(account.device_id, caller.principal)
+                await self._turns.run(request, account, native, tracked, ids, unstopped)
             except ServiceError as error:
                 with anyio.CancelScope(shield=True):
                     await self._leases.report(lease, error)
-                account = lease.account
                 if tracked.emitted:
                     raise
                 last = error
@@ -162,7 +175,7 @@ class ChatRunner:
                 elif native is None:
                     excluded.add(account.id)
                 if attempt == self._policy.max_attempts:
-                    raise self._exhausted(last, caller) from error
+                    raise self._exhausted(last, caller, candidates) from error
                 log.warning(
                     "attempt %d failed before any output (%s: %s); retrying",
                     attempt,
@@ -170,17 +183,24 @@ class ChatRunner:
                     error.message,
                 )
                 if not is_account_fault(error):
-                    await anyio.sleep(
-                        min(self._policy.backoff_s * 2 ** (attempt - 1), self._policy.backoff_max_s)
-                    )
+                    backoff = min(self._policy.backoff_s * 2 ** (attempt - 1), self._policy.backoff_max_s)
             else:
                 with anyio.CancelScope(shield=True):
                     await self._leases.report(lease, None)
                 return
             finally:
                 with anyio.CancelScope(shield=True):
-                    await self._leases.release(lease)
+                    await self._hand_back(lease, unstopped)
+            if backoff:
+                await anyio.sleep(backoff)  # the lease is back in the pool by now
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _hand_back(self, lease: Lease, unstopped: list[UnconfirmedStop]) -> None:
+        """Release the lease, or park it while DeepSeek may still be generating on its account."""
+        if unstopped and self._parking is not None:
+            self._parking.park(lease, unstopped, self._leases.release)
+            return
+        await self._leases.release(lease)
 
     async def _acquire(
         self,
@@ -205,7 +225,7 @@ class ChatRunner:
                 if excluded and not is_account_fault(last):
                     excluded.clear()  # e.g. one account and a 5xx: the same account may do now
                     continue
-                raise self._exhausted(last, caller) from error
+                raise self._exhausted(last, caller, candidates) from error
             except ServiceError as error:
                 if caller.tokens:
                     raise  # the caller's own tokens: their problem, in their words
@@ -213,7 +233,8 @@ class ChatRunner:
                 # ids in what they see.
                 raise NoUsableAccountError(
                     "none of this server's DeepSeek accounts can serve at the moment (revoked, banned or "
-                    "failing to log in); the operator has to look at them"
+                    "failing to log in); the operator has to look at them",
+                    retry_after=self._leases.recheck_in(candidates),
                 ) from error
 
     def _allowed(self, candidates: Sequence[str] | None) -> Callable[[str], bool]:
@@ -227,15 +248,17 @@ class ChatRunner:
 
         return server_account
 
-    @staticmethod
-    def _exhausted(last: ServiceError | None, caller: Caller) -> ServiceError:
+    def _exhausted(
+        self, last: ServiceError | None, caller: Caller, candidates: Sequence[str] | None
+    ) -> ServiceError:
         """The error to report once no attempt is left (or no account could be had)."""
         if last is None:
             return CapacityError("no account is available")
         if not caller.tokens and is_account_fault(last) and not last.retryable:
             # The server's own accounts are at fault, not the caller: never a 401 for that.
             return NoUsableAccountError(
-                f"none of this server's DeepSeek accounts could serve the request (last: {last.message})"
+                f"none of this server's DeepSeek accounts could serve the request (last: {last.message})",
+                retry_after=self._leases.recheck_in(candidates),
             )
         return last
 

@@ -1,19 +1,28 @@
 """The upstream side of one turn: DeepSeek's generation, stopped and closed on every exit.
 
-``Generation`` owns the turn's upstream stream. Leaving its ``async with`` in any way first tells
-DeepSeek to stop a generation that has not reached its end (reading the message id from the
-stream if the turn was abandoned before DeepSeek said it), then closes the stream. The failover
-loop releases the lease only after that, so an account is never handed on while it generates.
+``Generation`` owns the turn's upstream stream from before its request is sent. Leaving its
+``async with`` in any way first tells DeepSeek to stop a generation that may have started and not
+reached its end, then closes the stream. The message id of the stop is the one DeepSeek said, or
+read from the stream if the turn was abandoned before DeepSeek said it, or, when no answer came at
+all (the client left or the request timed out while the headers were awaited), the id the answer
+gets by PROTOCOL.md §4.3 (DeepSeek accepts a stop for the session's current message, §4.4).
+
+A stop DeepSeek does not confirm is noted in ``unconfirmed``: the failover loop then hands the
+lease to ``chat.parking``, which retries the stop and keeps the account from the next request
+until DeepSeek confirms or the longest generation has passed.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
 import anyio
 
+from deepseek_free_api.errors import InvalidSessionError
 from deepseek_free_api.upstream.client import CompletionParams, Identity, UpstreamStream
 from deepseek_free_api.upstream.decoder import StreamDecoder
 
@@ -27,12 +36,34 @@ FIND_ID_TIMEOUT_S = 2.0
 class Upstream(Protocol):
     """The DeepSeek calls a turn makes (``upstream.client.DeepSeekClient``)."""
 
-    async def open_completion(
-        self, identity: Identity, params: CompletionParams, pow_header: str
-    ) -> UpstreamStream: ...
-    async def open_continue(self, identity: Identity, session_id: str, message_id: int) -> UpstreamStream: ...
+    def completion(self, identity: Identity, params: CompletionParams, pow_header: str) -> UpstreamStream: ...
+    def continuation(self, identity: Identity, session_id: str, message_id: int) -> UpstreamStream: ...
     async def stop_stream(self, identity: Identity, session_id: str, message_id: int) -> None: ...
     async def delete_session(self, identity: Identity, session_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UnconfirmedStop:
+    """A generation DeepSeek may still run: its stop failed, so the account must not be handed on."""
+
+    identity: Identity
+    session_id: str
+    message_id: int
+    started_at: float  # time.monotonic() when it was requested
+
+
+def answer_id(parent_message_id: int | None) -> int:
+    """The message id DeepSeek gives the answer of a new turn (2 in a new session; PROTOCOL.md §4.3)."""
+    return 2 if parent_message_id is None else parent_message_id + 2
+
+
+async def send_stop(client: Upstream, stop: UnconfirmedStop) -> None:
+    """One bounded ``chat/stop_stream``; returns once DeepSeek confirmed nothing runs under that id."""
+    try:
+        with anyio.fail_after(STOP_TIMEOUT_S):
+            await client.stop_stream(stop.identity, stop.session_id, stop.message_id)
+    except InvalidSessionError:
+        pass  # no such message or session (the request never reached DeepSeek): nothing to stop
 
 
 class Generation:
@@ -44,18 +75,31 @@ class Generation:
         self.session_id = session_id
         self.decoder = StreamDecoder()
         self.stream: UpstreamStream | None = None
-        self.running = False  # DeepSeek is generating (a stream was opened and has not ended)
+        self.running = False  # DeepSeek may be generating (requested, and no end seen or confirmed)
+        self.unconfirmed: UnconfirmedStop | None = None
+        self._expected_id: int | None = None
+        self._started_at = 0.0
 
     @property
     def message_id(self) -> int | None:
         """The assistant message id, once DeepSeek said it."""
         return self.decoder.response_message_id
 
-    async def open(self, stream: UpstreamStream) -> None:
-        """Take over a freshly opened stream (closing the previous round's)."""
+    async def request(self, stream: UpstreamStream, expected_id: int) -> None:
+        """Own ``stream`` (closing the previous round's), then send it; ``expected_id``: its answer's id.
+
+        From here on a stop is due on exit, unless DeepSeek refused the request outright.
+        """
         if self.stream is not None:
             await self.stream.aclose()
-        self.stream, self.running = stream, True
+        self.stream, self.running, self._expected_id = stream, True, expected_id
+        self._started_at = time.monotonic()
+        try:
+            await stream.open()
+        except Exception:
+            if stream.refused:
+                self.running = False  # an envelope or error page instead of a stream: nothing started
+            raise
 
     def ended(self) -> None:
         """DeepSeek reached a terminal status (FINISHED, CONTENT_FILTER or INCOMPLETE)."""
@@ -76,18 +120,24 @@ class Generation:
                     await self.stream.aclose()
 
     async def stop(self) -> None:
-        """Tell DeepSeek to stop (caller gone, limit reached, error, shutdown); bounded, best effort."""
-        if self.message_id is None and self.stream is not None:
+        """Tell DeepSeek to stop (caller gone, limit reached, error, shutdown); bounded.
+
+        When DeepSeek does not confirm, ``unconfirmed`` says what to retry (see ``chat.parking``).
+        """
+        if self.message_id is None and self.stream is not None and self.stream.opened:
             await self._find_message_id(self.stream)
-        if self.message_id is None:
-            log.warning("a generation was left without its message id; DeepSeek may still be generating")
+        message_id = self.message_id if self.message_id is not None else self._expected_id
+        if message_id is None:  # pragma: no cover - running is only set by request()
             return
+        stop = UnconfirmedStop(self.identity, self.session_id, message_id, self._started_at)
         try:
-            with anyio.fail_after(STOP_TIMEOUT_S):
-                await self.client.stop_stream(self.identity, self.session_id, self.message_id)
-            self.running = False
-        except Exception as exc:  # noqa: BLE001 - best effort; the lease is released after it anyway
-            log.warning("stop_stream failed: %s", exc)
+            await send_stop(self.client, stop)
+        except Exception as exc:  # noqa: BLE001 - the account is parked until the stop is confirmed
+            log.warning("stop_stream for message %d failed (%s); the account stays parked", message_id, exc)
+            self.unconfirmed = stop
+            return
+        self.running = False
+        self.unconfirmed = None
 
     async def _find_message_id(self, stream: UpstreamStream) -> None:
         # Abandoned before ``ready``: the id comes in the first frames, read them (bounded).

@@ -3,10 +3,11 @@
 The turn creates (or takes a pre-created) session, builds the prompt, takes a proof-of-work
 answer, opens ``chat/completion``, decodes the stream, runs ``chat/continue`` while DeepSeek says
 INCOMPLETE, passes the events through the pipeline (stop sequences, token budget) and hands
-batches to the sink. ``Generation`` owns the upstream stream: on every exit it first tells
-DeepSeek to stop a generation that has not reached its end, then closes the stream. The lease is
-released by the failover loop only after that, so the account is never handed on while DeepSeek
-still generates on it.
+batches to the sink. ``Generation`` owns the upstream stream from before its request is sent: on
+every exit it first tells DeepSeek to stop a generation that may not have reached its end, then
+closes the stream; under ``chat.session_delete = "delete"`` the session is deleted next, whatever
+the exit. The lease is released by the failover loop only after that (or parked, when DeepSeek did
+not confirm the stop), so the account is never handed on while DeepSeek may still generate on it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import anyio
 from deepseek_free_api.chat.conversations import Native
 from deepseek_free_api.chat.events import ChatEvent, Started, TokenUsage
 from deepseek_free_api.chat.files import AttachmentUploader
-from deepseek_free_api.chat.generation import STOP_TIMEOUT_S, Generation, Upstream
+from deepseek_free_api.chat.generation import (
+    STOP_TIMEOUT_S,
+    Generation,
+    UnconfirmedStop,
+    Upstream,
+    answer_id,
+)
 from deepseek_free_api.chat.pipeline import Pipeline
 from deepseek_free_api.chat.ports import EventSink, ReplyIds, Tokens, TurnAccount, Warmth
 from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
@@ -67,18 +74,27 @@ class TurnRunner:
         native: Native | None,
         sink: EventSink,
         ids: ReplyIds,
+        unstopped: list[UnconfirmedStop] | None = None,
     ) -> None:
         """Run the turn, sending event batches to ``sink``; the last one holds ``Completed``.
 
         A structured answer (``response_format``) is checked first and may take a repair generation.
+        Generations whose stop DeepSeek did not confirm are added to ``unstopped``, whatever the exit.
         """
+        left = [] if unstopped is None else unstopped
+
+        async def generate(
+            request: ChatRequest, account: TurnAccount, native: Native | None, sink: EventSink, ids: ReplyIds
+        ) -> None:
+            await self._generate(request, account, native, sink, ids, left)
+
         if request.response_format is not None:
             repair_natively = not self._policy.delete_sessions  # a deleted session cannot go on
             await answer_in_format(
-                self._generate, request, account, native, sink, ids, native_repair=repair_natively
+                generate, request, account, native, sink, ids, native_repair=repair_natively
             )
             return
-        await self._generate(request, account, native, sink, ids)
+        await generate(request, account, native, sink, ids)
 
     async def _generate(
         self,
@@ -87,6 +103,7 @@ class TurnRunner:
         native: Native | None,
         sink: EventSink,
         ids: ReplyIds,
+        unstopped: list[UnconfirmedStop],
     ) -> None:
         """One generation: session, prompt, PoW, the upstream stream to its end."""
         identity = Identity(token=account.token or "", device_id=account.device_id)
@@ -104,30 +121,36 @@ class TurnRunner:
             session_id = await self._warmth.session(account.id, identity)
             parent = None
             prompt = fold_messages(request.messages, **options)
-        header = await self._warmth.pow_header(account.id, identity, COMPLETION_PATH)
-        params = CompletionParams(
-            session_id=session_id,
-            prompt=prompt,
-            model_type=request.model.model_type,
-            thinking=request.model.thinking,
-            search=request.model.search,
-            parent_message_id=parent,
-            ref_file_ids=ref_file_ids,
-        )
         reader = Reader(Pipeline.for_request(request, self._tokens.count))
         try:
-            async with Generation(self._client, identity, session_id) as generation:
-                await generation.open(await self._client.open_completion(identity, params, header))
-                await self._read(generation, reader, sink, account.id, ids)
-                if generation.running:
-                    await generation.stop()  # ended early (stop sequence, max_tokens): free the account first
-                usage = await self._usage(prompt, reader) if request.wants_usage else None
-                await sink.emit(reader.complete(usage))
+            header = await self._warmth.pow_header(account.id, identity, COMPLETION_PATH)
+            params = CompletionParams(
+                session_id=session_id,
+                prompt=prompt,
+                model_type=request.model.model_type,
+                thinking=request.model.thinking,
+                search=request.model.search,
+                parent_message_id=parent,
+                ref_file_ids=ref_file_ids,
+            )
+            generation = Generation(self._client, identity, session_id)
+            try:
+                async with generation:
+                    stream = self._client.completion(identity, params, header)
+                    await generation.request(stream, answer_id(parent))
+                    await self._read(generation, reader, sink, account.id, ids)
+                    if generation.running:  # ended early (stop sequence, max_tokens): free the account first
+                        await generation.stop()
+                    usage = await self._usage(prompt, reader) if request.wants_usage else None
+                    await sink.emit(reader.complete(usage))
+            finally:
+                if generation.unconfirmed is not None:
+                    unstopped.append(generation.unconfirmed)
         finally:
             if not reader.started:
                 self._warmth.refill(account.id)  # the turn failed early: prepare the next one anyway
-        if self._policy.delete_sessions:
-            await self._delete(identity, session_id)
+            if self._policy.delete_sessions:
+                await self._delete(identity, session_id)  # on every exit: nothing left upstream
 
     async def _upload(
         self, request: ChatRequest, account_id: str, identity: Identity, *, continued: bool
@@ -144,12 +167,12 @@ class TurnRunner:
         return await self._files.upload(request, account_id, identity, continued=continued)
 
     async def _delete(self, identity: Identity, session_id: str) -> None:
-        """Delete the turn's session upstream (the answer is out already; the lease is still ours)."""
+        """Delete the turn's session upstream, after its generation was stopped; the lease is still ours."""
         with anyio.CancelScope(shield=True):
             try:
                 with anyio.fail_after(STOP_TIMEOUT_S):
                     await self._client.delete_session(identity, session_id)
-            except Exception as exc:  # noqa: BLE001 - never fail a delivered answer over housekeeping
+            except Exception as exc:  # noqa: BLE001 - never fail an answer (or hide its error) over housekeeping
                 log.warning("deleting session %s failed: %s", session_id, exc)
 
     async def _read(
@@ -177,16 +200,15 @@ class TurnRunner:
                 raise UpstreamServerError("the DeepSeek stream ended before the answer was complete")
             # INCOMPLETE: ask DeepSeek to go on, a bounded number of times.
             rounds += 1
-            if rounds > self._policy.continue_max_rounds or generation.message_id is None:
+            message_id = generation.message_id
+            if rounds > self._policy.continue_max_rounds or message_id is None:
                 raise UpstreamServerError(
                     f"DeepSeek left the answer incomplete after {rounds - 1} continuations"
                 )
             reader.incomplete = False
             decoder.begin_continuation()
-            stream = await self._client.open_continue(
-                generation.identity, generation.session_id, generation.message_id
-            )
-            await generation.open(stream)
+            stream = self._client.continuation(generation.identity, generation.session_id, message_id)
+            await generation.request(stream, message_id)
 
     async def _send(
         self,

@@ -17,6 +17,11 @@ outlives the process to reuse them after a restart, and an empty session left be
 in the account's history until DeepSeek expires it (``ttl_seconds`` 259 200 s, §4.1). Deletes
 that fail or do not finish in time are logged and left to that expiry; so is a creation still
 in flight when ``aclose`` cancels it.
+
+A creation is owned from before it is sent: a request that leaves (client gone, timeout) while
+its session is being created, in the background or in the foreground, does not cancel the call;
+the session is kept as the account's next one when it arrives, or deleted when the account has
+one already, was forgotten, or sessions are not kept (``chat.session_delete = "delete"``).
 """
 
 from __future__ import annotations
@@ -95,6 +100,7 @@ class WarmAccounts:
             self._fetch_challenge, background=pow_solver, concurrency=concurrency, clock=clock
         )
         self._sessions: dict[str, _Pending] = {}
+        self._orphans: set[asyncio.Task[_Reserved]] = set()  # creations whose request left
         self._deletes: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -104,14 +110,15 @@ class WarmAccounts:
         """A new chat session for this turn: the reserved one, or one created now (errors raise)."""
         pending = self._sessions.pop(account_id, None)
         if pending is not None:
-            reserved = await self._claim(pending)
+            reserved = await self._claim(account_id, pending)
             if reserved is not None:
                 if reserved.identity == identity and not self._too_old(reserved):
                     return reserved.session_id
                 if reserved.identity != identity:  # the token changed: the PoW is the old one's too
                     self._pow.forget(account_id)
                 self._delete_later(reserved)  # another token's, or stale: never handed out
-        return await self._client.create_session(identity)
+        task = asyncio.create_task(self._create_now(identity), name="session-create")
+        return (await self._own(account_id, task)).session_id
 
     async def pow_header(self, account_id: str, identity: Identity, target_path: str) -> str:
         """A fresh ``X-Ds-Pow-Response`` for ``target_path``, never reused (solved now if none is ready)."""
@@ -156,15 +163,19 @@ class WarmAccounts:
             reserved = _result(pending.task)
             if reserved is not None:
                 self._delete_later(reserved)
+            elif pending.started and not pending.task.done():
+                self._orphan(account_id, pending.task, keep=False)  # on its way: delete it when it comes
             elif not pending.task.done():
-                pending.task.cancel()
+                pending.task.cancel()  # still in line: nothing was sent
 
     async def aclose(self) -> None:
         """Cancel background work and delete unused reserved sessions (bounded; see module doc)."""
         self._closed = True
         await self._pow.aclose()
         pendings = [p.task for p in self._sessions.values() if p.task is not None]
+        pendings += self._orphans
         self._sessions.clear()
+        self._orphans.clear()
         for task in pendings:
             reserved = _result(task)
             if reserved is not None:
@@ -187,7 +198,7 @@ class WarmAccounts:
 
     # -- internals --------------------------------------------------------------------------
 
-    async def _claim(self, pending: _Pending) -> _Reserved | None:
+    async def _claim(self, account_id: str, pending: _Pending) -> _Reserved | None:
         """The pending creation's session, or None when a request should create one itself."""
         task = pending.task
         assert task is not None
@@ -195,7 +206,7 @@ class WarmAccounts:
             task.cancel()  # still in line behind other accounts: creating now is quicker
             return None
         try:
-            return await task
+            return await self._own(account_id, task)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
@@ -204,6 +215,36 @@ class WarmAccounts:
         except Exception as exc:  # the background error; the foreground call reports its own
             log.info("pre-creating a chat session failed (%s); creating one now", exc)
             return None
+
+    async def _own(self, account_id: str, task: asyncio.Task[_Reserved]) -> _Reserved:
+        """Wait for a creation; if the caller leaves meanwhile, the session is kept or deleted."""
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling() and not task.cancelled():
+                self._orphan(account_id, task, keep=True)
+            raise
+
+    def _orphan(self, account_id: str, task: asyncio.Task[_Reserved], *, keep: bool) -> None:
+        """A creation nobody waits for: when it ends, keep its session as the next one, or delete it."""
+        self._orphans.add(task)
+
+        def adopt(done: asyncio.Task[_Reserved]) -> None:
+            self._orphans.discard(done)
+            reserved = _result(done)
+            if reserved is None or self._closed:
+                return  # failed or cancelled; or closing, and ``aclose`` saw it
+            usable = keep and self._keep_sessions and self._identity_of(account_id) == reserved.identity
+            if usable and account_id not in self._sessions:
+                self._sessions[account_id] = _Pending(done, started=True)
+            else:
+                self._delete_later(reserved)
+
+        task.add_done_callback(adopt)
+
+    async def _create_now(self, identity: Identity) -> _Reserved:
+        return _Reserved(identity, await self._client.create_session(identity), self._clock())
 
     async def _create(self, account_id: str, pending: _Pending) -> _Reserved:
         async with self._line:

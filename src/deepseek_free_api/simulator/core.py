@@ -154,6 +154,9 @@ def gated(sim: Simulator, handler: Handler, *, auth: bool = True) -> Callable[[R
             except ValueError:
                 header_fault = None
         response = _edge(sim, request, token, account, header_fault, entry.get("prompt"))
+        if isinstance(response, Fault):  # ``delay``: the same answer, later
+            await asyncio.sleep(response.number("seconds", 1.0))
+            response = None
         if response is None and auth and (account is None or account.revoked):
             response = invalid_token()
         if response is None:
@@ -175,7 +178,7 @@ def _edge(
     account: Account | None,
     header_fault: Fault | None,
     prompt: str | None,
-) -> Response | None:
+) -> Response | Fault | None:
     if header_fault is not None and header_fault.name in REQUEST_FAULTS:
         fault: Fault | None = header_fault
     else:
@@ -192,4 +195,4 @@ def _edge(
     if fault is None:
         return None
     sim.world.count(f"fault_{fault.name}")
-    return request_fault_response(fault)
+    return fault if fault.name == "delay" else request_fault_response(fault)

@@ -4,7 +4,9 @@ Request faults answer any ``/api/v0`` call instead of the real handler:
 
 * ``http_500`` / ``http_502`` / ``http_503`` / ``http_error`` (param ``status``) — a 5xx page;
 * ``edge_html`` — a Cloudflare-style HTML block page (HTTP 403, D4F 2025-02);
-* ``edge_waf`` — HTTP 202 with ``x-amzn-waf-action: challenge`` (NIY ``is_waf_challenge``, 2026-05).
+* ``edge_waf`` — HTTP 202 with ``x-amzn-waf-action: challenge`` (NIY ``is_waf_challenge``, 2026-05);
+* ``delay`` (param ``seconds``, default 1) — the call is answered as usual, but that much later
+  (upstream handles it even if the client left meanwhile, as a server does).
 
 Stream faults apply to generating calls (completion, continue, regenerate, edit_message):
 
@@ -26,7 +28,9 @@ from typing import Any
 
 from .config import FaultSpec
 
-REQUEST_FAULTS = frozenset({"http_500", "http_502", "http_503", "http_error", "edge_html", "edge_waf"})
+REQUEST_FAULTS = frozenset(
+    {"http_500", "http_502", "http_503", "http_error", "edge_html", "edge_waf", "delay"}
+)
 STREAM_FAULTS = frozenset(
     {
         "json_instead_of_sse",

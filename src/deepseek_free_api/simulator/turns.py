@@ -107,7 +107,10 @@ async def continue_(call: Call) -> Response:
 async def stop_stream(call: Call) -> Response:
     """End the running generation of ``message_id`` and free the account at once (NIY ref §6).
 
-    Also ends a generation whose client already left (it would otherwise run to its end).
+    Also ends a generation whose client already left (it would otherwise run to its end), and one
+    whose headers were not sent yet: the answer is the session's current message from the moment
+    the completion arrived (assumed, PROTOCOL.md §4.4). A message the session does not have is
+    biz_code 26.
     """
     body = await read_json(call.request, call.body)
     check_fields(body, {"chat_session_id": "str", "message_id": "int"})

@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import orjson
-from curl_cffi.requests import AsyncSession
 from curl_cffi.requests.exceptions import RequestException, Timeout
 
 from deepseek_free_api.errors import (
@@ -28,6 +27,7 @@ from deepseek_free_api.errors import (
 from deepseek_free_api.upstream.classifier import classify_envelope, classify_http
 from deepseek_free_api.upstream.persona import Persona
 from deepseek_free_api.upstream.stream import UpstreamStream, network_reason
+from deepseek_free_api.upstream.transfer import OwnedSession, Transfer
 from deepseek_free_api.upstream.wire import (
     API,
     COMPLETION_PATH,
@@ -62,7 +62,7 @@ class DeepSeekClient:
         self._idle_timeout = idle_timeout
         # Plain http (the simulator) must not try an h2c upgrade; https negotiates HTTP/2 like Chrome.
         plain = urlsplit(self.base_url).scheme == "http"
-        self._session: AsyncSession[Any] = AsyncSession(
+        self._session = OwnedSession(
             impersonate=persona.impersonate,
             http_version="v1" if plain else None,
             proxy=proxy,
@@ -180,18 +180,22 @@ class DeepSeekClient:
             raise UpstreamProtocolError("DeepSeek's PoW challenge answer had no challenge")
         return challenge
 
+    def completion(self, identity: Identity, params: CompletionParams, pow_header: str) -> UpstreamStream:
+        """``chat/completion`` as a stream not sent yet: its owner opens it and always closes it."""
+        return self._stream(COMPLETION_PATH, identity, params.body(), {"X-Ds-Pow-Response": pow_header})
+
+    def continuation(self, identity: Identity, session_id: str, message_id: int) -> UpstreamStream:
+        """``chat/continue`` after an INCOMPLETE stream (no PoW, PROTOCOL.md §3.6), not sent yet."""
+        body = {"chat_session_id": session_id, "message_id": message_id, "fallback_to_resume": True}
+        return self._stream(f"{API}/chat/continue", identity, body, None)
+
     async def open_completion(
         self, identity: Identity, params: CompletionParams, pow_header: str
     ) -> UpstreamStream:
-        """``chat/completion``: an open SSE stream, or the classified error."""
-        return await self._open_stream(
-            COMPLETION_PATH, identity, params.body(), {"X-Ds-Pow-Response": pow_header}
-        )
-
-    async def open_continue(self, identity: Identity, session_id: str, message_id: int) -> UpstreamStream:
-        """``chat/continue`` after an INCOMPLETE stream (no PoW, PROTOCOL.md §3.6)."""
-        body = {"chat_session_id": session_id, "message_id": message_id, "fallback_to_resume": True}
-        return await self._open_stream(f"{API}/chat/continue", identity, body, None)
+        """``chat/completion`` opened: the flowing stream, or the classified error."""
+        stream = self.completion(identity, params, pow_header)
+        await stream.open()  # a failed or cancelled open has ended its transfer already
+        return stream
 
     async def stop_stream(self, identity: Identity, session_id: str, message_id: int) -> None:
         """``chat/stop_stream``: end a generation so the account is free again."""
@@ -249,30 +253,16 @@ class DeepSeekClient:
             raise UpstreamProtocolError("DeepSeek's fetch_files answer had no file list")
         return [UploadedFile.from_json(item) for item in files]
 
-    async def _open_stream(
+    def _stream(
         self, path: str, identity: Identity, body: Mapping[str, Any], headers: Mapping[str, str] | None
     ) -> UpstreamStream:
-        response = await self._send("POST", path, identity, json=body, headers=headers, stream=True)
-        content_type = response.headers.get("content-type", "")
-        if response.status_code == 200 and content_type.startswith("text/event-stream"):
-            return UpstreamStream(response)
-        # Not a stream: an envelope (muted, busy, bad PoW…), an HTML block page or a server error.
-        try:
-            content = await response.acontent()
-        except RequestException as exc:
-            status, reason = response.status_code, network_reason(exc, path)
-            raise UpstreamServerError(
-                f"could not read DeepSeek's HTTP {status} answer to {path}: {reason}"
-            ) from exc
-        finally:
-            await response.aclose()
-        error = classify_http(response.status_code, dict(response.headers), content, content_type)
-        if error is None:
-            error = UpstreamProtocolError(
-                f"DeepSeek answered {path} with HTTP {response.status_code} and {content_type or 'no type'}"
-                " instead of an event stream"
-            )
-        raise error
+        transfer = Transfer()
+
+        async def send() -> Any:
+            with transfer.current():  # the curl handle this request takes belongs to the stream
+                return await self._send("POST", path, identity, json=body, headers=headers, stream=True)
+
+        return UpstreamStream(send, path, abort=transfer.abort, idle_timeout_s=self._idle_timeout)
 
 
 def _envelope_data(status: int, headers: Mapping[str, str], content: bytes, path: str) -> Any:

@@ -1,89 +1,204 @@
-"""An open DeepSeek event stream over curl_cffi, and network failures told in the project's words."""
+"""A DeepSeek event stream over curl_cffi, owned from before it opens, and network failures in our words."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from curl_cffi.const import CurlECode
 from curl_cffi.requests.exceptions import RequestException, Timeout
 
-from deepseek_free_api.errors import UpstreamServerError, UpstreamTimeoutError
+from deepseek_free_api.errors import UpstreamProtocolError, UpstreamServerError, UpstreamTimeoutError
+from deepseek_free_api.upstream.classifier import classify_http
 
 log = logging.getLogger("deepseek_free_api.upstream.client")
 
 
 class UpstreamStream:
-    """An open ``text/event-stream`` response: iterate its byte chunks, then ``aclose()``.
+    """One streaming call to DeepSeek, owned from before its request is sent.
+
+    ``open()`` sends the request and waits for DeepSeek's answer. Cancelled or failed before the
+    answer arrived, it aborts the transfer it started (``upstream.transfer``), so nothing keeps a
+    connection open that DeepSeek would go on generating for. ``refused`` says DeepSeek answered
+    without an event stream (an error envelope or page): then no generation started. ``aclose()``
+    ends the transfer however far it got; the owner calls it on every exit.
 
     Iterating yields what has arrived, joined: when several network reads are already queued they
     come out as one chunk, so the decoder and the renderer work in batches under load. The idle
-    timeout is curl's own (no byte for ``stream_idle_timeout_s`` ends the transfer), so reading
-    costs no timer per chunk.
+    timeout is the project's own: no byte for ``idle_timeout_s`` ends the stream with
+    UpstreamTimeoutError (curl's low-speed limit, connect + idle, stays as a backstop).
     """
 
-    def __init__(self, response: Any) -> None:
-        self._response = response
+    def __init__(
+        self,
+        send: Callable[[], Awaitable[Any]],
+        path: str,
+        *,
+        abort: Callable[[], None] = lambda: None,
+        idle_timeout_s: float | None = None,
+    ) -> None:
+        self._send = send
+        self._abort = abort
+        self.path = path
+        self.idle_timeout_s = idle_timeout_s
+        self._response: Any = None
+        self.refused = False
+
+    @property
+    def opened(self) -> bool:
+        """Whether DeepSeek answered with an event stream that can be read."""
+        return self._response is not None
+
+    async def open(self) -> None:
+        """Send the request; return once the stream flows, or raise the classified refusal."""
+        try:
+            response = await self._send()
+        except BaseException:
+            self._abort()  # cancelled or failed before any answer: the transfer must not go on
+            raise
+        content_type = response.headers.get("content-type", "")
+        if response.status_code == 200 and content_type.startswith("text/event-stream"):
+            self._response = response
+            return
+        # Not a stream: an envelope (muted, busy, bad PoW…), an HTML block page or a server error.
+        self.refused = True
+        status, path = response.status_code, self.path
+        try:
+            content = await response.acontent()
+        except RequestException as exc:
+            raise UpstreamServerError(
+                f"could not read DeepSeek's HTTP {status} answer to {path}: {network_reason(exc, path)}"
+            ) from exc
+        finally:
+            await response.aclose()
+        error = classify_http(status, dict(response.headers), content, content_type)
+        if error is None:
+            error = UpstreamProtocolError(
+                f"DeepSeek answered {path} with HTTP {status} and {content_type or 'no type'}"
+                " instead of an event stream"
+            )
+        raise error
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[bytes]:
+        if self._response is None:
+            raise UpstreamServerError(f"the stream of {self.path} was never opened")
         queue: asyncio.Queue[Any] | None = getattr(self._response, "queue", None)
         if queue is None:  # not curl_cffi's streaming response (tests): plain iteration
             async for chunk in self._response.aiter_content():
                 if chunk:
                     yield chunk
             return
-        # curl_cffi 0.17 streams through an asyncio.Queue of bytes, ending with STREAM_END or
-        # an exception (models.Response.aiter_content); we read it directly to take all that is ready.
-        while True:
-            item = await queue.get()
-            pieces: list[bytes] = []
-            while isinstance(item, bytes):
-                if item:
-                    pieces.append(item)
-                if queue.empty():
-                    item = None
-                    break
-                item = queue.get_nowait()
-            if pieces:
-                yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            if item is None:
-                continue
-            if isinstance(item, Timeout):
-                raise UpstreamTimeoutError(
-                    "DeepSeek sent nothing for too long in the middle of a stream"
-                ) from item
-            if isinstance(item, RequestException):
-                raise UpstreamServerError(
-                    f"the stream from DeepSeek broke: {network_reason(item, 'a stream')}"
-                ) from item
-            return  # STREAM_END
+        # curl_cffi 0.17 streams through an asyncio.Queue of bytes, ending with STREAM_END or an
+        # exception (models.Response.aiter_content); we read it directly to take all that is ready.
+        silence = None if not self.idle_timeout_s else _Silence(queue, self.idle_timeout_s)
+        try:
+            while True:
+                item = await queue.get()
+                if silence is not None:
+                    silence.heard()
+                pieces: list[bytes] = []
+                while isinstance(item, bytes):
+                    if item:
+                        pieces.append(item)
+                    if queue.empty():
+                        item = None
+                        break
+                    item = queue.get_nowait()
+                if pieces:
+                    yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                if item is None:
+                    continue
+                _raise_end(item, silence)
+                return  # STREAM_END
+        finally:
+            if silence is not None:
+                silence.cancel()
 
     async def aclose(self) -> None:
-        """Abort the transfer now (idempotent).
+        """End the transfer now, however far it got (idempotent).
 
-        curl_cffi's own ``aclose`` waits for the whole body; setting ``quit_now`` makes its write
-        callback abort the transfer, and a stalled transfer is cancelled after a short grace.
+        curl_cffi's own ``aclose`` waits for the whole body, and its ``quit_now`` only acts when the
+        next bytes arrive; taking the transfer out of curl ends it at once, stalled or not. Its
+        perform task then finishes (cancelled after a short grace if it does not).
         """
-        quit_now = getattr(self._response, "quit_now", None)
+        self._abort()
+        response = self._response
+        if response is None:
+            return
+        quit_now = getattr(response, "quit_now", None)
         if quit_now is not None:
             quit_now.set()
-        task: asyncio.Task[None] | None = getattr(self._response, "astream_task", None)
-        if task is None or task.done():
+        task: asyncio.Task[None] | None = getattr(response, "astream_task", None)
+        if task is None:
             return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), 1.0)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-        except Exception:  # noqa: BLE001 - closing a broken stream must not mask the real error
-            log.debug("closing upstream stream failed", exc_info=True)
+        # asyncio.wait, not await: the aborted task ends cancelled, and that is not our cancellation.
+        if not task.done():
+            done, _ = await asyncio.wait({task}, timeout=1.0)
+            if not done:
+                task.cancel()
+                await asyncio.wait({task})
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("closing upstream stream failed", exc_info=task.exception())
+
+
+def _raise_end(item: Any, silence: _Silence | None) -> None:
+    """Raise what ended the stream, unless it ended normally (STREAM_END)."""
+    if item is _SILENT:
+        assert silence is not None
+        raise UpstreamTimeoutError(
+            f"DeepSeek sent nothing for {silence.seconds:g} s in the middle of a stream"
+            " (upstream.stream_idle_timeout_s)"
+        )
+    if isinstance(item, Timeout):
+        raise UpstreamTimeoutError("DeepSeek sent nothing for too long in the middle of a stream") from item
+    if isinstance(item, RequestException):
+        reason = network_reason(item, "a stream")
+        raise UpstreamServerError(f"the stream from DeepSeek broke: {reason}") from item
+
+
+_SILENT = object()  # put in the queue when the idle timeout ran out
+
+
+class _Silence:
+    """Marks a stream silent once no byte came for ``seconds``: one timer per period, none per chunk.
+
+    Bytes count from when the reader takes them, which is never earlier than they arrived, so a
+    stream is never cut before ``seconds`` of real silence; bytes waiting in the queue count as
+    heard now (the reader is busy, not the upstream).
+    """
+
+    def __init__(self, queue: asyncio.Queue[Any], seconds: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue = queue
+        self.seconds = seconds
+        self._last = self._loop.time()
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(seconds, self._check)
+
+    def heard(self) -> None:
+        """The reader took something from the stream."""
+        self._last = self._loop.time()
+
+    def cancel(self) -> None:
+        """The stream is over: no timer left behind."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        if not self._queue.empty():
+            self._last = now
+        due = self._last + self.seconds
+        if now >= due:
+            self._timer = None
+            self._queue.put_nowait(_SILENT)
+            return
+        self._timer = self._loop.call_at(due, self._check)
 
 
 # What went wrong on the way to DeepSeek, in our words, by libcurl error code
