@@ -157,10 +157,10 @@ def _memory(location: StoreLocation, options: StoreOptions) -> Stores:
 
 
 async def _sqlite(location: StoreLocation, options: StoreOptions) -> Stores:
-    from . import sqlite
+    from . import sqlite, sqlite_file
 
     assert location.path is not None
-    database = await anyio.to_thread.run_sync(sqlite.Database, location.path)
+    database = await anyio.to_thread.run_sync(sqlite_file.Database, location.path)
 
     async def close() -> None:
         await anyio.to_thread.run_sync(database.close)
