@@ -121,17 +121,28 @@ def test_a_waiter_is_woken_by_a_release_and_otherwise_waits_its_timeout(backend:
             assert lease is not None
             woke_after: list[float] = []
 
-            async def waiter() -> None:
+            async def waiter_since(since: int) -> None:
                 begun = time.monotonic()
-                count = await leases.wait_released(seen, 30)
+                count = await leases.wait_released(since, 30)
                 woke_after.append(time.monotonic() - begun)
-                assert count == seen + 1
+                assert count == since + 1
 
             async with anyio.create_task_group() as group:
-                group.start_soon(waiter)
+                group.start_soon(waiter_since, seen)
                 await anyio.sleep(0.2)
                 assert await leases.release(lease)
             assert woke_after and woke_after[0] < 5, woke_after  # not the 30 s timeout
+            # A waiter cancelled mid-wait leaves the store able to wake the next one.
+            with anyio.move_on_after(0.2):
+                await leases.wait_released(seen + 1, 30)
+            lease = await leases.acquire(["a"], "p2", LONG_TTL_S)
+            assert lease is not None
+            woke_after.clear()
+            async with anyio.create_task_group() as group:
+                group.start_soon(waiter_since, seen + 1)
+                await anyio.sleep(0.2)
+                assert await leases.release(lease)
+            assert woke_after and woke_after[0] < 5, woke_after
 
     asyncio.run(main())
 

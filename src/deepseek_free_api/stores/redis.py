@@ -170,8 +170,15 @@ class RedisLeases:
             pass
         value = await self._count()
         if value == since:
-            # Not cancelled from outside: a read cut off mid-reply would spoil the connection.
-            await self._pubsub.get_message(timeout=max(0.0, timeout_s))
+            try:
+                await self._pubsub.get_message(timeout=max(0.0, timeout_s))
+            except BaseException:
+                # Cancelled (or failed) mid-read: the connection may hold half a reply; drop it,
+                # the next wait subscribes afresh.
+                pubsub, self._pubsub = self._pubsub, None
+                with anyio.CancelScope(shield=True):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                raise
             value = await self._count()
         return value
 
