@@ -161,26 +161,33 @@ class RedisLeases:
             self._listening = None
 
     async def _listen(self, since: int, timeout_s: float) -> int:
+        deadline = time.monotonic() + timeout_s
         if self._pubsub is None:
-            self._pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+            # Subscribe confirmations are read as messages too (not ignored, which would make
+            # get_message return None early): only a "message" is a release.
+            self._pubsub = self._r.pubsub()
             await self._pubsub.subscribe(self._released)
         # Drop news that arrived while nobody listened, then read the counter: a release after
         # this read is published to the subscription that is already open.
-        while await self._pubsub.get_message(timeout=0) is not None:
-            pass
+        for _ in range(1000):  # bounded: releases may keep arriving as fast as they are read
+            if await self._pubsub.get_message(timeout=0) is None:
+                break
         value = await self._count()
-        if value == since:
-            try:
-                await self._pubsub.get_message(timeout=max(0.0, timeout_s))
-            except BaseException:
-                # Cancelled (or failed) mid-read: the connection may hold half a reply; drop it,
-                # the next wait subscribes afresh.
-                pubsub, self._pubsub = self._pubsub, None
-                with anyio.CancelScope(shield=True):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-                raise
-            value = await self._count()
-        return value
+        if value != since:
+            return value
+        try:
+            while (remaining := deadline - time.monotonic()) > 0:
+                message = await self._pubsub.get_message(timeout=remaining)
+                if message is not None and message.get("type") == "message":
+                    break
+        except BaseException:
+            # Cancelled (or failed) mid-read: the connection may hold half a reply; drop it,
+            # the next wait subscribes afresh.
+            pubsub, self._pubsub = self._pubsub, None
+            with anyio.CancelScope(shield=True):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
+        return await self._count()
 
     async def close(self) -> None:
         """Close the subscription."""
