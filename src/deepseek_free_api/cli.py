@@ -1,4 +1,4 @@
-"""Command line: ``deepseek-free-api serve`` and ``deepseek-free-api simulate``."""
+"""Command line: ``deepseek-free-api serve``, ``keys`` and ``simulate``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--config", default=None, help="TOML configuration file")
     serve.add_argument("--demo", action="store_true", help="run against an in-process simulator")
+    from deepseek_free_api import key_commands
+
+    key_commands.add_parser(sub)
     simulate = sub.add_parser("simulate", help="run the DeepSeek web simulator (for tests and demos)")
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8100)
@@ -49,4 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         from deepseek_free_api.server import run
 
         return run(host=args.host, port=args.port, config=args.config, demo=args.demo)
+    if args.command == "keys":
+        from deepseek_free_api import key_commands
+
+        return key_commands.run(args)
     return run_simulator(args.host, args.port, args.config)

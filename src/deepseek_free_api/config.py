@@ -16,6 +16,8 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `server.cors_origins` | `DEEPSEEK_FREE_API_SERVER_CORS_ORIGINS` | none (= `*`; no other site while anonymous use is on) | web page origins allowed to call from a browser, e.g. `https://chat.example.org`; `*` = any; others get 403 |
 | `server.allowed_hosts` | `DEEPSEEK_FREE_API_SERVER_ALLOWED_HOSTS` | none | `Host` names to answer besides loopback and `server.host`; checked while anonymous use is on, always once set |
 | `server.trusted_proxies` | `DEEPSEEK_FREE_API_SERVER_TRUSTED_PROXIES` | none | addresses or networks (`10.0.0.0/8`) of reverse proxies whose `X-Forwarded-For`/`Forwarded` name the client; ignored from any other peer |
+| `server.data_dir` | `DEEPSEEK_FREE_API_SERVER_DATA_DIR` | `./data` | directory of the default SQLite store, created with mode 0700 |
+| `store.url` | `DEEPSEEK_FREE_API_STORE_URL` | empty (= `sqlite` file `state.sqlite3` in `server.data_dir`) | where leases, account state, service keys, usage, conversation moves and stored responses live: `sqlite:///PATH` (one machine), `redis://[:PASSWORD@]HOST:PORT/DB[?prefix=NAME:]` (several processes or hosts), `memory://` (this process only) |
 | `upstream.base_url` | `DEEPSEEK_BASE_URL` or `DEEPSEEK_FREE_API_UPSTREAM_BASE_URL` | `https://chat.deepseek.com` | DeepSeek (or the simulator) |
 | `upstream.connect_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_CONNECT_TIMEOUT_S` | `10` | TCP/TLS connect |
 | `upstream.request_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_REQUEST_TIMEOUT_S` | `30` | non-streaming calls (login, session, PoW) |
@@ -89,6 +91,7 @@ from deepseek_free_api.settings import (
     RetrySettings,
     ServerSettings,
     Settings,
+    StoreSettings,
     UpstreamSettings,
     device_id_for,
     mask_secret,
@@ -112,6 +115,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "retry": RetrySettings,
     "chat": ChatSettings,
     "files": FilesSettings,
+    "store": StoreSettings,
 }
 _TOP_LEVEL = ("log_level", "demo")
 _ENV_ALIASES = {"DEEPSEEK_BASE_URL": "upstream.base_url", "API_KEYS": "auth.api_keys"}
@@ -350,6 +354,7 @@ __all__ = [
     "RetrySettings",
     "ServerSettings",
     "Settings",
+    "StoreSettings",
     "UpstreamSettings",
     "device_id_for",
     "env_name",

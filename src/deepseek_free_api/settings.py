@@ -71,6 +71,8 @@ class ServerSettings:
     # Addresses or networks (``10.0.0.0/8``) of reverse proxies whose X-Forwarded-For / Forwarded
     # name the client; from any other peer those headers are ignored. See ``api/client_address.py``.
     trusted_proxies: tuple[str, ...] = field(default=(), metadata={"networks": True})
+    # Where state that outlives the process lives by default (the SQLite store); created 0700.
+    data_dir: str = "./data"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,15 @@ class AuthSettings:
     # With service keys configured, a bearer that is not a key is refused (a mistyped key must not
     # reach DeepSeek as an account token) unless the operator opts in to callers' own tokens.
     caller_tokens: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """Where leases, account state, service keys, usage, conversations and stored responses live."""
+
+    # empty = the SQLite file in server.data_dir; or memory://, sqlite:///PATH, redis://HOST:PORT/DB.
+    # A Redis URL may carry a password: hidden like the other secrets.
+    url: str = field(default="", repr=False, metadata={"secret": True})
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +218,7 @@ class Settings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
     files: FilesSettings = field(default_factory=FilesSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
     accounts: tuple[AccountConfig, ...] = ()
     log_level: LogLevel = "info"
     demo: bool = False

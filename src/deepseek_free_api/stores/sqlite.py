@@ -1,0 +1,459 @@
+"""The SQLite backend (``sqlite:///PATH``, the default): one file, shared by the processes of one machine.
+
+Each store's change is one transaction of ``sqlite_file.Database``; lease times use this
+machine's wall clock, which every process using the file shares.
+"""
+
+from __future__ import annotations
+
+import hmac
+import sqlite3
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
+from typing import Any
+
+import anyio
+
+from .codec import dump, load_account, load_key
+from .protocols import (
+    MAX_MOVE_HOPS,
+    AccountRecord,
+    KeyExistsError,
+    KeyLimits,
+    Lease,
+    LeaseSlot,
+    Orphan,
+    ResponseLimits,
+    ServiceKey,
+    StoredResponse,
+    StoreOptions,
+    UsageRow,
+    UsageTotals,
+    key_digest,
+    key_prefix,
+    new_service_key,
+    utc_day,
+)
+from .sqlite_file import Database, bump, marks
+
+Clock = Callable[[], float]
+
+
+_LEASE_COLUMNS = (
+    "account_id, owner, fence, acquired_at, expires_at, session_id, message_id, released, free_at"
+)
+
+
+def _lease(row: Sequence[Any]) -> Lease:
+    return Lease(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+class SqliteLeases:
+    """``LeaseStore`` in the SQLite file."""
+
+    def __init__(self, database: Database, options: StoreOptions, clock: Clock = time.time) -> None:
+        self._db = database
+        self._poll_s = options.poll_s
+        self._clock = clock
+
+    async def acquire(self, candidates: Sequence[str], owner: str, ttl_s: float) -> Lease | None:
+        wanted = list(dict.fromkeys(candidates))
+        if not wanted:
+            return None
+
+        def work(db: sqlite3.Connection) -> Lease | None:
+            now = self._clock()
+            query = f"SELECT {_LEASE_COLUMNS} FROM leases WHERE account_id IN ({marks(len(wanted))})"
+            rows = {row[0]: row for row in db.execute(query, wanted)}
+            for account_id in wanted:
+                row = rows.get(account_id)
+                orphan = None
+                if row is not None:
+                    released, free_at, expires_at = row[7], row[8], row[4]
+                    if free_at > now or (not released and expires_at > now):
+                        continue
+                    if not released and row[5] is not None:
+                        orphan = Orphan(row[5], row[6], row[1], row[2])
+                fence = bump(db, "fence")
+                db.execute(
+                    f"INSERT OR REPLACE INTO leases ({_LEASE_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, NULL, NULL, 0, 0)",
+                    (account_id, owner, fence, now, now + ttl_s),
+                )
+                return Lease(account_id, owner, fence, now, now + ttl_s, orphan=orphan)
+            return None
+
+        return await self._db.write(work)
+
+    def _update_live(
+        self, lease: Lease, assignments: str, values: Sequence[Any]
+    ) -> Callable[..., Lease | None]:
+        def work(db: sqlite3.Connection) -> Lease | None:
+            row = db.execute(
+                f"UPDATE leases SET {assignments} WHERE account_id = ? AND fence = ? AND released = 0 "
+                f"AND expires_at > ? RETURNING {_LEASE_COLUMNS}",
+                (*values, lease.account_id, lease.fence, self._clock()),
+            ).fetchone()
+            return None if row is None else _lease(row)
+
+        return work
+
+    async def renew(self, lease: Lease, ttl_s: float) -> Lease | None:
+        return await self._db.write(self._update_live(lease, "expires_at = ?", (self._clock() + ttl_s,)))
+
+    async def note_generation(self, lease: Lease, session_id: str, message_id: int | None) -> Lease | None:
+        work = self._update_live(lease, "session_id = ?, message_id = ?", (session_id, message_id))
+        return await self._db.write(work)
+
+    async def release(self, lease: Lease, *, pause_s: float = 0.0) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            now = self._clock()
+            done = self._update_live(lease, "released = 1, free_at = ?", (now + pause_s,))(db) is not None
+            if done:
+                bump(db, "released")
+            return done
+
+        return await self._db.write(work)
+
+    async def slots(self, account_ids: Collection[str] | None = None) -> list[LeaseSlot]:
+        ids = None if account_ids is None else list(account_ids)
+
+        def work(db: sqlite3.Connection) -> list[LeaseSlot]:
+            now = self._clock()
+            if ids is None:
+                rows = db.execute(f"SELECT {_LEASE_COLUMNS} FROM leases ORDER BY account_id").fetchall()
+            else:
+                query = f"SELECT {_LEASE_COLUMNS} FROM leases WHERE account_id IN ({marks(len(ids))})"
+                found = {row[0]: row for row in db.execute(query, ids)}
+                rows = [found[i] if i in found else (i, "", 0, 0.0, 0.0, None, None, 1, 0.0) for i in ids]
+            return [
+                LeaseSlot(row[0], _lease(row) if not row[7] and row[4] > now else None, row[8])
+                for row in rows
+            ]
+
+        return await self._db.read(work)
+
+    async def wait_released(self, since: int, timeout_s: float) -> int:
+        def count(db: sqlite3.Connection) -> int:
+            return int(db.execute("SELECT value FROM meta WHERE name = 'released'").fetchone()[0])
+
+        # Other processes cannot signal this one: look every poll_s (one indexed read).
+        with anyio.move_on_after(timeout_s):
+            while (value := await self._db.read(count)) == since:
+                await anyio.sleep(self._poll_s)
+            return value
+        return await self._db.read(count)
+
+
+class SqliteAccounts:
+    """``AccountStore`` in the SQLite file; a report checks the lease in the same transaction."""
+
+    def __init__(self, database: Database, clock: Clock = time.time) -> None:
+        self._db = database
+        self._clock = clock
+
+    async def get(self, account_id: str) -> AccountRecord | None:
+        row = await self._db.read(
+            lambda db: db.execute("SELECT record FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        )
+        return None if row is None else load_account(row[0])
+
+    async def all(self) -> list[AccountRecord]:
+        rows = await self._db.read(
+            lambda db: db.execute("SELECT record FROM accounts ORDER BY id").fetchall()
+        )
+        return [load_account(row[0]) for row in rows]
+
+    def _put(self, db: sqlite3.Connection, record: AccountRecord) -> None:
+        text = dump(replace(record, updated_at=self._clock())).decode()
+        db.execute("INSERT OR REPLACE INTO accounts (id, record) VALUES (?, ?)", (record.id, text))
+
+    async def put(self, record: AccountRecord) -> None:
+        await self._db.write(lambda db: self._put(db, record))
+
+    async def report(self, lease: Lease, record: AccountRecord) -> bool:
+        if record.id != lease.account_id:
+            return False
+
+        def work(db: sqlite3.Connection) -> bool:
+            live = db.execute(
+                "SELECT 1 FROM leases WHERE account_id = ? AND fence = ? AND released = 0 AND expires_at > ?",
+                (lease.account_id, lease.fence, self._clock()),
+            ).fetchone()
+            if live is None:
+                return False
+            self._put(db, record)
+            return True
+
+        return await self._db.write(work)
+
+    async def remove(self, account_id: str) -> bool:
+        return await self._db.write(
+            lambda db: db.execute("DELETE FROM accounts WHERE id = ?", (account_id,)).rowcount > 0
+        )
+
+
+class SqliteKeys:
+    """``KeyStore`` in the SQLite file, found by the digest's unique index."""
+
+    def __init__(self, database: Database, clock: Clock = time.time) -> None:
+        self._db = database
+        self._clock = clock
+
+    async def create(self, name: str, limits: KeyLimits) -> tuple[ServiceKey, str]:
+        key = new_service_key()
+        record = ServiceKey(name, key_digest(key), key_prefix(key), limits, self._clock())
+
+        def work(db: sqlite3.Connection) -> None:
+            row = db.execute("SELECT record FROM service_keys WHERE name = ?", (name,)).fetchone()
+            if row is not None and load_key(row[0]).revoked_at is None:
+                raise KeyExistsError(
+                    f"a service key named {name!r} exists; revoke it first or pick another name"
+                )
+            db.execute(
+                "INSERT OR REPLACE INTO service_keys (name, digest, record) VALUES (?, ?, ?)",
+                (name, record.digest, dump(record).decode()),
+            )
+
+        await self._db.write(work)
+        return record, key
+
+    async def lookup(self, presented: str) -> ServiceKey | None:
+        digest = key_digest(presented)
+        row = await self._db.read(
+            lambda db: db.execute(
+                "SELECT digest, record FROM service_keys WHERE digest = ?", (digest,)
+            ).fetchone()
+        )
+        # The index lookup is on a digest of the key, which says nothing about the key itself.
+        return load_key(row[1]) if row is not None and hmac.compare_digest(row[0], digest) else None
+
+    async def get(self, name: str) -> ServiceKey | None:
+        row = await self._db.read(
+            lambda db: db.execute("SELECT record FROM service_keys WHERE name = ?", (name,)).fetchone()
+        )
+        return None if row is None else load_key(row[0])
+
+    async def all(self) -> list[ServiceKey]:
+        rows = await self._db.read(
+            lambda db: db.execute("SELECT record FROM service_keys ORDER BY name").fetchall()
+        )
+        return [load_key(row[0]) for row in rows]
+
+    async def revoke(self, name: str) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            row = db.execute("SELECT record FROM service_keys WHERE name = ?", (name,)).fetchone()
+            record = None if row is None else load_key(row[0])
+            if record is None or record.revoked_at is not None:
+                return False
+            text = dump(replace(record, revoked_at=self._clock())).decode()
+            db.execute("UPDATE service_keys SET record = ? WHERE name = ?", (text, name))
+            return True
+
+        return await self._db.write(work)
+
+
+class SqliteUsage:
+    """``UsageStore`` in the SQLite file: one upsert adds to a day's counters."""
+
+    def __init__(self, database: Database, options: StoreOptions, clock: Clock = time.time) -> None:
+        self._db = database
+        self._days = options.usage_days
+        self._clock = clock
+        self._pruned = ""  # the day old rows were last dropped by this process
+
+    async def record(
+        self,
+        principal: str,
+        account_id: str,
+        *,
+        requests: int = 1,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+    ) -> None:
+        now = self._clock()
+        day = utc_day(now)
+        prune = self._pruned != day
+        self._pruned = day
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (day, principal, account_id) DO UPDATE SET requests = requests + "
+                "excluded.requests, input_tokens = input_tokens + excluded.input_tokens, "
+                "output_tokens = output_tokens + excluded.output_tokens",
+                (day, principal, account_id, requests, input_tokens, output_tokens),
+            )
+            db.execute("INSERT OR REPLACE INTO last_used VALUES (?, ?)", (principal, now))
+            if prune:
+                db.execute("DELETE FROM usage WHERE day < ?", (utc_day(now - self._days * 86400.0),))
+
+        await self._db.write(work)
+
+    async def totals(self, principal: str, day: str | None = None) -> UsageTotals:
+        wanted = day or utc_day(self._clock())
+
+        def work(db: sqlite3.Connection) -> UsageTotals:
+            sums = db.execute(
+                "SELECT TOTAL(requests), TOTAL(input_tokens), TOTAL(output_tokens) FROM usage "
+                "WHERE day = ? AND principal = ?",
+                (wanted, principal),
+            ).fetchone()
+            last = db.execute("SELECT at FROM last_used WHERE principal = ?", (principal,)).fetchone()
+            return UsageTotals(int(sums[0]), int(sums[1]), int(sums[2]), None if last is None else last[0])
+
+        return await self._db.read(work)
+
+    async def rows(self, *, day: str | None = None, principal: str | None = None) -> list[UsageRow]:
+        def work(db: sqlite3.Connection) -> list[UsageRow]:
+            rows = db.execute(
+                "SELECT * FROM usage WHERE (?1 IS NULL OR day = ?1) AND (?2 IS NULL OR principal = ?2) "
+                "ORDER BY day, principal, account_id",
+                (day, principal),
+            )
+            return [UsageRow(*row) for row in rows]
+
+        return await self._db.read(work)
+
+
+class SqliteRates:
+    """``RateStore`` in the SQLite file: the window's hits are rows, counted in one transaction."""
+
+    def __init__(self, database: Database, clock: Clock = time.time) -> None:
+        self._db = database
+        self._clock = clock
+
+    async def hit(self, principal: str, limit: int, window_s: float = 60.0) -> float | None:
+        def work(db: sqlite3.Connection) -> float | None:
+            now = self._clock()
+            db.execute("DELETE FROM rate_hits WHERE at <= ?", (now - max(window_s, 3600.0),))
+            db.execute("DELETE FROM rate_hits WHERE principal = ? AND at <= ?", (principal, now - window_s))
+            (count,) = db.execute(
+                "SELECT COUNT(*) FROM rate_hits WHERE principal = ?", (principal,)
+            ).fetchone()
+            if count >= limit:
+                (oldest,) = db.execute(
+                    "SELECT at FROM rate_hits WHERE principal = ? ORDER BY at LIMIT 1 OFFSET ?",
+                    (principal, count - limit),
+                ).fetchone()
+                return max(0.0, float(oldest) + window_s - now)
+            db.execute("INSERT INTO rate_hits VALUES (?, ?)", (principal, now))
+            return None
+
+        return await self._db.write(work)
+
+    async def enter(self, principal: str, limit: int, ticket: str, ttl_s: float) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            now = self._clock()
+            db.execute("DELETE FROM tickets WHERE principal = ? AND expires_at <= ?", (principal, now))
+            held = db.execute(
+                "SELECT COUNT(*), TOTAL(ticket = ?) FROM tickets WHERE principal = ?", (ticket, principal)
+            ).fetchone()
+            if not held[1] and held[0] >= limit:
+                return False
+            db.execute("INSERT OR REPLACE INTO tickets VALUES (?, ?, ?)", (principal, ticket, now + ttl_s))
+            return True
+
+        return await self._db.write(work)
+
+    async def leave(self, principal: str, ticket: str) -> None:
+        await self._db.write(
+            lambda db: (
+                db.execute("DELETE FROM tickets WHERE principal = ? AND ticket = ?", (principal, ticket))
+                and None
+            )
+        )
+
+
+class SqliteConversations:
+    """``ConversationStore`` in the SQLite file, the newest ``max_moves`` moves (by rowid)."""
+
+    def __init__(self, database: Database, options: StoreOptions) -> None:
+        self._db = database
+        self._max = options.max_moves
+
+    async def moved(self, session_id: str, old: int, new: int) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("INSERT OR REPLACE INTO moves VALUES (?, ?, ?)", (session_id, old, new))
+            db.execute("DELETE FROM moves WHERE rowid <= (SELECT MAX(rowid) FROM moves) - ?", (self._max,))
+
+        await self._db.write(work)
+
+    async def follow(self, session_id: str, message_id: int) -> int:
+        def work(db: sqlite3.Connection) -> int:
+            current = message_id
+            for _ in range(MAX_MOVE_HOPS):
+                row = db.execute(
+                    "SELECT new FROM moves WHERE session_id = ? AND old = ?", (session_id, current)
+                ).fetchone()
+                if row is None:
+                    break
+                current = int(row[0])
+            return current
+
+        return await self._db.read(work)
+
+
+class SqliteResponses:
+    """``ResponseStore`` in the SQLite file; ``used`` orders by last use for eviction."""
+
+    def __init__(self, database: Database, limits: ResponseLimits, clock: Clock = time.time) -> None:
+        self._db = database
+        self._limits = limits
+        self._clock = clock
+
+    async def put(self, response: StoredResponse) -> None:
+        limits = self._limits
+
+        def work(db: sqlite3.Connection) -> None:
+            now = self._clock()
+            expires_at = now + limits.ttl_s if response.expires_at is None else response.expires_at
+            db.execute("DELETE FROM responses WHERE expires_at <= ?", (now,))
+            db.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, "
+                "(SELECT COALESCE(MAX(used), 0) + 1 FROM responses))",
+                (
+                    response.id,
+                    response.owner,
+                    response.body,
+                    response.conversation,
+                    response.size,
+                    response.created_at or now,
+                    expires_at,
+                ),
+            )
+            db.execute(
+                "DELETE FROM responses WHERE id IN (SELECT id FROM responses WHERE owner = ? "
+                "ORDER BY used DESC LIMIT -1 OFFSET ?)",
+                (response.owner, limits.max_per_owner),
+            )
+            rows = db.execute("SELECT id, size FROM responses ORDER BY used DESC").fetchall()
+            total, doomed = 0, []
+            for index, (response_id, size) in enumerate(rows):
+                total += size
+                if index > 0 and (index >= limits.max_count or total > limits.max_bytes):
+                    doomed.append((response_id,))
+            db.executemany("DELETE FROM responses WHERE id = ?", doomed)
+
+        await self._db.write(work)
+
+    async def get(self, response_id: str, owner: str) -> StoredResponse | None:
+        def work(db: sqlite3.Connection) -> StoredResponse | None:
+            row = db.execute(
+                "UPDATE responses SET used = (SELECT MAX(used) + 1 FROM responses) "
+                "WHERE id = ? AND owner = ? AND expires_at > ? "
+                "RETURNING id, owner, body, conversation, created_at, expires_at",
+                (response_id, owner, self._clock()),
+            ).fetchone()
+            return None if row is None else StoredResponse(*row)
+
+        return await self._db.write(work)
+
+    async def delete(self, response_id: str, owner: str) -> bool:
+        return await self._db.write(
+            lambda db: (
+                db.execute("DELETE FROM responses WHERE id = ? AND owner = ?", (response_id, owner)).rowcount
+                > 0
+            )
+        )

@@ -1,0 +1,131 @@
+"""The SQLite file behind the SQLite backend: its schema, and one connection used from worker threads.
+
+WAL mode lets readers run beside the one writer; every change is one ``BEGIN IMMEDIATE``
+transaction, so two processes never interleave inside one (the second waits up to
+``busy_timeout``). ``synchronous=NORMAL``: a power cut may lose the last transactions, never the
+file's consistency. The stdlib driver runs in a worker thread (``anyio.to_thread``), one call at a
+time per connection; such a call is not abandoned when its caller is cancelled, so a lease taken
+in it always reaches the caller (which then releases it) instead of leaking until its TTL.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import anyio.to_thread
+
+from .protocols import StoreError
+
+T = TypeVar("T")
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+
+_SCHEMA = """
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('schema', 1), ('fence', 0), ('released', 0);
+CREATE TABLE IF NOT EXISTS leases (
+    account_id TEXT PRIMARY KEY, owner TEXT NOT NULL, fence INTEGER NOT NULL,
+    acquired_at REAL NOT NULL, expires_at REAL NOT NULL, session_id TEXT, message_id INTEGER,
+    released INTEGER NOT NULL, free_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (id TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS service_keys (
+    name TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS usage (
+    day TEXT NOT NULL, principal TEXT NOT NULL, account_id TEXT NOT NULL,
+    requests INTEGER NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+    PRIMARY KEY (day, principal, account_id));
+CREATE TABLE IF NOT EXISTS last_used (principal TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS rate_hits (principal TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS rate_hits_by_principal ON rate_hits (principal, at);
+CREATE INDEX IF NOT EXISTS rate_hits_by_time ON rate_hits (at);
+CREATE TABLE IF NOT EXISTS tickets (
+    principal TEXT NOT NULL, ticket TEXT NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (principal, ticket));
+CREATE TABLE IF NOT EXISTS moves (
+    session_id TEXT NOT NULL, old INTEGER NOT NULL, new INTEGER NOT NULL, PRIMARY KEY (session_id, old));
+CREATE TABLE IF NOT EXISTS responses (
+    id TEXT PRIMARY KEY, owner TEXT NOT NULL, body BLOB NOT NULL, conversation BLOB NOT NULL,
+    size INTEGER NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL, used INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS responses_by_use ON responses (used);
+CREATE INDEX IF NOT EXISTS responses_by_owner ON responses (owner, used);
+CREATE INDEX IF NOT EXISTS responses_by_expiry ON responses (expires_at);
+COMMIT;
+"""
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` (and its directory) readable by this user only, unless it exists."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)  # SQLite gives -wal and -shm the same mode
+    os.close(fd)
+
+
+class Database:
+    """One connection to the file, used from worker threads one call at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            create_private_file(path)
+            self._connection = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection.execute("PRAGMA synchronous=NORMAL")
+            self._connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._connection.executescript(_SCHEMA)  # one transaction: processes may start together
+            version = self._connection.execute("SELECT value FROM meta WHERE name='schema'").fetchone()[0]
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the SQLite store {path}: {exc}") from exc
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"the SQLite store {path} was written by a newer version (schema {version})")
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            db = self._connection
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(db)
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            if db.in_transaction:
+                db.execute("COMMIT")
+            return result
+
+    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            return work(self._connection)
+
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in one write transaction in a worker thread."""
+        return await anyio.to_thread.run_sync(self._write, work)
+
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` (reads only) in a worker thread."""
+        return await anyio.to_thread.run_sync(self._read, work)
+
+    def close(self) -> None:
+        """Close the connection (pending calls finish first)."""
+        with self._lock:
+            self._connection.close()
+
+
+def bump(db: sqlite3.Connection, name: str) -> int:
+    """Add one to a counter in ``meta`` and return its new value."""
+    row = db.execute("UPDATE meta SET value = value + 1 WHERE name = ? RETURNING value", (name,)).fetchone()
+    return int(row[0])
+
+
+def marks(count: int) -> str:
+    """``?, ?, ?`` for an IN list."""
+    return ", ".join("?" * count)
