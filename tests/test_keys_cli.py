@@ -115,7 +115,9 @@ def test_bad_arguments_exit_2_with_a_message(argv: list[str], message: str, tmp_
 def test_a_config_file_names_the_store_and_memory_is_refused(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f'[server]\ndata_dir = "{tmp_path / "from-file"}"\n')
-    created = keys("create", "--name", "filed", "--config", str(config), env=clean_env())
+    env = clean_env()
+    del env["DEEPSEEK_FREE_API_SERVER_DATA_DIR"]  # the file's data_dir, not the test default
+    created = keys("create", "--name", "filed", "--config", str(config), env=env)
     assert created.returncode == 0, created.stderr
     assert (tmp_path / "from-file" / "state.sqlite3").exists()
     memory = keys("list", env=clean_env(DEEPSEEK_FREE_API_STORE_URL="memory://"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import fields
 from functools import partial
 
@@ -37,6 +37,7 @@ from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
 from deepseek_free_api.chat.warm import WarmAccounts
 from deepseek_free_api.config import AccountConfig, Settings, device_id_for, mask_secret, token_identity
 from deepseek_free_api.errors import InvalidTokenError, RequestError, ServiceError
+from deepseek_free_api.stores import Stores, open_stores
 from deepseek_free_api.upstream.client import DeepSeekClient, Identity
 from deepseek_free_api.upstream.persona import Persona
 
@@ -65,11 +66,27 @@ def persona_of(settings: Settings) -> Persona:
     return Persona(**{f.name: getattr(settings.persona, f.name) for f in fields(Persona)})
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The ASGI application; nothing connects or loads until its lifespan starts."""
+def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
+    """The ASGI application; nothing connects or loads until its lifespan starts.
+
+    ``stores`` is the state that outlives a request (``stores/``); by default the lifespan opens
+    the one ``store.url`` names (the SQLite file in ``server.data_dir``) and closes it at the end.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as opened:
+            state = stores
+            if state is None:
+                state = await open_stores(settings.store.url, settings.server.data_dir)
+                opened.push_async_callback(state.aclose)
+            app.state.stores = state
+            log.info("state store: %s", state.location.describe())
+            async with _serving(app):
+                yield
+
+    @asynccontextmanager
+    async def _serving(app: FastAPI) -> AsyncIterator[None]:
         client = DeepSeekClient(
             settings.upstream.base_url,
             persona_of(settings),

@@ -85,6 +85,8 @@ def _demo(settings: Settings) -> Iterator[Settings]:
                 allow_anonymous=True,
             ),
             pool=replace(settings.pool, min_interval_s=0.0),
+            # The simulated accounts' state is not worth keeping, nor mixing into a real data dir.
+            store=replace(settings.store, url=settings.store.url or "memory://"),
         )
         url = f"http://{settings.server.host}:{settings.server.port}/v1/models"
         print(DEMO_BANNER.format(sim=simulator.url, url=url, key=DEMO_KEY), flush=True)

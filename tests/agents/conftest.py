@@ -190,6 +190,7 @@ def start_agent_stack(
             "api_keys": [API_KEY],
             "keepalive_interval_s": 5.0,
             "min_interval_s": 0.0,
+            "store.url": "memory://",
         }
         options.update(overrides)
         recorder = Recorder(create_app(load_settings(overrides=options, env={})))

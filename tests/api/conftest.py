@@ -78,6 +78,7 @@ def start_stack(sim_config: SimulatorConfig, **overrides: Any) -> Generator[Stac
             "tokens": list(TOKENS),
             "api_keys": [API_KEY],
             "keepalive_interval_s": 5.0,
+            "store.url": "memory://",
         }
         options.update(overrides)
         settings = load_settings(overrides=options, env={})

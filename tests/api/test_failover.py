@@ -58,7 +58,13 @@ def test_when_every_server_account_is_broken_the_caller_gets_503_not_401(stack: 
 def test_a_conversation_continues_natively_after_a_restart() -> None:
     with BackgroundServer(create_simulator(simulator_config())) as simulator:
         settings = load_settings(
-            overrides={"base_url": simulator.url, "tokens": list(TOKENS), "api_keys": [API_KEY]}, env={}
+            overrides={
+                "base_url": simulator.url,
+                "tokens": list(TOKENS),
+                "api_keys": [API_KEY],
+                "store.url": "memory://",
+            },
+            env={},
         )
 
         def chat(server: BackgroundServer, messages: list[dict[str, str]], **extra: Any) -> Any:
@@ -137,7 +143,13 @@ def test_a_login_account_whose_token_expired_logs_in_again_within_the_request() 
     config = simulator_config(accounts=[{"id": "mail", "email": "me@example.com", "password": "pw-123456"}])
     with BackgroundServer(create_simulator(config)) as simulator:
         settings = load_settings(
-            overrides={"base_url": simulator.url, "api_keys": [API_KEY], "min_interval_s": 0.0}, env={}
+            overrides={
+                "base_url": simulator.url,
+                "api_keys": [API_KEY],
+                "min_interval_s": 0.0,
+                "store.url": "memory://",
+            },
+            env={},
         )
         settings = replace(settings, accounts=(AccountConfig(email="me@example.com", password="pw-123456"),))
         with BackgroundServer(create_app(settings)) as server:

@@ -85,6 +85,7 @@ def stack(upstream: ContinueOnNewMessage) -> Iterator[Stack]:
             "tokens": list(TOKENS),
             "api_keys": [API_KEY],
             "min_interval_s": 0.0,
+            "store.url": "memory://",
         }
         settings = load_settings(overrides=options, env={})
         with BackgroundServer(create_app(settings)) as server:

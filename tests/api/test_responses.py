@@ -73,6 +73,7 @@ def stack() -> Iterator[Stack]:
             "tokens": list(TOKENS),
             "api_keys": [API_KEY, OTHER_KEY],
             "keepalive_interval_s": 5.0,
+            "store.url": "memory://",
         }
         app = create_app(load_settings(overrides=options, env={}))
         with BackgroundServer(app) as server:

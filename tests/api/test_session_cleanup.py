@@ -96,6 +96,7 @@ def test_a_prepared_session_whose_request_left_is_kept_or_deleted() -> None:
             "api_keys": [API_KEY],
             "min_interval_s": 0.0,
             "keepalive_interval_s": 0.2,
+            "store.url": "memory://",
         }
         with BackgroundServer(create_app(load_settings(overrides=options, env={}))) as server:
             stack = Stack(simulator, server)

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,12 +44,17 @@ class Running:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The test's environment without the variables that configure the server, plus ``extra``."""
+    """The test's environment without the variables that configure the server, plus ``extra``.
+
+    The state store (a SQLite file by default) goes to a new temporary directory unless ``extra``
+    names one, so that no test shares or leaves state in the repository's ``./data``.
+    """
     env = {
         name: value
         for name, value in os.environ.items()
         if name not in _SCRUBBED and not name.startswith("DEEPSEEK_FREE_API_")
     }
+    env["DEEPSEEK_FREE_API_SERVER_DATA_DIR"] = tempfile.mkdtemp(prefix="dsfa-data-")
     env.update(extra)
     return env
 
