@@ -33,7 +33,7 @@ from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
 from deepseek_free_api.chat.reader import Reader, prompt_options
 from deepseek_free_api.chat.request import ChatRequest
 from deepseek_free_api.chat.structured import answer_in_format
-from deepseek_free_api.errors import UnsupportedContentError, UpstreamServerError
+from deepseek_free_api.errors import InvalidPowError, UnsupportedContentError, UpstreamServerError
 from deepseek_free_api.upstream.client import COMPLETION_PATH, CompletionParams, Identity
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,9 @@ class TurnRunner:
             finally:
                 if generation.unconfirmed is not None:
                     unstopped.append(generation.unconfirmed)
+        except InvalidPowError:
+            self._warmth.pow_rejected()  # before the refill below: it must not reuse a stale one
+            raise
         finally:
             if not reader.started:
                 self._warmth.refill(account.id)  # the turn failed early: prepare the next one anyway

@@ -155,6 +155,11 @@ class WarmAccounts:
         """Prepare the next pair after a turn took them (call once its completion is on the wire)."""
         self.warm(account_id)
 
+    def pow_rejected(self) -> None:
+        """DeepSeek refused a proof of work (40301): the prepared ones are stale too (presolver)."""
+        dropped = self._pow.rejected()
+        log.info("proof of work refused by DeepSeek: %d prepared answer(s) dropped and fetched anew", dropped)
+
     def forget(self, account_id: str) -> None:
         """Drop everything prepared or queued for this account (removed, evicted, new token)."""
         self._pow.forget(account_id)

@@ -79,6 +79,10 @@ def routes(sim: Simulator) -> list[Route]:
         sim.reset()
         return json_response({"ok": True})
 
+    async def pow_restart(request: Request) -> Response:
+        sim.pow.restart()  # every challenge issued so far is now unknown (answers get 40301)
+        return json_response({"ok": True})
+
     async def faults(request: Request) -> Response:
         if request.method == "DELETE":
             sim.faults.clear()
@@ -116,6 +120,7 @@ def routes(sim: Simulator) -> list[Route]:
         Route("/_sim/requests", requests, methods=["GET"]),
         Route("/_sim/state", state, methods=["GET"]),
         Route("/_sim/reset", reset, methods=["POST"]),
+        Route("/_sim/pow/restart", pow_restart, methods=["POST"]),
         Route("/_sim/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/_sim/accounts/{account_id}", account, methods=["POST"]),
     ]

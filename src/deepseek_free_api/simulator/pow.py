@@ -76,6 +76,12 @@ class PowIssuer:
         self._used: dict[str, int] = {}  # challenge -> expire_at
         self._issued: dict[str, int] = {}  # signature -> expire_at
 
+    def restart(self) -> None:
+        """Forget every challenge issued, as DeepSeek's side does when it restarts or rotates keys."""
+        self._secret = secrets.token_bytes(32)
+        self._used.clear()
+        self._issued.clear()
+
     def _sign(self, challenge: str, salt: str, expire_at: int, target_path: str) -> str:
         message = f"{ALGORITHM}|{challenge}|{salt}|{self.difficulty}|{expire_at}|{target_path}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()

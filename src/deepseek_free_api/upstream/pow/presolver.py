@@ -116,6 +116,21 @@ class PowPresolver:
             if refill:
                 self.warm(account, target_path)
 
+    def rejected(self) -> int:
+        """DeepSeek refused a correct answer (40301): drop every answer prepared until now, for
+        every account, and prepare new ones; returns how many were dropped.
+
+        A correct, unexpired answer is refused when DeepSeek no longer knows its challenge (its
+        signing secret changed, e.g. after a restart of its side): that hits every challenge
+        fetched before, not only the one refused, and each would cost a failed attempt.
+        """
+        stale = list(self._slots)  # every slot was fetched before this refusal (or is being solved)
+        for key in stale:
+            self._discard(self._slots.pop(key))
+        for account, target_path in stale:
+            self.warm(account, target_path)
+        return len(stale)
+
     def forget(self, account: str) -> None:
         """Drop everything prepared or queued for ``account`` (removed, or its token changed)."""
         for key in [key for key in self._slots if key[0] == account]:
