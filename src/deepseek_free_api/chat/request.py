@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from deepseek_free_api.chat.models import ModelSpec
+from deepseek_free_api.chat.schema_limits import check_schema
 from deepseek_free_api.errors import RequestError, UnsupportedContentError
 
 AttachmentKind = Literal["image", "file"]
@@ -64,6 +65,10 @@ class ToolSpec:
     description: str = ""
     # JSON schema of the arguments; excluded from hashing because it is a dict.
     parameters: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    param: str = field(default="tools", compare=False)  # where the schema was in the request
+
+    def __post_init__(self) -> None:
+        check_schema(self.parameters, self.param)  # bounded work for every answer checked against it
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,11 @@ class ResponseFormat:
     name: str = ""
     description: str = ""
     strict: bool = False
+    param: str = field(default="response_format", compare=False)  # where the schema was in the request
+
+    def __post_init__(self) -> None:
+        if self.schema is not None:
+            check_schema(self.schema, self.param)  # bounded work for every answer checked against it
 
 
 @dataclass(frozen=True, slots=True)

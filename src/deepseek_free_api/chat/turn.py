@@ -165,11 +165,11 @@ class TurnRunner:
         while True:
             assert generation.stream is not None
             async for chunk in generation.stream:
-                batch = reader.interpret(decoder.feed(chunk), generation)
+                batch = await reader.read(decoder.feed(chunk), generation)
                 await self._send(batch, reader, sink, generation, account_id, ids)
                 if reader.stop is not None:
                     return
-            batch = reader.interpret(decoder.close(), generation)
+            batch = await reader.read(decoder.close(), generation)
             await self._send(batch, reader, sink, generation, account_id, ids)
             if reader.stop is not None:
                 return
