@@ -122,6 +122,7 @@ class ChatRunner:
         """Run ``request`` for ``caller``; events go to ``sink``; raises ServiceError."""
         candidates = self._leases.register_caller_tokens(caller.tokens) if caller.tokens else None
         native = self._conversations.locate(request.conversation_id, self._allowed(candidates))
+        self._turns.check(request, continued=native is not None)  # before an account is taken
         owner = f"{os.getpid()}:{next(_requests)}"
         tracked = _Tracked(sink)
         ids = self._conversations.ids_for

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from deepseek_free_api.chat.inline import InlineData
 from deepseek_free_api.chat.models import ModelSpec
 from deepseek_free_api.chat.schema_limits import check_schema
 from deepseek_free_api.errors import RequestError, UnsupportedContentError
@@ -34,12 +35,13 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
-    """An image or file sent with a message: its bytes, or an http(s) ``url`` fetched before upload."""
+    """An image or file sent with a message: its content as sent, or an http(s) ``url``; either is
+    decoded or fetched only when it is uploaded."""
 
     kind: AttachmentKind
     filename: str
     media_type: str
-    data: bytes = field(default=b"", repr=False)
+    inline: InlineData | None = field(default=None, repr=False)
     url: str | None = field(default=None, repr=False)
     param: str = ""  # the content part it came from (``messages.0.content.1``), for error messages
 
