@@ -150,7 +150,8 @@ def test_with_remote_urls_on_a_loopback_url_is_refused_and_never_connected() -> 
         for running in start_stack(simulator_config(), remote_urls=True, min_interval_s=0.0):
             for host in ("127.0.0.1", "localhost", "[::ffff:127.0.0.1]"):
                 part = {"type": "image_url", "image_url": {"url": f"http://{host}:{port}/cat.png"}}
-                body = {"model": "deepseek-v4-vision", "messages": [{"role": "user", "content": [part]}]}
+                content = [{"type": "text", "text": "What is this?"}, part]
+                body = {"model": "deepseek-v4-vision", "messages": [{"role": "user", "content": content}]}
                 response = post(running, body)
                 assert response.status_code == 400, host
                 assert response.json()["error"]["code"] == "url_refused"

@@ -28,6 +28,9 @@ class NoSink:
 
 
 class Forever:
+    def check(self, *args: Any, **kwargs: Any) -> None:
+        pass  # nothing to refuse before the lease
+
     async def run(self, *args: Any) -> None:
         await asyncio.Event().wait()  # a turn that only ends when its caller leaves
 

@@ -39,6 +39,12 @@ PNG_B64 = base64.b64encode(PNG).decode()
 # -- content parts -------------------------------------------------------------------------------
 
 
+def data(attachment: Attachment) -> bytes:
+    """What the uploader sends for an inline attachment (decoded only then)."""
+    assert attachment.inline is not None
+    return attachment.inline.decode()
+
+
 def test_openai_image_and_file_parts_become_attachments_and_the_text_stays() -> None:
     text, found = split_content(
         [
@@ -54,20 +60,20 @@ def test_openai_image_and_file_parts_become_attachments_and_the_text_stays() -> 
     )
     assert text == "Compare"
     image, pdf, notes = found
-    assert (image.kind, image.media_type, image.data, image.filename) == (
+    assert (image.kind, image.media_type, data(image), image.filename) == (
         "image",
         "image/png",
         PNG,
         "image.png",
     )
     assert image.param == "messages.0.content.1.image_url.url"
-    assert (pdf.kind, pdf.filename, pdf.media_type, pdf.data) == (
+    assert (pdf.kind, pdf.filename, pdf.media_type, data(pdf)) == (
         "file",
         "a.pdf",
         "application/pdf",
         b"%PDF-",
     )
-    assert (notes.filename, notes.media_type, notes.data) == ("notes.txt", "text/plain", b"hi")
+    assert (notes.filename, notes.media_type, data(notes)) == ("notes.txt", "text/plain", b"hi")
 
 
 def test_responses_and_anthropic_shapes_become_the_same_attachments() -> None:
@@ -85,11 +91,10 @@ def test_responses_and_anthropic_shapes_become_the_same_attachments() -> None:
         ]
     )
     assert [a.kind for a in found] == ["image", "file", "image", "file", "image"]
-    assert found[1].data == found[3].data == b"hi" and found[2].data == PNG
-    assert found[4].url == "https://example.com/cat.png" and found[4].data == b""
+    assert data(found[1]) == data(found[3]) == b"hi" and data(found[2]) == PNG
+    assert found[4].url == "https://example.com/cat.png" and found[4].inline is None
 
 
-_PNG_PART = {"type": "image_url", "image_url": {"url": "data:image/png;base64,%%%"}}
 _TEXT_AS_IMAGE = {"type": "image_url", "image_url": {"url": "data:text/plain;base64,aGk="}}
 _FTP_IMAGE = {"type": "image_url", "image_url": {"url": "ftp://example.com/x.png"}}
 _STORED_FILE = {"type": "file", "file": {"file_id": "file-abc"}}
@@ -99,7 +104,6 @@ _AUDIO = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "
 @pytest.mark.parametrize(
     ("part", "param", "error"),
     [
-        (_PNG_PART, "0.image_url.url", RequestError),
         (_TEXT_AS_IMAGE, "0.image_url.url", UnsupportedContentError),
         (_FTP_IMAGE, "0.image_url.url", RequestError),
         (_STORED_FILE, "0.file.file_id", UnsupportedContentError),
@@ -396,6 +400,16 @@ def test_limits_and_the_remote_switch_are_checked_before_any_upload() -> None:
     with pytest.raises(UnsupportedContentError, match="files.remote_urls"):
         _upload(upstream, remote)
     assert upstream.uploads == [] and upstream.pow_paths == []
+
+
+def test_bad_base64_is_refused_naming_the_part_before_anything_is_uploaded() -> None:
+    good = {"type": "file", "file": {"filename": "n.txt", "file_data": "aGk="}}
+    bad = {"type": "image_url", "image_url": {"url": "data:image/png;base64,%%%"}}
+    upstream = _Upstream(UploadedFile("file-1", "SUCCESS"))
+    with pytest.raises(RequestError, match="not valid base64") as caught:
+        _upload(upstream, _request("deepseek-v4-vision", good, bad))
+    assert caught.value.param == "messages.0.content.1.image_url.url"
+    assert upstream.uploads == []
 
 
 def test_a_continued_conversation_uploads_only_the_new_messages_attachments() -> None:

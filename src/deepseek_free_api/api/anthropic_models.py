@@ -188,7 +188,7 @@ def _output_format(config: OutputConfig | None) -> ResponseFormat | None:
             'output_config.format must be {"type": "json_schema", "schema": {...}}',
             param="output_config.format",
         )
-    return ResponseFormat("json_schema", schema=schema)
+    return ResponseFormat("json_schema", schema=schema, param="output_config.format.schema")
 
 
 def parse_count_request(body: Any, *, models: ClaudeModels) -> ChatRequest:
@@ -217,11 +217,12 @@ def parse_tools(tools: list[ToolIn] | None) -> tuple[tuple[ToolSpec, ...], bool]
     """Client tools as ToolSpecs, and whether a web-search server tool asks for DeepSeek's search."""
     specs: list[ToolSpec] = []
     search = False
-    for tool in tools or ():
+    for index, tool in enumerate(tools or ()):
         if tool.type and tool.type.startswith("web_search"):
             search = True
         elif tool.input_schema is not None and tool.type in (None, "custom"):
-            specs.append(ToolSpec(tool.name, tool.description, tool.input_schema))
+            param = f"tools.{index}.input_schema"
+            specs.append(ToolSpec(tool.name, tool.description, tool.input_schema, param=param))
         # Other typed tools (bash_*, text_editor_*, code_execution_*, …) carry no schema and are
         # hosted or Anthropic-defined: left out of the prompt, not failed (CLIENTS.md).
     return tuple(specs), search

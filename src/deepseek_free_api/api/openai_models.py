@@ -210,8 +210,13 @@ def parse_chat_request(body: Any, *, default_reasoning: ReasoningOutput) -> Chat
         conversation_id=wire.conversation_id or None,
         reasoning_output=wire.reasoning_format or default_reasoning,
         tools=tuple(
-            ToolSpec(tool.function.name, tool.function.description, tool.function.parameters)
-            for tool in wire.tools or ()
+            ToolSpec(
+                tool.function.name,
+                tool.function.description,
+                tool.function.parameters,
+                param=f"tools.{index}.function.parameters",
+            )
+            for index, tool in enumerate(wire.tools or ())
         ),
         tool_choice=_tool_choice(wire.tool_choice),
         parallel_tool_calls=wire.parallel_tool_calls is not False,
@@ -252,6 +257,7 @@ def _response_format(wire: ResponseFormatIn | None) -> ResponseFormat | None:
             name=spec.name,
             description=spec.description,
             strict=bool(spec.strict),
+            param="response_format.json_schema.schema",
         )
     raise UnsupportedParameterError(
         f"response_format '{wire.type[:32]}' is not supported; use 'text', 'json_object' or 'json_schema'",

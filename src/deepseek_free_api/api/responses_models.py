@@ -151,8 +151,13 @@ def parse_responses_request(
         raise RequestError(f"Invalid '{param}': {first['msg']}", param=param) from exc
     _refuse_unsupported(wire)
     items = [{"role": "user", "content": wire.input}] if isinstance(wire.input, str) else wire.input
-    declared = list(wire.tools or ())
-    declared += [tool for item in items if item.get("type") == "additional_tools" for tool in _listed(item)]
+    declared = [(tool, f"tools.{index}") for index, tool in enumerate(wire.tools or ())]
+    declared += [
+        (tool, f"input.{at}.tools.{index}")
+        for at, item in enumerate(items)
+        if item.get("type") == "additional_tools"
+        for index, tool in enumerate(_listed(item))
+    ]
     tools, custom, search = _tools(declared)
     effort = wire.reasoning.effort if wire.reasoning else None
     target = gpt_model if wire.model.strip().lower().startswith("gpt-") else wire.model
@@ -214,19 +219,21 @@ def _listed(item: dict[str, Any]) -> list[dict[str, Any]]:
     return [tool for tool in tools if isinstance(tool, dict)] if isinstance(tools, list) else []
 
 
-def _tools(declared: list[dict[str, Any]]) -> tuple[tuple[ToolSpec, ...], frozenset[str], bool]:
+def _tools(
+    declared: list[tuple[dict[str, Any], str]],
+) -> tuple[tuple[ToolSpec, ...], frozenset[str], bool]:
     """Function and custom tools for the prompt, the custom tools' names, and whether search is on."""
     specs: list[ToolSpec] = []
     custom: set[str] = set()
     search = False
     pending = list(declared)
     while pending:
-        tool = pending.pop(0)
+        tool, where = pending.pop(0)
         kind = str(tool.get("type", ""))
         if kind == "namespace":
-            pending[:0] = _listed(tool)
+            pending[:0] = [(inner, f"{where}.tools.{index}") for index, inner in enumerate(_listed(tool))]
         elif kind == "function":
-            specs.append(_function(tool))
+            specs.append(_function(tool, f"{where}.parameters"))
         elif kind == "custom":
             specs.append(_custom(tool))
             custom.add(specs[-1].name)
@@ -247,12 +254,13 @@ def _tool_name(tool: dict[str, Any]) -> str:
     return name
 
 
-def _function(tool: dict[str, Any]) -> ToolSpec:
+def _function(tool: dict[str, Any], param: str) -> ToolSpec:
     parameters = tool.get("parameters")
     return ToolSpec(
         _tool_name(tool),
         str(tool.get("description") or ""),
         parameters if isinstance(parameters, dict) else {"type": "object", "properties": {}},
+        param=param,
     )
 
 

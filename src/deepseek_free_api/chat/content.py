@@ -5,8 +5,9 @@ OpenAI sends ``content`` as a string or a list of parts (``text``, ``image_url``
 ``input_image``/``input_file``; Anthropic uses ``text``/``image``/``document`` blocks.
 
 ``split_content`` keeps the text and turns images and files into ``Attachment`` values, which the
-turn uploads to DeepSeek (``chat.files``): inline data (a ``data:`` URL or base64) is decoded
-here, an http(s) URL is kept and fetched later, only if ``files.remote_urls`` allows it. What
+turn uploads to DeepSeek (``chat.files``): inline data (a ``data:`` URL or base64) is kept as sent
+and decoded only for the upload (``chat.inline``), an http(s) URL is kept and fetched then, only if
+``files.remote_urls`` allows it. What
 cannot reach DeepSeek is refused with ``UnsupportedContentError`` naming the part: audio (the web
 chat has no audio input) and references to a file store this server does not have (``file_id``).
 ``content_to_text`` is for places that cannot send attachments: every non-text part is refused
@@ -15,13 +16,11 @@ there, since a placeholder such as ``[image]`` would have the model answer as if
 
 from __future__ import annotations
 
-import base64
-import binascii
 import mimetypes
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
+from deepseek_free_api.chat.inline import InlineData, base64_data, percent_data, text_data
 from deepseek_free_api.chat.request import Attachment, AttachmentKind
 from deepseek_free_api.errors import RequestError, UnsupportedContentError
 
@@ -151,12 +150,12 @@ def _from_source(kind: AttachmentKind, part: Mapping[str, Any], param: str) -> A
     source_type = source.get("type")
     if source_type == "base64":
         media_type = source.get("media_type")
-        data = _base64(source.get("data"), f"{where}.data")
+        data = base64_data(source.get("data"), f"{where}.data")
         return _attachment_of(kind, data, media_type if isinstance(media_type, str) else "", title, param)
     if source_type == "url":
         return _from_url(kind, source.get("url"), title, f"{where}.url")
     if source_type == "text" and kind == "file" and isinstance(source.get("data"), str):
-        return _attachment_of(kind, source["data"].encode(), "text/plain", title, param)
+        return _attachment_of(kind, text_data(source["data"], f"{where}.data"), "text/plain", title, param)
     _no_file_store(source, where)
     raise UnsupportedContentError(
         f"'{where}.type' must be 'base64' or 'url'" + (" or 'text'" if kind == "file" else ""),
@@ -184,12 +183,12 @@ def _from_data(kind: AttachmentKind, file_data: object, filename: object, param:
     if file_data[:5].lower() == "data:":
         media_type, data = _data_url(file_data, param)
     else:
-        media_type, data = "", _base64(file_data, param)
+        media_type, data = "", base64_data(file_data, param)
     return _attachment_of(kind, data, media_type, filename, param)
 
 
 def _attachment_of(
-    kind: AttachmentKind, data: bytes, media_type: str, filename: object, param: str
+    kind: AttachmentKind, data: InlineData, media_type: str, filename: object, param: str
 ) -> Attachment:
     name = filename.strip() if isinstance(filename, str) else ""
     media_type = media_type.strip().lower()
@@ -201,24 +200,15 @@ def _attachment_of(
         )
     if not name:
         name = ("image" if kind == "image" else "file") + (mimetypes.guess_extension(media_type) or ".bin")
-    return Attachment(kind, name, media_type or "application/octet-stream", data=data, param=param)
+    return Attachment(kind, name, media_type or "application/octet-stream", inline=data, param=param)
 
 
-def _data_url(url: str, param: str) -> tuple[str, bytes]:
-    """``data:[<media type>][;base64],<data>`` -> (media type, bytes)."""
+def _data_url(url: str, param: str) -> tuple[str, InlineData]:
+    """``data:[<media type>][;base64],<data>`` -> (media type, the data to decode at upload time)."""
     header, comma, payload = url[5:].partition(",")
     if not comma:
         raise RequestError(f"'{param}' is not a valid data: URL (no comma)", param=param)
     media_type, *params = header.split(";")
     if params and params[-1].strip().lower() == "base64":
-        return media_type, _base64(payload, param)
-    return media_type, unquote_to_bytes(payload)
-
-
-def _base64(value: object, param: str) -> bytes:
-    if not isinstance(value, str):
-        raise RequestError(f"'{param}' must be a base64 string", param=param)
-    try:
-        return base64.b64decode("".join(value.split()), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise RequestError(f"'{param}' is not valid base64", param=param) from exc
+        return media_type, base64_data(payload, param)
+    return media_type, percent_data(payload, param)

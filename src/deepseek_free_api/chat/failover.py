@@ -137,6 +137,7 @@ class ChatRunner:
         native = self._conversations.locate(
             request.conversation_id, self._allowed(candidates), caller.principal
         )
+        self._turns.check(request, continued=native is not None)  # before an account is taken
         owner = f"{os.getpid()}:{next(_requests)}"
         tracked = _Tracked(sink)
         excluded: set[str] = set()

@@ -1,11 +1,14 @@
 """Images and files of a chat request, uploaded to DeepSeek for one turn (PROTOCOL.md §4.8).
 
-For each attachment of the turn: its bytes (inline, or fetched by ``chat.remote`` when
-``files.remote_urls`` is on), a proof of work for ``/api/v0/file/upload_file``, the multipart
-upload; then ``file/fetch_files`` is polled, with backoff and within ``files.parse_timeout_s``,
-until every file is ``SUCCESS`` (and an image's ``audit_result`` is ``pass``). The ids go into the
-completion's ``ref_file_ids``. A file DeepSeek refuses (``FAILED``, ``CONTENT_EMPTY``, an audit
-other than ``pass``…) is a 400 naming the part and DeepSeek's reason: never dropped.
+Attachments come last. ``check`` (count, size, URLs allowed) runs before an account is taken;
+the turn builds its prompt first (a request with nothing to say uploads nothing); then a proof of
+work for ``/api/v0/file/upload_file`` (DeepSeek's first word on the token), then every attachment's
+bytes (inline content decoded, in a worker thread when large, or fetched by ``chat.remote`` when
+``files.remote_urls`` is on), and only then the multipart uploads. ``file/fetch_files`` is polled,
+with backoff and within ``files.parse_timeout_s``, until every file is ``SUCCESS`` (and an image's
+``audit_result`` is ``pass``). The ids go into the completion's ``ref_file_ids``. A file DeepSeek
+refuses (``FAILED``, ``CONTENT_EMPTY``, an audit other than ``pass``…) is a 400 naming the part and
+DeepSeek's reason: never dropped.
 
 Files belong to the account that uploaded them, so a turn retried on another account uploads
 again (and a URL is fetched again). A continued conversation (``conversation_id``) uploads only the
@@ -20,6 +23,7 @@ from typing import Protocol
 
 import anyio
 
+from deepseek_free_api.chat.inline import InlineData
 from deepseek_free_api.chat.remote import RemoteFetcher, parse_target
 from deepseek_free_api.chat.request import Attachment, ChatRequest
 from deepseek_free_api.errors import (
@@ -37,6 +41,7 @@ POLL_MAX_S = 2.0
 # Still being read; SUCCESS is done; any other status is DeepSeek's refusal (FAILED, CONTENT_EMPTY,
 # PARSE_FAILED, ERROR seen or listed by peers, 2026).
 _WAITING = frozenset({"PENDING", "PARSING", "QUEUED", "UPLOADING"})
+DECODE_INLINE_MAX = 64 * 1024  # bytes decoded on the event loop; larger content in a worker thread
 
 
 class FileClient(Protocol):
@@ -101,7 +106,9 @@ class AttachmentUploader:
                 )
             if attachment.url is not None:
                 parse_target(attachment.url, attachment.param)  # a malformed URL before any upload
-            if len(attachment.data) > self._max_bytes:
+            inline = attachment.inline
+            # The length alone usually settles it; only content near the limit is measured.
+            if inline is not None and inline.bound > self._max_bytes and inline.size() > self._max_bytes:
                 raise self._too_large(attachment)
 
     async def upload(
@@ -113,16 +120,25 @@ class AttachmentUploader:
             return ()
         self.check(attachments)
         model = request.model
+        # The first proof of work is DeepSeek's first word on the token: nothing is decoded or
+        # fetched for a caller it refuses. Then every attachment is made ready before the first
+        # upload, so one that cannot be (bad base64, a failed fetch) leaves nothing uploaded.
+        header: str | None = await self._pow.pow_header(account_id, identity, UPLOAD_PATH)
+        ready = [
+            await self._prepared(attachment, model.model_type, model.thinking) for attachment in attachments
+        ]
         uploaded: list[UploadedFile] = []
-        for attachment in attachments:
-            upload = await self._prepared(attachment, model.model_type, model.thinking)
-            header = await self._pow.pow_header(account_id, identity, UPLOAD_PATH)
+        for upload in ready:
+            header = header or await self._pow.pow_header(account_id, identity, UPLOAD_PATH)
             uploaded.append(await self._client.upload_file(identity, upload, header))
+            header = None  # a proof of work is good for one call
         await self._wait(identity, attachments, uploaded)
         return tuple(file.id for file in uploaded)
 
     async def _prepared(self, attachment: Attachment, model_type: str, thinking: bool) -> FileUpload:
-        data, media_type, filename = attachment.data, attachment.media_type, attachment.filename
+        data, media_type, filename = b"", attachment.media_type, attachment.filename
+        if attachment.inline is not None:
+            data = await _decoded(attachment.inline)
         if attachment.url is not None:
             fetched = await self._fetcher.fetch(attachment.url, attachment.param)
             data, media_type = fetched.data, fetched.media_type or "application/octet-stream"
@@ -165,6 +181,13 @@ class AttachmentUploader:
             f"'{attachment.param}' is larger than files.max_bytes ({self._max_bytes} bytes)",
             param=attachment.param,
         )
+
+
+async def _decoded(inline: InlineData) -> bytes:
+    """The bytes of inline content; decoding more than a little is CPU work for a worker thread."""
+    if inline.bound <= DECODE_INLINE_MAX:
+        return inline.decode()
+    return await anyio.to_thread.run_sync(inline.decode)
 
 
 def _settled(file: UploadedFile, attachment: Attachment) -> bool:

@@ -145,8 +145,16 @@ class TokenBudget:
 class Pipeline:
     """Transducers in order; a batch goes through all of them."""
 
-    def __init__(self, stages: Sequence[Transducer]) -> None:
+    def __init__(
+        self, stages: Sequence[Transducer], *, costly: Callable[[Sequence[object]], bool] | None = None
+    ) -> None:
         self._stages = tuple(stages)
+        self._costly = costly
+
+    def costly(self, events: Sequence[object]) -> bool:
+        """Whether ``events`` may make a stage work long enough to belong off the event loop
+        (the tool-call stage checking a call against its schema)."""
+        return self._costly is not None and self._costly(events)
 
     @classmethod
     def for_limits(
@@ -172,7 +180,7 @@ class Pipeline:
         parser = ToolCallParser(
             request.tools, choice=request.tool_choice, parallel=request.parallel_tool_calls
         )
-        return cls((parser, *limits))
+        return cls((parser, *limits), costly=parser.may_resolve)
 
     @property
     def stop(self) -> Stop | None:

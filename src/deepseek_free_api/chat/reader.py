@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
+
 from deepseek_free_api.chat.events import ChatEvent, Completed, StopReason, TokenUsage, ToolCall
 from deepseek_free_api.chat.generation import Generation
 from deepseek_free_api.chat.pipeline import Pipeline
@@ -59,6 +61,12 @@ class Reader:
         """Why the answer is over, if it is (an early cut by the pipeline wins)."""
         early = self.pipeline.stop
         return early.reason if early is not None else self.finished
+
+    async def read(self, events: Sequence[StreamEvent], generation: Generation) -> list[ChatEvent]:
+        """``interpret``, in a worker thread when the pipeline may check tool calls (CPU work)."""
+        if self.pipeline.costly(events):
+            return await anyio.to_thread.run_sync(self.interpret, events, generation)
+        return self.interpret(events, generation)
 
     def interpret(self, events: Sequence[StreamEvent], generation: Generation) -> list[ChatEvent]:
         """Decoded events -> visible events after the pipeline."""

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from deepseek_free_api.chat.inline import InlineData
 from deepseek_free_api.chat.models import ModelSpec
+from deepseek_free_api.chat.schema_limits import check_schema
 from deepseek_free_api.errors import RequestError, UnsupportedContentError
 
 AttachmentKind = Literal["image", "file"]
@@ -33,12 +35,13 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
-    """An image or file sent with a message: its bytes, or an http(s) ``url`` fetched before upload."""
+    """An image or file sent with a message: its content as sent, or an http(s) ``url``; either is
+    decoded or fetched only when it is uploaded."""
 
     kind: AttachmentKind
     filename: str
     media_type: str
-    data: bytes = field(default=b"", repr=False)
+    inline: InlineData | None = field(default=None, repr=False)
     url: str | None = field(default=None, repr=False)
     param: str = ""  # the content part it came from (``messages.0.content.1``), for error messages
 
@@ -64,6 +67,10 @@ class ToolSpec:
     description: str = ""
     # JSON schema of the arguments; excluded from hashing because it is a dict.
     parameters: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    param: str = field(default="tools", compare=False)  # where the schema was in the request
+
+    def __post_init__(self) -> None:
+        check_schema(self.parameters, self.param)  # bounded work for every answer checked against it
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,11 @@ class ResponseFormat:
     name: str = ""
     description: str = ""
     strict: bool = False
+    param: str = field(default="response_format", compare=False)  # where the schema was in the request
+
+    def __post_init__(self) -> None:
+        if self.schema is not None:
+            check_schema(self.schema, self.param)  # bounded work for every answer checked against it
 
 
 @dataclass(frozen=True, slots=True)

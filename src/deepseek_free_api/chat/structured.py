@@ -27,7 +27,10 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
+
+import anyio
 
 from deepseek_free_api.chat.conversations import Native
 from deepseek_free_api.chat.events import ChatEvent, Citation, Completed, TextDelta, TokenUsage
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 _FENCE = re.compile(r"\A```[ \t]*(?:json)?[ \t]*\n?(?P<body>.*?)\n?[ \t]*```\Z", re.DOTALL | re.IGNORECASE)
 _PROBLEMS_SHOWN = 5
 _PROBLEM_CHARS = 600
+CHECK_TIME_LIMIT_S = 2.0
 
 _RULES = (
     "no words before or after it, no Markdown code fence, no comments. It must parse with a strict "
@@ -94,7 +98,9 @@ def repair_message(problem: str) -> str:
     )
 
 
-def read_answer(answer: str, response_format: ResponseFormat) -> Reading:
+def read_answer(
+    answer: str, response_format: ResponseFormat, *, time_limit_s: float | None = None
+) -> Reading:
     """Check a finished answer against the format; see the module docstring."""
     text = answer.strip()
     fenced = _FENCE.match(text)
@@ -104,6 +110,8 @@ def read_answer(answer: str, response_format: ResponseFormat) -> Reading:
         return Reading(None, "it is empty")
     try:
         value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        return Reading(None, "it is not valid JSON here (nested deeper than the parser follows)")
     except ValueError as exc:
         where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
@@ -114,7 +122,7 @@ def read_answer(answer: str, response_format: ResponseFormat) -> Reading:
         return Reading(text)
     if response_format.schema is None:
         return Reading(text)
-    converted, errors = conform(value, response_format.schema)
+    converted, errors = conform(value, response_format.schema, time_limit_s=time_limit_s)
     if errors:
         return Reading(None, f"it does not match the schema: {_summary(errors)}")
     if _dumps(converted) != _dumps(value):
@@ -143,7 +151,7 @@ async def answer_in_format(
         return
     first, where = _Held(sink), _Where(ids)
     await generate(request, account, native, first, where)
-    reading = _read(first, response_format)
+    reading = await _read(first, response_format)
     if reading is None or reading.text is not None:
         await sink.emit(first.delivered(reading))
         return
@@ -158,7 +166,7 @@ async def answer_in_format(
     at = Native(account.id, *where.at) if native_repair and where.at is not None else None
     second = _Held(sink)
     await generate(repair, account, at, second, ids)
-    retry = _read(second, response_format)
+    retry = await _read(second, response_format)
     if retry is not None and retry.text is None:
         raise InvalidJsonOutputError(
             "the model's answer is not the JSON that response_format asks for, also after one repair "
@@ -167,12 +175,17 @@ async def answer_in_format(
     await sink.emit(second.delivered(retry, earlier=first.usage))
 
 
-def _read(held: _Held, response_format: ResponseFormat) -> Reading | None:
-    """The answer read against the format; None when it did not end by itself (not checked)."""
+async def _read(held: _Held, response_format: ResponseFormat) -> Reading | None:
+    """The answer read against the format; None when it did not end by itself (not checked).
+
+    Parsing a long answer and checking it against the schema is CPU work, so it runs in a worker
+    thread, within ``CHECK_TIME_LIMIT_S`` (the schema check's step budget bounds it as well).
+    """
     completed = held.completed
     if completed is None or completed.stop != "end_turn":
         return None
-    return read_answer(held.answer, response_format)
+    read = partial(read_answer, held.answer, response_format, time_limit_s=CHECK_TIME_LIMIT_S)
+    return await anyio.to_thread.run_sync(read)
 
 
 class _Held:

@@ -19,7 +19,7 @@ import anyio
 
 from deepseek_free_api.chat.conversations import Native
 from deepseek_free_api.chat.events import ChatEvent, Started, TokenUsage
-from deepseek_free_api.chat.files import AttachmentUploader
+from deepseek_free_api.chat.files import AttachmentUploader, turn_attachments
 from deepseek_free_api.chat.generation import (
     STOP_TIMEOUT_S,
     Generation,
@@ -112,15 +112,17 @@ class TurnRunner:
         if request.max_tokens is not None:
             await self._tokens.ready()  # the budget counts every piece as it passes
         options = prompt_options(request)
-        # Uploads first: a refused file leaves the prepared session and PoW for the next turn.
+        # The prompt first (a request with nothing to say is refused before anything is uploaded),
+        # then uploads: a refused file leaves the prepared session and PoW for the next turn.
+        if native is not None:
+            prompt = new_turn_prompt(request.messages, **options)
+        else:
+            prompt = fold_messages(request.messages, **options)
         ref_file_ids = await self._upload(request, account.id, identity, continued=native is not None)
         if native is not None:
             session_id, parent = native.session_id, native.message_id
-            prompt = new_turn_prompt(request.messages, **options)
         else:
-            session_id = await self._warmth.session(account.id, identity)
-            parent = None
-            prompt = fold_messages(request.messages, **options)
+            session_id, parent = await self._warmth.session(account.id, identity), None
         reader = Reader(Pipeline.for_request(request, self._tokens.count))
         try:
             header = await self._warmth.pow_header(account.id, identity, COMPLETION_PATH)
@@ -155,17 +157,23 @@ class TurnRunner:
             if self._policy.delete_sessions:
                 await self._delete(identity, session_id)  # on every exit: nothing left upstream
 
+    def check(self, request: ChatRequest, *, continued: bool) -> None:
+        """Refuse what needs no account to refuse: the attachments' count, size and URLs."""
+        attachments = turn_attachments(request, continued=continued)
+        if attachments and self._files is None:
+            raise UnsupportedContentError(
+                f"'{attachments[0].param}' is an image or file, and this server was built without uploads",
+                param=attachments[0].param,
+            )
+        if attachments and self._files is not None:
+            self._files.check(attachments)
+
     async def _upload(
         self, request: ChatRequest, account_id: str, identity: Identity, *, continued: bool
     ) -> tuple[str, ...]:
         """The request's images and files uploaded on this account (``chat.files``); their ids."""
         if self._files is None:
-            if request.attachments:
-                first = request.attachments[0]
-                raise UnsupportedContentError(
-                    f"'{first.param}' is an image or file, and this server was built without uploads",
-                    param=first.param,
-                )
+            self.check(request, continued=continued)
             return ()
         return await self._files.upload(request, account_id, identity, continued=continued)
 
@@ -191,11 +199,11 @@ class TurnRunner:
         while True:
             assert generation.stream is not None
             async for chunk in generation.stream:
-                batch = reader.interpret(decoder.feed(chunk), generation)
+                batch = await reader.read(decoder.feed(chunk), generation)
                 await self._send(batch, reader, sink, generation, account_id, ids)
                 if reader.stop is not None:
                     return
-            batch = reader.interpret(decoder.close(), generation)
+            batch = await reader.read(decoder.close(), generation)
             await self._send(batch, reader, sink, generation, account_id, ids)
             if reader.stop is not None:
                 return

@@ -22,6 +22,7 @@ from deepseek_free_api.chat.tools.schema import conform
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})[\w-]*[ \t]*\n?(.*?)\n?[ \t]*\1\s*$", re.S)
 _CDATA = re.compile(r"^\s*<!\[CDATA\[(.*)\]\]>\s*$", re.S)
 _PREFIXES = ("functions.", "function.", "tools.", "tool.")
+CHECK_TIME_LIMIT_S = 1.0  # checking one call's arguments; its step budget bounds it as well
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ class ToolBox:
         schema = self._tools[name].parameters
         if not schema:
             return Resolved(name, arguments)
-        fitted, errors = conform(arguments, schema)
+        fitted, errors = conform(arguments, schema, time_limit_s=CHECK_TIME_LIMIT_S)
         if errors:
             return Rejected(name, "; ".join(errors))
         assert isinstance(fitted, dict)
@@ -109,7 +110,7 @@ def _value(parameter: Parameter) -> object:
     if marked == "false":
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return text  # the schema may still make sense of it (``conform``)
     return raw  # unmarked: text, which ``conform`` converts when the schema asks for another type
 
@@ -135,6 +136,8 @@ def _json_object(text: str) -> dict[str, Any] | str:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         return f"the arguments are not valid JSON ({exc.msg} at character {exc.pos})"
+    except (ValueError, RecursionError):  # a number too long for Python, or nesting too deep
+        return "the arguments are JSON this server cannot read (a number too long or nesting too deep)"
     if not isinstance(value, dict):
         return "the arguments are not a JSON object"
     return value

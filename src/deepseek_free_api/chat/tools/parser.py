@@ -51,6 +51,7 @@ class ToolCallParser:
         self._new_id = new_id
         self._scanner = MarkupScanner()
         self._reasoning: list[str] | None = []  # kept while the answer is still empty
+        self._reasoning_marked = False  # the kept reasoning has a "<": flush may find calls in it
         self.calls: list[ToolCall] = []
         self.rejected: list[Rejected] = []
         self.stop: Stop | None = None
@@ -66,8 +67,20 @@ class ToolCallParser:
             else:
                 if isinstance(event, ReasoningDelta) and self._reasoning is not None:
                     self._reasoning.append(event.text)
+                    self._reasoning_marked |= "<" in event.text
                 out.append(event)
         return out
+
+    def may_resolve(self, events: Sequence[object]) -> bool:
+        """Whether feeding ``events`` (and the flush after them) may check calls against schemas.
+
+        Every block begins with ``<`` and only held text or kept reasoning can complete one, so a
+        batch without ``<`` while nothing is held checks no call (``Reader`` runs the rest in a
+        worker thread). A wrong answer costs time, never correctness: checking is bounded anyway.
+        """
+        if self._scanner.holding or (self._reasoning is not None and self._reasoning_marked):
+            return True
+        return any(isinstance(event, TextDelta | ReasoningDelta) and "<" in event.text for event in events)
 
     def flush(self) -> list[ChatEvent]:
         """The end of the answer: held text goes out, a cut block is read, calls end the answer."""
