@@ -88,6 +88,7 @@ def test_the_readme_has_the_examples_this_file_runs() -> None:
     assert len(curl_commands()) >= 1
     assert len(PYTHON_BLOCKS) >= 2
     assert any("langchain_openai" in block.code for block in PYTHON_BLOCKS)
+    assert any("bind_tools([get_weather])" in block.code for block in PYTHON_BLOCKS)
 
 
 @pytest.mark.parametrize(("name", "command"), curl_commands(), ids=[name for name, _ in curl_commands()])
@@ -131,6 +132,11 @@ def test_python_example(demo: str, block: Block, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     if DOCUMENTED_URL in block.code:  # it talked to the server: it printed an answer
         assert done.stdout.strip()
+    if "get_weather" in block.code and "Paris" in block.code:
+        # A weather tool and a question about Paris: the demo's "weather" script calls the tool
+        # (LangChain's bind_tools example prints reply.tool_calls), it does not echo.
+        assert "get_weather" in done.stdout and "Paris" in done.stdout, done.stdout
+        assert "Echo:" not in done.stdout, done.stdout
 
 
 def test_the_example_config_file_loads(tmp_path: Path) -> None:

@@ -118,31 +118,7 @@ class AgentStack:
 
     def run(self, argv: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         """Run the agent in the private working directory, bounded in time, stdin closed."""
-        full_env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.home),
-            "XDG_CONFIG_HOME": str(self.home / ".config"),
-            "XDG_DATA_HOME": str(self.home / ".local" / "share"),
-            "XDG_CACHE_HOME": str(self.home / ".cache"),
-            "TMPDIR": str(self.home / "tmp"),
-            "NO_COLOR": "1",
-            "CI": "1",
-            **env,
-        }
-        (self.home / "tmp").mkdir(exist_ok=True)
-        try:
-            result = subprocess.run(
-                list(argv),
-                cwd=self.workdir,
-                env=full_env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=AGENT_TIMEOUT_S,
-            )
-        except subprocess.TimeoutExpired as exc:
-            err = _text(exc.stderr) + f"\n[killed after {AGENT_TIMEOUT_S}s]"
-            result = subprocess.CompletedProcess(list(argv), -9, _text(exc.stdout), err)
+        result = run_agent(argv, env, self.home, self.workdir)
         self.runs.append(result)
         return result
 
@@ -170,6 +146,64 @@ class AgentStack:
         response.raise_for_status()
         items: list[dict[str, Any]] = response.json()["requests"]
         return [item for item in items if item["path"].endswith("/chat/completion")]
+
+
+def run_agent(
+    argv: Sequence[str], env: dict[str, str], home: Path, workdir: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run an agent in ``workdir`` with a private ``home``, bounded in time, stdin closed."""
+    full_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "TMPDIR": str(home / "tmp"),
+        "NO_COLOR": "1",
+        "CI": "1",
+        **env,
+    }
+    (home / "tmp").mkdir(exist_ok=True)
+    try:
+        return subprocess.run(
+            list(argv),
+            cwd=workdir,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=AGENT_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as exc:
+        err = _text(exc.stderr) + f"\n[killed after {AGENT_TIMEOUT_S}s]"
+        return subprocess.CompletedProcess(list(argv), -9, _text(exc.stdout), err)
+
+
+def claude_env(base_url: str, key: str) -> dict[str, str]:
+    """The environment the README gives Claude Code (base URL without /v1)."""
+    return {
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": key,
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+    }
+
+
+def codex_home(home: Path, base_url: str) -> Path:
+    """A private CODEX_HOME whose provider is the server, as the README configures it."""
+    path = home / ".codex"
+    path.mkdir(exist_ok=True)
+    (path / "config.toml").write_text(
+        'model_provider = "deepseek-free-api"\n'
+        "check_for_update_on_startup = false\n"
+        "[analytics]\nenabled = false\n"
+        "[model_providers.deepseek-free-api]\n"
+        'name = "deepseek-free-api"\n'
+        f'base_url = "{base_url}/v1"\n'
+        'wire_api = "responses"\n'
+        'env_key = "DEEPSEEK_FREE_API_KEY"\n'
+    )
+    return path
 
 
 def _text(output: str | bytes | None) -> str:

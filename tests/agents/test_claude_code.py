@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agents.conftest import AgentStack, agent_binary, start_agent_stack
+from tests.agents.conftest import AgentStack, agent_binary, claude_env, start_agent_stack
 from tests.api.conftest import API_KEY
 
 TASK = "create hello.txt containing hi"
@@ -42,12 +42,7 @@ def test_claude_code_creates_the_file_and_answers(stack: AgentStack) -> None:
     claude = agent_binary("claude-code", "claude")
     result = stack.run(
         [str(claude), "-p", TASK, "--model", "claude-sonnet-4-6", "--permission-mode", "acceptEdits"],
-        {
-            "ANTHROPIC_BASE_URL": stack.url,
-            "ANTHROPIC_API_KEY": API_KEY,
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-            "DISABLE_AUTOUPDATER": "1",
-        },
+        claude_env(stack.url, API_KEY),
     )
     hello = stack.workdir / "hello.txt"
     assert result.returncode == 0, stack.report()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agents.conftest import AgentStack, agent_binary, start_agent_stack
+from tests.agents.conftest import AgentStack, agent_binary, codex_home, start_agent_stack
 from tests.api.conftest import API_KEY
 
 TASK = "create hello.txt containing hi"
@@ -37,20 +37,9 @@ def scripts(tool: str, parameter: str, value: str) -> list[dict[str, str]]:
 def run_codex(stack: AgentStack, model: str) -> str:
     """``codex exec`` with a private CODEX_HOME whose provider is the server; returns stdout."""
     codex = agent_binary("codex", "codex")
-    codex_home = stack.home / ".codex"
-    codex_home.mkdir()
-    (codex_home / "config.toml").write_text(
-        'model_provider = "deepseek-free-api"\n'
-        "check_for_update_on_startup = false\n"
-        "[analytics]\nenabled = false\n"
-        "[model_providers.deepseek-free-api]\n"
-        'name = "deepseek-free-api"\n'
-        f'base_url = "{stack.url}/v1"\n'
-        'wire_api = "responses"\n'
-        'env_key = "DEEPSEEK_FREE_API_KEY"\n'
-    )
+    home = codex_home(stack.home, stack.url)
     argv = [str(codex), "exec", "-m", model, "-s", "workspace-write", "--skip-git-repo-check", TASK]
-    result = stack.run(argv, {"CODEX_HOME": str(codex_home), "DEEPSEEK_FREE_API_KEY": API_KEY})
+    result = stack.run(argv, {"CODEX_HOME": str(home), "DEEPSEEK_FREE_API_KEY": API_KEY})
     assert result.returncode == 0, stack.report()
     return result.stdout
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from deepseek_free_api.background import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "deepseek_free_api"]
 # Variables of the developer's shell that would change what the commands do.
@@ -83,6 +85,14 @@ def running(
             result.output, _ = process.communicate()
         assert stopped, f"{argv} did not exit within 30 s of SIGTERM:\n{result.output}"
         assert not _port_open(port), f"{argv} still listens after exiting"
+
+
+@contextmanager
+def demo_server() -> Iterator[Running]:
+    """``deepseek-free-api serve --demo`` (what ``make demo`` runs) on a free port."""
+    port = free_port()
+    with running([*CLI, "serve", "--demo", "--port", str(port)], port) as server:
+        yield server
 
 
 def _wait_ready(result: Running, path: str) -> None:

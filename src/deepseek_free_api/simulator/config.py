@@ -6,6 +6,7 @@ demo configuration is ``simulator/demo.toml`` (``SimulatorConfig.demo()``).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -73,11 +74,26 @@ class SearchHit:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallTemplate:
+    """A tool call a scripted reply makes when the prompt declares a tool whose name matches ``tool``."""
+
+    tool: str  # a regex the whole declared name must match (a plain name matches itself)
+    arguments: Mapping[str, Any] = field(default_factory=dict)  # text values are answer templates
+    fill: str | None = None  # template for the required text parameters ``arguments`` leaves out
+
+
+@dataclass(frozen=True, slots=True)
 class ScriptedReply:
-    """A reply chosen when ``pattern`` (a regex) matches the prompt; overrides the echo reply."""
+    """A reply chosen when ``pattern`` (a regex) matches the prompt; overrides the echo reply.
+
+    ``scope`` says what the pattern searches: the whole prompt, or only the last user turn (the text
+    after the last ``<｜User｜>`` marker, markers removed). With ``tool_calls`` the script applies
+    only when the prompt declares one of their tools, and the answer ends with a call of the first.
+    """
 
     pattern: str
     name: str = ""
+    scope: str = "prompt"  # or "last_turn"
     thinking: str | None = None  # used only when thinking is enabled
     answer: str = ""  # may carry ``[reference:N]`` markers (N = search hit index) and tool-call markup
     search_queries: tuple[str, ...] = ()
@@ -88,6 +104,7 @@ class ScriptedReply:
     incomplete_after: int = 0  # first delivery stops INCOMPLETE after this many characters
     content_filter: bool = False
     pacing: Mapping[str, Any] = field(default_factory=dict)
+    tool_calls: tuple[ToolCallTemplate, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,10 +234,23 @@ class SimulatorConfig:
             raise ValueError("busy_after_disconnect_seconds must be >= 0 (or absent)")
         if self.network_latency_ms < 0:
             raise ValueError("network_latency_ms must be >= 0")
+        for script in self.scripts:
+            _check_script(script)
 
     def with_changes(self, **changes: Any) -> SimulatorConfig:
         """A copy with some fields replaced (tests use it to lower the difficulty and so on)."""
         return replace(self, **changes)
+
+
+def _check_script(script: ScriptedReply) -> None:
+    named = f"script {script.name or script.pattern!r}"
+    if script.scope not in ("prompt", "last_turn"):
+        raise ValueError(f"{named}: scope must be 'prompt' or 'last_turn'")
+    for regex in (script.pattern, *(call.tool for call in script.tool_calls)):
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            raise ValueError(f"{named}: bad regex {regex!r}: {exc}") from exc
 
 
 def _script(data: Mapping[str, Any]) -> ScriptedReply:
@@ -228,6 +258,10 @@ def _script(data: Mapping[str, Any]) -> ScriptedReply:
     values["search_results"] = tuple(SearchHit(**hit) for hit in values.get("search_results", ()))
     values["search_queries"] = tuple(values.get("search_queries", ()))
     values["pacing"] = dict(values.get("pacing", {}))
+    values["tool_calls"] = tuple(
+        ToolCallTemplate(**{**call, "arguments": dict(call.get("arguments", {}))})
+        for call in values.get("tool_calls", ())
+    )
     return ScriptedReply(**values)
 
 

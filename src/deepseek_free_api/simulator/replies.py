@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from .config import Pacing, ScriptedReply, SearchHit, SimulatorConfig
+from .reading import last_turn
+from .scripted import Applied, match_script
 
-_MARKER = re.compile(r"<｜[^｜]*｜>")
 _FILLER = "The quick brown fox jumps over the lazy dog. "
 REFERENCE = re.compile(r"\[reference:(\d+)\]")
 
@@ -51,10 +52,7 @@ class ReplyPlan:
 
 def last_line(prompt: str) -> str:
     """The last non-empty line of the last user turn of a (possibly folded) prompt."""
-    text = prompt.rsplit("<｜User｜>", 1)[-1]
-    text = text.split("<｜Assistant｜>", 1)[0]
-    text = _MARKER.sub("", text)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in last_turn(prompt).splitlines() if line.strip()]
     return lines[-1] if lines else ""
 
 
@@ -76,14 +74,16 @@ def echo_text(facts: TurnFacts) -> str:
 
 
 def plan_reply(facts: TurnFacts, config: SimulatorConfig) -> ReplyPlan:
-    """The scripted reply whose pattern matches the prompt first, else the echo reply."""
+    """The first scripted reply that applies to the prompt (see ``scripted``), else the echo reply."""
     line = last_line(facts.prompt)
     filtered = any(word and word in facts.prompt for word in config.content_filter_words)
+    echo = echo_text(facts)
     for script in config.scripts:
-        if re.search(script.pattern, facts.prompt):
-            return _scripted(script, facts, config, line, filtered)
+        applied = match_script(script, facts.prompt, echo, line)
+        if applied is not None:
+            return _scripted(script, facts, config, line, filtered, applied)
     results: tuple[SearchHit, ...] = ()
-    answer = echo_text(facts)
+    answer = echo
     if facts.search:
         results = tuple(
             SearchHit(
@@ -109,16 +109,23 @@ def plan_reply(facts: TurnFacts, config: SimulatorConfig) -> ReplyPlan:
 
 
 def _scripted(
-    script: ScriptedReply, facts: TurnFacts, config: SimulatorConfig, line: str, filtered: bool
+    script: ScriptedReply,
+    facts: TurnFacts,
+    config: SimulatorConfig,
+    line: str,
+    filtered: bool,
+    applied: Applied,
 ) -> ReplyPlan:
-    answer = script.answer.replace("{echo}", echo_text(facts)).replace("{last_line}", line)
+    answer, call = applied.answer, applied.call
     if script.answer_chars > len(answer):
         answer += filler(script.answer_chars - len(answer))
     results = script.search_results if facts.search else ()
     if not results:
         answer = REFERENCE.sub("", answer)
+    if call:  # the call ends the reply, as the tool instructions ask
+        answer = f"{answer}\n\n{call}" if answer else call
     return ReplyPlan(
-        thinking=script.thinking if facts.thinking else None,
+        thinking=applied.thinking if facts.thinking else None,
         answer=answer,
         queries=(script.search_queries or (line,)) if results else (),
         results=results,
