@@ -113,13 +113,16 @@ THROUGH_THE_SERVER = [(name, samples(network)[1]) for name, network in SPECIAL] 
 
 
 @pytest.mark.parametrize(("name", "address"), THROUGH_THE_SERVER)
+TEXT = {"type": "text", "text": "what is this?"}  # an image alone is refused before its URL is read
+
+
 def test_a_url_to_a_special_purpose_address_is_a_400_url_refused(
     stack: Served, name: str, address: str
 ) -> None:
     part = {"type": "image_url", "image_url": {"url": f"http://{_literal(address)}:8080/a.png"}}
     response = httpx.post(
         stack.url + "/v1/chat/completions",
-        json={"model": "deepseek-v4-vision", "messages": [{"role": "user", "content": [part]}]},
+        json={"model": "deepseek-v4-vision", "messages": [{"role": "user", "content": [TEXT, part]}]},
         headers={"Authorization": f"Bearer {API_KEY}"},
         timeout=30,
     )

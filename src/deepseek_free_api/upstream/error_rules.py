@@ -156,7 +156,9 @@ RULES: tuple[Rule, ...] = (
         "DeepSeek no longer knows this chat session (deleted or expired)",
         words=_said(
             r"session.{0,24}(?:invalid|expired|not (?:found|exist)|deleted)|(?:invalid|expired).{0,12}session"
-            r"|会话.{0,8}(?:不存在|失效|过期)"
+            # biz_code 1 ILLEGAL_CHAT_SESSION_ID: an unknown session id (NIY ref §8, 2026-05), e.g. a
+            # prepared session that DeepSeek's side forgot; retried with a new session.
+            r"|illegal_chat_session_id|会话.{0,8}(?:不存在|失效|过期)"
         ),
     ),
     Rule(
