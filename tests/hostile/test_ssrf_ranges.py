@@ -112,10 +112,10 @@ THROUGH_THE_SERVER = [(name, samples(network)[1]) for name, network in SPECIAL] 
 ]
 
 
-@pytest.mark.parametrize(("name", "address"), THROUGH_THE_SERVER)
 TEXT = {"type": "text", "text": "what is this?"}  # an image alone is refused before its URL is read
 
 
+@pytest.mark.parametrize(("name", "address"), THROUGH_THE_SERVER)
 def test_a_url_to_a_special_purpose_address_is_a_400_url_refused(
     stack: Served, name: str, address: str
 ) -> None:
