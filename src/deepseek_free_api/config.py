@@ -15,6 +15,12 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `server.request_timeout_s` | `DEEPSEEK_FREE_API_SERVER_REQUEST_TIMEOUT_S` | `600` | cap on one whole request |
 | `server.cors_origins` | `DEEPSEEK_FREE_API_SERVER_CORS_ORIGINS` | none (= `*`; no other site while anonymous use is on) | web page origins allowed to call from a browser, e.g. `https://chat.example.org`; `*` = any; others get 403 |
 | `server.allowed_hosts` | `DEEPSEEK_FREE_API_SERVER_ALLOWED_HOSTS` | none | `Host` names to answer besides loopback and `server.host`; checked while anonymous use is on, always once set |
+| `server.header_timeout_s` | `DEEPSEEK_FREE_API_SERVER_HEADER_TIMEOUT_S` | `10` | a connection must send a request's complete headers this long after connecting or after its first byte; then 408 and closed |
+| `server.body_timeout_s` | `DEEPSEEK_FREE_API_SERVER_BODY_TIMEOUT_S` | `10` | time allowed for a request body, plus 1 s per `server.body_min_rate` bytes received; slower bodies get 408 and the connection is closed |
+| `server.body_min_rate` | `DEEPSEEK_FREE_API_SERVER_BODY_MIN_RATE` | `16384` | bytes per second a body must keep up after `server.body_timeout_s` |
+| `server.idle_timeout_s` | `DEEPSEEK_FREE_API_SERVER_IDLE_TIMEOUT_S` | `20` | keep-alive connections idle this long are closed |
+| `server.max_connections` | `DEEPSEEK_FREE_API_SERVER_MAX_CONNECTIONS` | `1000` | open connections at most (lowered to the open-file limit minus `server.reserved_fds`); at the cap a new connection closes the longest-waiting one that has no request in progress |
+| `server.reserved_fds` | `DEEPSEEK_FREE_API_SERVER_RESERVED_FDS` | `256` | file descriptors kept free for upstream connections, files and stores (at most half the limit) |
 | `upstream.base_url` | `DEEPSEEK_BASE_URL` or `DEEPSEEK_FREE_API_UPSTREAM_BASE_URL` | `https://chat.deepseek.com` | DeepSeek (or the simulator) |
 | `upstream.connect_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_CONNECT_TIMEOUT_S` | `10` | TCP/TLS connect |
 | `upstream.request_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_REQUEST_TIMEOUT_S` | `30` | non-streaming calls (login, session, PoW) |

@@ -10,6 +10,7 @@ from dataclasses import replace
 import uvicorn
 
 from deepseek_free_api.config import AccountConfig, ConfigError, Settings, load_settings
+from deepseek_free_api.net.server import guard_for, uvicorn_options
 
 log = logging.getLogger("deepseek_free_api")
 
@@ -41,6 +42,7 @@ def run(*, host: str | None, port: int | None, config: str | None, demo: bool) -
     )
     for warning in settings.warnings:
         log.warning("%s", warning)
+    guard = guard_for(settings.server)  # first: raises the open-file limit for all that follows
     with ExitStack() as stack:
         if settings.demo:
             settings = stack.enter_context(_demo(settings))
@@ -55,8 +57,9 @@ def run(*, host: str | None, port: int | None, config: str | None, demo: bool) -
             port=settings.server.port,
             log_level=settings.log_level,
             timeout_graceful_shutdown=5,
+            **uvicorn_options(guard, settings.server),
         )
-        DrainingServer(server_config).run()
+        DrainingServer(server_config, guard).run()
     return 0
 
 

@@ -68,6 +68,14 @@ class ServerSettings:
     # Extra ``Host`` names to answer to; loopback names and the bind address always pass. Checked
     # while anonymous use is on (DNS rebinding), and always once set. See ``api/origin.py``.
     allowed_hosts: tuple[str, ...] = ()
+    # Hostile connections (``net/``): deadlines for a request's headers and body, idle keep-alive,
+    # and a cap on open connections kept below the open-file limit minus ``reserved_fds``.
+    header_timeout_s: float = field(default=10.0, metadata=_min(0.5))
+    body_timeout_s: float = field(default=10.0, metadata=_min(0.5))
+    body_min_rate: int = field(default=16 * 1024, metadata=_min(1))
+    idle_timeout_s: float = field(default=20.0, metadata=_min(0.5))
+    max_connections: int = field(default=1000, metadata=_min(1))
+    reserved_fds: int = field(default=256, metadata=_min(0))
 
 
 @dataclass(frozen=True, slots=True)
