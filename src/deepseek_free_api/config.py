@@ -19,7 +19,7 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `server.body_timeout_s` | `DEEPSEEK_FREE_API_SERVER_BODY_TIMEOUT_S` | `10` | time allowed for a request body, plus 1 s per `server.body_min_rate` bytes received; slower bodies get 408 and the connection is closed |
 | `server.body_min_rate` | `DEEPSEEK_FREE_API_SERVER_BODY_MIN_RATE` | `16384` | bytes per second a body must keep up after `server.body_timeout_s` |
 | `server.idle_timeout_s` | `DEEPSEEK_FREE_API_SERVER_IDLE_TIMEOUT_S` | `20` | keep-alive connections idle this long are closed |
-| `server.max_connections` | `DEEPSEEK_FREE_API_SERVER_MAX_CONNECTIONS` | `1000` | open connections at most (lowered to the open-file limit minus `server.reserved_fds`); at the cap a new connection closes the longest-waiting one that has no request in progress |
+| `server.max_connections` | `DEEPSEEK_FREE_API_SERVER_MAX_CONNECTIONS` | `4096` | open connections at most (lowered to the open-file limit minus `server.reserved_fds`); at the cap a new connection closes the longest-waiting one that has no request in progress |
 | `server.reserved_fds` | `DEEPSEEK_FREE_API_SERVER_RESERVED_FDS` | `256` | file descriptors kept free for upstream connections, files and stores (at most half the limit) |
 | `upstream.base_url` | `DEEPSEEK_BASE_URL` or `DEEPSEEK_FREE_API_UPSTREAM_BASE_URL` | `https://chat.deepseek.com` | DeepSeek (or the simulator) |
 | `upstream.connect_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_CONNECT_TIMEOUT_S` | `10` | TCP/TLS connect |

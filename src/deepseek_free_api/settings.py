@@ -74,7 +74,7 @@ class ServerSettings:
     body_timeout_s: float = field(default=10.0, metadata=_min(0.5))
     body_min_rate: int = field(default=16 * 1024, metadata=_min(1))
     idle_timeout_s: float = field(default=20.0, metadata=_min(0.5))
-    max_connections: int = field(default=1000, metadata=_min(1))
+    max_connections: int = field(default=4096, metadata=_min(1))
     reserved_fds: int = field(default=256, metadata=_min(0))
 
 
