@@ -12,7 +12,7 @@ import httpx
 
 from deepseek_free_api.background import BackgroundServer, free_port
 from deepseek_free_api.simulator import create_app as create_simulator
-from tests.api.conftest import API_KEY, simulator_config
+from tests.api.conftest import API_KEY, server_config_file, simulator_config
 from tests.support.processes import CLI, running
 
 LONG = {
@@ -25,11 +25,7 @@ LONG = {
 
 def test_sigterm_mid_stream_stops_the_generation_and_exits_cleanly(tmp_path: Path) -> None:
     with BackgroundServer(create_simulator(simulator_config(scripts=[LONG]))) as simulator:
-        config = tmp_path / "server.toml"
-        config.write_text(
-            f'[upstream]\nbase_url = "{simulator.url}"\n[auth]\napi_keys = ["{API_KEY}"]\n'
-            '[[accounts]]\ntoken = "tok-alpha"\n'
-        )
+        config = server_config_file(tmp_path, simulator.url)
         port = free_port()
         with running([*CLI, "serve", "--config", str(config), "--port", str(port)], port) as server:
             received: list[str] = []

@@ -18,6 +18,12 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `server.trusted_proxies` | `DEEPSEEK_FREE_API_SERVER_TRUSTED_PROXIES` | none | addresses or networks (`10.0.0.0/8`) of reverse proxies whose `X-Forwarded-For`/`Forwarded` name the client; ignored from any other peer |
 | `server.data_dir` | `DEEPSEEK_FREE_API_SERVER_DATA_DIR` | `./data` | directory of the default SQLite store, created with mode 0700 |
 | `store.url` | `DEEPSEEK_FREE_API_STORE_URL` | empty (= `sqlite` file `state.sqlite3` in `server.data_dir`) | where leases, account state, service keys, usage, conversation moves and stored responses live: `sqlite:///PATH` (one machine), `redis://[:PASSWORD@]HOST:PORT/DB[?prefix=NAME:]` (several processes or hosts), `memory://` (this process only) |
+| `server.header_timeout_s` | `DEEPSEEK_FREE_API_SERVER_HEADER_TIMEOUT_S` | `10` | a connection must send a request's complete headers this long after connecting or after its first byte; then 408 and closed |
+| `server.body_timeout_s` | `DEEPSEEK_FREE_API_SERVER_BODY_TIMEOUT_S` | `10` | time allowed for a request body, plus 1 s per `server.body_min_rate` bytes received; slower bodies get 408 and the connection is closed |
+| `server.body_min_rate` | `DEEPSEEK_FREE_API_SERVER_BODY_MIN_RATE` | `16384` | bytes per second a body must keep up after `server.body_timeout_s` |
+| `server.idle_timeout_s` | `DEEPSEEK_FREE_API_SERVER_IDLE_TIMEOUT_S` | `20` | keep-alive connections idle this long are closed |
+| `server.max_connections` | `DEEPSEEK_FREE_API_SERVER_MAX_CONNECTIONS` | `4096` | open connections at most (lowered to the open-file limit minus `server.reserved_fds`); at the cap a new connection closes the longest-waiting one that has no request in progress |
+| `server.reserved_fds` | `DEEPSEEK_FREE_API_SERVER_RESERVED_FDS` | `256` | file descriptors kept free for upstream connections, files and stores (at most half the limit) |
 | `upstream.base_url` | `DEEPSEEK_BASE_URL` or `DEEPSEEK_FREE_API_UPSTREAM_BASE_URL` | `https://chat.deepseek.com` | DeepSeek (or the simulator) |
 | `upstream.connect_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_CONNECT_TIMEOUT_S` | `10` | TCP/TLS connect |
 | `upstream.request_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_REQUEST_TIMEOUT_S` | `30` | non-streaming calls (login, session, PoW) |

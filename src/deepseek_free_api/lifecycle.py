@@ -16,14 +16,17 @@ from typing import Any
 
 import uvicorn
 
+from deepseek_free_api.net.guard import ConnectionGuard
+from deepseek_free_api.net.server import GuardedServer
+
 log = logging.getLogger(__name__)
 
 
-class DrainingServer(uvicorn.Server):
-    """uvicorn's server, telling the app's ``Drain`` when a stop signal arrives."""
+class DrainingServer(GuardedServer):
+    """The guarded uvicorn server, telling the app's ``Drain`` when a stop signal arrives."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
+    def __init__(self, config: uvicorn.Config, guard: ConnectionGuard) -> None:
+        super().__init__(config, guard)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, sockets: Any = None) -> None:

@@ -11,6 +11,7 @@ from dataclasses import replace
 import uvicorn
 
 from deepseek_free_api.config import AccountConfig, ConfigError, Settings, load_settings
+from deepseek_free_api.net.server import guard_for, uvicorn_options
 
 log = logging.getLogger("deepseek_free_api")
 
@@ -42,6 +43,7 @@ def run(*, host: str | None, port: int | None, config: str | None, demo: bool) -
     )
     for warning in settings.warnings:
         log.warning("%s", warning)
+    guard = guard_for(settings.server)  # first: raises the open-file limit for all that follows
     with ExitStack() as stack:
         if settings.demo:
             settings = stack.enter_context(_demo(settings))
@@ -58,8 +60,9 @@ def run(*, host: str | None, port: int | None, config: str | None, demo: bool) -
             timeout_graceful_shutdown=5,
             # uvicorn would believe X-Forwarded-For from 127.0.0.1; server.trusted_proxies decides.
             proxy_headers=False,
+            **uvicorn_options(guard, settings.server),
         )
-        DrainingServer(server_config).run()
+        DrainingServer(server_config, guard).run()
     return 0
 
 

@@ -73,6 +73,14 @@ class ServerSettings:
     trusted_proxies: tuple[str, ...] = field(default=(), metadata={"networks": True})
     # Where state that outlives the process lives by default (the SQLite store); created 0700.
     data_dir: str = "./data"
+    # Hostile connections (``net/``): deadlines for a request's headers and body, idle keep-alive,
+    # and a cap on open connections kept below the open-file limit minus ``reserved_fds``.
+    header_timeout_s: float = field(default=10.0, metadata=_min(0.5))
+    body_timeout_s: float = field(default=10.0, metadata=_min(0.5))
+    body_min_rate: int = field(default=16 * 1024, metadata=_min(1))
+    idle_timeout_s: float = field(default=20.0, metadata=_min(0.5))
+    max_connections: int = field(default=4096, metadata=_min(1))
+    reserved_fds: int = field(default=256, metadata=_min(0))
 
 
 @dataclass(frozen=True, slots=True)

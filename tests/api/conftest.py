@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -28,6 +29,16 @@ def simulator_config(**changes: Any) -> SimulatorConfig:
     }
     base.update(changes)
     return SimulatorConfig.from_dict(base)
+
+
+def server_config_file(folder: Path, simulator_url: str) -> Path:
+    """A TOML file for `serve` in its own process: the simulator as DeepSeek, one account, API_KEY."""
+    path = folder / "server.toml"
+    path.write_text(
+        f'[upstream]\nbase_url = "{simulator_url}"\n[auth]\napi_keys = ["{API_KEY}"]\n'
+        f'[[accounts]]\ntoken = "{TOKENS[0]}"\n'
+    )
+    return path
 
 
 @dataclass

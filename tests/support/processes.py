@@ -8,10 +8,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -38,6 +39,11 @@ class Running:
     url: str
     process: subprocess.Popen[str]
     output: str = ""
+    log_file: Path | None = None
+
+    def logged(self) -> str:
+        """What the command wrote to its ``log_file`` so far ("" without one)."""
+        return self.log_file.read_text(errors="replace") if self.log_file else ""
 
     @property
     def stopped_gracefully(self) -> bool:
@@ -63,19 +69,32 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 @contextmanager
 def running(
-    argv: list[str], port: int, *, env: Mapping[str, str] | None = None, ready_path: str = "/ping"
+    argv: list[str],
+    port: int,
+    *,
+    env: Mapping[str, str] | None = None,
+    ready_path: str = "/ping",
+    log_file: Path | None = None,
+    preexec_fn: Callable[[], object] | None = None,
 ) -> Iterator[Running]:
-    """Start ``argv``, wait until ``ready_path`` answers on ``port``, then SIGTERM it on exit."""
+    """Start ``argv``, wait until ``ready_path`` answers on ``port``, then SIGTERM it on exit.
+
+    The output goes to a pipe, or to ``log_file`` (a process that logs a lot cannot block on a
+    full pipe there); either way it is in ``output`` once stopped. ``preexec_fn`` runs in the
+    child before ``argv`` (e.g. to lower its limits).
+    """
+    sink: IO[str] | int = log_file.open("w") if log_file is not None else subprocess.PIPE
     process = subprocess.Popen(
         argv,
         cwd=REPO,
         env=dict(env) if env is not None else clean_env(),
-        stdout=subprocess.PIPE,
+        stdout=sink,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # our own process group, so nothing can outlive the test
+        preexec_fn=preexec_fn,
     )
-    result = Running(f"http://127.0.0.1:{port}", process)
+    result = Running(f"http://127.0.0.1:{port}", process, log_file=log_file)
     try:
         _wait_ready(result, ready_path)
         yield result
@@ -83,6 +102,9 @@ def running(
         stopped = _stop(process)
         if process.stdout and not process.stdout.closed:
             result.output, _ = process.communicate()
+        if not isinstance(sink, int):
+            sink.close()
+        result.output = result.logged() or result.output
         assert stopped, f"{argv} did not exit within 30 s of SIGTERM:\n{result.output}"
         assert not _port_open(port), f"{argv} still listens after exiting"
 
@@ -98,7 +120,7 @@ def demo_server() -> Iterator[Running]:
 def _wait_ready(result: Running, path: str) -> None:
     for _ in range(600):  # 60 s at most: the first start also loads the tokenizer
         if result.process.poll() is not None:
-            result.output, _ = result.process.communicate()
+            result.output = result.process.communicate()[0] or result.logged()
             pytest.fail(f"exited with {result.process.returncode} before serving:\n{result.output}")
         try:
             httpx.get(result.url + path, timeout=2)

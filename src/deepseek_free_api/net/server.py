@@ -1,0 +1,101 @@
+"""uvicorn's server with the guard's listener in place of asyncio's accept loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+from typing import Any
+
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+
+from deepseek_free_api.net.guard import ConnectionGuard, Limits
+from deepseek_free_api.net.limits import connection_cap, raise_open_file_limit
+from deepseek_free_api.net.listener import Listener, bind
+from deepseek_free_api.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+
+def guard_for(settings: ServerSettings) -> ConnectionGuard:
+    """Raise the open-file limit, derive the connection cap from it, and log both."""
+    limit = raise_open_file_limit()
+    cap = connection_cap(settings.max_connections, settings.reserved_fds, limit)
+    if limit is not None:
+        log.info(
+            "open files: soft limit %d (was %d), hard limit %d; up to %d connections "
+            "(server.max_connections %d, server.reserved_fds %d)",
+            limit.soft,
+            limit.found,
+            limit.hard,
+            cap,
+            settings.max_connections,
+            settings.reserved_fds,
+        )
+    limits = Limits(
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        body_min_rate=settings.body_min_rate,
+        max_connections=cap,
+    )
+    return ConnectionGuard(limits)
+
+
+def uvicorn_options(guard: ConnectionGuard, settings: ServerSettings) -> dict[str, Any]:
+    """The uvicorn.Config options the guard relies on."""
+    return {
+        "http": guard.protocol_class,
+        "ws": "none",  # no WebSocket routes: an upgrade stays a plain HTTP request
+        "loop": "asyncio",  # the listener drives asyncio's selector (uvloop would accept by itself)
+        "timeout_keep_alive": settings.idle_timeout_s,
+    }
+
+
+class GuardedServer(uvicorn.Server):
+    """A uvicorn server whose sockets are accepted by ``Listener`` under ``guard``."""
+
+    def __init__(self, config: uvicorn.Config, guard: ConnectionGuard) -> None:
+        super().__init__(config)
+        self.guard = guard
+        self._listeners: list[Listener] = []
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup for a host and port, with our accept loop."""
+        if sockets is not None:  # pragma: no cover - handed sockets (gunicorn workers): not ours
+            await super().startup(sockets)
+            return
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(STARTUP_FAILURE)
+        config = self.config
+        try:
+            bound = bind(config.host, config.port)
+        except OSError as exc:
+            log.error("cannot listen on %s:%d: %s", config.host, config.port, exc)
+            await self.lifespan.shutdown()
+            sys.exit(STARTUP_FAILURE)
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=loop
+            )
+
+        self._listeners = [Listener(sock, protocol, self.guard, loop) for sock in bound]
+        self.servers = []
+        for listener in self._listeners:
+            listener.start(config.backlog)
+        self.guard.start(loop)
+        self._log_started_message([listener.sock for listener in self._listeners])
+        self.started = True
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Stop accepting first, then uvicorn's graceful shutdown; the sweep runs until the end."""
+        for listener in self._listeners:
+            listener.close()
+        try:
+            await super().shutdown(sockets)
+        finally:
+            self.guard.stop()
