@@ -18,6 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--config", default=None, help="TOML configuration file")
     serve.add_argument("--demo", action="store_true", help="run against an in-process simulator")
+    serve.add_argument(
+        "--log-format", choices=("text", "json"), default=None, help="json: one JSON object per log line"
+    )
     simulate = sub.add_parser("simulate", help="run the DeepSeek web simulator (for tests and demos)")
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8100)
@@ -48,5 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from deepseek_free_api.server import run
 
-        return run(host=args.host, port=args.port, config=args.config, demo=args.demo)
+        return run(
+            host=args.host, port=args.port, config=args.config, demo=args.demo, log_format=args.log_format
+        )
     return run_simulator(args.host, args.port, args.config)
