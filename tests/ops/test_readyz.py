@@ -25,6 +25,7 @@ def test_ready_until_every_account_is_parked_then_503_with_the_reasons() -> None
         ready = httpx.get(stack.server.url + "/readyz", timeout=10)
         assert ready.status_code == 200
         assert ready.json() == {"ready": True, "accounts": {"free": 3}}
+        assert httpx.head(stack.server.url + "/readyz", timeout=10).status_code == 200
 
         stack.sim("POST", "/_sim/accounts/alpha", json={"revoked": True})
         stack.sim("POST", "/_sim/accounts/beta", json={"mute_seconds": 600})
@@ -33,6 +34,7 @@ def test_ready_until_every_account_is_parked_then_503_with_the_reasons() -> None
 
         parked = httpx.get(stack.server.url + "/readyz", timeout=10)
         assert parked.status_code == 503
+        assert httpx.head(stack.server.url + "/readyz", timeout=10).status_code == 503
         body = parked.json()
         assert body["ready"] is False
         assert body["accounts"] == {"invalid": 1, "muted": 1, "cooldown": 1}

@@ -24,6 +24,7 @@ from tests.support.processes import CLI, running
 KEY = "sk-logcheck-5b2e91c0d7a4"
 TOKEN = "tok-logcheck-e4a7f0c9b13d"
 WRONG_KEY = "sk-wrong-0f3c9a8e71b2"
+ADMIN_KEY = "adm-logcheck-77c0e2d91f5a"
 STATUSES = (200, 404, 401, 503)  # what make_requests gets: 200 twice, then one of each
 
 
@@ -38,7 +39,7 @@ def upstream() -> Iterator[BackgroundServer]:
 def config_file(tmp_path: Path, simulator: str) -> Path:
     path = tmp_path / "server.toml"
     path.write_text(
-        f'[upstream]\nbase_url = "{simulator}"\n[auth]\napi_keys = ["{KEY}"]\n'
+        f'[upstream]\nbase_url = "{simulator}"\n[auth]\napi_keys = ["{KEY}"]\nadmin_keys = ["{ADMIN_KEY}"]\n'
         f'[pool]\nmin_interval_s = 0\n[[accounts]]\ntoken = "{TOKEN}"\n'
     )
     return path
@@ -53,6 +54,8 @@ def make_requests(url: str, simulator: BackgroundServer) -> None:
         with client.stream("POST", "/v1/chat/completions", json={**chat, "stream": True}) as stream:
             assert stream.status_code == 200 and "[DONE]" in stream.read().decode()
         assert client.post("/v1/chat/completions", json={**chat, "model": "gpt-nope"}).status_code == 404
+        relayed = {"Authorization": f"Bearer {ADMIN_KEY}", "X-Forwarded-For": "203.0.113.7"}
+        assert client.get("/metrics", headers=relayed).status_code == 200
         wrong = {"Authorization": f"Bearer {WRONG_KEY}"}
         assert client.post("/v1/chat/completions", json=chat, headers=wrong).status_code == 401
         httpx.post(simulator.url + "/_sim/accounts/solo", json={"revoked": True}).raise_for_status()
@@ -68,7 +71,7 @@ def run_serve(tmp_path: Path, simulator: BackgroundServer, *flags: str) -> str:
     with running(argv, port) as server:
         make_requests(server.url, simulator)
     assert server.stopped_gracefully, server.output
-    assert KEY not in server.output and TOKEN not in server.output and WRONG_KEY not in server.output
+    assert not [secret for secret in (KEY, TOKEN, WRONG_KEY, ADMIN_KEY) if secret in server.output]
     return server.output
 
 

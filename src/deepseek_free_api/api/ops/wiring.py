@@ -68,7 +68,7 @@ async def metrics(request: Request) -> Response:
     return Response(await ops.metrics.render(ops.pool), media_type=CONTENT_TYPE)
 
 
-@router.get("/readyz")
+@router.api_route("/readyz", methods=["GET", "HEAD"])  # uptime probes often send HEAD
 async def readyz(request: Request) -> JSONResponse:
     """200 when an account can serve now; 503 with every account's reason otherwise."""
     ops = ops_of(request)
