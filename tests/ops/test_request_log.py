@@ -95,6 +95,8 @@ def test_one_text_line_per_request_with_route_model_key_account_times_and_reason
     assert "reason=\"The model 'gpt-nope' does not exist" in unknown
     assert " 401 " in refused and "key=caller-token" in refused and "error=invalid_api_key" in refused
     assert " 503 " in unavailable and " WARNING " in unavailable and "error=no_usable_account" in unavailable
+    (scrape,) = [line for line in output.splitlines() if '"GET /metrics HTTP/1.1" 200' in line]
+    assert " key=admin " in scrape
     assert "reason=\"none of this server's DeepSeek accounts" in unavailable
     assert re.search(r"account=acct-[0-9a-f]{4} ", unavailable), unavailable  # the account that failed
 

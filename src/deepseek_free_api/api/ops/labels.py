@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from deepseek_free_api.chat.models import ModelSpec
 
 ANONYMOUS = "anonymous"
+ADMIN = "admin"
 CALLER_TOKEN = "caller-token"
 NONE = "-"
 
@@ -53,14 +54,15 @@ def account_label(account_id: str) -> str:
 
 
 class KeyLabels:
-    """Who called, as a label: a service key's name, ``anonymous`` or ``caller-token``.
+    """Who called, as a label: a service key's name, ``admin``, ``anonymous`` or ``caller-token``.
 
     The one place that names callers in metrics and logs: once callers are Principals, this is
     where the Principal's name takes over.
     """
 
-    def __init__(self, api_keys: Sequence[str]) -> None:
+    def __init__(self, api_keys: Sequence[str], admin_keys: Sequence[str] = ()) -> None:
         self._keys = [(key.encode(), key_digest_label(key)) for key in api_keys]
+        self._keys += [(key.encode(), ADMIN) for key in admin_keys]
 
     def label(self, credential: str | None) -> str:
         """The label for the credential a request presented (compared in constant time)."""

@@ -35,7 +35,7 @@ class Ops:
         auth = settings.auth
         return cls(
             metrics=Metrics(),
-            keys=KeyLabels(auth.api_keys),
+            keys=KeyLabels(auth.api_keys, auth.admin_keys),
             guard=OpsGuard(
                 admin_keys=auth.admin_keys,
                 service_keys=auth.api_keys,
