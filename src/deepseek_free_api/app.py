@@ -24,6 +24,9 @@ from deepseek_free_api.api.client_address import ClientAddressMiddleware, Truste
 from deepseek_free_api.api.edge import Drain
 from deepseek_free_api.api.errors import http_error_response, openai_error_response
 from deepseek_free_api.api.openapi import DESCRIPTION, DocumentedApp
+from deepseek_free_api.api.ops import install as install_ops
+from deepseek_free_api.api.ops import note_error
+from deepseek_free_api.api.ops.meters import MeteredLeases, MeteredRunner, TimedWarmth
 from deepseek_free_api.api.origin import OriginGuard, origin_policy
 from deepseek_free_api.api.responses_models import gpt_model_from_settings
 from deepseek_free_api.api.state import Core, OutputOptions
@@ -93,6 +96,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             connect_timeout=settings.upstream.connect_timeout_s,
             request_timeout=settings.upstream.request_timeout_s,
             idle_timeout=settings.upstream.stream_idle_timeout_s,
+            on_call=ops.metrics.upstream_call,
         )
 
         async def login(account: Account) -> str:
@@ -126,11 +130,12 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         warmth = WarmAccounts(client, identity_of, sessions=settings.chat.session_delete != "delete")
         pool.subscribe(warmth.forget)  # removed, evicted or a new token: its session and PoW go
         parking = Parking(client, generation_max_s=settings.upstream.generation_max_s)
+        ops.pool = pool
         runner = ChatRunner(
-            pool,
+            MeteredLeases(pool, ops.metrics),
             TurnRunner(
                 client,
-                warmth,
+                TimedWarmth(warmth, ops.metrics),
                 LazyTokenCounter(),
                 TurnPolicy(
                     continue_max_rounds=settings.chat.continue_max_rounds,
@@ -173,7 +178,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
 
         app.state.responses_store = MemoryResponseStore()
         app.state.core = Core(
-            runner=runner,
+            runner=MeteredRunner(runner),
             caller=caller,
             check_token=check_token,
             output=OutputOptions(
@@ -194,6 +199,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             settings.upstream.base_url,
             ", ".join(mask_secret(key) for key in settings.auth.api_keys) or "none",
         )
+        log.info("/metrics and /readyz: %s", ops.guard.describe())
         try:
             yield
         finally:
@@ -219,6 +225,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         app.add_middleware(ClientAddressMiddleware, proxies=TrustedProxies(settings.server.trusted_proxies))
     # Outermost: foreign Host/Origin values are refused before anything else runs (api/origin.py).
     app.add_middleware(OriginGuard, policy=origin_policy(settings))
+    ops = install_ops(app, settings)  # its access log goes outside the guard: refusals are logged
     app.include_router(openai_chat.router)
     app.include_router(anthropic_messages.router)
     app.include_router(responses_api.router)
@@ -228,6 +235,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ServiceError)
+        note_error(exc)
         return openai_error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)

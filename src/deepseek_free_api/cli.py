@@ -18,6 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--config", default=None, help="TOML configuration file")
     serve.add_argument("--demo", action="store_true", help="run against an in-process simulator")
+    serve.add_argument(
+        "--log-format", choices=("text", "json"), default=None, help="json: one JSON object per log line"
+    )
     from deepseek_free_api import key_commands
 
     key_commands.add_parser(sub)
@@ -51,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from deepseek_free_api.server import run
 
-        return run(host=args.host, port=args.port, config=args.config, demo=args.demo)
+        return run(
+            host=args.host, port=args.port, config=args.config, demo=args.demo, log_format=args.log_format
+        )
     if args.command == "keys":
         from deepseek_free_api import key_commands
 

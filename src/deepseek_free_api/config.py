@@ -24,6 +24,8 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `server.idle_timeout_s` | `DEEPSEEK_FREE_API_SERVER_IDLE_TIMEOUT_S` | `20` | keep-alive connections idle this long are closed |
 | `server.max_connections` | `DEEPSEEK_FREE_API_SERVER_MAX_CONNECTIONS` | `4096` | open connections at most (lowered to the open-file limit minus `server.reserved_fds`); at the cap a new connection closes the longest-waiting one that has no request in progress |
 | `server.reserved_fds` | `DEEPSEEK_FREE_API_SERVER_RESERVED_FDS` | `256` | file descriptors kept free for upstream connections, files and stores (at most half the limit) |
+| `server.public_metrics` | `DEEPSEEK_FREE_API_SERVER_PUBLIC_METRICS` | `false` | `true` serves `/metrics` and `/readyz` to anyone; otherwise loopback callers need no key and others an admin key |
+| `server.log_format` | `DEEPSEEK_FREE_API_SERVER_LOG_FORMAT` (flag `--log-format`) | `text` | `json`: one JSON object per log line, for log collectors |
 | `upstream.base_url` | `DEEPSEEK_BASE_URL` or `DEEPSEEK_FREE_API_UPSTREAM_BASE_URL` | `https://chat.deepseek.com` | DeepSeek (or the simulator) |
 | `upstream.connect_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_CONNECT_TIMEOUT_S` | `10` | TCP/TLS connect |
 | `upstream.request_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_REQUEST_TIMEOUT_S` | `30` | non-streaming calls (login, session, PoW) |
@@ -41,6 +43,7 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `auth.api_keys` | `API_KEYS` or `DEEPSEEK_FREE_API_AUTH_API_KEYS` | none | service keys allowed to use server-side accounts |
 | `auth.allow_anonymous` | `DEEPSEEK_FREE_API_AUTH_ALLOW_ANONYMOUS` | `false` | let callers without a key use server-side accounts |
 | `auth.caller_tokens` | `DEEPSEEK_FREE_API_AUTH_CALLER_TOKENS` | `false` | with `api_keys` set, still take other bearers as the caller's own DeepSeek tokens (otherwise 401) |
+| `auth.admin_keys` | `DEEPSEEK_FREE_API_AUTH_ADMIN_KEYS` | none | keys for `/metrics` and `/readyz` from other machines (as a bearer or `x-api-key`) |
 | `pool.max_waiters` | `DEEPSEEK_FREE_API_POOL_MAX_WAITERS` | `64` | requests queued for a free account before 429 |
 | `pool.wait_timeout_s` | `DEEPSEEK_FREE_API_POOL_WAIT_TIMEOUT_S` | `30` | longest wait for an account before 429 |
 | `pool.min_interval_s` | `DEEPSEEK_FREE_API_POOL_MIN_INTERVAL_S` | `1` | pause between two generations on one account |

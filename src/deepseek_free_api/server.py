@@ -11,6 +11,7 @@ from dataclasses import replace
 import uvicorn
 
 from deepseek_free_api.config import AccountConfig, ConfigError, Settings, load_settings
+from deepseek_free_api.logs import configure_logging
 from deepseek_free_api.net.server import guard_for, uvicorn_options
 
 log = logging.getLogger("deepseek_free_api")
@@ -29,18 +30,19 @@ DEMO_BANNER = """
 DEMO_KEY = "sk-my-service-key"
 
 
-def run(*, host: str | None, port: int | None, config: str | None, demo: bool) -> int:
+def run(
+    *, host: str | None, port: int | None, config: str | None, demo: bool, log_format: str | None = None
+) -> int:
     """Load settings and serve until interrupted; returns the process exit code."""
     try:
         settings = load_settings(
-            overrides={"host": host, "port": port, "demo": demo or None}, config_path=config
+            overrides={"host": host, "port": port, "demo": demo or None, "log_format": log_format},
+            config_path=config,
         )
     except (ConfigError, OSError) as exc:
         print(f"deepseek-free-api: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.server.log_format)
     for warning in settings.warnings:
         log.warning("%s", warning)
     guard = guard_for(settings.server)  # first: raises the open-file limit for all that follows
@@ -57,6 +59,10 @@ def run(*, host: str | None, port: int | None, config: str | None, demo: bool) -
             host=settings.server.host,
             port=settings.server.port,
             log_level=settings.log_level,
+            # Our handler formats uvicorn's lines too (JSON stays JSON), and api/ops/access.py
+            # writes the request line in place of uvicorn's access line.
+            log_config=None,
+            access_log=False,
             timeout_graceful_shutdown=5,
             # uvicorn would believe X-Forwarded-For from 127.0.0.1; server.trusted_proxies decides.
             proxy_headers=False,
@@ -75,7 +81,7 @@ def _demo(settings: Settings) -> Iterator[Settings]:
     config = SimulatorConfig.demo()
     # Named: its uvicorn lines stay out of the user's terminal below warnings, and say where
     # they come from when they do appear.
-    with BackgroundServer(create_app(config), name="simulator") as simulator:
+    with BackgroundServer(create_app(config), name="simulator", log_config=None) as simulator:
         demo = replace(
             settings,
             upstream=replace(settings.upstream, base_url=simulator.url),

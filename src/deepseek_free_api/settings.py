@@ -81,6 +81,11 @@ class ServerSettings:
     idle_timeout_s: float = field(default=20.0, metadata=_min(0.5))
     max_connections: int = field(default=4096, metadata=_min(1))
     reserved_fds: int = field(default=256, metadata=_min(0))
+    # /metrics and /readyz answer loopback callers without a key and others with an admin key;
+    # true opens them to everyone (a private network, or a proxy that guards them itself).
+    public_metrics: bool = False
+    # "json": one JSON object per log line, for log collectors (flag --log-format).
+    log_format: Literal["text", "json"] = "text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,8 @@ class AuthSettings:
     # With service keys configured, a bearer that is not a key is refused (a mistyped key must not
     # reach DeepSeek as an account token) unless the operator opts in to callers' own tokens.
     caller_tokens: bool = False
+    # Keys for the operator's endpoints (/metrics, /readyz from another machine); never service keys.
+    admin_keys: tuple[str, ...] = field(default=(), repr=False, metadata={"secret": True, "token": True})
 
 
 @dataclass(frozen=True, slots=True)

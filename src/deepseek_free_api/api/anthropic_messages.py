@@ -23,6 +23,7 @@ from deepseek_free_api.api.anthropic_models import (
 from deepseek_free_api.api.anthropic_render import MessageRenderer, StreamEvent, assemble
 from deepseek_free_api.api.auth import presented_credential
 from deepseek_free_api.api.errors import retry_after
+from deepseek_free_api.api.ops import note_error
 from deepseek_free_api.api.request_body import read_json
 from deepseek_free_api.api.state import core_of, turn_response
 from deepseek_free_api.chat.events import ChatEvent
@@ -101,6 +102,7 @@ def anthropic_error(error: ServiceError) -> dict[str, Any]:
 def anthropic_error_response(error: ServiceError) -> JSONResponse:
     """The whole HTTP answer for an error: status, ``retry-after`` where it helps, Anthropic body."""
     status, _ = anthropic_status(error)
+    note_error(error)
     headers = {}
     seconds = retry_after(error)
     if seconds is not None and status in (429, 529):

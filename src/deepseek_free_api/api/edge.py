@@ -19,6 +19,7 @@ full queue or a wait timeout is a real 429 with ``Retry-After``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from deepseek_free_api.api.ops.record import RequestRecord, current_request
 from deepseek_free_api.chat.events import ChatEvent, Completed
 from deepseek_free_api.errors import RequestTimeoutError, ServiceError, ShuttingDownError
 
@@ -152,6 +154,7 @@ class TurnResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         outcome = _Outcome()
+        record = current_request.get()  # the access log's; what the answer came to goes there
         producer = anyio.CancelScope(deadline=anyio.current_time() + self._timeout_s)
         watcher = anyio.CancelScope()
         sender, receiver = anyio.create_memory_object_stream[list[ChatEvent]](_CHANNEL_BATCHES)
@@ -162,9 +165,9 @@ class TurnResponse(Response):
                 try:
                     async with receiver:
                         if self._stream:
-                            await self._send_stream(receiver, send, outcome, watcher)
+                            await self._send_stream(receiver, send, outcome, watcher, record)
                         else:
-                            await self._send_reply(receiver, send, outcome, watcher)
+                            await self._send_reply(receiver, send, outcome, watcher, record)
                 except OSError:  # the socket is gone under us: same as a disconnect
                     _cancel(outcome, producer, "gone")
                 finally:
@@ -210,6 +213,7 @@ class TurnResponse(Response):
         send: Send,
         outcome: _Outcome,
         watcher: anyio.CancelScope,
+        record: RequestRecord | None,
     ) -> None:
         dialect = self._dialect
         started = False
@@ -228,6 +232,7 @@ class TurnResponse(Response):
                 batch = []
             if not batch:  # the producer is done without a Completed: an error, or cancelled
                 break
+            _noted(record, batch)
             frames = dialect.frames(batch)
             if isinstance(batch[-1], Completed):
                 watcher.cancel()  # the client may hang up now: the clean-up must not be cancelled
@@ -237,6 +242,8 @@ class TurnResponse(Response):
         if outcome.cancelled_for == "gone":
             return
         error = outcome.error or ServiceError("the answer ended without a reason")
+        if record is not None:
+            record.error = error
         if not started:
             await self._error(error, send)
             return
@@ -249,9 +256,11 @@ class TurnResponse(Response):
         send: Send,
         outcome: _Outcome,
         watcher: anyio.CancelScope,
+        record: RequestRecord | None,
     ) -> None:
         events: list[ChatEvent] = []
         async for batch in receiver:
+            _noted(record, batch)
             events += batch
             if isinstance(batch[-1], Completed):
                 watcher.cancel()
@@ -259,7 +268,10 @@ class TurnResponse(Response):
         else:
             if outcome.cancelled_for == "gone":
                 return
-            await self._error(outcome.error or ServiceError("the answer ended without a reason"), send)
+            error = outcome.error or ServiceError("the answer ended without a reason")
+            if record is not None:
+                record.error = error
+            await self._error(error, send)
             return
         body = orjson.dumps(self._dialect.reply(events))
         await send(
@@ -292,3 +304,14 @@ class TurnResponse(Response):
             {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
         )
         await send({"type": "http.response.body", "body": response.body})
+
+
+def _noted(record: RequestRecord | None, batch: list[ChatEvent]) -> None:
+    """Tell the access log when the answer's first event came, and the usage at its end."""
+    if record is None:
+        return
+    if record.first_event is None:
+        record.first_event = time.perf_counter()
+    last = batch[-1]
+    if isinstance(last, Completed):
+        record.usage = last.usage

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.requests import Request
 
 from deepseek_free_api.api.edge import Dialect, Drain, Run, TurnResponse
-from deepseek_free_api.chat.failover import Caller, ChatRunner
-from deepseek_free_api.chat.request import ReasoningOutput
+from deepseek_free_api.chat.failover import Caller
+from deepseek_free_api.chat.ports import EventSink
+from deepseek_free_api.chat.request import ChatRequest, ReasoningOutput
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,11 +22,17 @@ class OutputOptions:
     search_sources_text: bool = True
 
 
+class Runner(Protocol):
+    """Runs a chat request to its end (``chat.failover.ChatRunner``, metered by ``api.ops``)."""
+
+    async def run(self, request: ChatRequest, caller: Caller, sink: EventSink) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Core:
     """The running application's parts, as the routes see them."""
 
-    runner: ChatRunner
+    runner: Runner
     caller: Callable[[str | None], Caller]
     check_token: Callable[[str], Awaitable[bool]]
     output: OutputOptions

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -40,6 +41,9 @@ from deepseek_free_api.upstream.wire import (
 
 log = logging.getLogger(__name__)
 
+# Told of every call: the endpoint (``/chat/completion``) and the error it raised, or None.
+CallObserver = Callable[[str, ServiceError | None], None]
+
 
 class DeepSeekClient:
     """Async client for DeepSeek's web API; one instance per server, shared by all accounts."""
@@ -54,12 +58,14 @@ class DeepSeekClient:
         idle_timeout: float = 120.0,
         proxy: str | None = None,
         max_transfers: int = 1024,
+        on_call: CallObserver | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.persona = persona
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
         self._idle_timeout = idle_timeout
+        self._on_call = on_call
         # Plain http (the simulator) must not try an h2c upgrade; https negotiates HTTP/2 like Chrome.
         plain = urlsplit(self.base_url).scheme == "http"
         self._session = OwnedSession(
@@ -76,6 +82,21 @@ class DeepSeekClient:
         await self._session.close()
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _observed(self, path: str) -> Iterator[None]:
+        """Tell ``on_call`` how a call to ``path`` ended (metrics); errors pass through unchanged."""
+        observe = self._on_call
+        if observe is None:
+            yield
+            return
+        endpoint = path.split("?", 1)[0].removeprefix(API)
+        try:
+            yield
+        except ServiceError as error:
+            observe(endpoint, error)
+            raise
+        observe(endpoint, None)
 
     def _headers(self, identity: Identity | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         headers = self.persona.headers(
@@ -123,8 +144,9 @@ class DeepSeekClient:
         json: Mapping[str, Any] | None = None,
     ) -> Any:
         """One JSON call; returns ``biz_data`` or raises the classified error."""
-        response = await self._send(method, API + path, identity, json=json)
-        return _envelope_data(response.status_code, dict(response.headers), response.content, path)
+        with self._observed(path):
+            response = await self._send(method, API + path, identity, json=json)
+            return _envelope_data(response.status_code, dict(response.headers), response.content, path)
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -204,6 +226,10 @@ class DeepSeekClient:
 
     async def upload_file(self, identity: Identity, upload: FileUpload, pow_header: str) -> UploadedFile:
         """``file/upload_file``: one multipart part named ``file``; the answer is usually PENDING."""
+        with self._observed(UPLOAD_PATH):
+            return await self._upload_file(identity, upload, pow_header)
+
+    async def _upload_file(self, identity: Identity, upload: FileUpload, pow_header: str) -> UploadedFile:
         # Built here rather than by curl's mime API: the bytes and the boundary are ours to check.
         # The boundary looks like Chrome's (----WebKitFormBoundary + 16 characters).
         boundary = "----WebKitFormBoundary" + secrets.token_urlsafe(12)[:16]
@@ -259,7 +285,9 @@ class DeepSeekClient:
         transfer = Transfer()
 
         async def send() -> Any:
-            with transfer.current():  # the curl handle this request takes belongs to the stream
+            # The curl handle this request takes belongs to the stream; the call counts in the
+            # metrics (an answer that is not a stream is classified, and counted, per attempt).
+            with self._observed(path), transfer.current():
                 return await self._send("POST", path, identity, json=body, headers=headers, stream=True)
 
         return UpstreamStream(send, path, abort=transfer.abort, idle_timeout_s=self._idle_timeout)
