@@ -18,6 +18,10 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `server.trusted_proxies` | `DEEPSEEK_FREE_API_SERVER_TRUSTED_PROXIES` | none | addresses or networks (`10.0.0.0/8`) of reverse proxies whose `X-Forwarded-For`/`Forwarded` name the client; ignored from any other peer |
 | `server.data_dir` | `DEEPSEEK_FREE_API_SERVER_DATA_DIR` | `./data` | directory of the default SQLite store, created with mode 0700 |
 | `store.url` | `DEEPSEEK_FREE_API_STORE_URL` | empty (= `sqlite` file `state.sqlite3` in `server.data_dir`) | where leases, account state, service keys, usage, conversation moves and stored responses live: `sqlite:///PATH` (one machine), `redis://[:PASSWORD@]HOST:PORT/DB[?prefix=NAME:]` (several processes or hosts), `memory://` (this process only) |
+| `store.responses_max_count` | `DEEPSEEK_FREE_API_STORE_RESPONSES_MAX_COUNT` | `1024` | stored Responses kept at most (least recently used go first) |
+| `store.responses_max_bytes` | `DEEPSEEK_FREE_API_STORE_RESPONSES_MAX_BYTES` | `67108864` | bytes of stored Responses kept at most (their JSON; images and files are kept as DeepSeek file ids, never as bytes) |
+| `store.responses_max_per_owner` | `DEEPSEEK_FREE_API_STORE_RESPONSES_MAX_PER_OWNER` | `256` | stored Responses kept per service key or caller |
+| `store.responses_ttl_s` | `DEEPSEEK_FREE_API_STORE_RESPONSES_TTL_S` | `2592000` (30 days) | how long a stored Response can be read or continued |
 | `upstream.base_url` | `DEEPSEEK_BASE_URL` or `DEEPSEEK_FREE_API_UPSTREAM_BASE_URL` | `https://chat.deepseek.com` | DeepSeek (or the simulator) |
 | `upstream.connect_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_CONNECT_TIMEOUT_S` | `10` | TCP/TLS connect |
 | `upstream.request_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_REQUEST_TIMEOUT_S` | `30` | non-streaming calls (login, session, PoW) |

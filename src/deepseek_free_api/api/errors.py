@@ -32,6 +32,7 @@ from deepseek_free_api.errors import (
     InvalidPowError,
     InvalidSessionError,
     InvalidTokenError,
+    KeyLimitError,
     MissingParameterError,
     ModelNotFoundError,
     MutedError,
@@ -71,6 +72,7 @@ _TABLE: tuple[tuple[type[ServiceError], int, str, str], ...] = (
     (AuthenticationError, 401, "authentication_error", "invalid_api_key"),
     (InvalidTokenError, 401, "authentication_error", "invalid_deepseek_token"),
     (PermissionDeniedError, 403, "permission_error", "permission_denied"),
+    (KeyLimitError, 429, "rate_limit_error", "key_limit_exceeded"),
     (CapacityError, 429, "rate_limit_error", "rate_limit_exceeded"),
     (MutedError, 429, "rate_limit_error", "account_muted"),
     (ThrottledError, 429, "rate_limit_error", "upstream_rate_limited"),
@@ -116,8 +118,9 @@ def status_of(error: ServiceError) -> tuple[int, str]:
 
 def error_code(error: ServiceError) -> str:
     """The specific machine-readable code, e.g. ``model_not_found`` or ``upstream_timeout``."""
-    if isinstance(error, RequestError) and error.code:
-        return error.code
+    code = getattr(error, "code", None)  # set by RequestError's raiser, or by the class (model_not_allowed)
+    if isinstance(code, str) and code:
+        return code
     return _row(error)[2]
 
 
