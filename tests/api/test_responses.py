@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -358,6 +359,27 @@ def test_hosted_web_search_setting_lets_a_declared_tool_search() -> None:
         assert "search=true" in reply.output_text
     finally:
         searching.close()
+
+
+def test_the_response_store_bounds_come_from_the_settings() -> None:
+    bounded = start_stack(
+        simulator_config(),
+        api_keys=[API_KEY, OTHER_KEY],
+        **{"store.responses_max_per_owner": 2, "store.responses_ttl_s": 2},
+    )
+    stack = next(bounded)
+    try:
+        mine = [client(stack).responses.create(model="deepseek-chat", input=f"n{n}").id for n in range(3)]
+        theirs = client(stack, OTHER_KEY).responses.create(model="deepseek-chat", input="other").id
+        with pytest.raises(openai.NotFoundError):
+            client(stack).responses.retrieve(mine[0])  # over the per-owner bound: the oldest went
+        assert [client(stack).responses.retrieve(i).id for i in mine[1:]] == mine[1:]
+        assert client(stack, OTHER_KEY).responses.retrieve(theirs).id == theirs  # its own bound
+        time.sleep(2.5)
+        with pytest.raises(openai.NotFoundError):
+            client(stack).responses.retrieve(mine[2])  # past store.responses_ttl_s
+    finally:
+        bounded.close()
 
 
 def test_tool_history_items_reach_the_model(stack: Stack) -> None:
