@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,16 +11,13 @@ from pathlib import Path
 import pytest
 
 from deepseek_free_api.stores import open_stores
-from tests.support.processes import CLI, REPO, clean_env
+from tests.support.processes import clean_env, run_keys
 from tests.support.redis_server import redis_server
 
 KEY = re.compile(r"sk-[A-Za-z0-9_-]{43}")
 
 
-def keys(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, "keys", *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+keys = run_keys
 
 
 @pytest.fixture(scope="module")

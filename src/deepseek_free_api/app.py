@@ -7,7 +7,6 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import fields
-from functools import partial
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -19,10 +18,11 @@ from deepseek_free_api import __version__
 from deepseek_free_api.accounts import Account, AccountPool
 from deepseek_free_api.api import anthropic_messages, docs_page, misc, openai_chat, responses_api
 from deepseek_free_api.api.anthropic_models import ClaudeModels
-from deepseek_free_api.api.auth import resolve_caller
+from deepseek_free_api.api.auth import CallerResolver
 from deepseek_free_api.api.client_address import ClientAddressMiddleware, TrustedProxies
 from deepseek_free_api.api.edge import Drain
 from deepseek_free_api.api.errors import http_error_response, openai_error_response
+from deepseek_free_api.api.limits import KeyGate
 from deepseek_free_api.api.openapi import DESCRIPTION, DocumentedApp
 from deepseek_free_api.api.ops import install as install_ops
 from deepseek_free_api.api.ops import note_error
@@ -34,13 +34,12 @@ from deepseek_free_api.chat.conversations import ConversationBook
 from deepseek_free_api.chat.failover import ChatRunner, FailoverPolicy
 from deepseek_free_api.chat.files import AttachmentUploader
 from deepseek_free_api.chat.parking import Parking
-from deepseek_free_api.chat.responses_store import MemoryResponseStore
 from deepseek_free_api.chat.tokens import LazyTokenCounter
 from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
 from deepseek_free_api.chat.warm import WarmAccounts
 from deepseek_free_api.config import AccountConfig, Settings, device_id_for, mask_secret, token_identity
 from deepseek_free_api.errors import InvalidTokenError, RequestError, ServiceError
-from deepseek_free_api.stores import Stores, open_stores
+from deepseek_free_api.stores import ResponseLimits, StoreOptions, Stores, open_stores
 from deepseek_free_api.upstream.client import DeepSeekClient, Identity
 from deepseek_free_api.upstream.persona import Persona
 
@@ -69,6 +68,19 @@ def persona_of(settings: Settings) -> Persona:
     return Persona(**{f.name: getattr(settings.persona, f.name) for f in fields(Persona)})
 
 
+def store_options(settings: Settings) -> StoreOptions:
+    """The stores' bounds from the settings (``store.responses_*``)."""
+    store = settings.store
+    return StoreOptions(
+        responses=ResponseLimits(
+            max_count=store.responses_max_count,
+            max_bytes=store.responses_max_bytes,
+            max_per_owner=store.responses_max_per_owner,
+            ttl_s=store.responses_ttl_s,
+        )
+    )
+
+
 def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     """The ASGI application; nothing connects or loads until its lifespan starts.
 
@@ -81,15 +93,17 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         async with AsyncExitStack() as opened:
             state = stores
             if state is None:
-                state = await open_stores(settings.store.url, settings.server.data_dir)
+                state = await open_stores(
+                    settings.store.url, settings.server.data_dir, options=store_options(settings)
+                )
                 opened.push_async_callback(state.aclose)
             app.state.stores = state
             log.info("state store: %s", state.location.describe())
-            async with _serving(app):
+            async with _serving(app, state):
                 yield
 
     @asynccontextmanager
-    async def _serving(app: FastAPI) -> AsyncIterator[None]:
+    async def _serving(app: FastAPI, stores: Stores) -> AsyncIterator[None]:
         client = DeepSeekClient(
             settings.upstream.base_url,
             persona_of(settings),
@@ -151,7 +165,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
                     parse_timeout_s=settings.files.parse_timeout_s,
                 ),
             ),
-            ConversationBook(pool.devices),
+            ConversationBook(pool.devices, stores.conversations),
             FailoverPolicy(
                 max_attempts=settings.retry.max_attempts,
                 backoff_s=settings.retry.backoff_initial_s,
@@ -159,8 +173,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             ),
             parking,
         )
-        caller = partial(
-            resolve_caller,
+        caller = CallerResolver(
+            stores.keys,
             api_keys=settings.auth.api_keys,
             allow_anonymous=settings.auth.allow_anonymous,
             has_server_accounts=bool(accounts),
@@ -176,10 +190,10 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
                 return False
             return True
 
-        app.state.responses_store = MemoryResponseStore()
         app.state.core = Core(
             runner=MeteredRunner(runner),
             caller=caller,
+            gate=KeyGate(stores.rates, stores.usage, request_timeout_s=settings.server.request_timeout_s),
             check_token=check_token,
             output=OutputOptions(
                 reasoning_output=settings.chat.reasoning_output,

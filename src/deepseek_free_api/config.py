@@ -26,6 +26,10 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `server.reserved_fds` | `DEEPSEEK_FREE_API_SERVER_RESERVED_FDS` | `256` | file descriptors kept free for upstream connections, files and stores (at most half the limit) |
 | `server.public_metrics` | `DEEPSEEK_FREE_API_SERVER_PUBLIC_METRICS` | `false` | `true` serves `/metrics` and `/readyz` to anyone; otherwise loopback callers need no key and others an admin key |
 | `server.log_format` | `DEEPSEEK_FREE_API_SERVER_LOG_FORMAT` (flag `--log-format`) | `text` | `json`: one JSON object per log line, for log collectors |
+| `store.responses_max_count` | `DEEPSEEK_FREE_API_STORE_RESPONSES_MAX_COUNT` | `1024` | stored Responses kept at most (least recently used go first) |
+| `store.responses_max_bytes` | `DEEPSEEK_FREE_API_STORE_RESPONSES_MAX_BYTES` | `67108864` | bytes of stored Responses kept at most (their JSON; images and files are kept as DeepSeek file ids, never as bytes) |
+| `store.responses_max_per_owner` | `DEEPSEEK_FREE_API_STORE_RESPONSES_MAX_PER_OWNER` | `256` | stored Responses kept per service key or caller |
+| `store.responses_ttl_s` | `DEEPSEEK_FREE_API_STORE_RESPONSES_TTL_S` | `2592000` (30 days) | how long a stored Response can be read or continued |
 | `upstream.base_url` | `DEEPSEEK_BASE_URL` or `DEEPSEEK_FREE_API_UPSTREAM_BASE_URL` | `https://chat.deepseek.com` | DeepSeek (or the simulator) |
 | `upstream.connect_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_CONNECT_TIMEOUT_S` | `10` | TCP/TLS connect |
 | `upstream.request_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_REQUEST_TIMEOUT_S` | `30` | non-streaming calls (login, session, PoW) |

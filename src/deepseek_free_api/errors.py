@@ -15,7 +15,9 @@ dialect's error body in ``api/`` (one function per dialect)::
     │   └── InputTooLongError         prompt above the model's input_character_limit (400)
     ├── AuthenticationError           missing or wrong service API key / caller token (401)
     ├── PermissionDeniedError         authenticated but not allowed (403)
+    │   └── ModelNotAllowedError      a service key's --models leave this model out (403)
     ├── CapacityError                 no account free within the wait budget (429, Retry-After)
+    │   └── KeyLimitError             a service key over its rpm, concurrency or tokens per day (429)
     ├── NoUsableAccountError          every server account failed (revoked, banned, login) (503)
     ├── RequestTimeoutError           the whole request took longer than server.request_timeout_s (504)
     ├── ShuttingDownError             the server is stopping; the generation was stopped (503)
@@ -101,8 +103,23 @@ class PermissionDeniedError(ServiceError):
     """The caller is known but not allowed to do this."""
 
 
+class ModelNotAllowedError(PermissionDeniedError):
+    """The service key may not use the requested model (``keys create --models``)."""
+
+    code = "model_not_allowed"
+
+
 class CapacityError(ServiceError):
     """No account became free within the wait budget."""
+
+
+class KeyLimitError(CapacityError):
+    """A service key is over one of its limits; ``limit`` names it, ``code`` says which."""
+
+    def __init__(self, message: str, *, limit: str, retry_after: float) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.limit = limit  # rpm, concurrency or tokens_per_day
+        self.code = f"{limit}_limit_exceeded"
 
 
 class NoUsableAccountError(ServiceError):

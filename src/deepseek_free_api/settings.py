@@ -135,6 +135,12 @@ class StoreSettings:
     # empty = the SQLite file in server.data_dir; or memory://, sqlite:///PATH, redis://HOST:PORT/DB.
     # A Redis URL may carry a password: hidden like the other secrets.
     url: str = field(default="", repr=False, metadata={"secret": True})
+    # Stored OpenAI responses (previous_response_id, GET /v1/responses/{id}): bounded in count and
+    # bytes (records hold no attachment bytes, only DeepSeek file ids), per Principal, and in time.
+    responses_max_count: int = field(default=1024, metadata=_min(1))
+    responses_max_bytes: int = field(default=64 * 1024 * 1024, metadata=_min(1))
+    responses_max_per_owner: int = field(default=256, metadata=_min(1))
+    responses_ttl_s: float = field(default=30 * 86400.0, metadata=_min(1))
 
 
 @dataclass(frozen=True, slots=True)

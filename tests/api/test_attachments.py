@@ -158,3 +158,37 @@ def test_with_remote_urls_on_a_loopback_url_is_refused_and_never_connected() -> 
             assert running.upstream_requests("/file/upload_file") == []
         with pytest.raises(BlockingIOError):
             listener.accept()  # nobody knocked
+
+
+def test_a_previous_response_id_follow_up_uploads_only_its_own_new_images(stack: Stack) -> None:
+    # On the base code the follow-up re-uploaded the 6 earlier images too: 11 > files.max_count (10),
+    # a 400 naming a part of the earlier request.
+    def ask(text: str, images: int, previous: str | None = None) -> httpx.Response:
+        content = [
+            {"type": "input_text", "text": text},
+            *[{"type": "input_image", "image_url": PNG_URL}] * images,
+        ]
+        body: dict[str, Any] = {
+            "model": "deepseek-v4-vision",
+            "input": [{"role": "user", "content": content}],
+        }
+        if previous:
+            body["previous_response_id"] = previous
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        return httpx.post(stack.base_url + "/responses", json=body, headers=headers, timeout=30)
+
+    before = len(uploads(stack))
+    first = ask("six pictures", 6)
+    assert first.status_code == 200, first.text
+    earlier = stack.upstream_requests("/chat/completion")[-1]["body"]["ref_file_ids"]
+    second = ask("five more", 5, previous=first.json()["id"])
+    assert second.status_code == 200, second.text
+    assert len(uploads(stack)) - before == 11  # each image uploaded once
+    completion = stack.upstream_requests("/chat/completion")[-1]["body"]
+    assert completion["ref_file_ids"][:6] == earlier and len(completion["ref_file_ids"]) == 11
+    third = ask("and what was in all of them?", 0, previous=second.json()["id"])
+    assert third.status_code == 200, third.text
+    assert len(uploads(stack)) - before == 11
+    assert (
+        stack.upstream_requests("/chat/completion")[-1]["body"]["ref_file_ids"] == completion["ref_file_ids"]
+    )

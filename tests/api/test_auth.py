@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from deepseek_free_api.api.auth import resolve_caller
+from deepseek_free_api.api.auth import KEYS_SEEN_TTL_S, CallerResolver, resolve_caller
 from deepseek_free_api.api.misc import RateLimiter
 from deepseek_free_api.chat.failover import Caller
 from deepseek_free_api.chat.principal import Principal
 from deepseek_free_api.errors import AuthenticationError
+from deepseek_free_api.stores import KeyLimits
+from deepseek_free_api.stores.memory import MemoryKeys
 from tests.api.conftest import API_KEY, TOKENS, Stack, simulator_config, start_stack
 
 LONG_KEY = "sk-" + "SECRETPART" * 4 + "tail"
@@ -121,6 +124,27 @@ def test_caller_tokens_on_a_keyed_server_need_the_operators_opt_in() -> None:
     assert resolve(API_KEY) == Caller(Principal.service_key(API_KEY))
     with pytest.raises(AuthenticationError, match="#2 is not a valid token"):
         resolve("good,b\u00e4d", caller_tokens=True)
+
+
+def test_keys_in_the_store_are_callers_with_a_name_and_refuse_other_bearers() -> None:
+    async def main() -> None:
+        keys = MemoryKeys()
+        resolve = CallerResolver(keys, api_keys=[], allow_anonymous=False, has_server_accounts=True)
+        assert (await resolve("my-deepseek-token")).tokens == (
+            "my-deepseek-token",
+        )  # no keys: as the original
+        _, key = await keys.create("ci", KeyLimits(rpm=2))
+        caller = await resolve(key)  # at once
+        assert caller.principal == Principal.service_key(key) and caller.principal.label == "ci"
+        assert caller.principal.limits == KeyLimits(rpm=2)
+        await asyncio.sleep(KEYS_SEEN_TTL_S)
+        with pytest.raises(AuthenticationError, match="not a service API key"):
+            await resolve("my-deepseek-token")  # a mistyped key must not reach DeepSeek as a token
+        await keys.revoke("ci")
+        with pytest.raises(AuthenticationError, match="'ci' was revoked"):
+            await resolve(key)
+
+    asyncio.run(main())
 
 
 # ---- /token/check -----------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
+import base64
 import json
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,17 @@ from deepseek_free_api.api.responses_render import ResponseRenderer
 from deepseek_free_api.app import create_app
 from deepseek_free_api.background import BackgroundServer
 from deepseek_free_api.chat.events import Completed, TokenUsage
-from deepseek_free_api.chat.request import ChatMessage, ToolCall
-from deepseek_free_api.chat.responses_store import MemoryResponseStore, StoredResponse
+from deepseek_free_api.chat.inline import base64_data
+from deepseek_free_api.chat.request import Attachment, ChatMessage, ToolCall
+from deepseek_free_api.chat.responses_store import (
+    KeptResponse,
+    conversation_of,
+    from_record,
+    to_record,
+    with_file_ids,
+)
 from deepseek_free_api.config import load_settings
-from deepseek_free_api.errors import UpstreamTimeoutError
+from deepseek_free_api.errors import RequestError, UpstreamTimeoutError
 from deepseek_free_api.simulator import create_app as create_simulator
 from tests.api.conftest import API_KEY, TOKENS, Stack, sdk_client, simulator_config, start_stack
 
@@ -354,6 +363,27 @@ def test_hosted_web_search_setting_lets_a_declared_tool_search() -> None:
         searching.close()
 
 
+def test_the_response_store_bounds_come_from_the_settings() -> None:
+    bounded = start_stack(
+        simulator_config(),
+        api_keys=[API_KEY, OTHER_KEY],
+        **{"store.responses_max_per_owner": 2, "store.responses_ttl_s": 2},
+    )
+    stack = next(bounded)
+    try:
+        mine = [client(stack).responses.create(model="deepseek-chat", input=f"n{n}").id for n in range(3)]
+        theirs = client(stack, OTHER_KEY).responses.create(model="deepseek-chat", input="other").id
+        with pytest.raises(openai.NotFoundError):
+            client(stack).responses.retrieve(mine[0])  # over the per-owner bound: the oldest went
+        assert [client(stack).responses.retrieve(i).id for i in mine[1:]] == mine[1:]
+        assert client(stack, OTHER_KEY).responses.retrieve(theirs).id == theirs  # its own bound
+        time.sleep(2.5)
+        with pytest.raises(openai.NotFoundError):
+            client(stack).responses.retrieve(mine[2])  # past store.responses_ttl_s
+    finally:
+        bounded.close()
+
+
 def test_tool_history_items_reach_the_model(stack: Stack) -> None:
     tools: list[Any] = [
         {"type": "function", "name": "read_file", "parameters": {"type": "object", "properties": {}}},
@@ -507,22 +537,24 @@ def test_custom_tools_reach_the_chat_request_as_one_string_parameter() -> None:
     assert chat.include_usage is True
 
 
-def test_memory_store_is_bounded_and_per_owner() -> None:
-    asyncio.run(memory_store_checks())
-
-
-async def memory_store_checks() -> None:
-    store = MemoryResponseStore(max_responses=2)
-    message = (ChatMessage(role="user", text="hi"),)
-    for name in ("a", "b", "c"):
-        await store.put(StoredResponse(name, "me", message, b"{}"))
-    assert await store.get("a", "me") is None  # the oldest went
-    assert await store.get("c", "someone else") is None
-    assert (await store.get("c", "me")) is not None
-    small = MemoryResponseStore(max_bytes=10)
-    await small.put(StoredResponse("big1", "me", message, b"x" * 20))
-    await small.put(StoredResponse("big2", "me", message, b"x" * 20))
-    assert len(small) == 1 and await small.get("big2", "me") is not None
+def test_a_kept_response_holds_file_ids_not_attachment_bytes_and_reads_back() -> None:
+    content = base64_data(base64.b64encode(b"\x89PNG" + b"x" * 100_000).decode(), "input[0]")
+    image = Attachment("image", "cat.png", "image/png", inline=content, param="input[0]")
+    asked = (
+        ChatMessage(role="user", text="what is this?", attachments=(image,)),
+        ChatMessage(role="assistant", text="", tool_calls=(ToolCall("c1", "look", '{"a": 1}'),)),
+        ChatMessage(role="tool", text="done", tool_call_id="c1", name="look"),
+    )
+    conversation = with_file_ids(asked, ["file-1"])
+    kept = KeptResponse("resp_1", "me", conversation, b'{"id": "resp_1"}', b'[{"id":"msg_1"}]', "alpha")
+    record = to_record(kept, 1.0)
+    assert record.size < 1000  # the 100 kB of image bytes are not in it
+    assert from_record(record) == kept
+    (message, *_) = conversation
+    assert message.attachments[0].file_id == "file-1" and message.attachments[0].inline is None
+    unmatched = with_file_ids(asked, [])  # the turn's ids did not line up: no id, and a follow-up is refused
+    with pytest.raises(RequestError, match="was not kept"):
+        conversation_of(replace(kept, conversation=unmatched), "previous_response_id")
 
 
 def test_a_failure_after_only_keepalives_still_opens_the_response() -> None:

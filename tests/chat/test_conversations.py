@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from deepseek_free_api.chat.conversations import ConversationBook, Native, account_key, format_conversation_id
 from deepseek_free_api.chat.principal import ANONYMOUS, Principal
 from deepseek_free_api.errors import ConversationNotFoundError
+from deepseek_free_api.stores import StoreOptions
+from deepseek_free_api.stores.memory import MemoryConversations
 
 SESSION = "6f1c2a3e-0000-4000-8000-000000000001"
 ACCOUNTS = [("alpha", "device-a"), ("beta", "device-b")]
@@ -21,7 +24,13 @@ def conversation_id(message_id: int, device_id: str, owner: Principal = KEY_A) -
 
 
 def book() -> ConversationBook:
-    return ConversationBook(lambda: ACCOUNTS)
+    return ConversationBook(lambda: ACCOUNTS, MemoryConversations(StoreOptions()))
+
+
+def locate(
+    conversations: ConversationBook, value: str, allowed: Callable[[str], bool], owner: Principal
+) -> Native | None:
+    return asyncio.run(conversations.locate(value, allowed, owner))
 
 
 def anyone(account_id: str) -> bool:
@@ -34,8 +43,8 @@ def test_a_reply_id_names_session_message_account_and_owner_and_round_trips() ->
         reply_id
         == f"{SESSION}@42.{account_key('device-b')}.{KEY_A.mark(f'{SESSION}.' + account_key('device-b'))}"
     )
-    assert book().locate(reply_id, anyone, KEY_A) == Native("beta", SESSION, 42)
-    assert book().locate(f"  {reply_id}\n", anyone, KEY_A) == Native("beta", SESSION, 42)
+    assert locate(book(), reply_id, anyone, KEY_A) == Native("beta", SESSION, 42)
+    assert locate(book(), f"  {reply_id}\n", anyone, KEY_A) == Native("beta", SESSION, 42)
 
 
 def test_the_account_key_names_no_account_and_is_stable() -> None:
@@ -54,13 +63,13 @@ def test_the_account_key_names_no_account_and_is_stable() -> None:
 )
 def test_ids_this_server_cannot_continue_are_a_clear_404(value: str) -> None:
     with pytest.raises(ConversationNotFoundError) as info:
-        book().locate(value, anyone, KEY_A)
+        locate(book(), value, anyone, KEY_A)
     assert info.value.param == "conversation_id" and "not known" in info.value.message
 
 
 def _refusal(value: str, owner: Principal, allowed: Callable[[str], bool] = anyone) -> str:
     with pytest.raises(ConversationNotFoundError) as info:
-        book().locate(value, allowed, owner)
+        locate(book(), value, allowed, owner)
     return info.value.message.replace(value, "<id>")
 
 
@@ -87,7 +96,7 @@ def test_the_owner_mark_cannot_be_moved_to_another_session_or_account() -> None:
 
 def test_the_same_tokens_in_another_order_are_the_same_owner() -> None:
     mine = conversation_id(3, "device-a", Principal.caller_tokens(["tok-a", "tok-b"]))
-    assert book().locate(mine, anyone, Principal.caller_tokens(["tok-b", "tok-a", "tok-a"])) is not None
+    assert locate(book(), mine, anyone, Principal.caller_tokens(["tok-b", "tok-a", "tok-a"])) is not None
     _refusal(mine, Principal.caller_tokens(["tok-b"]))
 
 
@@ -96,13 +105,13 @@ def test_the_same_tokens_in_another_order_are_the_same_owner() -> None:
     ["", "abc@1", f"{SESSION}@", f"{SESSION}@x", SESSION, f"{SESSION}@1@2", f"x{SESSION}@2", f"{SESSION}@-1"],
 )
 def test_values_of_another_shape_start_a_new_conversation(value: str) -> None:
-    assert book().locate(value, anyone, KEY_A) is None
+    assert locate(book(), value, anyone, KEY_A) is None
 
 
 def test_an_account_added_later_is_found() -> None:
     accounts = list(ACCOUNTS)
-    conversations = ConversationBook(lambda: accounts)
-    conversations.locate(conversation_id(1, "device-a"), anyone, KEY_A)
+    conversations = ConversationBook(lambda: accounts, MemoryConversations(StoreOptions()))
+    locate(conversations, conversation_id(1, "device-a"), anyone, KEY_A)
     accounts.append(("gamma", "device-c"))
-    found = conversations.locate(conversation_id(1, "device-c"), anyone, KEY_A)
+    found = locate(conversations, conversation_id(1, "device-c"), anyone, KEY_A)
     assert found == Native("gamma", SESSION, 1)

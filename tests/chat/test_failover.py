@@ -15,6 +15,8 @@ from deepseek_free_api.chat.models import parse_model
 from deepseek_free_api.chat.principal import ANONYMOUS
 from deepseek_free_api.chat.request import ChatMessage, ChatRequest
 from deepseek_free_api.chat.turn import TurnRunner
+from deepseek_free_api.stores import StoreOptions
+from deepseek_free_api.stores.memory import MemoryConversations
 
 REQUEST = ChatRequest(model=parse_model("deepseek-chat"), messages=(ChatMessage(role="user", text="hi"),))
 
@@ -41,7 +43,10 @@ def test_a_waiter_cancelled_as_the_account_is_handed_to_it_does_not_lose_the_acc
     async def main() -> None:
         pool = AccountPool([Account.from_token("tok-a", name="a")], max_waiters=4, wait_timeout_s=5)
         runner = ChatRunner(
-            pool, cast(TurnRunner, Forever()), ConversationBook(pool.devices), FailoverPolicy()
+            pool,
+            cast(TurnRunner, Forever()),
+            ConversationBook(pool.devices, MemoryConversations(StoreOptions())),
+            FailoverPolicy(),
         )
         holder = await pool.acquire(owner="holder")
         waiter = asyncio.create_task(runner.run(REQUEST, Caller(ANONYMOUS), NoSink()))

@@ -119,7 +119,7 @@ class Ids:
     def format(self, session_id: str, message_id: int) -> str:
         return f"{session_id}@{message_id}"
 
-    def moved(self, session_id: str, old: int, new: int) -> None:
+    async def moved(self, session_id: str, old: int, new: int) -> None:
         self.moves.append((session_id, old, new))
 
 
@@ -247,7 +247,7 @@ def test_the_repair_continues_after_the_message_an_answer_moved_to() -> None:
         ) -> None:
             await super().__call__(request, account, native, sink, ids)
             if len(self.calls) == 1:
-                ids.moved("sess", 2, 3)  # chat/continue went on under message 3
+                await ids.moved("sess", 2, 3)  # chat/continue went on under message 3
 
     outer = Ids()
     turns = MovingTurns(["oops", '{"name": "Ada", "age": 36}'])

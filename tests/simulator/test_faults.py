@@ -150,6 +150,19 @@ def test_generation_err_then_continue(sim: Sim, client: httpx.Client) -> None:
     assert answer_text(final) == "Echo: hi | model=default thinking=false search=false files=0 parent=none"
 
 
+def test_new_message_moves_a_continued_answer_to_a_new_message_id(sim: Sim, client: httpx.Client) -> None:
+    _arm(client, fault="generation_err", after=10)
+    _arm(client, fault="new_message", path="/chat/continue")
+    session = sim.session()
+    sim.complete(session, "hi")
+    body = {"chat_session_id": session, "message_id": 2, "fallback_to_resume": True}
+    events = parse_sse(sim.post("chat/continue", body).text)
+    assert events[0].json()["response_message_id"] == 3  # ready announces the new message
+    assert answer_text(apply_frames(events)).startswith("Echo: hi |")
+    history = sim.get("chat/history_messages", chat_session_id=session).json()["data"]["biz_data"]
+    assert history["chat_session"]["current_message_id"] == 3
+
+
 def test_edge_blocks_for_a_token_and_for_everyone(sim: Sim, client: httpx.Client, custom: Any) -> None:
     client.post("/_sim/accounts/demo-2", json={"edge_block": "waf"})
     waf = Sim(client, "demo-token-2").post("chat_session/create", {})

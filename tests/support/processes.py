@@ -117,6 +117,14 @@ def demo_server() -> Iterator[Running]:
         yield server
 
 
+def run_keys(*argv: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """``deepseek-free-api keys ARGV...`` as a user runs it, to its end."""
+    command = [*CLI, "keys", *argv]
+    return subprocess.run(
+        command, cwd=REPO, env=dict(env), capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 def _wait_ready(result: Running, path: str) -> None:
     for _ in range(600):  # 60 s at most: the first start also loads the tokenizer
         if result.process.poll() is not None:

@@ -168,7 +168,7 @@ async def messages(request: Request) -> Response:
 
 async def _messages(request: Request) -> Response:
     core = core_of(request)
-    caller = core.caller(presented_credential(request))  # 401 before anything about the body
+    caller = await core.caller(presented_credential(request))  # 401 before anything about the body
     body = await read_json(request)
     chat = parse_messages_request(
         body, models=_models(request), default_reasoning=core.output.reasoning_output
@@ -180,9 +180,8 @@ async def _messages(request: Request) -> Response:
         input_tokens=input_tokens,
         sources_text=core.output.search_sources_text,
     )
-    return turn_response(
-        core, partial(core.runner.run, chat, caller), AnthropicDialect(renderer), stream=chat.stream
-    )
+    run = core.gate.guard(caller, chat, str(body.get("model")), partial(core.runner.run, chat, caller))
+    return turn_response(core, run, AnthropicDialect(renderer), stream=chat.stream)
 
 
 @router.post("/v1/messages/count_tokens", response_model=None)
@@ -190,7 +189,7 @@ async def count_tokens(request: Request) -> Response:
     """``{"input_tokens": N}`` for the prompt a Messages request would send, with DeepSeek's tokenizer."""
     try:
         core = core_of(request)
-        core.caller(presented_credential(request))
+        await core.caller(presented_credential(request))
         body = await read_json(request)
         chat = parse_count_request(body, models=_models(request))
         return JSONResponse({"input_tokens": await count_prompt_tokens(chat)})

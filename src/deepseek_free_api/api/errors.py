@@ -116,8 +116,9 @@ def status_of(error: ServiceError) -> tuple[int, str]:
 
 def error_code(error: ServiceError) -> str:
     """The specific machine-readable code, e.g. ``model_not_found`` or ``upstream_timeout``."""
-    if isinstance(error, RequestError) and error.code:
-        return error.code
+    code = getattr(error, "code", None)  # set by RequestError's raiser, or by the class (model_not_allowed)
+    if isinstance(code, str) and code:
+        return code
     return _row(error)[2]
 
 

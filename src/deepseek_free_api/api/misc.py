@@ -178,7 +178,7 @@ async def token_check(request: Request) -> JSONResponse:
     credential = presented_credential(request)
     caller: Caller | None = None
     try:
-        caller = core.caller(credential)
+        caller = await core.caller(credential)
     except AuthenticationError:
         if credential is not None:
             _spend(request, None)  # a wrong credential spends its address's budget, then is a 401
@@ -193,7 +193,7 @@ async def token_check(request: Request) -> JSONResponse:
     if problem:
         raise RequestError(f"'token' is not a valid token: it {problem}", param="token", code="invalid_value")
     if caller is None:
-        core.caller(token)  # no credential: the checked token itself must be one this server takes
+        await core.caller(token)  # no credential: the checked token itself must be one this server takes
     return JSONResponse({"live": await core.check_token(token)})
 
 

@@ -57,7 +57,7 @@ class OpenAIChatDialect:
 async def chat_completions(request: Request) -> Response:
     """OpenAI Chat Completions, streaming or not (one code path)."""
     core = core_of(request)
-    caller = core.caller(presented_credential(request))  # 401 before anything about the body
+    caller = await core.caller(presented_credential(request))  # 401 before anything about the body
     body = await read_json(request)
     chat = parse_chat_request(body, default_reasoning=core.output.reasoning_output)
     renderer = ChunkRenderer(
@@ -66,6 +66,5 @@ async def chat_completions(request: Request) -> Response:
         include_usage=chat.wants_usage,
         sources_text=core.output.search_sources_text,
     )
-    return turn_response(
-        core, partial(core.runner.run, chat, caller), OpenAIChatDialect(renderer), stream=chat.stream
-    )
+    run = core.gate.guard(caller, chat, str(body.get("model")), partial(core.runner.run, chat, caller))
+    return turn_response(core, run, OpenAIChatDialect(renderer), stream=chat.stream)

@@ -1,8 +1,10 @@
 """``/v1/responses``: create, retrieve, delete, list input items; the Responses dialect on the shared runner.
 
-A stored response (``store``, on by default as in OpenAI) is written before its last event
-leaves, so a client that reads the end of the stream can fetch it or continue it at once.
-Stored responses belong to the credential that made them; another caller's id is "not found".
+A stored response (``store``, on by default as in OpenAI) is written to ``stores.responses``
+before its last event leaves, so a client that reads the end of the stream can fetch it or
+continue it at once, on any process sharing the store and after a restart. Stored responses
+belong to the credential that made them; another caller's id is "not found". What is kept, and
+how images are referenced again rather than re-uploaded: ``chat.responses_store``.
 """
 
 from __future__ import annotations
@@ -24,11 +26,18 @@ from deepseek_free_api.api.responses_items import input_items, page
 from deepseek_free_api.api.responses_models import ResponsesRequest, parse_responses_request
 from deepseek_free_api.api.responses_render import ResponseRenderer
 from deepseek_free_api.api.state import core_of, turn_response
-from deepseek_free_api.chat.events import ChatEvent, Completed
+from deepseek_free_api.chat.events import ChatEvent, Completed, Started
 from deepseek_free_api.chat.request import ChatMessage
-from deepseek_free_api.chat.responses_store import ResponseStore, StoredResponse
+from deepseek_free_api.chat.responses_store import (
+    KeptResponse,
+    conversation_of,
+    from_record,
+    to_record,
+    with_file_ids,
+)
 from deepseek_free_api.chat.turn import EventSink
 from deepseek_free_api.errors import ConversationNotFoundError, ServiceError
+from deepseek_free_api.stores.protocols import ResponseStore
 
 router = APIRouter()
 
@@ -81,51 +90,66 @@ class _StoringSink:
         self._sink = sink
         self._twin = twin  # renders the same events as the dialect's renderer, to the same ids
         self._keeping = keeping
+        self._started: Started | None = None  # the account and the file ids of the turn
 
     async def emit(self, events: list[ChatEvent]) -> None:
         for event in events:
+            if isinstance(event, Started) and self._started is None:
+                self._started = event
             self._twin.render(event)
         if events and isinstance(events[-1], Completed):
-            keeping, twin = self._keeping, self._twin
-            conversation = (*keeping.earlier, *keeping.parsed.input, twin.answer())
-            body = orjson.dumps(twin.response())
-            stored = StoredResponse(twin.response_id, keeping.owner, conversation, body, keeping.input_items)
-            await keeping.store.put(stored)
+            await self._keeping.store.put(to_record(self._kept(), time.time()))
         await self._sink.emit(events)
+
+    def _kept(self) -> KeptResponse:
+        keeping, twin, started = self._keeping, self._twin, self._started
+        asked = (*keeping.earlier, *keeping.parsed.input)
+        files = started.file_ids if started is not None else ()
+        account = started.account_id if started is not None and any(m.attachments for m in asked) else None
+        conversation = (*with_file_ids(asked, files), twin.answer())
+        body = orjson.dumps(twin.response())
+        return KeptResponse(twin.response_id, keeping.owner, conversation, body, keeping.input_items, account)
 
     def leased(self) -> None:
         self._sink.leased()
 
 
 def store_of(request: Request) -> ResponseStore:
-    """The response store the app built in its lifespan (``app.state.responses_store``)."""
-    store: ResponseStore = request.app.state.responses_store
+    """The response store of the app's stores (``app.state.stores``, opened in its lifespan)."""
+    store: ResponseStore = request.app.state.stores.responses
     return store
+
+
+async def _kept(store: ResponseStore, response_id: str, owner: str) -> KeptResponse | None:
+    record = await store.get(response_id, owner)
+    return None if record is None else from_record(record)
 
 
 @router.post("/v1/responses", response_model=None)
 async def create_response(request: Request) -> Response:
     """OpenAI Responses, streaming or not (one code path)."""
     core = core_of(request)
-    caller = core.caller(presented_credential(request))  # 401 before anything about the body
+    caller = await core.caller(presented_credential(request))  # 401 before anything about the body
     body = await read_json(request)
     parsed = parse_responses_request(
         body, gpt_model=request.app.state.gpt_model, hosted_search=request.app.state.hosted_web_search
     )
     store, owner = store_of(request), caller.principal.id
     previous: tuple[ChatMessage, ...] = ()
+    files_account = None
     if parsed.previous_response_id:
-        stored = await store.get(parsed.previous_response_id, owner)
+        stored = await _kept(store, parsed.previous_response_id, owner)
         if stored is None:
             raise ConversationNotFoundError(
                 f"Previous response with id '{parsed.previous_response_id}' not found (responses are kept "
-                "in this server's memory: a restart or a full store forgets them; store=false never keeps "
+                "within the server's store bounds and store.responses_ttl_s; store=false never keeps "
                 "one). Send the whole conversation as input instead.",
                 param="previous_response_id",
                 code="previous_response_not_found",
             )
-        previous = stored.conversation
-    chat = parsed.chat(previous)
+        previous = conversation_of(stored, "previous_response_id")
+        files_account = stored.files_account
+    chat = parsed.chat(previous, files_account=files_account)
     renderer = partial(
         ResponseRenderer,
         parsed,
@@ -143,7 +167,8 @@ async def create_response(request: Request) -> Response:
             sink = _StoringSink(sink, renderer(), keeping)
         await core.runner.run(chat, caller, sink)
 
-    return turn_response(core, run, ResponsesDialect(renderer()), stream=chat.stream)
+    guarded = core.gate.guard(caller, chat, str(body.get("model")), run)
+    return turn_response(core, guarded, ResponsesDialect(renderer()), stream=chat.stream)
 
 
 @router.get("/v1/responses/{response_id}", response_model=None)
@@ -156,7 +181,7 @@ async def get_response(response_id: str, request: Request) -> Response:
 @router.delete("/v1/responses/{response_id}", response_model=None)
 async def delete_response(response_id: str, request: Request) -> Response:
     """Forget a stored response (OpenAI's ``responses.delete``)."""
-    store, owner = store_of(request), _owner(request)
+    store, owner = store_of(request), await _owner(request)
     if not await store.delete(response_id, owner):
         raise _not_found(response_id)
     return JSONResponse({"id": response_id, "object": "response", "deleted": True})
@@ -176,14 +201,13 @@ async def list_input_items(
     return JSONResponse(page(stored.input_items, after=after, before=before, limit=limit, order=order))
 
 
-def _owner(request: Request) -> str:
+async def _owner(request: Request) -> str:
     # 401 for a caller who may not use the server; else who owns what it stored
-    return core_of(request).caller(presented_credential(request)).principal.id
+    return (await core_of(request).caller(presented_credential(request))).principal.id
 
 
-async def _stored(response_id: str, request: Request) -> StoredResponse:
-    owner = _owner(request)
-    stored = await store_of(request).get(response_id, owner)
+async def _stored(response_id: str, request: Request) -> KeptResponse:
+    stored = await _kept(store_of(request), response_id, await _owner(request))
     if stored is None:
         raise _not_found(response_id)
     return stored
@@ -191,8 +215,8 @@ async def _stored(response_id: str, request: Request) -> StoredResponse:
 
 def _not_found(response_id: str) -> ConversationNotFoundError:
     return ConversationNotFoundError(
-        f"No response found with id '{response_id}' (not stored, deleted, forgotten after a restart or "
-        "evicted, or made with other credentials)",
+        f"No response found with id '{response_id}' (not stored, deleted, expired or evicted from the "
+        "server's store, or made with other credentials)",
         param="response_id",
         code="response_not_found",
     )

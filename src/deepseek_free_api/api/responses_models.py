@@ -107,8 +107,9 @@ class ResponsesRequest:
     wire_tools: tuple[dict[str, Any], ...]
     wire_tool_choice: str | dict[str, Any]
 
-    def chat(self, previous: Sequence[ChatMessage] = ()) -> ChatRequest:
-        """The internal request: instructions, the stored conversation, then this input."""
+    def chat(self, previous: Sequence[ChatMessage] = (), *, files_account: str | None = None) -> ChatRequest:
+        """The internal request: instructions, the stored conversation (its files on ``files_account``),
+        then this input."""
         lead = (ChatMessage(role="system", text=self.instructions),) if self.instructions else ()
         return ChatRequest(
             model=self.model,
@@ -119,6 +120,7 @@ class ResponsesRequest:
             tools=self.tools,
             tool_choice=self.tool_choice,
             parallel_tool_calls=self.parallel_tool_calls,
+            files_account=files_account,
         )
 
 

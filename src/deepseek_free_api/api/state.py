@@ -9,6 +9,7 @@ from typing import Protocol
 from starlette.requests import Request
 
 from deepseek_free_api.api.edge import Dialect, Drain, Run, TurnResponse
+from deepseek_free_api.api.limits import KeyGate
 from deepseek_free_api.chat.failover import Caller
 from deepseek_free_api.chat.ports import EventSink
 from deepseek_free_api.chat.request import ChatRequest, ReasoningOutput
@@ -33,7 +34,8 @@ class Core:
     """The running application's parts, as the routes see them."""
 
     runner: Runner
-    caller: Callable[[str | None], Caller]
+    caller: Callable[[str | None], Awaitable[Caller]]  # 401 for a credential that may not call
+    gate: KeyGate  # stored keys' limits, everyone's usage
     check_token: Callable[[str], Awaitable[bool]]
     output: OutputOptions
     max_body_bytes: int

@@ -9,19 +9,20 @@ started the conversation (``chat.principal``): another credential cannot make it
 account is gone, whose mark is not the caller's, or that belongs to accounts this caller may not
 use is a 404 exactly like an unknown id, before any upstream call; so is an id of an older form
 (no account key, or no mark), never answered without its context or its owner. A value of
-another shape entirely is not a conversation id and starts a new session.
+another shape entirely is not a conversation id and starts a new session. Only the moves of
+``chat/continue`` (an answer that went on under a new message id) need the store.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from deepseek_free_api.chat.principal import MARK_DIGITS, Principal
 from deepseek_free_api.errors import ConversationNotFoundError
+from deepseek_free_api.stores.protocols import ConversationStore
 
 # Session ids are UUIDs, message ids integers (PROTOCOL.md §6.3); the key is 12 hex digits, the
 # owner's mark 16. Ids made by older versions lack the mark, or the key too.
@@ -54,32 +55,26 @@ def format_conversation_id(session_id: str, message_id: int, device_id: str, own
 class ConversationBook:
     """Finds the account of a conversation id among the accounts the pool has now.
 
-    It also remembers, in memory and bounded, answers that ``chat/continue`` moved to a new message
-    id after the caller got the first one, so the caller's id still continues after the real last
-    message; after a restart such an id continues after the abandoned (INCOMPLETE) message.
+    Answers that ``chat/continue`` moved to a new message id after the caller got the first one
+    are kept in the store (``stores.conversations``, bounded), so the caller's id still continues
+    after the real last message, also after a restart and on another process sharing the store.
     """
 
-    def __init__(
-        self, accounts: Callable[[], Iterable[tuple[str, str]]], *, moves_kept: int = 10_000
-    ) -> None:
+    def __init__(self, accounts: Callable[[], Iterable[tuple[str, str]]], moves: ConversationStore) -> None:
         """``accounts()`` lists ``(account id, device id)`` of every account in the pool."""
         self._accounts = accounts
+        self._moves = moves
         self._by_key: dict[str, str] = {}
-        self._moves: OrderedDict[tuple[str, int], int] = OrderedDict()
-        self._moves_kept = moves_kept
 
     def ids_for(self, device_id: str, owner: Principal) -> ReplyIds:
         """The reply ids of one account's turns for ``owner``."""
         return ReplyIds(self, device_id, owner)
 
-    def moved(self, session_id: str, old: int, new: int) -> None:
+    async def moved(self, session_id: str, old: int, new: int) -> None:
         """The answer known as ``old`` went on under ``new``."""
-        self._moves[(session_id, old)] = new
-        self._moves.move_to_end((session_id, old))
-        while len(self._moves) > self._moves_kept:
-            self._moves.popitem(last=False)
+        await self._moves.moved(session_id, old, new)
 
-    def locate(
+    async def locate(
         self, conversation_id: str | None, allowed: Callable[[str], bool], owner: Principal
     ) -> Native | None:
         """The conversation to continue, None for a new one; ConversationNotFoundError unless ``owner``'s."""
@@ -100,8 +95,7 @@ class ConversationBook:
                 "conversation by leaving conversation_id out and sending the whole history",
                 param="conversation_id",
             )
-        while (session_id, message_id) in self._moves:  # follow chat/continue's moves
-            message_id = self._moves[(session_id, message_id)]
+        message_id = await self._moves.follow(session_id, message_id)  # chat/continue's moves
         return Native(account_id, session_id, message_id)
 
     def _account(self, key: str) -> str | None:
@@ -124,6 +118,6 @@ class ReplyIds:
         """The reply id for this message."""
         return format_conversation_id(session_id, message_id, self.device_id, self.owner)
 
-    def moved(self, session_id: str, old: int, new: int) -> None:
+    async def moved(self, session_id: str, old: int, new: int) -> None:
         """The answer known as ``old`` went on under ``new``."""
-        self.book.moved(session_id, old, new)
+        await self.book.moved(session_id, old, new)

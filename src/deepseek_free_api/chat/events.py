@@ -23,10 +23,15 @@ class KeepAlive:
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """Upstream accepted the turn; ``conversation_id`` lets the caller continue it natively."""
+    """Upstream accepted the turn; ``conversation_id`` lets the caller continue it natively.
+
+    ``file_ids`` are the DeepSeek files the turn referenced, one per attachment it sent, in order:
+    kept (instead of the bytes) so that a later turn on ``account_id`` can refer to them again.
+    """
 
     conversation_id: str
     account_id: str
+    file_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +52,8 @@ class TokenUsage:
 class Completed:
     """The answer is complete; ``stop_sequence`` is the matched string when ``stop`` says so.
 
-    ``usage`` is counted only when the request asks for it (``ChatRequest.wants_usage``).
+    ``usage`` is always counted (usage is recorded per caller); a dialect shows it only when the
+    request asks for it (``ChatRequest.wants_usage``).
     """
 
     stop: StopReason

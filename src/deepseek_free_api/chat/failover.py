@@ -33,6 +33,7 @@ from deepseek_free_api.chat.request import ChatRequest
 from deepseek_free_api.chat.turn import EventSink, TurnAccount, TurnRunner
 from deepseek_free_api.errors import (
     CapacityError,
+    ConversationNotFoundError,
     InvalidSessionError,
     InvalidTokenError,
     NoUsableAccountError,
@@ -134,18 +135,19 @@ class ChatRunner:
     async def run(self, request: ChatRequest, caller: Caller, sink: EventSink) -> None:
         """Run ``request`` for ``caller``; events go to ``sink``; raises ServiceError."""
         candidates = self._leases.register_caller_tokens(caller.tokens) if caller.tokens else None
-        native = self._conversations.locate(
-            request.conversation_id, self._allowed(candidates), caller.principal
-        )
+        allowed = self._allowed(candidates)
+        native = await self._conversations.locate(request.conversation_id, allowed, caller.principal)
         self._turns.check(request, continued=native is not None)  # before an account is taken
+        # A conversation, or files uploaded earlier, live on one account: the turn runs there or not at all.
+        bound = native.account_id if native else _files_account(request, allowed)
         owner = f"{os.getpid()}:{next(_requests)}"
         tracked = _Tracked(sink)
         excluded: set[str] = set()
         relogged: set[str] = set()
         last: ServiceError | None = None
-        prefer = native.account_id if native else None
+        prefer = bound
         for attempt in range(1, self._policy.max_attempts + 1):
-            lease = await self._acquire(candidates, prefer, native is not None, excluded, owner, last, caller)
+            lease = await self._acquire(candidates, prefer, bound is not None, excluded, owner, last, caller)
             tracked.leased()
             account = lease.account
             unstopped: list[UnconfirmedStop] = []
@@ -166,14 +168,14 @@ class ChatRunner:
                 ):
                     relogged.add(account.id)  # its token expired: log in again and retry it now
                     prefer = account.id
-                elif is_account_fault(error) and native is None:
+                elif is_account_fault(error) and bound is None:
                     excluded.add(account.id)
                     prefer = None
                 elif isinstance(error, InvalidSessionError) and native is not None:
                     raise  # the conversation is gone upstream: the caller must start a new one
                 elif not error.retryable:
                     raise
-                elif native is None:
+                elif bound is None:
                     excluded.add(account.id)
                 if attempt == self._policy.max_attempts:
                     raise self._exhausted(last, caller, candidates) from error
@@ -262,6 +264,18 @@ class ChatRunner:
                 retry_after=self._leases.recheck_in(candidates),
             )
         return last
+
+
+def _files_account(request: ChatRequest, allowed: Callable[[str], bool]) -> str | None:
+    """The account holding the request's earlier files (``ChatRequest.files_account``), if it may be used."""
+    account_id = request.files_account
+    if account_id is not None and not allowed(account_id):
+        raise ConversationNotFoundError(
+            "the images and files of the earlier conversation were uploaded to a DeepSeek account that is "
+            "not available to this request (gone, or not yours); send the whole conversation again, "
+            "images included"
+        )
+    return account_id
 
 
 __all__ = ["Caller", "ChatRunner", "FailoverPolicy", "LeaseStore", "Native"]

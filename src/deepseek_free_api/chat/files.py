@@ -12,7 +12,10 @@ DeepSeek's reason: never dropped.
 
 Files belong to the account that uploaded them, so a turn retried on another account uploads
 again (and a URL is fetched again). A continued conversation (``conversation_id``) uploads only the
-attachments of its new messages: DeepSeek keeps the earlier ones with the session.
+attachments of its new messages: DeepSeek keeps the earlier ones with the session. Attachments kept
+from an earlier turn (a stored Response followed by ``previous_response_id``) carry the file id
+DeepSeek gave them and are referenced again, not uploaded; ``files.max_count`` counts only the
+files a request uploads.
 """
 
 from __future__ import annotations
@@ -118,22 +121,24 @@ class AttachmentUploader:
         attachments = turn_attachments(request, continued=continued)
         if not attachments:
             return ()
-        self.check(attachments)
+        new = [attachment for attachment in attachments if attachment.file_id is None]
+        self.check(new)
         model = request.model
         # The first proof of work is DeepSeek's first word on the token: nothing is decoded or
         # fetched for a caller it refuses. Then every attachment is made ready before the first
         # upload, so one that cannot be (bad base64, a failed fetch) leaves nothing uploaded.
+        if not new:
+            return tuple(attachment.file_id or "" for attachment in attachments)
         header: str | None = await self._pow.pow_header(account_id, identity, UPLOAD_PATH)
-        ready = [
-            await self._prepared(attachment, model.model_type, model.thinking) for attachment in attachments
-        ]
+        ready = [await self._prepared(attachment, model.model_type, model.thinking) for attachment in new]
         uploaded: list[UploadedFile] = []
         for upload in ready:
             header = header or await self._pow.pow_header(account_id, identity, UPLOAD_PATH)
             uploaded.append(await self._client.upload_file(identity, upload, header))
             header = None  # a proof of work is good for one call
-        await self._wait(identity, attachments, uploaded)
-        return tuple(file.id for file in uploaded)
+        await self._wait(identity, new, uploaded)
+        fresh = iter(file.id for file in uploaded)
+        return tuple(attachment.file_id or next(fresh) for attachment in attachments)
 
     async def _prepared(self, attachment: Attachment, model_type: str, thinking: bool) -> FileUpload:
         data, media_type, filename = b"", attachment.media_type, attachment.filename

@@ -45,8 +45,8 @@ class ReplyIds(Protocol):
         """The reply id for this message."""
         ...
 
-    def moved(self, session_id: str, old: int, new: int) -> None:
-        """The answer the caller knows as ``old`` went on under ``new``."""
+    async def moved(self, session_id: str, old: int, new: int) -> None:
+        """The answer the caller knows as ``old`` went on under ``new`` (kept in the store)."""
         ...
 
 

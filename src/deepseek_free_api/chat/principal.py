@@ -5,6 +5,10 @@ use of the server's accounts). It is known by a digest of its credential, never 
 and holds a second secret derived from the credential (a different digest, so the first cannot
 be turned into it) that keys the marks it puts on what it owns: another credential cannot make
 the same mark, and nothing has to be stored for it to be checked again after a restart.
+
+A service key kept in the store (``keys create``) also carries its name and limits: the name is
+what usage is counted under and limits are enforced for; every other principal is labelled by
+its kind and the start of its digest (``key:1a2b3c4d``, ``tokens:…``, ``anonymous``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
+
+from deepseek_free_api.stores.protocols import KeyLimits
 
 PrincipalKind = Literal["key", "tokens", "anonymous"]
 MARK_DIGITS = 16  # 64 bits: guessed online, one request per try
@@ -30,6 +36,8 @@ class Principal:
     kind: PrincipalKind
     id: str  # a digest that names the credential without revealing it
     secret: bytes = field(repr=False, compare=False)
+    name: str = field(default="", compare=False)  # a stored service key's name; "" otherwise
+    limits: KeyLimits | None = field(default=None, compare=False)  # a stored key's; None: no limits
 
     @classmethod
     def of(cls, kind: PrincipalKind, credential: str) -> Principal:
@@ -37,9 +45,17 @@ class Principal:
         return cls(kind, _digest("principal", kind, credential).hex()[:32], _digest("mark", kind, credential))
 
     @classmethod
-    def service_key(cls, key: str) -> Principal:
-        """A service API key of this server."""
-        return cls.of("key", key)
+    def service_key(cls, key: str, *, name: str = "", limits: KeyLimits | None = None) -> Principal:
+        """A service API key of this server (with its name and limits if it is kept in the store)."""
+        principal = cls.of("key", key)
+        return cls(principal.kind, principal.id, principal.secret, name, limits)
+
+    @property
+    def label(self) -> str:
+        """What usage is counted under and limits hold for: a stored key's name, else a digest's start."""
+        if self.name:
+            return self.name
+        return "anonymous" if self.kind == "anonymous" else f"{self.kind}:{self.id[:8]}"
 
     @classmethod
     def caller_tokens(cls, tokens: Iterable[str]) -> Principal:

@@ -46,8 +46,9 @@ def prompt_options(request: ChatRequest) -> dict[str, Any]:
 class Reader:
     """What the decoded stream means for the caller: visible events, the end, the text so far."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, file_ids: tuple[str, ...] = ()) -> None:
         self.pipeline = pipeline
+        self.file_ids = file_ids  # the DeepSeek files the completion referenced (for ``Started``)
         self.answer: list[str] = []
         self.reasoning: list[str] = []
         self.size = 0

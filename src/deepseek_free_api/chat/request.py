@@ -36,7 +36,12 @@ class ToolCall:
 @dataclass(frozen=True, slots=True)
 class Attachment:
     """An image or file sent with a message: its content as sent, or an http(s) ``url``; either is
-    decoded or fetched only when it is uploaded."""
+    decoded or fetched only when it is uploaded.
+
+    Or, for one of an earlier turn that was kept (a stored Response), the ``file_id`` DeepSeek gave
+    it then: referenced again on the account that holds it (``ChatRequest.files_account``), never
+    uploaded twice.
+    """
 
     kind: AttachmentKind
     filename: str
@@ -44,6 +49,7 @@ class Attachment:
     inline: InlineData | None = field(default=None, repr=False)
     url: str | None = field(default=None, repr=False)
     param: str = ""  # the content part it came from (``messages.0.content.1``), for error messages
+    file_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +128,8 @@ class ChatRequest:
     tool_choice: ToolChoice = "auto"
     parallel_tool_calls: bool = True
     response_format: ResponseFormat | None = None
+    # The account holding the DeepSeek files of attachments that carry a ``file_id``: the turn runs there.
+    files_account: str | None = None
 
     def __post_init__(self) -> None:
         if not self.messages:

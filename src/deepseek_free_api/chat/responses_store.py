@@ -1,102 +1,144 @@
 """Stored OpenAI Responses: what ``previous_response_id`` continues and ``GET /v1/responses/{id}`` shows.
 
 A stored response keeps the conversation up to and including its own answer (reasoning left
-out, as in every prompt), so a follow-up prepends it and folds the whole thing again, on any
-account. ``ResponseStore`` is the interface; ``MemoryResponseStore`` keeps a bounded number of
-responses in this process, oldest evicted first. Its documented fallback: after a restart, or
-once evicted, an id is unknown and the caller gets a 404 saying so, never an answer without
-its context. SQLite or Redis stores implement the same two methods.
+out, as in every prompt), so a follow-up prepends it and folds the whole thing again. It lives in
+``stores.responses`` (the SQLite file by default: it survives a restart and is shared by the
+processes of one store), bounded in count, bytes, per owner and in time (``store.responses_*``);
+past those bounds an id is unknown and the caller gets a 404 saying so, never an answer without
+its context.
+
+A record holds no attachment bytes: each image or file is kept as the id DeepSeek gave it, with
+the account that uploaded it (``files_account``). A follow-up runs on that account and refers
+to the earlier files by those ids (``chat.files``), uploading only its own new ones.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any
 
-from deepseek_free_api.chat.request import ChatMessage
+import orjson
 
-DEFAULT_MAX_RESPONSES = 1024
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+from deepseek_free_api.chat.request import Attachment, ChatMessage, ToolCall
+from deepseek_free_api.errors import RequestError
+from deepseek_free_api.stores.protocols import StoredResponse
+
+_FORMAT = 1  # of the ``conversation`` JSON; a record of another format is treated as unknown
 
 
 @dataclass(frozen=True, slots=True)
-class StoredResponse:
-    """One stored response: its id, who may read it, the conversation so far, its JSON body."""
+class KeptResponse:
+    """One stored response as the Responses API uses it."""
 
     id: str
-    # The id of the Principal that created it: another caller's response is "not found".
-    owner: str
+    owner: str  # the Principal id that created it: another caller's response is "not found"
     conversation: tuple[ChatMessage, ...]
-    body: bytes
-    # The request's input items as JSON, for GET /v1/responses/{id}/input_items (api/responses_items).
-    input_items: bytes = b"[]"
-
-    @property
-    def size(self) -> int:
-        """Roughly the bytes it holds (what the memory bound counts)."""
-        texts = sum(len(m.text) + len(m.reasoning or "") for m in self.conversation)
-        calls = sum(len(c.arguments) + len(c.name) for m in self.conversation for c in m.tool_calls)
-        return len(self.body) + len(self.input_items) + texts + calls
+    body: bytes = dataclasses.field(repr=False)  # the response JSON, as it was returned
+    input_items: bytes = b"[]"  # the request's input items (api/responses_items), without bytes
+    files_account: str | None = None  # the account holding the conversation's files
 
 
-class ResponseStore(Protocol):
-    """Where stored responses live."""
+def with_file_ids(messages: Sequence[ChatMessage], file_ids: Sequence[str]) -> tuple[ChatMessage, ...]:
+    """``messages`` with their attachments' bytes replaced by the DeepSeek ``file_ids`` (in order).
 
-    async def put(self, response: StoredResponse) -> None:
-        """Keep ``response`` (replacing one with the same id)."""
-        ...
+    An attachment without an id (the turn's ids did not line up) keeps none: a follow-up that needs
+    it is refused (``conversation_of``), never sent without it.
+    """
+    ids = iter(file_ids) if sum(len(m.attachments) for m in messages) == len(file_ids) else iter(())
+    kept: list[ChatMessage] = []
+    for message in messages:
+        if message.attachments:
+            attachments = tuple(
+                dataclasses.replace(a, inline=None, url=None, file_id=next(ids, None))
+                for a in message.attachments
+            )
+            message = dataclasses.replace(message, attachments=attachments)
+        kept.append(message)
+    return tuple(kept)
 
-    async def get(self, response_id: str, owner: str) -> StoredResponse | None:
-        """The response with this id if it exists and belongs to ``owner``, else None."""
-        ...
 
-    async def delete(self, response_id: str, owner: str) -> bool:
-        """Forget the response if it exists and belongs to ``owner``; whether it did."""
-        ...
+def conversation_of(kept: KeptResponse, param: str) -> tuple[ChatMessage, ...]:
+    """The stored conversation for a follow-up; 400 if one of its files was not kept."""
+    for message in kept.conversation:
+        for attachment in message.attachments:
+            if attachment.file_id is None:
+                raise RequestError(
+                    f"the response '{kept.id}' holds an image or file ('{attachment.param}') that was not "
+                    "kept; send the whole conversation as input instead",
+                    param=param,
+                )
+    return kept.conversation
 
 
-class MemoryResponseStore:
-    """Responses in this process, at most ``max_responses`` and about ``max_bytes``; oldest go first."""
+def to_record(kept: KeptResponse, created_at: float) -> StoredResponse:
+    """The store's record of ``kept``: its body, and the rest as JSON."""
+    conversation = {
+        "format": _FORMAT,
+        "files_account": kept.files_account,
+        "input_items": orjson.Fragment(kept.input_items),
+        "messages": [_message(message) for message in kept.conversation],
+    }
+    return StoredResponse(kept.id, kept.owner, kept.body, orjson.dumps(conversation), created_at=created_at)
 
-    def __init__(
-        self, max_responses: int = DEFAULT_MAX_RESPONSES, max_bytes: int = DEFAULT_MAX_BYTES
-    ) -> None:
-        if max_responses < 1 or max_bytes < 1:
-            raise ValueError("a response store must hold at least one response")
-        self._max_responses = max_responses
-        self._max_bytes = max_bytes
-        self._items: OrderedDict[str, StoredResponse] = OrderedDict()
-        self._bytes = 0
 
-    def __len__(self) -> int:
-        return len(self._items)
+def from_record(record: StoredResponse) -> KeptResponse | None:
+    """The response a record holds; None for a record of another format."""
+    data = orjson.loads(record.conversation)
+    if not isinstance(data, dict) or data.get("format") != _FORMAT:
+        return None
+    return KeptResponse(
+        record.id,
+        record.owner,
+        tuple(_chat_message(item) for item in data["messages"]),
+        record.body,
+        orjson.dumps(data["input_items"]),
+        data["files_account"],
+    )
 
-    async def put(self, response: StoredResponse) -> None:
-        old = self._items.pop(response.id, None)
-        if old is not None:
-            self._bytes -= old.size
-        self._items[response.id] = response
-        self._bytes += response.size
-        # The newest is always kept, even alone above max_bytes: its caller was just told its id.
-        while len(self._items) > 1 and self._over():
-            _, evicted = self._items.popitem(last=False)
-            self._bytes -= evicted.size
 
-    def _over(self) -> bool:
-        return len(self._items) > self._max_responses or self._bytes > self._max_bytes
+def _message(message: ChatMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "text": message.text}
+    if message.reasoning is not None:
+        out["reasoning"] = message.reasoning
+    if message.tool_calls:
+        out["tool_calls"] = [[call.id, call.name, call.arguments] for call in message.tool_calls]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        out["name"] = message.name
+    if message.attachments:
+        out["attachments"] = [
+            {
+                "kind": a.kind,
+                "filename": a.filename,
+                "media_type": a.media_type,
+                "param": a.param,
+                "file_id": a.file_id,
+            }
+            for a in message.attachments
+        ]
+    return out
 
-    async def get(self, response_id: str, owner: str) -> StoredResponse | None:
-        response = self._items.get(response_id)
-        if response is None or response.owner != owner:
-            return None
-        self._items.move_to_end(response_id)  # a conversation in use stays
-        return response
 
-    async def delete(self, response_id: str, owner: str) -> bool:
-        response = self._items.get(response_id)
-        if response is None or response.owner != owner:
-            return False
-        del self._items[response_id]
-        self._bytes -= response.size
-        return True
+def _attachment(a: Attachment) -> dict[str, Any]:
+    return {
+        "kind": a.kind,
+        "filename": a.filename,
+        "media_type": a.media_type,
+        "param": a.param,
+        "file_id": a.file_id,
+    }
+
+
+def _chat_message(item: dict[str, Any]) -> ChatMessage:
+    return ChatMessage(
+        role=item["role"],
+        text=item["text"],
+        reasoning=item.get("reasoning"),
+        tool_calls=tuple(ToolCall(*call) for call in item.get("tool_calls", ())),
+        tool_call_id=item.get("tool_call_id"),
+        name=item.get("name"),
+        attachments=tuple(Attachment(**attachment) for attachment in item.get("attachments", ())),
+    )

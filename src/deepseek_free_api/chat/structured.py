@@ -243,9 +243,9 @@ class _Where:
         self.at = (session_id, message_id)
         return self._ids.format(session_id, message_id)
 
-    def moved(self, session_id: str, old: int, new: int) -> None:
+    async def moved(self, session_id: str, old: int, new: int) -> None:
         self.at = (session_id, new)
-        self._ids.moved(session_id, old, new)
+        await self._ids.moved(session_id, old, new)
 
 
 def _sum(a: TokenUsage, b: TokenUsage) -> TokenUsage:

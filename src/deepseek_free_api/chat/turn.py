@@ -107,8 +107,7 @@ class TurnRunner:
     ) -> None:
         """One generation: session, prompt, PoW, the upstream stream to its end."""
         identity = Identity(token=account.token or "", device_id=account.device_id)
-        if request.wants_usage:
-            self._tokens.prefetch()  # usage is counted at the end: have the tokenizer by then
+        self._tokens.prefetch()  # usage is counted at the end (and recorded): have the tokenizer by then
         if request.max_tokens is not None:
             await self._tokens.ready()  # the budget counts every piece as it passes
         options = prompt_options(request)
@@ -123,7 +122,7 @@ class TurnRunner:
             session_id, parent = native.session_id, native.message_id
         else:
             session_id, parent = await self._warmth.session(account.id, identity), None
-        reader = Reader(Pipeline.for_request(request, self._tokens.count))
+        reader = Reader(Pipeline.for_request(request, self._tokens.count), ref_file_ids)
         try:
             header = await self._warmth.pow_header(account.id, identity, COMPLETION_PATH)
             params = CompletionParams(
@@ -143,7 +142,7 @@ class TurnRunner:
                     await self._read(generation, reader, sink, account.id, ids)
                     if generation.running:  # ended early (stop sequence, max_tokens): free the account first
                         await generation.stop()
-                    usage = await self._usage(prompt, reader) if request.wants_usage else None
+                    usage = await self._usage(prompt, reader)  # recorded per caller, shown if asked
                     await sink.emit(reader.complete(usage))
             finally:
                 if generation.unconfirmed is not None:
@@ -235,7 +234,7 @@ class TurnRunner:
         message_id = generation.message_id
         if reader.announced is not None and message_id is not None and message_id != reader.announced:
             # chat/continue went on under a new message id: the id the caller holds must follow it.
-            ids.moved(generation.session_id, reader.announced, message_id)
+            await ids.moved(generation.session_id, reader.announced, message_id)
             reader.announced = message_id
         if not reader.started:
             # Held back until the first visible event, so that errors right after ``ready``
@@ -246,7 +245,8 @@ class TurnRunner:
             self._warmth.refill(account_id)
             if message_id is not None:
                 reader.announced = message_id
-                batch.insert(0, Started(ids.format(generation.session_id, message_id), account_id))
+                conversation_id = ids.format(generation.session_id, message_id)
+                batch.insert(0, Started(conversation_id, account_id, reader.file_ids))
         await sink.emit(batch)
 
     async def _usage(self, prompt: str, reader: Reader) -> TokenUsage:

@@ -17,6 +17,8 @@ Stream faults apply to generating calls (completion, continue, regenerate, edit_
 * ``utf8_split`` — every event is written in two parts cut inside a multi-byte character;
 * ``long_line`` (param ``chars``, default 1 100 000) — the answer arrives in one > 1 MB ``data:`` line;
 * ``generation_err`` (param ``after`` characters) — status INCOMPLETE + generation_err; continue works;
+* ``new_message`` (``chat/continue`` only) — the answer goes on under a new message id, announced
+  by the continuation's ``ready``; the old message stays INCOMPLETE;
 * ``busy``, ``throttle``, ``rate_limit`` — the busy error, the throttle error, the
   ``rate_limit_reached`` hint.
 """
@@ -40,6 +42,7 @@ STREAM_FAULTS = frozenset(
         "utf8_split",
         "long_line",
         "generation_err",
+        "new_message",
         "busy",
         "throttle",
         "rate_limit",

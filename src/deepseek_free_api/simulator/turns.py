@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 from starlette.responses import Response
 
 from .chat import (
@@ -19,6 +22,7 @@ from .envelope import biz_error, check_fields, ok, read_json
 from .generation import build_shape
 from .replies import TurnFacts
 from .sessions import ILLEGAL_SESSION, find_session
+from .state import Message, Session
 
 
 async def edit_message(call: Call) -> Response:
@@ -92,6 +96,8 @@ async def continue_(call: Call) -> Response:
     if message is None or message.role != "ASSISTANT" or message.plan is None or message.facts is None:
         return biz_error(*INVALID_MESSAGE)
     fault = call.stream_fault(message.facts.prompt)
+    if fault is not None and fault.name == "new_message":
+        message, fault = _moved(session, message), None
     refused = refusal_stream(call, fault, session.id)
     if refused is not None:
         return refused
@@ -102,6 +108,18 @@ async def continue_(call: Call) -> Response:
         cut = done + int(fault.number("after", 1))
     call.sim.world.count("continues")
     return run_stream(call, session, message, shape, message.delivered, cut, fault, "continue")
+
+
+def _moved(session: Session, message: Message) -> Message:
+    """The answer goes on under a new message id, the old one left INCOMPLETE (PROTOCOL.md §4.4:
+    ``ready`` repeats the ids "unless the server falls back to a new message")."""
+    moved = dataclasses.replace(message, message_id=session.next_id(), tree=copy.deepcopy(message.tree))
+    response = moved.tree.get("response")
+    if isinstance(response, dict):
+        response["message_id"] = moved.message_id
+    session.messages[moved.message_id] = moved
+    session.current_message_id = moved.message_id
+    return moved
 
 
 async def stop_stream(call: Call) -> Response:
