@@ -157,8 +157,9 @@ class TurnRunner:
                 await self._delete(identity, session_id)  # on every exit: nothing left upstream
 
     def check(self, request: ChatRequest, *, continued: bool) -> None:
-        """Refuse what needs no account to refuse: the attachments' count, size and URLs."""
-        attachments = turn_attachments(request, continued=continued)
+        """Refuse what needs no account to refuse: the new attachments' count, size and URLs (those
+        of an earlier kept turn are referenced by their DeepSeek file ids, not sent again)."""
+        attachments = tuple(a for a in turn_attachments(request, continued=continued) if a.file_id is None)
         if attachments and self._files is None:
             raise UnsupportedContentError(
                 f"'{attachments[0].param}' is an image or file, and this server was built without uploads",
