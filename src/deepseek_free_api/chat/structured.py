@@ -226,7 +226,7 @@ class _Held:
                     out.append(TextDelta(reading.text))
                     placed = True
             elif isinstance(event, Completed) and earlier is not None and event.usage is not None:
-                out.append(replace(event, usage=_sum(earlier, event.usage)))
+                out.append(replace(event, usage=earlier + event.usage))
             else:
                 out.append(event)
         return out
@@ -246,14 +246,6 @@ class _Where:
     def moved(self, session_id: str, old: int, new: int) -> None:
         self.at = (session_id, new)
         self._ids.moved(session_id, old, new)
-
-
-def _sum(a: TokenUsage, b: TokenUsage) -> TokenUsage:
-    return TokenUsage(
-        a.prompt_tokens + b.prompt_tokens,
-        a.completion_tokens + b.completion_tokens,
-        a.reasoning_tokens + b.reasoning_tokens,
-    )
 
 
 def _no_constant(name: str) -> object:

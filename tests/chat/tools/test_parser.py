@@ -118,7 +118,8 @@ def test_arguments_that_break_the_schema_are_rejected_with_the_reason() -> None:
     block = dsml("get_weather", city="Oslo", days="soon")
     outcome = run([block])
     assert (outcome.text, outcome.calls) == (block, [])
-    assert outcome.stage.rejected[0].reason == "days: expected integer, got 'soon'"
+    # The type, not the value: reasons are logged and the arguments never are.
+    assert outcome.stage.rejected[0].reason == "days: expected integer, got string"
 
 
 def test_a_missing_required_argument_is_rejected() -> None:
