@@ -6,7 +6,10 @@ or systemd sends) and checks that it exits and frees its port.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +93,41 @@ def test_a_bad_config_file_is_a_clear_error_and_exit_code_2(tmp_path: Path) -> N
     )
     assert done.returncode == 2
     assert "server.prot" in done.stderr and not done.stdout  # errors go to stderr, not the output
+
+
+def test_ctrl_c_on_the_demo_exits_quietly_and_frees_the_port() -> None:
+    port = free_port()
+    with running([*CLI, "serve", "--demo", "--port", str(port)], port) as demo:
+        assert answer(chat(demo.url, None, "before ctrl-c")).startswith("Echo: before ctrl-c")
+        os.killpg(demo.process.pid, signal.SIGINT)  # what a terminal sends its foreground group on Ctrl-C
+        demo.process.wait(20)
+    # (``running`` has checked that the port is free again.)
+    assert demo.process.returncode == 0, demo.output
+    assert "Traceback" not in demo.output and "KeyboardInterrupt" not in demo.output, demo.output
+    assert "Finished server process" in demo.output
+
+
+@pytest.mark.parametrize("demo", [[], ["--demo"]], ids=["serve", "serve --demo"])
+def test_a_port_in_use_is_one_clear_line_before_any_banner_or_start(demo: list[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [*CLI, "serve", *demo, "--port", str(port)],
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode != 0
+    assert "DEMO MODE" not in done.stdout and not done.stdout  # no banner for a server that never ran
+    # Nothing started and logged before (settings warnings aside): the one line says what is wrong.
+    said = [line for line in done.stderr.splitlines() if "WARNING" not in line]
+    assert said == [
+        f"deepseek-free-api: cannot listen on 127.0.0.1:{port}: the port is in use (another server?); "
+        "choose another with --port"
+    ], done.stderr
 
 
 def test_version_prints_the_package_version() -> None:

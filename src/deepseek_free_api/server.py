@@ -9,10 +9,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from deepseek_free_api.config import AccountConfig, ConfigError, Settings, load_settings
 from deepseek_free_api.logs import configure_logging
-from deepseek_free_api.net.server import guard_for, uvicorn_options
+from deepseek_free_api.net.server import claim_port, close_all, guard_for, port_problem, uvicorn_options
 
 log = logging.getLogger("deepseek_free_api")
 
@@ -45,8 +46,15 @@ def run(
     configure_logging(settings.log_level, settings.server.log_format)
     for warning in settings.warnings:
         log.warning("%s", warning)
-    guard = guard_for(settings.server)  # first: raises the open-file limit for all that follows
+    listen = settings.server
+    try:
+        claimed = claim_port(listen.host, listen.port)  # before any banner or start: said first
+    except OSError as exc:
+        print(f"deepseek-free-api: {port_problem(listen.host, listen.port, exc)}", file=sys.stderr)
+        return STARTUP_FAILURE
+    guard = guard_for(settings.server)  # next: raises the open-file limit for all that follows
     with ExitStack() as stack:
+        stack.callback(close_all, claimed)
         if settings.demo:
             settings = stack.enter_context(_demo(settings))
         elif not settings.accounts:
@@ -68,7 +76,7 @@ def run(
             proxy_headers=False,
             **uvicorn_options(guard, settings.server),
         )
-        DrainingServer(server_config, guard).run()
+        DrainingServer(server_config, guard, claimed).run()
     return 0
 
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -152,6 +153,30 @@ def test_an_answer_invalid_twice_is_a_clear_502(stack: Stack) -> None:
     assert error["code"] == "invalid_json_output"
     assert "after one repair round" in error["message"] and "not valid JSON" in error["message"]
     assert len(completions(stack)) - before == 2  # one repair round, no more, and no other account
+
+
+def test_the_sdks_default_retries_do_not_pay_for_a_failed_structured_answer_again(stack: Stack) -> None:
+    # The SDKs retry a 502 twice by default: one failed `llm --schema` command was six generations.
+    before = len(completions(stack))
+    with openai.OpenAI(base_url=stack.base_url, api_key=API_KEY) as sdk:  # default max_retries (2)
+        with pytest.raises(openai.InternalServerError) as caught:
+            sdk.chat.completions.create(
+                model="deepseek-chat",
+                messages=[{"role": "user", "content": "ADA-BROKEN with the default retries"}],
+                response_format=PERSON_FORMAT,
+            )
+    assert len(completions(stack)) - before == 2  # the answer and its repair round: one command, two
+    assert caught.value.status_code == 502 and caught.value.response.headers["x-should-retry"] == "false"
+    schema = PERSON_FORMAT["json_schema"]["schema"]
+    with anthropic.Anthropic(base_url=stack.server.url, api_key=API_KEY) as claude:
+        with pytest.raises(anthropic.InternalServerError):
+            claude.messages.create(
+                model="claude-haiku-4-5",
+                max_tokens=256,
+                messages=[{"role": "user", "content": "ADA-BROKEN for Claude"}],
+                extra_body={"output_config": {"format": {"type": "json_schema", "schema": schema}}},
+            )
+    assert len(completions(stack)) - before == 4
 
 
 def test_a_stream_invalid_twice_ends_in_an_error_not_an_answer(stack: Stack) -> None:

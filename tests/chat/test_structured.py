@@ -116,7 +116,7 @@ class Account:
 class Ids:
     moves: list[tuple[str, int, int]] = field(default_factory=list)
 
-    def format(self, session_id: str, message_id: int) -> str:
+    async def format(self, session_id: str, message_id: int) -> str:
         return f"{session_id}@{message_id}"
 
     async def moved(self, session_id: str, old: int, new: int) -> None:
@@ -156,7 +156,7 @@ class ScriptedTurns:
         message_id = 2 * len(self.calls)
         answer = self.answers[len(self.calls) - 1]
         half = len(answer) // 2
-        await sink.emit([Started(ids.format("sess", message_id), account.id), ReasoningDelta("hmm")])
+        await sink.emit([Started(await ids.format("sess", message_id), account.id), ReasoningDelta("hmm")])
         await sink.emit(
             [TextDelta(answer[:half]), Citation("https://x.example", "x", 1), TextDelta(answer[half:])]
         )

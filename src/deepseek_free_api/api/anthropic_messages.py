@@ -22,7 +22,7 @@ from deepseek_free_api.api.anthropic_models import (
 )
 from deepseek_free_api.api.anthropic_render import MessageRenderer, StreamEvent, assemble
 from deepseek_free_api.api.auth import presented_credential
-from deepseek_free_api.api.errors import retry_after
+from deepseek_free_api.api.errors import not_worth_retrying, retry_after
 from deepseek_free_api.api.ops import note_error
 from deepseek_free_api.api.request_body import read_json
 from deepseek_free_api.api.state import core_of, turn_response
@@ -107,6 +107,8 @@ def anthropic_error_response(error: ServiceError) -> JSONResponse:
     seconds = retry_after(error)
     if seconds is not None and status in (429, 529):
         headers["retry-after"] = str(seconds)
+    if not_worth_retrying(error):
+        headers["x-should-retry"] = "false"
     return JSONResponse(anthropic_error(error), status_code=status, headers=headers)
 
 

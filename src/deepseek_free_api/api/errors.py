@@ -137,6 +137,15 @@ def retry_after(error: ServiceError) -> int | None:
     return max(1, math.ceil(seconds)) if seconds is not None else None
 
 
+def not_worth_retrying(error: ServiceError) -> bool:
+    """Whether the answer tells SDKs not to retry (``x-should-retry: false``) although it is a 5xx.
+
+    A structured answer that failed has already had its repair round: the OpenAI and Anthropic SDKs
+    retry a 502 twice by default, so one ``llm --schema`` command cost six generations.
+    """
+    return isinstance(error, InvalidJsonOutputError)
+
+
 def envelope(message: str, kind: str, code: str, param: str | None = None) -> dict[str, Any]:
     """The OpenAI error body ``{"error": {message, type, param, code}}``."""
     text = shorten(message, MESSAGE_LIMIT)
@@ -157,6 +166,8 @@ def openai_error_response(error: ServiceError) -> JSONResponse:
     seconds = retry_after(error)
     if seconds is not None and status in (429, 503):
         headers["Retry-After"] = str(seconds)
+    if not_worth_retrying(error):
+        headers["x-should-retry"] = "false"
     return JSONResponse(openai_error(error), status_code=status, headers=headers)
 
 

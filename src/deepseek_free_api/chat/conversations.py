@@ -114,7 +114,7 @@ class ReplyIds:
     device_id: str
     owner: Principal
 
-    def format(self, session_id: str, message_id: int) -> str:
+    async def format(self, session_id: str, message_id: int) -> str:
         """The reply id for this message."""
         return format_conversation_id(session_id, message_id, self.device_id, self.owner)
 

@@ -15,6 +15,7 @@ from deepseek_free_api.chat.events import ChatEvent, ReasoningDelta, StopReason,
 
 if TYPE_CHECKING:
     from deepseek_free_api.chat.request import ChatRequest
+    from deepseek_free_api.chat.tools.parser import MalformedCalls, ToolCallParser
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +147,15 @@ class Pipeline:
     """Transducers in order; a batch goes through all of them."""
 
     def __init__(
-        self, stages: Sequence[Transducer], *, costly: Callable[[Sequence[object]], bool] | None = None
+        self,
+        stages: Sequence[Transducer],
+        *,
+        costly: Callable[[Sequence[object]], bool] | None = None,
+        tools: ToolCallParser | None = None,
     ) -> None:
         self._stages = tuple(stages)
         self._costly = costly
+        self.tools = tools  # the tool-call stage, when there is one: the turn reads what it rejected
 
     def costly(self, events: Sequence[object]) -> bool:
         """Whether ``events`` may make a stage work long enough to belong off the event loop
@@ -169,18 +175,24 @@ class Pipeline:
         return cls(stages)
 
     @classmethod
-    def for_request(cls, request: ChatRequest, count: Callable[[str], int]) -> Pipeline:
+    def for_request(
+        cls, request: ChatRequest, count: Callable[[str], int], *, malformed: MalformedCalls = "text"
+    ) -> Pipeline:
         """The stages a request needs: the tool-call parser first (a stop sequence or the budget
-        must not cut a call in half), then its stop sequences and token limit."""
+        must not cut a call in half), then its stop sequences and token limit. ``malformed``: what
+        the parser does with a call it cannot use (``chat.tools.parser``)."""
         limits = cls.for_limits(request.stop, request.max_tokens, count)._stages
         if not request.wants_tools:
             return cls(limits)
         from deepseek_free_api.chat.tools import ToolCallParser  # it builds on this module's Stop
 
         parser = ToolCallParser(
-            request.tools, choice=request.tool_choice, parallel=request.parallel_tool_calls
+            request.tools,
+            choice=request.tool_choice,
+            parallel=request.parallel_tool_calls,
+            malformed=malformed,
         )
-        return cls((parser, *limits), costly=parser.may_resolve)
+        return cls((parser, *limits), costly=parser.may_resolve, tools=parser)
 
     @property
     def stop(self) -> Stop | None:

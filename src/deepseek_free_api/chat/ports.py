@@ -41,7 +41,7 @@ class Tokens(Protocol):
 class ReplyIds(Protocol):
     """The ids a caller gets for continuing a conversation (``chat.conversations``)."""
 
-    def format(self, session_id: str, message_id: int) -> str:
+    async def format(self, session_id: str, message_id: int) -> str:
         """The reply id for this message."""
         ...
 

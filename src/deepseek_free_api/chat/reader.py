@@ -16,6 +16,7 @@ from deepseek_free_api.chat.pipeline import Pipeline
 from deepseek_free_api.chat.request import ChatRequest
 from deepseek_free_api.chat.structured import format_instructions
 from deepseek_free_api.chat.tools import render_tool_calls, render_tool_result, tool_instructions
+from deepseek_free_api.chat.tools.parser import Unusable
 from deepseek_free_api.errors import EmptyAnswerError, UpstreamServerError
 from deepseek_free_api.upstream.classifier import classify_stream_error
 from deepseek_free_api.upstream.events import (
@@ -56,6 +57,12 @@ class Reader:
         self.announced: int | None = None  # the message id the caller was given
         self.incomplete = False
         self.finished: StopReason | None = None
+
+    @property
+    def unusable(self) -> Unusable | None:
+        """The tool-call block that ended the answer unsent, for a repair round (``chat.tools.repair``)."""
+        tools = self.pipeline.tools
+        return tools.unusable if tools is not None else None
 
     @property
     def stop(self) -> StopReason | None:

@@ -226,7 +226,7 @@ class _Held:
                     out.append(TextDelta(reading.text))
                     placed = True
             elif isinstance(event, Completed) and earlier is not None and event.usage is not None:
-                out.append(replace(event, usage=_sum(earlier, event.usage)))
+                out.append(replace(event, usage=earlier + event.usage))
             else:
                 out.append(event)
         return out
@@ -239,21 +239,13 @@ class _Where:
         self._ids = ids
         self.at: tuple[str, int] | None = None
 
-    def format(self, session_id: str, message_id: int) -> str:
+    async def format(self, session_id: str, message_id: int) -> str:
         self.at = (session_id, message_id)
-        return self._ids.format(session_id, message_id)
+        return await self._ids.format(session_id, message_id)
 
     async def moved(self, session_id: str, old: int, new: int) -> None:
         self.at = (session_id, new)
         await self._ids.moved(session_id, old, new)
-
-
-def _sum(a: TokenUsage, b: TokenUsage) -> TokenUsage:
-    return TokenUsage(
-        a.prompt_tokens + b.prompt_tokens,
-        a.completion_tokens + b.completion_tokens,
-        a.reasoning_tokens + b.reasoning_tokens,
-    )
 
 
 def _no_constant(name: str) -> object:

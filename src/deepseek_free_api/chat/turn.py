@@ -2,12 +2,14 @@
 
 The turn creates (or takes a pre-created) session, builds the prompt, takes a proof-of-work
 answer, opens ``chat/completion``, decodes the stream, runs ``chat/continue`` while DeepSeek says
-INCOMPLETE, passes the events through the pipeline (stop sequences, token budget) and hands
-batches to the sink. ``Generation`` owns the upstream stream from before its request is sent: on
-every exit it first tells DeepSeek to stop a generation that may not have reached its end, then
-closes the stream; under ``chat.session_delete = "delete"`` the session is deleted next, whatever
-the exit. The lease is released by the failover loop only after that (or parked, when DeepSeek did
-not confirm the stop), so the account is never handed on while DeepSeek may still generate on it.
+INCOMPLETE, passes the events through the pipeline (stop sequences, token budget, tool calls) and
+hands batches to the sink; a tool call the model wrote wrong takes one repair generation in the
+same session (``chat.tools.repair``). ``Generation`` owns the upstream stream from before its
+request is sent: on every exit it first tells DeepSeek to stop a generation that may not have
+reached its end, then closes the stream; under ``chat.session_delete = "delete"`` the session is
+deleted next, whatever the exit. The lease is released by the failover loop only after that (or
+parked, when DeepSeek did not confirm the stop), so the account is never handed on while DeepSeek
+may still generate on it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
 from deepseek_free_api.chat.reader import Reader, prompt_options
 from deepseek_free_api.chat.request import ChatRequest
 from deepseek_free_api.chat.structured import answer_in_format
+from deepseek_free_api.chat.tools.parser import MalformedCalls
+from deepseek_free_api.chat.tools.repair import Unanswered, answer_with_tools
 from deepseek_free_api.errors import InvalidPowError, UnsupportedContentError, UpstreamServerError
 from deepseek_free_api.upstream.client import COMPLETION_PATH, CompletionParams, Identity
 
@@ -78,18 +82,31 @@ class TurnRunner:
     ) -> None:
         """Run the turn, sending event batches to ``sink``; the last one holds ``Completed``.
 
-        A structured answer (``response_format``) is checked first and may take a repair generation.
-        Generations whose stop DeepSeek did not confirm are added to ``unstopped``, whatever the exit.
+        A structured answer (``response_format``) is checked first and may take a repair generation,
+        as may a malformed tool call. Generations whose stop DeepSeek did not confirm are added to
+        ``unstopped``, whatever the exit.
         """
         left = [] if unstopped is None else unstopped
+        repair_natively = not self._policy.delete_sessions  # a deleted session cannot go on
+
+        async def tool_round(
+            request: ChatRequest,
+            account: TurnAccount,
+            native: Native | None,
+            sink: EventSink,
+            ids: ReplyIds,
+            malformed: MalformedCalls,
+        ) -> Unanswered | None:
+            return await self._generate(request, account, native, sink, ids, left, malformed)
 
         async def generate(
             request: ChatRequest, account: TurnAccount, native: Native | None, sink: EventSink, ids: ReplyIds
         ) -> None:
-            await self._generate(request, account, native, sink, ids, left)
+            await answer_with_tools(
+                tool_round, request, account, native, sink, ids, native_repair=repair_natively
+            )
 
         if request.response_format is not None:
-            repair_natively = not self._policy.delete_sessions  # a deleted session cannot go on
             await answer_in_format(
                 generate, request, account, native, sink, ids, native_repair=repair_natively
             )
@@ -104,8 +121,13 @@ class TurnRunner:
         sink: EventSink,
         ids: ReplyIds,
         unstopped: list[UnconfirmedStop],
-    ) -> None:
-        """One generation: session, prompt, PoW, the upstream stream to its end."""
+        malformed: MalformedCalls = "text",
+    ) -> Unanswered | None:
+        """One generation: session, prompt, PoW, the upstream stream to its end.
+
+        An answer that ended at a tool call it cannot use (``malformed="repair"``) is not completed:
+        what the repair round needs comes back instead.
+        """
         identity = Identity(token=account.token or "", device_id=account.device_id)
         self._tokens.prefetch()  # usage is counted at the end (and recorded): have the tokenizer by then
         if request.max_tokens is not None:
@@ -122,7 +144,7 @@ class TurnRunner:
             session_id, parent = native.session_id, native.message_id
         else:
             session_id, parent = await self._warmth.session(account.id, identity), None
-        reader = Reader(Pipeline.for_request(request, self._tokens.count), ref_file_ids)
+        reader = Reader(Pipeline.for_request(request, self._tokens.count, malformed=malformed), ref_file_ids)
         try:
             header = await self._warmth.pow_header(account.id, identity, COMPLETION_PATH)
             params = CompletionParams(
@@ -142,7 +164,14 @@ class TurnRunner:
                     await self._read(generation, reader, sink, account.id, ids)
                     if generation.running:  # ended early (stop sequence, max_tokens): free the account first
                         await generation.stop()
+                    unusable = reader.unusable
+                    if unusable is not None:
+                        reader.answer.append(unusable.raw)  # written, so generated and billed
                     usage = await self._usage(prompt, reader)  # recorded per caller, shown if asked
+                    if unusable is not None:
+                        written = "".join(reader.answer)
+                        message_id = generation.message_id
+                        return Unanswered(session_id, message_id, written, unusable.rejected, usage)
                     await sink.emit(reader.complete(usage))
             finally:
                 if generation.unconfirmed is not None:
@@ -155,6 +184,7 @@ class TurnRunner:
                 self._warmth.refill(account.id)  # the turn failed early: prepare the next one anyway
             if self._policy.delete_sessions:
                 await self._delete(identity, session_id)  # on every exit: nothing left upstream
+        return None
 
     def check(self, request: ChatRequest, *, continued: bool) -> None:
         """Refuse what needs no account to refuse: the new attachments' count, size and URLs (those
@@ -246,7 +276,7 @@ class TurnRunner:
             self._warmth.refill(account_id)
             if message_id is not None:
                 reader.announced = message_id
-                conversation_id = ids.format(generation.session_id, message_id)
+                conversation_id = await ids.format(generation.session_id, message_id)
                 batch.insert(0, Started(conversation_id, account_id, reader.file_ids))
         await sink.emit(batch)
 

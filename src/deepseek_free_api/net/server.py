@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import sys
@@ -43,6 +44,36 @@ def guard_for(settings: ServerSettings) -> ConnectionGuard:
     return ConnectionGuard(limits)
 
 
+def claim_port(host: str, port: int) -> list[socket.socket]:
+    """Bind and listen on ``host:port`` now, before anything starts or is printed (OSError if not).
+
+    A port in use is the first thing the user hears, not something said after the demo banner and
+    the app's start; connections that arrive meanwhile wait in the kernel's backlog.
+    """
+    sockets = bind(host, port)
+    try:
+        for sock in sockets:
+            sock.listen()
+    except OSError:
+        close_all(sockets)
+        raise
+    return sockets
+
+
+def port_problem(host: str, port: int, exc: OSError) -> str:
+    """One line saying why ``claim_port`` failed, and what to do about a port in use."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"cannot listen on {where}: the port is in use (another server?); choose another with --port"
+    return f"cannot listen on {where}: {exc.strerror or exc}"
+
+
+def close_all(sockets: list[socket.socket]) -> None:
+    """Close sockets (again: closing twice is harmless)."""
+    for sock in sockets:
+        sock.close()
+
+
 def uvicorn_options(guard: ConnectionGuard, settings: ServerSettings) -> dict[str, Any]:
     """The uvicorn.Config options the guard relies on."""
     return {
@@ -54,11 +85,17 @@ def uvicorn_options(guard: ConnectionGuard, settings: ServerSettings) -> dict[st
 
 
 class GuardedServer(uvicorn.Server):
-    """A uvicorn server whose sockets are accepted by ``Listener`` under ``guard``."""
+    """A uvicorn server whose sockets are accepted by ``Listener`` under ``guard``.
 
-    def __init__(self, config: uvicorn.Config, guard: ConnectionGuard) -> None:
+    ``claimed``: sockets already listening (``claim_port``); without them it binds at startup.
+    """
+
+    def __init__(
+        self, config: uvicorn.Config, guard: ConnectionGuard, claimed: list[socket.socket] | None = None
+    ) -> None:
         super().__init__(config)
         self.guard = guard
+        self._claimed = claimed
         self._listeners: list[Listener] = []
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -68,10 +105,11 @@ class GuardedServer(uvicorn.Server):
             return
         await self.lifespan.startup()
         if self.lifespan.should_exit:
+            close_all(self._claimed or [])
             sys.exit(STARTUP_FAILURE)
         config = self.config
         try:
-            bound = bind(config.host, config.port)
+            bound = self._claimed if self._claimed is not None else bind(config.host, config.port)
         except OSError as exc:
             log.error("cannot listen on %s:%d: %s", config.host, config.port, exc)
             await self.lifespan.shutdown()

@@ -118,7 +118,8 @@ def test_arguments_that_break_the_schema_are_rejected_with_the_reason() -> None:
     block = dsml("get_weather", city="Oslo", days="soon")
     outcome = run([block])
     assert (outcome.text, outcome.calls) == (block, [])
-    assert outcome.stage.rejected[0].reason == "days: expected integer, got 'soon'"
+    # The type, not the value: reasons are logged and the arguments never are.
+    assert outcome.stage.rejected[0].reason == "days: expected integer, got string"
 
 
 def test_a_missing_required_argument_is_rejected() -> None:
@@ -133,6 +134,32 @@ def test_only_the_valid_calls_of_a_block_are_made() -> None:
     outcome = run([block])
     assert outcome.calls == [("get_weather", {"city": "Oslo"})]
     assert [r.name for r in outcome.stage.rejected] == ["nope"]
+
+
+def test_in_a_repairable_answer_an_unusable_block_ends_it_unsent() -> None:
+    block = dsml("write_file", path="a.txt")
+    outcome = run(["Sure. ", block, " and more"], stage=ToolCallParser(TOOLS, malformed="repair"))
+    assert (outcome.text, outcome.calls, outcome.stop) == ("Sure. ", [], TOOL_USE)
+    assert outcome.stage.unusable is not None and outcome.stage.unusable.raw == block
+    assert [r.reason for r in outcome.stage.unusable.rejected] == ["content: is required"]
+
+
+def test_in_a_repairable_answer_a_mentioned_wrapper_stays_text() -> None:
+    mention = "<｜DSML｜tool_calls></｜DSML｜tool_calls>"
+    outcome = run([f"The wrapper is {mention} here."], stage=ToolCallParser(TOOLS, malformed="repair"))
+    assert (outcome.text, outcome.stop, outcome.stage.unusable) == (
+        f"The wrapper is {mention} here.",
+        None,
+        None,
+    )
+
+
+def test_after_the_repair_a_call_naming_a_tool_is_sent_and_one_naming_none_is_text() -> None:
+    send = ToolCallParser(TOOLS, malformed="send")
+    assert run([dsml("write_file", path="a.txt")], stage=send).calls == [("write_file", {"path": "a.txt"})]
+    nameless = dsml("write_file", x="1").replace(' name="write_file"', "")
+    outcome = run([nameless], stage=ToolCallParser(TOOLS, malformed="send"))
+    assert (outcome.text, outcome.calls) == (nameless, [])
 
 
 def test_an_invoke_with_a_json_body_instead_of_parameters_is_read() -> None:

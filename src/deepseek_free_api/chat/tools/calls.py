@@ -4,7 +4,8 @@ A DSML parameter marked ``string="true"`` is text as written; ``string="false"``
 attribute the tool's schema decides. A V3 call's arguments are one JSON object, possibly in a
 ```` ```json ```` fence. Then names are matched against the declared tools and the arguments are made
 to fit each tool's schema (``schema.conform``); a call that cannot be made to fit is rejected, with
-the reason, rather than sent to a client that would fail on it.
+the reason, rather than sent to a client that would fail on it. Reasons name parameters and types,
+never the values written (they are logged and told to the model in the repair round).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from deepseek_free_api.chat.request import ToolSpec
@@ -23,6 +24,8 @@ _FENCE = re.compile(r"^\s*(`{3,}|~{3,})[\w-]*[ \t]*\n?(.*?)\n?[ \t]*\1\s*$", re.
 _CDATA = re.compile(r"^\s*<!\[CDATA\[(.*)\]\]>\s*$", re.S)
 _PREFIXES = ("functions.", "function.", "tools.", "tool.")
 CHECK_TIME_LIMIT_S = 1.0  # checking one call's arguments; its step budget bounds it as well
+_REASONS_SHOWN = 5  # of one call's schema errors: enough to repair it, short enough to log
+_NAME_SHOWN = 80  # of a name that is no declared tool, in the reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +43,16 @@ class Resolved:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A call the model wrote that cannot be sent: which tool it named and why it was refused."""
+    """A call the model wrote that cannot be sent: which tool it named and why it was refused.
+
+    ``arguments`` are what could be read of them (None: nothing); ``declared`` says whether ``name``
+    is an allowed tool (then it is that tool's own spelling).
+    """
 
     name: str | None
     reason: str
+    arguments: dict[str, Any] | None = field(default=None, repr=False)
+    declared: bool = False
 
 
 class ToolBox:
@@ -60,16 +69,19 @@ class ToolBox:
         if written is None or not written.strip():
             return Rejected(None, "the call names no tool")
         name = self._name(written.strip())
+        readable = arguments if isinstance(arguments, dict) else None
         if name is None:
-            return Rejected(written.strip(), f"'{written.strip()}' is not one of the declared tools")
+            shown = _clipped(written.strip())
+            return Rejected(written.strip(), f"'{shown}' is not one of the declared tools", readable)
         if isinstance(arguments, str):
-            return Rejected(name, arguments)
+            return Rejected(name, arguments, declared=True)
         schema = self._tools[name].parameters
         if not schema:
             return Resolved(name, arguments)
-        fitted, errors = conform(arguments, schema, time_limit_s=CHECK_TIME_LIMIT_S)
+        fitted, errors = conform(arguments, schema, time_limit_s=CHECK_TIME_LIMIT_S, show_values=False)
         if errors:
-            return Rejected(name, "; ".join(errors))
+            best = fitted if isinstance(fitted, dict) else arguments
+            return Rejected(name, "; ".join(errors[:_REASONS_SHOWN]), best, declared=True)
         assert isinstance(fitted, dict)
         return Resolved(name, fitted)
 
@@ -124,6 +136,10 @@ def _read_v3(markup: CallMarkup) -> tuple[str | None, dict[str, Any] | str]:
     else:
         name, arguments = parts[0], "".join(parts[1:])
     return name, (_json_object(_unfence(arguments.strip())) if arguments.strip() else {})
+
+
+def _clipped(name: str) -> str:
+    return name if len(name) <= _NAME_SHOWN else name[: _NAME_SHOWN - 3] + "..."
 
 
 def _unfence(text: str) -> str:

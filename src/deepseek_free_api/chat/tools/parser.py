@@ -8,21 +8,46 @@ in one block, or blocks one after the other, are parallel calls.
 
 The answer ends with the calls: once a block has given calls, the first text that is not another
 block sets ``stop`` to ``tool_use`` (the turn then stops the generation, so the model cannot go on to
-invent the results); at the end of the answer ``flush`` does the same. A block that gives no usable
-call is text after all and goes out as written (``rejected`` says why). When the answer is empty,
+invent the results); at the end of the answer ``flush`` does the same. When the answer is empty,
 calls the model wrote only in its reasoning (the last usable block there) are the answer's calls.
+
+A block that gives no usable call (``rejected`` says why) is handled as ``malformed`` says:
+
+* ``"text"``: it is text after all and goes out as written;
+* ``"repair"``: it ends the answer unsent, kept in ``unusable`` for a repair round (``chat.tools.repair``);
+* ``"send"`` (the repair round): each of its calls that names a tool goes out as a call anyway, with
+  what could be read of its arguments, so the agent reports the error to the model, as with OpenAI's
+  non-strict function calling; a tool that was not declared too (agents answer "no such tool").
+
+Every decision is logged at debug level with the tool's name and the reason, never the arguments.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 from deepseek_free_api.chat.events import ChatEvent, ReasoningDelta, TextDelta, ToolCall
 from deepseek_free_api.chat.pipeline import Stop
 from deepseek_free_api.chat.request import NamedToolChoice, ToolChoice, ToolSpec
 from deepseek_free_api.chat.tools.calls import Rejected, Resolved, ToolBox
 from deepseek_free_api.chat.tools.scanner import Block, MarkupScanner, Piece
+
+log = logging.getLogger(__name__)
+
+MalformedCalls = Literal["text", "repair", "send"]
+_NAME_LOGGED = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Unusable:
+    """The block that ended an answer without a usable call (``malformed="repair"``): its text and why."""
+
+    raw: str
+    rejected: tuple[Rejected, ...]
 
 
 def new_call_id() -> str:
@@ -34,7 +59,8 @@ class ToolCallParser:
     """Pipeline stage turning tool markup in the answer into ``ToolCall`` events (see the module doc).
 
     ``choice`` narrows the usable tools to the named one; ``parallel=False`` keeps only the first
-    call. ``new_id`` makes the call ids (dialects may want their own prefix).
+    call. ``new_id`` makes the call ids (dialects may want their own prefix). ``malformed``: see the
+    module doc.
     """
 
     def __init__(
@@ -44,16 +70,19 @@ class ToolCallParser:
         choice: ToolChoice = "auto",
         parallel: bool = True,
         new_id: Callable[[], str] = new_call_id,
+        malformed: MalformedCalls = "text",
     ) -> None:
         named = [choice.name] if isinstance(choice, NamedToolChoice) else None
         self._toolbox = ToolBox(tools, [] if choice == "none" else named)
         self._parallel = parallel
         self._new_id = new_id
+        self._malformed = malformed
         self._scanner = MarkupScanner()
         self._reasoning: list[str] | None = []  # kept while the answer is still empty
         self._reasoning_marked = False  # the kept reasoning has a "<": flush may find calls in it
         self.calls: list[ToolCall] = []
         self.rejected: list[Rejected] = []
+        self.unusable: Unusable | None = None
         self.stop: Stop | None = None
 
     def feed(self, events: list[ChatEvent]) -> list[ChatEvent]:
@@ -114,9 +143,16 @@ class ToolCallParser:
         if not found:
             if self.calls:
                 self.stop = Stop("tool_use")  # an unusable block after the calls ends the answer too
+            elif rejected and self._malformed == "repair":
+                # Ends the answer like a call would; the turn asks the model to write it again.
+                self.unusable = Unusable(block.raw, tuple(rejected))
+                self.stop = Stop("tool_use")
+                log.debug("tool-call block unusable: asking for a repair round")
             else:
                 self._reasoning = None
                 out.append(TextDelta(block.raw))
+                if rejected:
+                    log.debug("tool-call block unusable: passed on as text")
             return
         self._reasoning = None
         self._emit(found, out)
@@ -127,7 +163,9 @@ class ToolCallParser:
             self.calls.append(call)
             out.append(call)
             if not self._parallel:
-                self.rejected += [Rejected(r.name, "parallel tool calls are off") for r in found[index + 1 :]]
+                for extra in found[index + 1 :]:
+                    log.debug("tool call %s: dropped, parallel tool calls are off", _logged(extra.name))
+                    self.rejected.append(Rejected(extra.name, "parallel tool calls are off"))
                 self.stop = Stop("tool_use")
                 return
 
@@ -137,10 +175,17 @@ class ToolCallParser:
         for markup in block.calls:
             result = self._toolbox.resolve(markup)
             if isinstance(result, Resolved):
+                log.debug("tool call %s: accepted", _logged(result.name))
                 found.append(result)
+                continue
+            rejected.append(result)
+            if self._malformed == "send" and result.name is not None:
+                log.debug("tool call %s: sent although %s", _logged(result.name), result.reason)
+                found.append(Resolved(result.name, result.arguments or {}))
             else:
-                rejected.append(result)
+                log.debug("tool call %s: rejected, %s", _logged(result.name), result.reason)
         if not block.complete:
+            log.debug("tool-call block: the answer ended inside it")
             rejected.append(Rejected(None, "the answer ended inside a tool call"))
         return found, rejected
 
@@ -154,3 +199,10 @@ class ToolCallParser:
                 self.rejected += rejected
                 self._emit(found, out)
                 return
+
+
+def _logged(name: str | None) -> str:
+    """A written tool name for the log: quoted, clipped (the model may write anything there)."""
+    if name is None:
+        return "(no name)"
+    return repr(name if len(name) <= _NAME_LOGGED else name[: _NAME_LOGGED - 3] + "...")

@@ -39,16 +39,19 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False)
 Schema = Mapping[str, Any]
 
 
-def conform(value: object, schema: Schema, *, time_limit_s: float | None = None) -> tuple[object, list[str]]:
+def conform(
+    value: object, schema: Schema, *, time_limit_s: float | None = None, show_values: bool = True
+) -> tuple[object, list[str]]:
     """``value`` converted towards ``schema``, and the ways it still does not fit (empty: it fits).
 
     Past ``MAX_STEPS`` steps, ``MAX_NESTING`` levels or ``time_limit_s`` the value is not checked
-    further: it comes back unconverted with one error saying so.
+    further: it comes back unconverted with one error saying so. ``show_values=False`` names a wrong
+    value's type instead of quoting it (tool arguments: the reasons are logged).
     """
     deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
     errors: list[str] = []
     try:
-        return _Check(schema, deadline).shared(value, schema, "", errors, 0), errors
+        return _Check(schema, deadline, show_values).shared(value, schema, "", errors, 0), errors
     except _TooComplex as exc:
         return value, [str(exc)]
 
@@ -60,8 +63,9 @@ class _TooComplex(Exception):
 class _Check:
     """One value checked against one schema: its budget and what was already worked out."""
 
-    def __init__(self, root: Schema, deadline: float | None) -> None:
+    def __init__(self, root: Schema, deadline: float | None, show_values: bool = True) -> None:
         self.root = root
+        self.show_values = show_values
         self._deadline = deadline
         self._steps = 0
         # (subschema, place, value) -> (value, converted, errors), or None while being worked out. The
@@ -192,7 +196,8 @@ def _typed(
             check.step(len(converted) // _TEXT_PER_STEP)  # a number, object or array written out
         if ok:
             return _inside(converted, kind, schema, check, path, errors, depth)
-    errors.append(f"{_where(path)}expected {' or '.join(types)}, got {_describe(value)}")
+    got = _describe(value) if check.show_values else _type_name(value)
+    errors.append(f"{_where(path)}expected {' or '.join(types)}, got {got}")
     return value
 
 
@@ -307,6 +312,11 @@ def _where(path: str) -> str:
 
 def _describe(value: object) -> str:
     return _clipped(repr(value[: _SHOWN + 1]) if isinstance(value, str) else _json_head(value))
+
+
+def _type_name(value: object) -> str:
+    kind = {str: "string", bool: "boolean", int: "integer", float: "number", dict: "object", list: "array"}
+    return kind.get(type(value), "null")
 
 
 def _quoted(value: object) -> str:
