@@ -31,9 +31,9 @@ module.exports = {
       min_uptime: "10s",
       max_restarts: 5,
       exp_backoff_restart_delay: 1000,
-      // PM2 sends SIGINT and kills after 1.6 s by default; the server stops DeepSeek's generations
-      // and ends open streams on SIGTERM, which takes a few seconds.
-      kill_signal: "SIGTERM",
+      // PM2 stops an app with SIGINT (PM2 7 has no per-app signal), which the server handles like
+      // SIGTERM: it stops DeepSeek's generations and ends open streams, in a few seconds. PM2's
+      // default would SIGKILL it after 1.6 s.
       kill_timeout: 30000,
       time: true,
     },
