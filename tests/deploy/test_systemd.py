@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,7 @@ import pytest
 
 from deepseek_free_api.background import BackgroundServer, free_port
 from tests.api.conftest import API_KEY, TOKENS
-from tests.deploy.conftest import Installed, as_user, private_dir, world_readable_dir
+from tests.deploy.conftest import Installed, as_user, private_dir
 from tests.deploy.dockerfile import REPO
 from tests.support.processes import clean_env, running
 
@@ -150,22 +151,20 @@ def test_the_unit_command_serves_and_stops_on_its_signal(
         shutil.rmtree(state, ignore_errors=True)
 
 
-def test_a_configuration_error_exits_2_so_systemd_does_not_restart_it(installed: Installed) -> None:
+def test_a_configuration_error_exits_2_so_systemd_does_not_restart_it(
+    installed: Installed, scratch: Callable[[str], Path]
+) -> None:
     # RestartPreventExitStatus=2: a bad setting is reported once in the journal, not in a loop.
-    directory = world_readable_dir("deepseek-free-api-badconfig-")
-    try:
-        env = unit_env(installed, {"DEEPSEEK_FREE_API_SERVER_PORT": "0"})
-        (command,) = service("ExecStart")
-        result = subprocess.run(
-            as_user([str(installed.bin / "deepseek-free-api"), *command.split()[1:]], UNPRIVILEGED_UID),
-            env=env,
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 2, result
-        assert "server.port" in result.stderr
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    env = unit_env(installed, {"DEEPSEEK_FREE_API_SERVER_PORT": "0"})
+    (command,) = service("ExecStart")
+    result = subprocess.run(
+        as_user([str(installed.bin / "deepseek-free-api"), *command.split()[1:]], UNPRIVILEGED_UID),
+        env=env,
+        cwd=scratch("deepseek-free-api-badconfig-"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result
+    assert "server.port" in result.stderr

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from deepseek_free_api.background import BackgroundServer, free_port
 from tests.api.conftest import API_KEY, TOKENS
-from tests.deploy.conftest import Installed, as_user, world_readable_dir
+from tests.deploy.conftest import Installed, as_user
 from tests.deploy.dockerfile import REPO
 from tests.support.processes import clean_env, running
 
@@ -78,10 +79,10 @@ def test_only_the_entry_builds_at_import() -> None:
 
 
 def test_the_entry_serves_a_streamed_chat_as_the_runtime_loads_it(
-    installed: Installed, simulator: BackgroundServer
+    installed: Installed, simulator: BackgroundServer, scratch: Callable[[str], Path]
 ) -> None:
     port = free_port()
-    task = world_readable_dir("deepseek-free-api-vercel-")  # /var/task: read-only for the function
+    task = scratch("deepseek-free-api-vercel-")  # /var/task: read-only for the function
     env = clean_env(
         PATH=installed.path_env(),
         HOME=str(task),
