@@ -11,6 +11,7 @@ Not checked: that `docker build` succeeds (base images, apt, the network at buil
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -146,6 +147,10 @@ def test_the_image_command_serves_from_a_clean_install(
         assert "Traceback" not in server.output, server.output
         # With the server gone, the same HEALTHCHECK reports it unhealthy.
         assert run_healthcheck(env, uid) != 0
+        # The state store is on the volume, written by the image's user.
+        owner = uid if os.geteuid() == 0 else os.geteuid()
+        stores = list(data.glob("*.sqlite3"))
+        assert stores and all(path.stat().st_uid == owner for path in stores)
     finally:
         shutil.rmtree(data, ignore_errors=True)
 

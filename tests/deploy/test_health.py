@@ -43,7 +43,13 @@ def test_healthz_does_not_depend_on_deepseek() -> None:
     # container engine restart a healthy server.
     dead = f"http://127.0.0.1:{free_port()}"
     settings = load_settings(
-        overrides={"base_url": dead, "tokens": ["tok-alpha"], "api_keys": [API_KEY], "connect_timeout_s": 1},
+        overrides={
+            "base_url": dead,
+            "tokens": ["tok-alpha"],
+            "api_keys": [API_KEY],
+            "connect_timeout_s": 1,
+            "store.url": "memory://",
+        },
         env={},
     )
     with BackgroundServer(create_app(settings)) as server:

@@ -40,7 +40,8 @@ def test_render_builds_the_image_and_keeps_its_data_on_a_disk() -> None:
 def test_render_checks_a_route_the_server_answers() -> None:
     # Render's checker sends no key; the image's default settings need one for everything else.
     path = web_service()["healthCheckPath"]
-    with BackgroundServer(create_app(load_settings(env={"API_KEYS": "sk-render-key"}))) as server:
+    settings = load_settings(env={"API_KEYS": "sk-render-key", "DEEPSEEK_FREE_API_STORE_URL": "memory://"})
+    with BackgroundServer(create_app(settings)) as server:
         assert httpx.get(server.url + path, timeout=10).status_code == 200
 
 
