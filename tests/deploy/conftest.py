@@ -39,10 +39,13 @@ def needed(reason: str) -> None:
 
 @dataclass(frozen=True)
 class Installed:
-    """The wheel and the fresh virtual environment it was installed into."""
+    """The wheel, the fresh virtual environment it was installed into, and who may run it."""
 
     wheel: Path
     venv: Path
+    # Whether another user can run the environment's interpreter (not when it lives under a
+    # private home, e.g. pyenv in /root): then commands run as the image's or unit's user.
+    shared: bool
 
     @property
     def bin(self) -> Path:
@@ -51,6 +54,23 @@ class Installed:
     def path_env(self) -> str:
         """PATH with the environment's scripts first, as in the image (/usr/local/bin)."""
         return f"{self.bin}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
+
+    def runs_as(self, uid: int) -> bool:
+        """Whether ``as_user(argv, uid)`` really switches to ``uid``."""
+        return os.geteuid() == 0 and self.shared
+
+    def as_user(self, argv: list[str], uid: int) -> list[str]:
+        """``argv`` run as ``uid`` (no supplementary groups) where possible, else as this user."""
+        if not self.runs_as(uid):
+            return argv
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            needed("setpriv (util-linux) is not installed: cannot switch to the image's user")
+        return [str(setpriv), f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *argv]
+
+    def owner(self, uid: int) -> int:
+        """The user id files written by ``as_user(argv, uid)`` belong to."""
+        return uid if self.runs_as(uid) else os.geteuid()
 
 
 def run_checked(argv: Sequence[str | Path], timeout: float = INSTALL_TIMEOUT_S) -> str:
@@ -84,6 +104,32 @@ def scratch() -> Iterator[Callable[[str], Path]]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def base_python() -> str:
+    """The interpreter for the fresh environment.
+
+    Debian's python3 where it can make environments (what pip and pipx use on a Debian host, and
+    any user can run it), else the one running the tests.
+    """
+    system = "/usr/bin/python3"
+    probe = "import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11))"
+    if Path(system).exists():
+        result = subprocess.run([system, "-c", probe], capture_output=True, timeout=60, check=False)
+        if result.returncode == 0:
+            return system
+    return getattr(sys, "_base_executable", sys.executable)
+
+
+def _usable_by_others(python: Path) -> bool:
+    """Whether an unprivileged user gets this environment when running ``python``."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        return False
+    probe = "import sys, deepseek_free_api; print(sys.prefix, sys.base_prefix)"
+    argv = [str(shutil.which("setpriv")), "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    as_nobody = subprocess.run([*argv, str(python), "-c", probe], capture_output=True, text=True, timeout=60)
+    as_root = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=60)
+    return as_nobody.returncode == 0 and as_nobody.stdout == as_root.stdout
+
+
 @pytest.fixture(scope="session")
 def installed() -> Iterator[Installed]:
     root = world_readable_dir("deepseek-free-api-install-")
@@ -97,15 +143,16 @@ def installed() -> Iterator[Installed]:
                 shutil.copytree(source, context / relative, ignore=_NOT_IN_CONTEXT)
             else:
                 shutil.copy2(source, context / relative)
-        wheels = root / "wheels"
-        run_checked(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", wheels, context]
-        )
-        (wheel,) = wheels.glob("deepseek_free_api-*.whl")
         venv = root / "venv"
-        run_checked([sys.executable, "-m", "venv", venv])
-        run_checked([venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheel])
-        yield Installed(wheel, venv)
+        run_checked([base_python(), "-m", "venv", venv])
+        python = venv / "bin" / "python"
+        # As the build stage runs it, with the interpreter that will run it (the dependencies'
+        # wheels come from the index here instead).
+        wheels = root / "wheels"
+        run_checked([python, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", wheels, context])
+        (wheel,) = wheels.glob("deepseek_free_api-*.whl")
+        run_checked([python, "-m", "pip", "install", "--quiet", wheel])
+        yield Installed(wheel, venv, shared=_usable_by_others(python))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -118,16 +165,6 @@ def image_uid() -> int:
         if match:
             return int(match.group(1))
     raise AssertionError("the final stage declares no ARG APP_UID=<number>")
-
-
-def as_user(argv: list[str], uid: int) -> list[str]:
-    """``argv`` run as ``uid`` (no supplementary groups) when the tests run as root, as-is otherwise."""
-    if os.geteuid() != 0:
-        return argv
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        needed("setpriv (util-linux) is not installed: cannot drop to the image's user")
-    return [str(setpriv), f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *argv]
 
 
 def private_dir(prefix: str, uid: int) -> Path:

@@ -3,9 +3,9 @@
 No container engine runs here, so `docker compose config` cannot be run: the schema that Compose
 validates with is vendored beside this file (compose-spec.SOURCE.md), ``${VARIABLES}`` are
 interpolated from the `.env` a user makes from `.env.example` (Compose reads `.env` for that), and
-the result is validated with formats asserted. Not checked: that Compose
-can build and pull the images, or Redis and the server talking over Compose's network (the
-server with Redis is tested where the Redis store is).
+the result is validated with formats asserted. Then the server runs with the environment Compose
+gives it, against a real redis-server standing in for the `redis` service. Not checked: that
+Compose builds and pulls the images, and its network and volumes.
 """
 
 from __future__ import annotations
@@ -13,16 +13,24 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema_rs
 import pytest
 import yaml
+from redis import Redis
 
+from deepseek_free_api.background import BackgroundServer, free_port
 from deepseek_free_api.config import load_settings
-from tests.deploy.dockerfile import REPO, env_of, stages
+from tests.api.conftest import API_KEY, TOKENS
+from tests.deploy.conftest import Installed, image_uid, private_dir
+from tests.deploy.dockerfile import REPO, env_of, stages, start_command
+from tests.support.processes import clean_env, running
+from tests.support.redis_server import redis_server
 
 HERE = Path(__file__).resolve().parent
 COMPOSE = REPO / "compose.yaml"
@@ -141,3 +149,43 @@ def test_the_server_loads_the_settings_compose_gives_it() -> None:
     settings = load_settings(env=env)
     assert settings.server.host == "0.0.0.0" and settings.auth.api_keys == ("sk-compose-key",)
     assert not settings.auth.allow_anonymous and len(settings.accounts) == 2
+
+
+def test_the_server_uses_redis_as_compose_configures_it(
+    installed: Installed, simulator: BackgroundServer, tmp_path: Path
+) -> None:
+    # compose.yaml's server with a real redis-server standing in for its `redis` service.
+    env_file = user_env(API_KEYS=API_KEY, DEEP_SEEK_CHAT_AUTHORIZATION=",".join(TOKENS))
+    environment = interpolate(compose_file(), env_file)["services"]["server"]["environment"]
+    uid = image_uid()
+    data = private_dir("deepseek-free-api-compose-", uid)
+    port = free_port()
+    with redis_server(tmp_path) as redis_url:
+        # The container's environment: the image's ENV, then env_file, then environment.
+        env = clean_env(**{**env_of(stages()[-1]), **env_file, **environment})
+        env.update(
+            PATH=installed.path_env(),
+            HOME=str(data),
+            DEEPSEEK_FREE_API_SERVER_DATA_DIR=str(data),
+            DEEPSEEK_FREE_API_SERVER_PORT=str(port),
+            DEEPSEEK_BASE_URL=simulator.url,
+            DEEPSEEK_FREE_API_STORE_URL=environment["DEEPSEEK_FREE_API_STORE_URL"].replace(
+                "redis://redis:6379", redis_url
+            ),
+        )
+        try:
+            argv = installed.as_user(start_command(stages()[-1]), uid)
+            with running(argv, port, env=env, ready_path="/healthz", cwd=data) as server:
+                body = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "with redis"}]}
+                headers = {"Authorization": f"Bearer {API_KEY}"}
+                chat = server.url + "/v1/chat/completions"
+                reply = httpx.post(chat, json=body, headers=headers, timeout=60)
+                assert reply.json()["choices"][0]["message"]["content"].startswith("Echo: with redis")
+                with Redis.from_url(redis_url) as client:
+                    assert client.info("clients")["connected_clients"] >= 2  # the server, and us
+            assert server.stopped_gracefully, server.output
+            with Redis.from_url(redis_url) as client:
+                assert client.info("clients")["connected_clients"] == 1  # it closed its store
+            assert not list(data.glob("*.sqlite3"))  # no state file on the volume
+        finally:
+            shutil.rmtree(data, ignore_errors=True)

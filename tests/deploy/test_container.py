@@ -11,7 +11,6 @@ Not checked: that `docker build` succeeds (base images, apt, the network at buil
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import httpx
 
 from deepseek_free_api.background import BackgroundServer, free_port
 from tests.api.conftest import API_KEY, TOKENS
-from tests.deploy.conftest import Installed, as_user, image_uid, private_dir
+from tests.deploy.conftest import Installed, image_uid, private_dir
 from tests.deploy.dockerfile import (
     DOCKERFILE,
     REPO,
@@ -112,8 +111,8 @@ def container_env(installed: Installed, data: Path, port: int, upstream: str) ->
     return env
 
 
-def run_healthcheck(env: dict[str, str], uid: int) -> int:
-    command = as_user(healthcheck_command(stages()[-1]), uid)
+def run_healthcheck(installed: Installed, env: dict[str, str], uid: int) -> int:
+    command = installed.as_user(healthcheck_command(stages()[-1]), uid)
     return subprocess.run(command, env=env, capture_output=True, timeout=30, check=False).returncode
 
 
@@ -124,11 +123,11 @@ def test_the_image_command_serves_from_a_clean_install(
     data = private_dir("deepseek-free-api-data-", uid)
     port = free_port()
     env = container_env(installed, data, port, simulator.url)
-    argv = as_user(start_command(stages()[-1]), uid)
+    argv = installed.as_user(start_command(stages()[-1]), uid)
     try:
         with running(argv, port, env=env, ready_path="/healthz", cwd=data) as server:
             assert httpx.get(server.url + "/healthz", timeout=10).json() == {"status": "ok"}
-            assert run_healthcheck(env, uid) == 0
+            assert run_healthcheck(installed, env, uid) == 0
             # Bound to every interface: another loopback address reaches it too.
             assert httpx.get(f"http://127.0.0.2:{port}/healthz", timeout=10).status_code == 200
             body = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "from the image"}]}
@@ -146,11 +145,10 @@ def test_the_image_command_serves_from_a_clean_install(
         assert server.stopped_gracefully, server.output
         assert "Traceback" not in server.output, server.output
         # With the server gone, the same HEALTHCHECK reports it unhealthy.
-        assert run_healthcheck(env, uid) != 0
+        assert run_healthcheck(installed, env, uid) != 0
         # The state store is on the volume, written by the image's user.
-        owner = uid if os.geteuid() == 0 else os.geteuid()
         stores = list(data.glob("*.sqlite3"))
-        assert stores and all(path.stat().st_uid == owner for path in stores)
+        assert stores and all(path.stat().st_uid == installed.owner(uid) for path in stores)
     finally:
         shutil.rmtree(data, ignore_errors=True)
 

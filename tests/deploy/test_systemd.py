@@ -22,7 +22,7 @@ import pytest
 
 from deepseek_free_api.background import BackgroundServer, free_port
 from tests.api.conftest import API_KEY, TOKENS
-from tests.deploy.conftest import Installed, as_user, private_dir
+from tests.deploy.conftest import Installed, private_dir
 from tests.deploy.dockerfile import REPO
 from tests.support.processes import clean_env, running
 
@@ -107,6 +107,12 @@ def test_the_unit_runs_as_a_dedicated_user_with_its_own_state() -> None:
     assert service("Restart") == ["on-failure"] and service("RestartPreventExitStatus") == ["2"]
 
 
+def unit_command(installed: Installed) -> list[str]:
+    """ExecStart, with the test install's binary in place of /opt/deepseek-free-api's."""
+    (command,) = service("ExecStart")
+    return [str(installed.bin / "deepseek-free-api"), *command.split()[1:]]
+
+
 def unit_env(installed: Installed, env_file: dict[str, str]) -> dict[str, str]:
     """What systemd gives the process: Environment=, then the EnvironmentFile= over it."""
     env = clean_env(PATH=installed.path_env())
@@ -131,8 +137,7 @@ def test_the_unit_command_serves_and_stops_on_its_signal(
             "HOME": str(state),
         },
     )
-    (command,) = service("ExecStart")
-    argv = as_user([str(installed.bin / "deepseek-free-api"), *command.split()[1:]], UNPRIVILEGED_UID)
+    argv = installed.as_user(unit_command(installed), UNPRIVILEGED_UID)
     assert service("KillSignal") == ["SIGTERM"]  # what `running` sends to stop it
     try:
         with running(argv, port, env=env, ready_path="/healthz", cwd=state) as server:
@@ -156,9 +161,8 @@ def test_a_configuration_error_exits_2_so_systemd_does_not_restart_it(
 ) -> None:
     # RestartPreventExitStatus=2: a bad setting is reported once in the journal, not in a loop.
     env = unit_env(installed, {"DEEPSEEK_FREE_API_SERVER_PORT": "0"})
-    (command,) = service("ExecStart")
     result = subprocess.run(
-        as_user([str(installed.bin / "deepseek-free-api"), *command.split()[1:]], UNPRIVILEGED_UID),
+        installed.as_user(unit_command(installed), UNPRIVILEGED_UID),
         env=env,
         cwd=scratch("deepseek-free-api-badconfig-"),
         capture_output=True,

@@ -18,7 +18,7 @@ import httpx
 
 from deepseek_free_api.background import BackgroundServer, free_port
 from tests.api.conftest import API_KEY, TOKENS
-from tests.deploy.conftest import Installed, as_user
+from tests.deploy.conftest import Installed
 from tests.deploy.dockerfile import REPO
 from tests.support.processes import clean_env, running
 
@@ -91,7 +91,8 @@ def test_the_entry_serves_a_streamed_chat_as_the_runtime_loads_it(
         DEEP_SEEK_CHAT_AUTHORIZATION=",".join(TOKENS),
         DEEPSEEK_BASE_URL=simulator.url,
     )
-    argv = as_user([str(installed.bin / "python"), str(LOADER), str(ENTRY), str(port)], UNPRIVILEGED_UID)
+    loader = [str(installed.bin / "python"), str(LOADER), str(ENTRY), str(port)]
+    argv = installed.as_user(loader, UNPRIVILEGED_UID)
     with running(argv, port, env=env, ready_path="/healthz", cwd=task) as function:
         assert httpx.get(function.url + "/healthz", timeout=10).json() == {"status": "ok"}
         chat = function.url + "/v1/chat/completions"
