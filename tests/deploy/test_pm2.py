@@ -159,6 +159,7 @@ def test_pm2_start_serves_and_stop_ends_it_cleanly(daemon: tuple[Pm2, int]) -> N
     # It ran its shutdown (generations stopped, streams ended) and exited by itself: PM2 did not
     # have to kill it, and did not restart it.
     assert "Application shutdown complete" in server_log, server_log
+    assert "Traceback" not in server_log, server_log  # PM2's SIGINT is a quiet stop, like SIGTERM
     assert "SIGKILL" not in daemon_log, daemon_log
     assert stopped_in < 30, stopped_in
     time.sleep(1.5)  # longer than any restart delay: a stopped app stays stopped
