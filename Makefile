@@ -24,12 +24,12 @@ demo: $(STAMP)
 	$(BIN)/deepseek-free-api serve --demo $(strip $(LISTEN)) $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench api
+	$(BIN)/ruff format --check src tests bench api
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
-	$(BIN)/mypy --config-file tests/mypy.ini tests $(wildcard bench/*.py)
+	$(BIN)/mypy --config-file tests/mypy.ini tests $(wildcard bench/*.py) api/index.py
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

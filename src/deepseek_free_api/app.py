@@ -22,6 +22,7 @@ from deepseek_free_api.api.auth import CallerResolver
 from deepseek_free_api.api.client_address import ClientAddressMiddleware, TrustedProxies
 from deepseek_free_api.api.edge import Drain
 from deepseek_free_api.api.errors import http_error_response, openai_error_response
+from deepseek_free_api.api.health import router as health_router
 from deepseek_free_api.api.limits import KeyGate
 from deepseek_free_api.api.openapi import DESCRIPTION, DocumentedApp
 from deepseek_free_api.api.ops import install as install_ops
@@ -245,6 +246,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     app.include_router(responses_api.router)
     app.include_router(misc.router)
     app.include_router(docs_page.router)
+    app.include_router(health_router)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: Exception) -> Response:

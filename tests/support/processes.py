@@ -76,8 +76,9 @@ def running(
     ready_path: str = "/ping",
     log_file: Path | None = None,
     preexec_fn: Callable[[], object] | None = None,
+    cwd: Path = REPO,
 ) -> Iterator[Running]:
-    """Start ``argv``, wait until ``ready_path`` answers on ``port``, then SIGTERM it on exit.
+    """Start ``argv`` in ``cwd``, wait until ``ready_path`` answers on ``port``, then SIGTERM it on exit.
 
     The output goes to a pipe, or to ``log_file`` (a process that logs a lot cannot block on a
     full pipe there); either way it is in ``output`` once stopped. ``preexec_fn`` runs in the
@@ -86,7 +87,7 @@ def running(
     sink: IO[str] | int = log_file.open("w") if log_file is not None else subprocess.PIPE
     process = subprocess.Popen(
         argv,
-        cwd=REPO,
+        cwd=cwd,
         env=dict(env) if env is not None else clean_env(),
         stdout=sink,
         stderr=subprocess.STDOUT,
