@@ -40,7 +40,7 @@ def test_two_processes_never_hold_one_account_at_once(shared_backend: Backend, t
     (markers / "go").touch()
     results = []
     for process in processes:
-        out, err = process.communicate(timeout=90)
+        out, err = process.communicate(timeout=200)
         assert process.returncode == 0, err
         results.append(orjson.loads(out.strip().splitlines()[-1]))
     assert [r["violations"] for r in results] == [0, 0], results
