@@ -59,6 +59,7 @@ if (play) {
     const status = document.getElementById("play-status");
     const output = document.getElementById("play-output");
     status.textContent = "sending…";
+    delete status.dataset.done;
     output.textContent = "";
     const headers = { "Content-Type": "application/json" };
     if (fields.key) headers.Authorization = `Bearer ${fields.key}`;
@@ -78,5 +79,6 @@ if (play) {
       status.textContent = "failed";
       output.textContent = error.message;
     }
+    status.dataset.done = "";  // the answer is shown (tests and screen readers wait for this)
   });
 }
