@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from deepseek_free_api import __version__
 from deepseek_free_api.accounts import Account, AccountPool
-from deepseek_free_api.api import anthropic_messages, docs_page, misc, openai_chat, responses_api
+from deepseek_free_api.api import admin, anthropic_messages, docs_page, misc, openai_chat, responses_api
 from deepseek_free_api.api.anthropic_models import ClaudeModels
 from deepseek_free_api.api.auth import CallerResolver
 from deepseek_free_api.api.client_address import ClientAddressMiddleware, TrustedProxies
@@ -247,6 +247,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     app.include_router(misc.router)
     app.include_router(docs_page.router)
     app.include_router(health_router)
+    app.include_router(admin.router_for(settings))
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: Exception) -> Response:

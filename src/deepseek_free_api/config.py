@@ -47,7 +47,7 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `auth.api_keys` | `API_KEYS` or `DEEPSEEK_FREE_API_AUTH_API_KEYS` | none | service keys allowed to use server-side accounts |
 | `auth.allow_anonymous` | `DEEPSEEK_FREE_API_AUTH_ALLOW_ANONYMOUS` | `false` | let callers without a key use server-side accounts |
 | `auth.caller_tokens` | `DEEPSEEK_FREE_API_AUTH_CALLER_TOKENS` | `false` | with `api_keys` set, still take other bearers as the caller's own DeepSeek tokens (otherwise 401) |
-| `auth.admin_keys` | `DEEPSEEK_FREE_API_AUTH_ADMIN_KEYS` | none | keys for `/metrics` and `/readyz` from other machines (as a bearer or `x-api-key`) |
+| `auth.admin_keys` | `DEEPSEEK_FREE_API_AUTH_ADMIN_KEYS` | none | keys for `/metrics` and `/readyz` from other machines (as a bearer or `x-api-key`), and to log in to the admin page at `/admin` (404 while unset) |
 | `pool.max_waiters` | `DEEPSEEK_FREE_API_POOL_MAX_WAITERS` | `64` | requests queued for a free account before 429 |
 | `pool.wait_timeout_s` | `DEEPSEEK_FREE_API_POOL_WAIT_TIMEOUT_S` | `30` | longest wait for an account before 429 |
 | `pool.min_interval_s` | `DEEPSEEK_FREE_API_POOL_MIN_INTERVAL_S` | `1` | pause between two generations on one account |
