@@ -135,6 +135,27 @@ class AttachmentUploader:
         await self._wait(identity, attachments, uploaded)
         return tuple(file.id for file in uploaded)
 
+    async def upload_text(
+        self,
+        account_id: str,
+        identity: Identity,
+        filename: str,
+        text: str,
+        *,
+        model_type: str,
+        thinking: bool,
+    ) -> str:
+        """Upload ``text`` as a text file the server wrote (a long history) and wait until it is read."""
+        data = text.encode()
+        attachment = Attachment(kind="file", filename=filename, media_type="text/plain", param="messages")
+        if len(data) > self._max_bytes:
+            raise self._too_large(attachment)
+        header = await self._pow.pow_header(account_id, identity, UPLOAD_PATH)
+        upload = FileUpload(filename, "text/plain", data, model_type=model_type, thinking=thinking)
+        uploaded = await self._client.upload_file(identity, upload, header)
+        await self._wait(identity, [attachment], [uploaded])
+        return uploaded.id
+
     async def _prepared(self, attachment: Attachment, model_type: str, thinking: bool) -> FileUpload:
         data, media_type, filename = b"", attachment.media_type, attachment.filename
         if attachment.inline is not None:

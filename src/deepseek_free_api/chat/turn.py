@@ -13,6 +13,7 @@ not confirm the stop), so the account is never handed on while DeepSeek may stil
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -27,13 +28,22 @@ from deepseek_free_api.chat.generation import (
     Upstream,
     answer_id,
 )
+from deepseek_free_api.chat.long_input import LongInput, PromptFitter, SendAsFile
+from deepseek_free_api.chat.modes import ModeBook
+from deepseek_free_api.chat.mutes import with_mute_until
 from deepseek_free_api.chat.pipeline import Pipeline
 from deepseek_free_api.chat.ports import EventSink, ReplyIds, Tokens, TurnAccount, Warmth
 from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
 from deepseek_free_api.chat.reader import Reader, prompt_options
-from deepseek_free_api.chat.request import ChatRequest
+from deepseek_free_api.chat.request import ChatMessage, ChatRequest
 from deepseek_free_api.chat.structured import answer_in_format
-from deepseek_free_api.errors import InvalidPowError, UnsupportedContentError, UpstreamServerError
+from deepseek_free_api.errors import (
+    InputTooLongError,
+    InvalidPowError,
+    MutedError,
+    UnsupportedContentError,
+    UpstreamServerError,
+)
 from deepseek_free_api.upstream.client import COMPLETION_PATH, CompletionParams, Identity
 
 log = logging.getLogger(__name__)
@@ -48,6 +58,7 @@ class TurnPolicy:
 
     continue_max_rounds: int = 8
     delete_sessions: bool = False  # chat.session_delete = "delete": no history left upstream
+    long_input: LongInput = "file"  # chat.long_input: a prompt over the mode's limit goes up as a file
 
 
 class TurnRunner:
@@ -60,12 +71,14 @@ class TurnRunner:
         tokens: Tokens,
         policy: TurnPolicy,
         files: AttachmentUploader | None = None,
+        modes: ModeBook | None = None,
     ) -> None:
         self._client = client
         self._warmth = warmth
         self._tokens = tokens
         self._policy = policy
         self._files = files
+        self._fitter = PromptFitter(modes, files, policy.long_input)
 
     async def run(
         self,
@@ -86,7 +99,10 @@ class TurnRunner:
         async def generate(
             request: ChatRequest, account: TurnAccount, native: Native | None, sink: EventSink, ids: ReplyIds
         ) -> None:
-            await self._generate(request, account, native, sink, ids, left)
+            try:
+                await self._generate(request, account, native, sink, ids, left)
+            except SendAsFile:  # DeepSeek found the prompt too long: once more, the way the web app does
+                await self._generate(request, account, native, sink, ids, left, as_file=True)
 
         if request.response_format is not None:
             repair_natively = not self._policy.delete_sessions  # a deleted session cannot go on
@@ -104,8 +120,10 @@ class TurnRunner:
         sink: EventSink,
         ids: ReplyIds,
         unstopped: list[UnconfirmedStop],
+        *,
+        as_file: bool = False,
     ) -> None:
-        """One generation: session, prompt, PoW, the upstream stream to its end."""
+        """One generation: session, prompt (fitted to the mode's limit), PoW, the upstream stream."""
         identity = Identity(token=account.token or "", device_id=account.device_id)
         if request.wants_usage:
             self._tokens.prefetch()  # usage is counted at the end: have the tokenizer by then
@@ -118,7 +136,11 @@ class TurnRunner:
             prompt = new_turn_prompt(request.messages, **options)
         else:
             prompt = fold_messages(request.messages, **options)
+        messages = request.messages if native is None else _new_turn(request.messages)
+        fitted = await self._fitter.fit(request, messages, prompt, options, identity, as_file=as_file)
+        prompt, prompt_chars = fitted.prompt, len(prompt)
         ref_file_ids = await self._upload(request, account.id, identity, continued=native is not None)
+        ref_file_ids += await self._fitter.upload(fitted, request, account.id, identity)
         if native is not None:
             session_id, parent = native.session_id, native.message_id
         else:
@@ -151,6 +173,17 @@ class TurnRunner:
         except InvalidPowError:
             self._warmth.pow_rejected()  # before the refill below: it must not reuse a stale one
             raise
+        except MutedError as error:
+            if error.mute_until is not None:
+                raise
+            raise await with_mute_until(self._client, identity, error) from error
+        except InputTooLongError as error:
+            if reader.started or error.code != "context_length_exceeded":
+                raise
+            sent_as_file = fitted.history is not None
+            raise await self._fitter.refused(
+                request, identity, prompt_chars, sent_as_file=sent_as_file
+            ) from error
         finally:
             if not reader.started:
                 self._warmth.refill(account.id)  # the turn failed early: prepare the next one anyway
@@ -260,6 +293,12 @@ class TurnRunner:
         if not tokens.loaded or len(prompt) + reader.size > COUNT_INLINE_MAX:
             return await anyio.to_thread.run_sync(count)
         return count()
+
+
+def _new_turn(messages: Sequence[ChatMessage]) -> Sequence[ChatMessage]:
+    """The messages after the last assistant message: what a native continuation sends."""
+    last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
+    return messages[last + 1 :]
 
 
 __all__ = ["EventSink", "ReplyIds", "Tokens", "TurnAccount", "TurnPolicy", "TurnRunner", "Warmth"]
