@@ -34,6 +34,7 @@ from deepseek_free_api.api.state import Core, OutputOptions
 from deepseek_free_api.chat.conversations import ConversationBook
 from deepseek_free_api.chat.failover import ChatRunner, FailoverPolicy
 from deepseek_free_api.chat.files import AttachmentUploader
+from deepseek_free_api.chat.modes import ModeBook
 from deepseek_free_api.chat.parking import Parking
 from deepseek_free_api.chat.tokens import LazyTokenCounter
 from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
@@ -62,6 +63,16 @@ def build_account(config: AccountConfig, device_salt: str) -> Account:
         )
     assert config.token
     return Account.from_token(config.token, name=config.name, device_id=device_id)
+
+
+def input_limits(settings: Settings) -> dict[str, int]:
+    """The configured input limits per mode (0 = DeepSeek's own, from client/settings)."""
+    chat = settings.chat
+    return {
+        "default": chat.input_limit_default,
+        "expert": chat.input_limit_expert,
+        "vision": chat.input_limit_vision,
+    }
 
 
 def persona_of(settings: Settings) -> Persona:
@@ -155,6 +166,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
                 TurnPolicy(
                     continue_max_rounds=settings.chat.continue_max_rounds,
                     delete_sessions=settings.chat.session_delete == "delete",
+                    long_input=settings.chat.long_input,
                 ),
                 AttachmentUploader(
                     client,
@@ -165,6 +177,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
                     fetch_timeout_s=settings.files.fetch_timeout_s,
                     parse_timeout_s=settings.files.parse_timeout_s,
                 ),
+                ModeBook(client, overrides=input_limits(settings)),
             ),
             ConversationBook(pool.devices, stores.conversations),
             FailoverPolicy(

@@ -1,4 +1,4 @@
-"""Command line: ``deepseek-free-api serve``, ``keys`` and ``simulate``."""
+"""Command line: ``deepseek-free-api serve``, ``keys``, ``canary`` and ``simulate``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     from deepseek_free_api import key_commands
 
     key_commands.add_parser(sub)
+    from deepseek_free_api import canary_command
+
+    canary_command.add_parser(sub)
     simulate = sub.add_parser("simulate", help="run the DeepSeek web simulator (for tests and demos)")
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8100)
@@ -61,4 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         from deepseek_free_api import key_commands
 
         return key_commands.run(args)
+    if args.command == "canary":
+        from deepseek_free_api import canary_command
+
+        return canary_command.run(args)
     return run_simulator(args.host, args.port, args.config)

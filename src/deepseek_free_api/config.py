@@ -63,6 +63,10 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `chat.claude_haiku_model` | `DEEPSEEK_FREE_API_CHAT_CLAUDE_HAIKU_MODEL` | `deepseek-chat` | answers `claude-*haiku*` |
 | `chat.gpt_model` | `DEEPSEEK_FREE_API_CHAT_GPT_MODEL` | `deepseek-v4-flash` | answers Responses requests for `gpt-*` (Codex's `-m gpt-5.5`) |
 | `chat.hosted_web_search` | `DEEPSEEK_FREE_API_CHAT_HOSTED_WEB_SEARCH` | `ignore` | `search`: a declared Responses `web_search` tool turns DeepSeek's search on; `ignore`: only the `-search` suffix or a `tool_choice` naming it does (Codex declares it on every request) |
+| `chat.long_input` | `DEEPSEEK_FREE_API_CHAT_LONG_INPUT` | `file` | a prompt over the mode's input limit: `file` sends the conversation before the last turn as an uploaded text file (as the web app does); `refuse` answers 413 naming the limit |
+| `chat.input_limit_default` | `DEEPSEEK_FREE_API_CHAT_INPUT_LIMIT_DEFAULT` | `0` | input limit in characters of the default mode; `0` = what DeepSeek's `client/settings` says |
+| `chat.input_limit_expert` | `DEEPSEEK_FREE_API_CHAT_INPUT_LIMIT_EXPERT` | `0` | the same for the expert mode (`deepseek-v4-pro`) |
+| `chat.input_limit_vision` | `DEEPSEEK_FREE_API_CHAT_INPUT_LIMIT_VISION` | `0` | the same for the vision mode |
 | `files.remote_urls` | `DEEPSEEK_FREE_API_FILES_REMOTE_URLS` | `false` | fetch `http(s)` image and file URLs (never private, loopback or link-local addresses); off = only data URLs and base64 |
 | `files.max_bytes` | `DEEPSEEK_FREE_API_FILES_MAX_BYTES` | `10485760` | largest image or file, inline or fetched |
 | `files.max_count` | `DEEPSEEK_FREE_API_FILES_MAX_COUNT` | `10` | most images and files in one request |

@@ -12,7 +12,8 @@ dialect's error body in ``api/`` (one function per dialect)::
     │   ├── ModelNotFoundError        unknown model name (404)
     │   ├── PayloadTooLargeError      body over the configured limit (413)
     │   ├── ConversationNotFoundError conversation_id unknown here, or not the caller's (404)
-    │   └── InputTooLongError         prompt above the model's input_character_limit (400)
+    │   ├── InputTooLongError         prompt above the mode's input_character_limit (413)
+    │   └── ModelDisabledError        the mode is switched off upstream (client/settings enabled=false) (400)
     ├── AuthenticationError           missing or wrong service API key / caller token (401)
     ├── PermissionDeniedError         authenticated but not allowed (403)
     │   └── ModelNotAllowedError      a service key's --models leave this model out (403)
@@ -31,8 +32,11 @@ dialect's error body in ``api/`` (one function per dialect)::
         ├── InvalidSessionError       session deleted / expired / unknown                retryable
         ├── ContentFilteredError      CONTENT_FILTER before any text could be delivered
         ├── EdgeBlockedError          WAF / Cloudflare / IP block (HTML, 202 + x-amzn-waf-action) (503)
-        ├── ClientVersionError        client version too low / unsupported_client_by_model
-        ├── AccountBannedError        session create returns no biz_data
+        ├── ClientVersionError        client version too low (40005) / unsupported_client_by_model
+        │   └── MissingHeaderError    a header DeepSeek now requires is missing (40300)
+        ├── AccountBannedError        40012, login biz_code 10, session create returns no biz_data
+        │   └── AccountDisabledError  code 90008: DeepSeek disabled the account
+        ├── UpstreamUnreachableError  DNS, refused connection, proxy, TLS: DeepSeek cannot be reached
         ├── UpstreamServerError       HTTP 5xx, generation_err                          retryable
         ├── UpstreamTimeoutError      no byte within the timeout (504)                  retryable
         ├── EmptyAnswerError          stream finished with no answer and no tool call   retryable
@@ -93,6 +97,10 @@ class ConversationNotFoundError(RequestError):
 
 class InputTooLongError(RequestError):
     """The prompt exceeds the model's input character limit."""
+
+
+class ModelDisabledError(RequestError):
+    """DeepSeek has switched the requested mode off (``client/settings``: ``enabled`` false)."""
 
 
 class AuthenticationError(ServiceError):
@@ -192,8 +200,20 @@ class ClientVersionError(UpstreamError):
     """DeepSeek refuses the client version we claim."""
 
 
+class MissingHeaderError(ClientVersionError):
+    """DeepSeek wants a header this server does not send (code 40300): its web app changed."""
+
+
 class AccountBannedError(UpstreamError):
     """The account or the IP address looks banned."""
+
+
+class AccountDisabledError(AccountBannedError):
+    """DeepSeek disabled the account (code 90008)."""
+
+
+class UpstreamUnreachableError(UpstreamError):
+    """DeepSeek cannot be reached at all (name resolution, connection, proxy, TLS): no account can help."""
 
 
 class UpstreamServerError(UpstreamError):

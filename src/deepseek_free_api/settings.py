@@ -180,6 +180,12 @@ class ChatSettings:
     # Codex declares one on every request; "ignore" leaves search to the -search suffix and to a
     # tool_choice that names web_search.
     hosted_web_search: Literal["ignore", "search"] = "ignore"
+    # A prompt over its mode's input limit (DeepSeek's client/settings, or the limits below when not
+    # 0): "file" sends it as the web app does (history as an uploaded file), "refuse" is a 413.
+    long_input: Literal["file", "refuse"] = "file"
+    input_limit_default: int = field(default=0, metadata=_min(0))
+    input_limit_expert: int = field(default=0, metadata=_min(0))
+    input_limit_vision: int = field(default=0, metadata=_min(0))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ import pytest
 from deepseek_free_api.accounts import Account, AccountPool, AccountState, token_account_id
 from deepseek_free_api.errors import (
     AuthenticationError,
-    CapacityError,
     InvalidTokenError,
+    NoUsableAccountError,
     UpstreamError,
     UpstreamServerError,
 )
@@ -140,7 +140,7 @@ def test_failed_login_marks_the_account_invalid_without_leaking_the_password() -
 
         account = Account.from_credentials(email="a@example.com", password=PASSWORD)
         pool = AccountPool([account], max_waiters=1, wait_timeout_s=5, login=login)
-        with pytest.raises(UpstreamError, match="login failed") as caught:
+        with pytest.raises(NoUsableAccountError, match="failing to log in") as caught:
             await pool.acquire()
         assert PASSWORD not in str(caught.value)
         [status] = await pool.snapshot()
@@ -176,7 +176,7 @@ def test_transient_login_failure_cools_down_instead_of_invalidating() -> None:
         pool = AccountPool(
             [account], max_waiters=1, wait_timeout_s=1, login=login, clock=clock, wall_clock=clock.wall
         )
-        with pytest.raises(CapacityError):
+        with pytest.raises(NoUsableAccountError, match="cooling down"):  # parked beyond the budget: 503
             await pool.acquire(timeout_s=0.01)
         assert (await pool.snapshot())[0].state is AccountState.COOLDOWN
 
@@ -209,7 +209,7 @@ def test_credentials_without_a_login_hook_are_invalid_at_once() -> None:
     async def main() -> None:
         account = Account.from_credentials(email="a@example.com", password=PASSWORD)
         pool = AccountPool([account], max_waiters=1, wait_timeout_s=5)
-        with pytest.raises(UpstreamError, match="login hook"):
+        with pytest.raises(NoUsableAccountError, match="invalid"):
             await pool.acquire()
 
     asyncio.run(main())

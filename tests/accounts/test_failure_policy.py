@@ -19,9 +19,9 @@ from deepseek_free_api.errors import (
     InvalidSessionError,
     InvalidTokenError,
     MutedError,
+    NoUsableAccountError,
     ServiceError,
     ThrottledError,
-    UpstreamError,
     UpstreamServerError,
 )
 
@@ -71,7 +71,7 @@ def test_a_failed_recheck_arms_the_mark_again() -> None:
         await reject_token(pool, "a0")
         again = await status(pool, "a0")
         assert again.state is AccountState.INVALID and again.until == pytest.approx(clock.wall() + 600)
-        with pytest.raises(UpstreamError, match="invalid"):
+        with pytest.raises(NoUsableAccountError, match="token DeepSeek rejected"):
             await pool.acquire()
 
     asyncio.run(main())
@@ -123,7 +123,7 @@ def test_a_failed_login_is_tried_again_after_the_cooldown() -> None:
         pool = AccountPool(
             [account], max_waiters=1, wait_timeout_s=5, login=login, clock=clock, wall_clock=clock.wall
         )
-        with pytest.raises(UpstreamError, match="login failed"):
+        with pytest.raises(NoUsableAccountError, match="failing to log in"):
             await pool.acquire()
         assert (await status(pool, "x")).state is AccountState.INVALID
         clock.advance(600)  # the default invalid_recheck_s
@@ -191,7 +191,7 @@ def test_failed_logins_are_logged_masked(caplog: pytest.LogCaptureFixture) -> No
         await pool.release(lease)
         with (
             caplog.at_level(logging.WARNING, logger="deepseek_free_api.accounts"),
-            pytest.raises(UpstreamError),
+            pytest.raises(NoUsableAccountError),
         ):
             await pool.acquire()
         [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -216,7 +216,7 @@ def test_a_retryable_login_failure_is_logged_too(caplog: pytest.LogCaptureFixtur
         )
         with (
             caplog.at_level(logging.WARNING, logger="deepseek_free_api.accounts"),
-            pytest.raises(CapacityError),
+            pytest.raises(NoUsableAccountError),
         ):
             await pool.acquire(timeout_s=0.01)
         assert any(r.levelno == logging.WARNING and "login" in r.getMessage() for r in caplog.records)

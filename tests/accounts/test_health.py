@@ -13,6 +13,7 @@ from deepseek_free_api.errors import (
     ContentFilteredError,
     InvalidTokenError,
     MutedError,
+    NoUsableAccountError,
     ThrottledError,
     UpstreamError,
     UpstreamServerError,
@@ -68,7 +69,7 @@ def test_mute_beyond_the_wait_budget_fails_fast_with_honest_retry_after() -> Non
         clock = FakeClock()
         pool = make_pool(clock, n=1, wait_timeout_s=10)
         await fail(pool, "a0", MutedError("user is muted", mute_until=clock.wall() + 3600))
-        with pytest.raises(CapacityError) as caught:
+        with pytest.raises(NoUsableAccountError, match="muted") as caught:
             await pool.acquire()
         assert caught.value.retry_after == pytest.approx(3600)
         assert pool.waiting == 0
@@ -118,7 +119,7 @@ def test_error_kinds_map_to_states() -> None:
         final = await status(pool, "a0")
         assert final.state is AccountState.INVALID and final.errors == 5
         assert final.last_error == "InvalidTokenError"
-        with pytest.raises(UpstreamError, match="invalid"):
+        with pytest.raises(NoUsableAccountError, match="token DeepSeek rejected"):
             await pool.acquire()
         pool.reset("a0")
         async with pool.lease() as lease:

@@ -91,7 +91,7 @@ def test_null_required_field_is_missing(stack: Stack) -> None:
         (RequestError("bad"), 400, "invalid_value"),
         (ModelNotFoundError("x"), 404, "model_not_found"),
         (ConversationNotFoundError("gone"), 404, "conversation_not_found"),
-        (InputTooLongError("long"), 400, "context_length_exceeded"),
+        (InputTooLongError("long"), 413, "context_length_exceeded"),
         (AuthenticationError("who"), 401, "invalid_api_key"),
         (CapacityError("busy"), 429, "rate_limit_exceeded"),
         (UpstreamServerError("5xx"), 502, "upstream_server_error"),

@@ -16,7 +16,7 @@ import pytest
 
 from deepseek_free_api.background import free_port
 from deepseek_free_api.config import PersonaSettings
-from deepseek_free_api.errors import UpstreamServerError
+from deepseek_free_api.errors import UpstreamServerError, UpstreamUnreachableError
 from deepseek_free_api.upstream.client import CompletionParams, DeepSeekClient, Identity
 from deepseek_free_api.upstream.persona import Persona
 
@@ -47,14 +47,14 @@ async def _cut_error_page(reader: asyncio.StreamReader, writer: asyncio.StreamWr
 
 
 def _failure(reply: Reply | None, call: Callable[[DeepSeekClient], Awaitable[object]]) -> str:
-    """The message of the UpstreamServerError that ``call`` raises against a peer answering ``reply``."""
+    """The message of the error ``call`` raises against a peer answering ``reply`` (none: unreachable)."""
 
     async def main() -> str:
         server = await asyncio.start_server(reply, "127.0.0.1", 0) if reply else None
         port = server.sockets[0].getsockname()[1] if server else free_port()
         client = DeepSeekClient(f"http://127.0.0.1:{port}", PERSONA, connect_timeout=5, request_timeout=5)
         try:
-            with pytest.raises(UpstreamServerError) as caught:
+            with pytest.raises(UpstreamServerError if reply else UpstreamUnreachableError) as caught:
                 await call(client)
             return caught.value.message
         finally:

@@ -4,12 +4,18 @@ All times are in the pool's clock (monotonic seconds), except a lease's ``acquir
 ``expires_at``, which are wall-clock epoch seconds so that several processes sharing one store
 agree on them. Keeping the transitions here, apart from the waiting logic in ``pool.py``, is what
 lets a shared store (SQLite, Redis) replace the in-memory record later without touching the queue.
+
+Besides the lease state (``AccountState``), each account has a health ``Condition``
+(``accounts/condition.py``): what DeepSeek's last signal says of it, each change kept and logged.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import dataclass, replace
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from ..errors import (
@@ -21,16 +27,20 @@ from ..errors import (
     MutedError,
     ServiceError,
     ThrottledError,
+    UpstreamUnreachableError,
 )
+from .condition import PARKED, TRANSITIONS_KEPT, Condition, Transition, iso, verdict
 
-# "too frequent" means back off at least 20 s (PROTOCOL.md §2.4, seen 2026-03).
+log = logging.getLogger(__name__)
+
+# "too frequent" means back off at least 20 s (PROTOCOL.md §2.4, seen 2026-03); each throttle in a
+# row doubles it, up to this: an account that keeps being throttled rests, it is never disabled.
 THROTTLE_COOLDOWN_S = 20.0
+THROTTLE_MAX_S = 600.0
 # "A message is being generated": not a ban, retry after ~5 s (PROTOCOL.md §2.6, measured 2026-09).
 BUSY_COOLDOWN_S = 5.0
-# biz_code 5 without a usable mute_until: wait long enough not to hammer a muted account.
+# A mute whose end neither the signal nor users/current told: wait long enough not to hammer it.
 DEFAULT_MUTE_S = 600.0
-# No biz_data from chat_session/create: account or IP banned (PROTOCOL.md §2.4, 2024-11).
-BANNED_COOLDOWN_S = 600.0
 # Other retryable failures (5xx, timeouts, empty answers, failed logins that may pass later).
 SHORT_BACKOFF_S = 2.0
 # A revoked token or a failed login may be fixed upstream (unbanned, password reset): look again then.
@@ -80,6 +90,21 @@ class LeaseRecord:
     expires_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """Why an account is out of rotation, and for how many seconds (inf: until an operator acts)."""
+
+    kind: str
+    seconds: float
+    recheck: bool = False  # the time is a re-check, not a sure end
+
+    def when(self) -> str:
+        """``for another 590 s``, ``re-checked in 600 s`` or ``until the operator re-enables them``."""
+        if math.isinf(self.seconds):
+            return "until the operator re-enables them"
+        return f"{'re-checked in' if self.recheck else 'for another'} {self.seconds:.0f} s"
+
+
 @dataclass
 class AccountHealth:
     """Lease and error state of one account."""
@@ -97,6 +122,46 @@ class AccountHealth:
     successes: int = 0
     errors: int = 0
     last_error: str | None = None
+    label: str = ""  # the account's id, for the one log line of each transition
+    condition: Condition = Condition.HEALTHY
+    transitions: deque[Transition] = field(default_factory=lambda: deque(maxlen=TRANSITIONS_KEPT))
+    throttle_streak: int = 0  # throttles in a row, for the backoff
+
+    @property
+    def last_transition(self) -> Transition | None:
+        """The newest change of condition (its reason and time), if any."""
+        return self.transitions[-1] if self.transitions else None
+
+    def parked(self, now: float) -> Parked:
+        """Why the account cannot serve at pool time ``now`` and for how long, in words for a caller.
+
+        No account id and no DeepSeek text: callers learn the kind (muted, banned…) and the time,
+        the operator finds the details in the log.
+        """
+        if self.invalid_at(now):
+            return Parked(
+                _INVALID_KIND.get(self.condition, "invalid"), self.invalid_until - now, recheck=True
+            )
+        if self.muted_until > now:
+            return Parked("muted by DeepSeek", self.muted_until - now)
+        if self.cooldown_until > now:
+            throttled = self.condition is Condition.THROTTLED
+            kind = "throttled by DeepSeek" if throttled else "cooling down after an error"
+            return Parked(kind, self.cooldown_until - now)
+        return Parked("pausing between generations", max(0.0, self.ready_at - now))
+
+    def _move(
+        self, condition: Condition, reason: str, *, wall_now: float, until: float | None = None
+    ) -> None:
+        """Record (and log once) a change of condition; the same condition again only refreshes it."""
+        last = self.last_transition
+        if last is not None and last.condition is condition and last.until == until and last.reason == reason:
+            return
+        previous, self.condition = self.condition, condition
+        self.transitions.append(Transition(wall_now, condition, reason[:300], until))
+        ends = f" until {iso(until)}" if until is not None and math.isfinite(until) else ""
+        level = logging.WARNING if condition in PARKED else logging.INFO
+        log.log(level, "account %s: %s -> %s%s: %s", _shown(self.label), previous, condition, ends, reason)
 
     @property
     def busy(self) -> bool:
@@ -158,11 +223,14 @@ class AccountHealth:
         self.holder = None
         self.leases -= 1
 
-    def succeed(self) -> None:
+    def succeed(self, wall_now: float | None = None) -> None:
         """A generation on this account worked: an invalid mark on probation is cleared."""
         self.successes += 1
         self.invalid_reason = None
         self.invalid_until = 0.0
+        self.throttle_streak = 0
+        if self.condition is not Condition.HEALTHY:
+            self._move(Condition.HEALTHY, "a generation worked", wall_now=_wall(wall_now))
 
     def cool_down(self, now: float, seconds: float) -> None:
         """Keep the account out of rotation for ``seconds``."""
@@ -177,37 +245,73 @@ class AccountHealth:
         self.invalid_reason = reason
         self.invalid_until = recheck_at
 
-    def token_changed(self) -> None:
-        """A new token arrived (login or update): give the account a fresh chance."""
+    def token_changed(self, wall_now: float | None = None) -> None:
+        """A new token arrived (login or update): give the account a fresh chance (a mute stays)."""
         self.invalid_reason = None
         self.invalid_until = 0.0
         self.needs_login = False
+        if self.condition in (
+            Condition.INVALID_TOKEN,
+            Condition.LOGIN_FAILED,
+            Condition.BANNED,
+            Condition.DISABLED,
+        ):
+            self._move(Condition.HEALTHY, "a new token (logged in or updated)", wall_now=_wall(wall_now))
 
-    def reset(self) -> None:
+    def reset(self, wall_now: float | None = None) -> None:
         """Forget cooldown, mute and invalidity (an operator's decision)."""
         self.cooldown_until = self.muted_until = self.invalid_until = 0.0
         self.invalid_reason = None
+        self.throttle_streak = 0
+        if self.condition is not Condition.HEALTHY:
+            self._move(Condition.HEALTHY, "re-enabled by the operator", wall_now=_wall(wall_now))
+
+    def login_failed(
+        self, error: BaseException, reason: str, *, now: float, wall_now: float, recheck_at: float
+    ) -> None:
+        """A login failed for good (wrong password, banned, disabled): out until ``recheck_at``."""
+        self.invalidate(f"login failed: {reason}", recheck_at=recheck_at)
+        until = wall_now + (recheck_at - now)
+        self._move(verdict(error, Condition.LOGIN_FAILED), reason, wall_now=wall_now, until=until)
+
+    def unreachable(self, reason: str, *, wall_now: float) -> None:
+        """DeepSeek could not be reached for this account: noted, nothing parked (requests fail fast)."""
+        self._move(Condition.UNREACHABLE, reason, wall_now=wall_now)
 
     def record_error(
         self, error: ServiceError, *, now: float, wall_now: float, can_login: bool, recheck_at: float
     ) -> None:
-        """Apply what an upstream error says about the account (PROTOCOL.md §2.4)."""
+        """Apply what an upstream error says about the account (PROTOCOL.md §2.4, §2.7)."""
         self.errors += 1
         self.last_error = type(error).__name__
-        if isinstance(error, MutedError):
-            seconds = DEFAULT_MUTE_S if error.mute_until is None else error.mute_until - wall_now
-            self.mute(now, seconds)
+        reason = error.message
+        if isinstance(error, UpstreamUnreachableError):
+            self.unreachable(reason, wall_now=wall_now)  # the network's fault: the account stays in
+        elif isinstance(error, MutedError):
+            until = wall_now + DEFAULT_MUTE_S if error.mute_until is None else error.mute_until
+            self.mute(now, until - wall_now)
+            self._move(Condition.MUTED, reason, wall_now=wall_now, until=until)
         elif isinstance(error, ThrottledError):
-            self.cool_down(now, THROTTLE_COOLDOWN_S if error.retry_after is None else error.retry_after)
+            self.throttle_streak += 1
+            base = THROTTLE_COOLDOWN_S if error.retry_after is None else error.retry_after
+            seconds = min(THROTTLE_MAX_S, base * 2 ** min(self.throttle_streak - 1, 16))
+            self.cool_down(now, seconds)
+            note = f"{reason}; resting {seconds:.0f} s (throttle {self.throttle_streak} in a row)"
+            self._move(Condition.THROTTLED, note, wall_now=wall_now, until=wall_now + seconds)
         elif isinstance(error, AccountBusyError):
             self.cool_down(now, BUSY_COOLDOWN_S if error.retry_after is None else error.retry_after)
         elif isinstance(error, InvalidTokenError):
             if can_login:
                 self.needs_login = True
+                self._move(Condition.INVALID_TOKEN, f"{reason}; logging in again", wall_now=wall_now)
             else:
                 self.invalidate("token rejected by DeepSeek", recheck_at=recheck_at)
-        elif isinstance(error, AccountBannedError):
-            self.cool_down(now, BANNED_COOLDOWN_S)
+                until = wall_now + (recheck_at - now)
+                self._move(Condition.INVALID_TOKEN, reason, wall_now=wall_now, until=until)
+        elif isinstance(error, AccountBannedError):  # banned or disabled: parked, re-checked later
+            kind = verdict(error, Condition.BANNED)
+            self.invalidate(f"{kind.value} by DeepSeek", recheck_at=recheck_at)
+            self._move(kind, reason, wall_now=wall_now, until=wall_now + (recheck_at - now))
         elif isinstance(error, InvalidPowError | InvalidSessionError):
             pass  # a stale PoW answer or session is the request's problem, not the account's
         elif error.retryable:
@@ -216,3 +320,20 @@ class AccountHealth:
         # this account, so it stays in rotation.
         if self.invalid_reason is not None and self.invalid_until <= now and is_account_fault(error):
             self.invalid_until = recheck_at  # the probation lease failed too: look again later
+
+
+_INVALID_KIND = {
+    Condition.BANNED: "banned by DeepSeek",
+    Condition.DISABLED: "disabled by DeepSeek",
+    Condition.INVALID_TOKEN: "with a token DeepSeek rejected",
+    Condition.LOGIN_FAILED: "failing to log in",
+}
+
+
+def _shown(label: str) -> str:
+    """An account id for the log: derived ids (``acct-`` + a hash of the token or login) end masked."""
+    return "…" + label[-4:] if label.startswith("acct-") else label or "?"
+
+
+def _wall(wall_now: float | None) -> float:
+    return time.time() if wall_now is None else wall_now

@@ -31,12 +31,19 @@ class AccountStatus:
     fence: int | None = None  # the current lease's fence number
     leased_at: float | None = None  # epoch seconds
     lease_expires_at: float | None = None  # epoch seconds
+    # The health condition (accounts/condition.py): healthy, throttled, muted, banned, …, with the
+    # reason and epoch times of its last change.
+    condition: str = "healthy"
+    condition_reason: str | None = None
+    condition_since: float | None = None
+    condition_until: float | None = None
 
     @classmethod
     def of(cls, account: Account, health: AccountHealth, *, now: float, wall: float) -> AccountStatus:
         """How ``account`` looks at pool time ``now``, which is ``wall`` in epoch seconds."""
         state, until = health.state(now)
         holder = health.holder
+        last = health.last_transition
         return cls(
             id=account.id,
             source=account.source,
@@ -52,6 +59,10 @@ class AccountStatus:
             fence=None if holder is None else holder.fence,
             leased_at=None if holder is None else holder.acquired_at,
             lease_expires_at=None if holder is None else holder.expires_at,
+            condition=health.condition.value,
+            condition_reason=None if last is None else last.reason,
+            condition_since=None if last is None else last.at,
+            condition_until=None if last is None else last.until,
         )
 
 

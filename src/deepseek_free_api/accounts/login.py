@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
-from ..errors import ServiceError
+from ..errors import ServiceError, UpstreamUnreachableError
 from .account import Account
 from .health import SHORT_BACKOFF_S, AccountHealth
 
@@ -26,23 +27,35 @@ async def log_in(
     clock: Callable[[], float],
     *,
     recheck_s: float,
+    wall_clock: Callable[[], float] = time.time,
 ) -> str | None:
-    """A fresh token from ``login``; ``None`` once ``health`` records why there is none."""
+    """A fresh token from ``login``; ``None`` once ``health`` records why there is none.
+
+    Raises UpstreamUnreachableError when DeepSeek cannot be reached at all.
+    """
     if login is None:
         health.invalidate("needs a login but the pool has no login hook")
         return None
     try:
         return await login(account)
+    except UpstreamUnreachableError as exc:
+        # The network, not the account: the request that needed this login fails now, naming the
+        # cause, rather than waiting out the budget in login retries (and nothing is parked).
+        health.unreachable(_scrub(exc, account), wall_now=wall_clock())
+        raise
     except ServiceError as exc:
-        if exc.retryable:  # a network or server hiccup may pass; wrong credentials will not
+        if exc.retryable:  # a server hiccup may pass; wrong credentials will not
             health.cool_down(clock(), SHORT_BACKOFF_S)
             _warn(account, exc, f"retrying in {SHORT_BACKOFF_S:.0f} s")
             return None
         failure: Exception = exc
     except Exception as exc:
         failure = exc
-    health.invalidate(f"login failed: {_scrub(failure, account)}", recheck_at=clock() + recheck_s)
-    _warn(account, failure, f"re-checked in {recheck_s:.0f} s")
+    now = clock()
+    # The health machine logs the transition (one line, with the re-check time).
+    health.login_failed(
+        failure, _scrub(failure, account), now=now, wall_now=wall_clock(), recheck_at=now + recheck_s
+    )
     return None
 
 

@@ -11,9 +11,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..errors import CapacityError, InvalidTokenError, ServiceError, UpstreamError
+from ..errors import CapacityError, InvalidTokenError, NoUsableAccountError, ServiceError, UpstreamError
 from .account import Account
-from .health import AccountHealth
+from .health import AccountHealth, Parked
 
 
 @dataclass(eq=False)
@@ -60,29 +60,54 @@ def pick(waiter: Waiter, candidates: list[Slot], now: float) -> Slot | None:
 
 
 def why_hopeless(waiter: Waiter, candidates: list[Slot], now: float, budget: float) -> ServiceError | None:
-    """An error if no candidate can serve this waiter within ``budget`` seconds, else None."""
+    """An error if no candidate can serve this waiter within ``budget`` seconds, else None.
+
+    For the server's own accounts that is a NoUsableAccountError at once, naming each account's
+    reason and, as ``retry_after``, the soonest time one serves again by itself: a request never
+    waits for accounts that are parked (muted, banned, throttled) beyond its wait budget.
+    """
     if not candidates:
         if waiter.exclude:
             return CapacityError("no other account is left to try", retry_after=None)
         wanted = f"account {waiter.prefer!r}" if waiter.require else "accounts"
         return UpstreamError(f"no DeepSeek {wanted} available in this pool")
+    callers = all(s.account.source == "caller" for s in candidates)
     # An invalid account counts only if its re-check falls within the budget.
     live = [s for s in candidates if not s.health.invalid_at(now + budget)]
     if not live:
         reasons = sorted({f"{s.account.id}: {s.health.invalid_reason}" for s in candidates})
         message = "every candidate account is invalid (" + "; ".join(reasons) + ")"
-        if all(s.account.source == "caller" for s in candidates):
+        if callers:
             return InvalidTokenError(message)  # the caller's own tokens: their problem (401)
-        return UpstreamError(message)
+        return _parked(candidates, now)
     if any(s.health.busy for s in live):
         return None  # a busy account may be released at any moment
     soonest = min(s.health.blocked_until() for s in live)
     if soonest - now > budget:
+        if not callers:
+            return _parked(candidates, now)
         return CapacityError(
             "every candidate account is muted or cooling down beyond the wait budget",
             retry_after=max(1.0, soonest - now),
         )
     return None
+
+
+def _parked(candidates: list[Slot], now: float) -> NoUsableAccountError:
+    """Every server account is parked: say why (by kind, no account ids) and when one may serve again."""
+    kinds: dict[str, list[Parked]] = {}
+    for slot in candidates:
+        parked = slot.health.parked(now)
+        kinds.setdefault(parked.kind, []).append(parked)
+    reasons = []
+    for kind, items in kinds.items():
+        first = min(items, key=lambda item: item.seconds)
+        reasons.append(f"{len(items)} {kind} ({'' if len(items) == 1 else 'the first '}{first.when()})")
+    ends = [until for s in candidates if (until := s.health.blocked_until()) < math.inf]
+    return NoUsableAccountError(
+        f"none of this server's DeepSeek accounts can serve now: {', '.join(reasons)}",
+        retry_after=max(1.0, min(ends) - now) if ends else None,
+    )
 
 
 def estimate_wait(

@@ -46,7 +46,7 @@ class AccountRegistry:
             raise ValueError(
                 f"account {account.id!r} has the same token as {self._by_token[account.token]!r}"
             )
-        health = AccountHealth()
+        health = AccountHealth(label=account.id)
         if account.token is None:
             if account.has_credentials and self._can_log_in:
                 health.needs_login = True

@@ -33,6 +33,7 @@ from deepseek_free_api.errors import (
     InvalidSessionError,
     InvalidTokenError,
     MissingParameterError,
+    ModelDisabledError,
     ModelNotFoundError,
     MutedError,
     NoUsableAccountError,
@@ -50,6 +51,7 @@ from deepseek_free_api.errors import (
     UpstreamProtocolError,
     UpstreamServerError,
     UpstreamTimeoutError,
+    UpstreamUnreachableError,
 )
 
 # Echoed client values (a model name, a path) are cut to this many characters: a caller must not
@@ -66,7 +68,9 @@ _TABLE: tuple[tuple[type[ServiceError], int, str, str], ...] = (
     (ModelNotFoundError, 404, "invalid_request_error", "model_not_found"),
     (ConversationNotFoundError, 404, "invalid_request_error", "conversation_not_found"),
     (PayloadTooLargeError, 413, "invalid_request_error", "request_too_large"),
-    (InputTooLongError, 400, "invalid_request_error", "context_length_exceeded"),
+    # 413 as the issue of Step 9 asks: the prompt, not the body, is too large for DeepSeek.
+    (InputTooLongError, 413, "invalid_request_error", "context_length_exceeded"),
+    (ModelDisabledError, 400, "invalid_request_error", "invalid_value"),  # raised with code model_disabled
     (RequestError, 400, "invalid_request_error", "invalid_value"),
     (AuthenticationError, 401, "authentication_error", "invalid_api_key"),
     (InvalidTokenError, 401, "authentication_error", "invalid_deepseek_token"),
@@ -87,6 +91,7 @@ _TABLE: tuple[tuple[type[ServiceError], int, str, str], ...] = (
     (ClientVersionError, 502, "upstream_error", "upstream_client_version"),
     (AccountBannedError, 502, "upstream_error", "account_banned"),
     (UpstreamServerError, 502, "upstream_error", "upstream_server_error"),
+    (UpstreamUnreachableError, 502, "upstream_error", "upstream_server_error"),
     (EmptyAnswerError, 502, "upstream_error", "empty_answer"),
     (InvalidJsonOutputError, 502, "upstream_error", "invalid_json_output"),
     (UpstreamProtocolError, 502, "upstream_error", "upstream_protocol_error"),

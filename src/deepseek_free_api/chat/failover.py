@@ -32,12 +32,14 @@ from deepseek_free_api.chat.principal import Principal
 from deepseek_free_api.chat.request import ChatRequest
 from deepseek_free_api.chat.turn import EventSink, TurnAccount, TurnRunner
 from deepseek_free_api.errors import (
+    AccountBusyError,
     CapacityError,
     ConversationNotFoundError,
     InvalidSessionError,
     InvalidTokenError,
     NoUsableAccountError,
     ServiceError,
+    UpstreamUnreachableError,
 )
 
 log = logging.getLogger(__name__)
@@ -230,8 +232,10 @@ class ChatRunner:
                     continue
                 raise self._exhausted(last, caller, candidates) from error
             except ServiceError as error:
-                if caller.tokens:
-                    raise  # the caller's own tokens: their problem, in their words
+                if caller.tokens or isinstance(error, NoUsableAccountError | UpstreamUnreachableError):
+                    # The caller's own tokens: their problem, in their words. Parked server accounts
+                    # and an unreachable DeepSeek: the pool's or the network's words name the cause.
+                    raise
                 # Every server account is marked invalid: not the caller's fault, and no account
                 # ids in what they see.
                 raise NoUsableAccountError(
@@ -257,8 +261,9 @@ class ChatRunner:
         """The error to report once no attempt is left (or no account could be had)."""
         if last is None:
             return CapacityError("no account is available")
-        if not caller.tokens and is_account_fault(last) and not last.retryable:
-            # The server's own accounts are at fault, not the caller: never a 401 for that.
+        if not caller.tokens and is_account_fault(last) and not isinstance(last, AccountBusyError):
+            # The server's own accounts are at fault (revoked, banned, muted, throttled), not the
+            # caller: never a 401 or a 429 for that, but a 503 with the soonest Retry-After.
             return NoUsableAccountError(
                 f"none of this server's DeepSeek accounts could serve the request (last: {last.message})",
                 retry_after=self._leases.recheck_in(candidates),

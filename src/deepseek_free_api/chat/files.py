@@ -140,6 +140,27 @@ class AttachmentUploader:
         fresh = iter(file.id for file in uploaded)
         return tuple(attachment.file_id or next(fresh) for attachment in attachments)
 
+    async def upload_text(
+        self,
+        account_id: str,
+        identity: Identity,
+        filename: str,
+        text: str,
+        *,
+        model_type: str,
+        thinking: bool,
+    ) -> str:
+        """Upload ``text`` as a text file the server wrote (a long history) and wait until it is read."""
+        data = text.encode()
+        attachment = Attachment(kind="file", filename=filename, media_type="text/plain", param="messages")
+        if len(data) > self._max_bytes:
+            raise self._too_large(attachment)
+        header = await self._pow.pow_header(account_id, identity, UPLOAD_PATH)
+        upload = FileUpload(filename, "text/plain", data, model_type=model_type, thinking=thinking)
+        uploaded = await self._client.upload_file(identity, upload, header)
+        await self._wait(identity, [attachment], [uploaded])
+        return uploaded.id
+
     async def _prepared(self, attachment: Attachment, model_type: str, thinking: bool) -> FileUpload:
         data, media_type, filename = b"", attachment.media_type, attachment.filename
         if attachment.inline is not None:

@@ -138,6 +138,22 @@ def new_turn_prompt(
     )
 
 
+def transcript(
+    messages: Sequence[ChatMessage],
+    *,
+    render_tool_calls: ToolCallRenderer = render_tool_calls_json,
+    render_tool_result: ToolResultRenderer = render_tool_result_text,
+) -> str:
+    """The conversation as a plain-text file: ``=== 1. USER ===`` sections, as DS2-go writes its
+    history file (``current_input_file``, 2026-04-27); markers would be plain text in a file anyway."""
+    sections: list[str] = []
+    for message in messages:
+        text = _render(message, render_tool_calls, render_tool_result, instructions=True)
+        if text:
+            sections.append(f"=== {len(sections) + 1}. {message.role.upper()} ===\n{text}")
+    return "\n\n".join(sections) + "\n"
+
+
 def _side_of(message: ChatMessage) -> _Side:
     return "assistant" if message.role == "assistant" else "user"
 

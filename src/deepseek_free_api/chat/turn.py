@@ -15,6 +15,7 @@ may still generate on it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -29,15 +30,24 @@ from deepseek_free_api.chat.generation import (
     Upstream,
     answer_id,
 )
+from deepseek_free_api.chat.long_input import LongInput, PromptFitter, SendAsFile
+from deepseek_free_api.chat.modes import ModeBook
+from deepseek_free_api.chat.mutes import with_mute_until
 from deepseek_free_api.chat.pipeline import Pipeline
 from deepseek_free_api.chat.ports import EventSink, ReplyIds, Tokens, TurnAccount, Warmth
 from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
 from deepseek_free_api.chat.reader import Reader, prompt_options
-from deepseek_free_api.chat.request import ChatRequest
+from deepseek_free_api.chat.request import ChatMessage, ChatRequest
 from deepseek_free_api.chat.structured import answer_in_format
 from deepseek_free_api.chat.tools.parser import MalformedCalls
 from deepseek_free_api.chat.tools.repair import Unanswered, answer_with_tools
-from deepseek_free_api.errors import InvalidPowError, UnsupportedContentError, UpstreamServerError
+from deepseek_free_api.errors import (
+    InputTooLongError,
+    InvalidPowError,
+    MutedError,
+    UnsupportedContentError,
+    UpstreamServerError,
+)
 from deepseek_free_api.upstream.client import COMPLETION_PATH, CompletionParams, Identity
 
 log = logging.getLogger(__name__)
@@ -52,6 +62,7 @@ class TurnPolicy:
 
     continue_max_rounds: int = 8
     delete_sessions: bool = False  # chat.session_delete = "delete": no history left upstream
+    long_input: LongInput = "file"  # chat.long_input: a prompt over the mode's limit goes up as a file
 
 
 class TurnRunner:
@@ -64,12 +75,14 @@ class TurnRunner:
         tokens: Tokens,
         policy: TurnPolicy,
         files: AttachmentUploader | None = None,
+        modes: ModeBook | None = None,
     ) -> None:
         self._client = client
         self._warmth = warmth
         self._tokens = tokens
         self._policy = policy
         self._files = files
+        self._fitter = PromptFitter(modes, files, policy.long_input)
 
     async def run(
         self,
@@ -97,7 +110,12 @@ class TurnRunner:
             ids: ReplyIds,
             malformed: MalformedCalls,
         ) -> Unanswered | None:
-            return await self._generate(request, account, native, sink, ids, left, malformed)
+            try:
+                return await self._generate(request, account, native, sink, ids, left, malformed)
+            except SendAsFile:  # DeepSeek found the prompt too long: once more, the way the web app does
+                return await self._generate(
+                    request, account, native, sink, ids, left, malformed, as_file=True
+                )
 
         async def generate(
             request: ChatRequest, account: TurnAccount, native: Native | None, sink: EventSink, ids: ReplyIds
@@ -122,8 +140,10 @@ class TurnRunner:
         ids: ReplyIds,
         unstopped: list[UnconfirmedStop],
         malformed: MalformedCalls = "text",
+        *,
+        as_file: bool = False,
     ) -> Unanswered | None:
-        """One generation: session, prompt, PoW, the upstream stream to its end.
+        """One generation: session, prompt (fitted to the mode's limit), PoW, the upstream stream.
 
         An answer that ended at a tool call it cannot use (``malformed="repair"``) is not completed:
         what the repair round needs comes back instead.
@@ -139,7 +159,11 @@ class TurnRunner:
             prompt = new_turn_prompt(request.messages, **options)
         else:
             prompt = fold_messages(request.messages, **options)
+        messages = request.messages if native is None else _new_turn(request.messages)
+        fitted = await self._fitter.fit(request, messages, prompt, options, identity, as_file=as_file)
+        prompt, prompt_chars = fitted.prompt, len(prompt)
         ref_file_ids = await self._upload(request, account.id, identity, continued=native is not None)
+        ref_file_ids += await self._fitter.upload(fitted, request, account.id, identity)
         if native is not None:
             session_id, parent = native.session_id, native.message_id
         else:
@@ -179,6 +203,17 @@ class TurnRunner:
         except InvalidPowError:
             self._warmth.pow_rejected()  # before the refill below: it must not reuse a stale one
             raise
+        except MutedError as error:
+            if error.mute_until is not None:
+                raise
+            raise await with_mute_until(self._client, identity, error) from error
+        except InputTooLongError as error:
+            if reader.started or error.code != "context_length_exceeded":
+                raise
+            sent_as_file = fitted.history is not None
+            raise await self._fitter.refused(
+                request, identity, prompt_chars, sent_as_file=sent_as_file
+            ) from error
         finally:
             if not reader.started:
                 self._warmth.refill(account.id)  # the turn failed early: prepare the next one anyway
@@ -291,6 +326,12 @@ class TurnRunner:
         if not tokens.loaded or len(prompt) + reader.size > COUNT_INLINE_MAX:
             return await anyio.to_thread.run_sync(count)
         return count()
+
+
+def _new_turn(messages: Sequence[ChatMessage]) -> Sequence[ChatMessage]:
+    """The messages after the last assistant message: what a native continuation sends."""
+    last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
+    return messages[last + 1 :]
 
 
 __all__ = ["EventSink", "ReplyIds", "Tokens", "TurnAccount", "TurnPolicy", "TurnRunner", "Warmth"]

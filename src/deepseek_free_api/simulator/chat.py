@@ -1,7 +1,8 @@
 """Generating calls: ``chat/completion``, ``edit_message``, ``regenerate``, ``continue``, ``stop_stream``.
 
-Order of checks: body (422) -> proof of work (40301) -> mute (biz_code 5) -> session, parent,
-files -> faults -> one generation per account (busy) -> throttle -> hints -> stream.
+Order of checks: body (422) -> proof of work (40301) -> mute (biz_code 5 / 50006) -> a ban told
+in the stream (40012) -> session, parent, files -> faults -> one generation per account (busy) ->
+throttle -> hints -> stream.
 """
 
 from __future__ import annotations
@@ -21,25 +22,29 @@ from .files import file_status
 from .generation import StreamRun, build_shape, plan_with_fault
 from .replies import TurnFacts, plan_reply
 from .sessions import ILLEGAL_SESSION, find_session
+from .signals import (
+    THROTTLED,
+    TOO_FREQUENT,
+    ban_stream,
+    drifted_stream,
+    mute_refusal,
+    throttle_stream,
+    throttled,
+    version_tuple,
+)
 from .sse import encode, short_stream
 from .state import Generation, Message, Session
 from .stream_items import StreamShape
 
 # Texts measured 2026-09-11 (SRC-69391278382); the JSON biz_codes below are the simulator's choice.
 BUSY = "A message is being generated, please try again later."
-THROTTLED = "消息发送过于频繁，请稍后重试"
 INVALID_MESSAGE = (26, "invalid message id")  # NIY ref §5
 INVALID_FILE = (21, "INVALID_REF_FILE_ID")
 _HINTS = {
     "input_exceeds_limit": "Content is too long. Please shorten it and try again.",
-    "rate_limit_reached": "Rate limit reached. Please try again later.",
+    "rate_limit_reached": TOO_FREQUENT,
     "unsupported_client_by_model": "Update to the latest version to use Expert/Vision.",
 }
-
-
-def _version(text: str) -> tuple[int, ...]:
-    match = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", text)
-    return tuple(int(g or 0) for g in match.groups()) if match else (0, 0, 0)
 
 
 def generation_for(call: Call) -> int:
@@ -51,20 +56,13 @@ def generation_for(call: Call) -> int:
     return call.sim.config.default_generation
 
 
-def muted(call: Call) -> Response | None:
-    account = call.user
-    if account.is_muted():
-        return biz_error(5, "user is muted", {"is_muted": 1, "mute_until": account.muted_until})
-    return None
-
-
 async def open_turn(
     call: Call, required: Mapping[str, str], optional: Mapping[str, str] | None = None, *, proof: bool = True
 ) -> tuple[dict[str, Any], Session] | Response:
     """The checked body and the caller's session, or the refusal: 40301 (if ``proof``), mute, session."""
     body = await read_json(call.request, call.body)
     check_fields(body, required, optional)
-    refusal = (pow_refusal(call) if proof else None) or muted(call)
+    refusal = (pow_refusal(call) if proof else None) or mute_refusal(call.user) or ban_stream(call.user)
     if refusal is not None:
         return refusal
     session = find_session(call, body["chat_session_id"])
@@ -94,16 +92,6 @@ def _busy(call: Call, session_id: str) -> Response | None:
     return _error_frame(call, BUSY, "busy_refusals")
 
 
-def _throttled(call: Call) -> bool:
-    config, account = call.sim.config, call.user
-    if config.throttle_burst <= 0:
-        return False
-    now = time.monotonic()
-    while account.recent and now - account.recent[0] > config.throttle_window_seconds:
-        account.recent.popleft()
-    return len(account.recent) >= config.throttle_burst
-
-
 def refusal_stream(call: Call, fault: Fault | None, session_id: str) -> Response | None:
     if fault is not None and fault.name == "json_instead_of_sse":
         code = int(fault.number("code", 1001))
@@ -112,17 +100,23 @@ def refusal_stream(call: Call, fault: Fault | None, session_id: str) -> Response
         )
     if fault is not None and fault.name == "busy":
         return _error_frame(call, BUSY, "busy_refusals")
+    if fault is not None and fault.name == "format_drift":
+        call.sim.world.count("format_drift")
+        return drifted_stream()
     busy = _busy(call, session_id)
     if busy is not None:
         return busy
-    if (fault is not None and fault.name == "throttle") or _throttled(call):
+    if fault is not None and fault.name == "throttle":
         return _error_frame(call, THROTTLED, "throttled")
+    if throttled(call.sim.config, call.user):
+        call.sim.world.count("throttled")
+        return throttle_stream(call.user)
     return None
 
 
 def hint_for(call: Call, facts: TurnFacts, fault: Fault | None) -> str | None:
     config, version = call.sim.config, call.request.headers.get("x-client-version", "")
-    if facts.model_type in ("expert", "vision") and _version(version) < _version(
+    if facts.model_type in ("expert", "vision") and version_tuple(version) < version_tuple(
         config.expert_min_client_version
     ):
         return "unsupported_client_by_model"

@@ -50,7 +50,15 @@ class AccountConfig:
     banned: bool = False
     revoked: bool = False
     rate_limited: bool = False
-    edge_block: str = ""  # "", "html" or "waf"
+    edge_block: str = ""  # "", "html", "waf" or "captcha"
+    # The 2026 signals (simulator/signals.py): a disable (90008), how a ban and a mute are told,
+    # and a throttle of this account's own (None: the global throttle_burst/window).
+    disabled: bool = False
+    ban_signal: str = "empty"  # "empty" (an empty answer), "code" (40012 on every call), "stream"
+    mute_signal: str = "biz_code"  # "biz_code" (JSON), "stream" (50006 in a 200 stream), "stream_bare"
+    throttle_burst: int | None = None
+    throttle_window_seconds: float | None = None
+    throttle_signal: str = "error"  # "error" (消息发送过于频繁 frame) or "hint" (rate_limit_reached)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +185,9 @@ class SimulatorConfig:
     content_filter_words: tuple[str, ...] = ()
     file_parse_seconds: float = 1.0
     session_ttl_seconds: int = 259_200  # 3 days (NIY ref §1)
-    edge_block: str = ""  # "", "html" or "waf" for every request
+    edge_block: str = ""  # "", "html", "waf" or "captcha" for every request
+    min_client_version: str = ""  # X-Client-Version below it: 40005 CLIENT_VERSION_TOO_LOW on every call
+    required_headers: tuple[str, ...] = ()  # any of them missing: 40300 Missing Header on every call
     emit_finish: bool = True
     request_log_limit: int = 10_000
 
@@ -188,8 +198,9 @@ class SimulatorConfig:
         if unknown:
             raise ValueError(f"unknown simulator config keys: {sorted(unknown)}")
         kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in _BUILT_KEYS}
-        if "content_filter_words" in kwargs:
-            kwargs["content_filter_words"] = tuple(kwargs["content_filter_words"])
+        for name in ("content_filter_words", "required_headers"):
+            if name in kwargs:
+                kwargs[name] = tuple(kwargs[name])
         if "pacing" in data:
             kwargs["pacing"] = Pacing().merged(data["pacing"])
         kwargs["accounts"] = tuple(AccountConfig(**a) for a in data.get("accounts", ()))
@@ -226,6 +237,7 @@ class SimulatorConfig:
         for account in self.accounts:
             if not account.token and not (account.password and (account.email or account.mobile)):
                 raise ValueError(f"account {account.id!r} needs a token or a login")
+            _check_signals(account)
         if self.busy_response not in ("sse", "json"):
             raise ValueError("busy_response must be 'sse' or 'json'")
         if self.difficulty < 1:
@@ -240,6 +252,20 @@ class SimulatorConfig:
     def with_changes(self, **changes: Any) -> SimulatorConfig:
         """A copy with some fields replaced (tests use it to lower the difficulty and so on)."""
         return replace(self, **changes)
+
+
+_SIGNALS = {
+    "edge_block": ("", "html", "waf", "captcha"),
+    "ban_signal": ("empty", "code", "stream"),
+    "mute_signal": ("biz_code", "stream", "stream_bare"),
+    "throttle_signal": ("error", "hint"),
+}
+
+
+def _check_signals(account: AccountConfig) -> None:
+    for name, allowed in _SIGNALS.items():
+        if getattr(account, name) not in allowed:
+            raise ValueError(f"account {account.id!r}: {name} must be one of {', '.join(map(repr, allowed))}")
 
 
 def _check_script(script: ScriptedReply) -> None:

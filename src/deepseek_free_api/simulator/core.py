@@ -1,7 +1,8 @@
 """The simulator object every route shares, and the gate every ``/api/v0`` call passes.
 
 The gate waits ``network_latency_ms``, logs the request for ``/_sim/requests``, answers edge
-blocks and HTTP faults, checks the bearer token (40003) and turns validation failures into HTTP 422.
+blocks and HTTP faults, the client gate (40300, 40005), checks the bearer token (40003), answers
+for disabled and banned accounts (90008, 40012) and turns validation failures into HTTP 422.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .config import SimulatorConfig
 from .envelope import BodyInvalid, invalid_pow, invalid_token
 from .faults import REQUEST_FAULTS, STREAM_FAULTS, Fault, FaultBook, parse_header
 from .pow import PowIssuer, PowRejected
+from .signals import account_refusal, captcha_response, client_refusal
 from .state import Account, World
 
 FAULT_HEADER = "x-sim-fault"
@@ -127,6 +129,8 @@ def request_fault_response(fault: Fault) -> Response:
         return HTMLResponse(_CLOUDFLARE_PAGE, status_code=403)
     if fault.name == "edge_waf":
         return Response(b"", status_code=202, headers={"x-amzn-waf-action": "challenge"})
+    if fault.name == "edge_captcha":
+        return captcha_response()
     status = {"http_500": 500, "http_502": 502, "http_503": 503}.get(fault.name) or int(
         fault.number("status", 500)
     )
@@ -157,8 +161,12 @@ def gated(sim: Simulator, handler: Handler, *, auth: bool = True) -> Callable[[R
         if isinstance(response, Fault):  # ``delay``: the same answer, later
             await asyncio.sleep(response.number("seconds", 1.0))
             response = None
+        if response is None:
+            response = client_refusal(sim.config, request)  # the client first: it is not the account
         if response is None and auth and (account is None or account.revoked):
             response = invalid_token()
+        if response is None and auth and account is not None:
+            response = account_refusal(account)
         if response is None:
             call = Call(request, body, token, account, entry, header_fault, sim)
             try:

@@ -5,6 +5,7 @@ Request faults answer any ``/api/v0`` call instead of the real handler:
 * ``http_500`` / ``http_502`` / ``http_503`` / ``http_error`` (param ``status``) — a 5xx page;
 * ``edge_html`` — a Cloudflare-style HTML block page (HTTP 403, D4F 2025-02);
 * ``edge_waf`` — HTTP 202 with ``x-amzn-waf-action: challenge`` (NIY ``is_waf_challenge``, 2026-05);
+* ``edge_captcha`` — a bot check: HTTP 200, ``biz_code 11 RISK_DEVICE_DETECTED`` with a captcha;
 * ``delay`` (param ``seconds``, default 1) — the call is answered as usual, but that much later
   (upstream handles it even if the client left meanwhile, as a server does).
 
@@ -20,7 +21,8 @@ Stream faults apply to generating calls (completion, continue, regenerate, edit_
 * ``new_message`` (``chat/continue`` only) — the answer goes on under a new message id, announced
   by the continuation's ``ready``; the old message stays INCOMPLETE;
 * ``busy``, ``throttle``, ``rate_limit`` — the busy error, the throttle error, the
-  ``rate_limit_reached`` hint.
+  ``rate_limit_reached`` hint;
+* ``format_drift`` — a 200 event stream of frames in a shape no decoder knows.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 from .config import FaultSpec
 
 REQUEST_FAULTS = frozenset(
-    {"http_500", "http_502", "http_503", "http_error", "edge_html", "edge_waf", "delay"}
+    {"http_500", "http_502", "http_503", "http_error", "edge_html", "edge_waf", "edge_captcha", "delay"}
 )
 STREAM_FAULTS = frozenset(
     {
@@ -46,6 +48,7 @@ STREAM_FAULTS = frozenset(
         "busy",
         "throttle",
         "rate_limit",
+        "format_drift",
     }
 )
 STREAM_PATHS = frozenset(

@@ -8,12 +8,14 @@
 * ``GET|POST|DELETE /_sim/faults`` — list, arm (``{"fault", "times", "token", "account",
   "prompt_contains", "path", …params}``), clear;
 * ``POST /_sim/accounts/<id>`` — ``{"mute_seconds"|"muted_until", "banned", "revoked",
-  "rate_limited", "edge_block", "release"}``.
+  "rate_limited", "edge_block", "release"}`` and the 2026 signals (``"disabled"``, ``"ban_signal"``,
+  ``"mute_signal"``, ``"throttle_burst"``, ``"throttle_window_seconds"``, ``"throttle_signal"``).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -21,11 +23,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .config import FaultSpec
+from .config import AccountConfig, FaultSpec, _check_signals
 from .core import Simulator
 from .envelope import json_response
 from .files import file_json
 from .sessions import message_json, session_json
+from .state import SIGNAL_FIELDS
 
 _ACCOUNT_FLAGS = ("banned", "revoked", "rate_limited")
 
@@ -112,6 +115,15 @@ def routes(sim: Simulator) -> list[Route]:
                 setattr(target, flag, bool(data[flag]))
         if "edge_block" in data:
             target.edge_block = str(data["edge_block"] or "")
+        signals = {name: data[name] for name in SIGNAL_FIELDS if name in data}
+        try:  # checked as a configuration would be
+            _check_signals(
+                replace(AccountConfig(target.id, token="x", edge_block=target.edge_block), **signals)
+            )
+        except (TypeError, ValueError) as exc:
+            return json_response({"error": str(exc)}, status=400)
+        for name, value in signals.items():
+            setattr(target, name, value)
         if data.get("release"):
             target.release()
         return json_response(target.describe())

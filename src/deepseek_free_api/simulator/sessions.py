@@ -77,7 +77,7 @@ async def create(call: Call) -> Response:
     """A new session; a banned account gets no ``biz_data`` (DFA createSession, 2024-11-29)."""
     body = await read_json(call.request, call.body)
     check_fields(body, {}, {"agent": "str?", "character_id": "str?"})
-    if call.user.banned:
+    if call.user.banned and call.user.ban_signal == "empty":
         return ok(None)
     session = call.sim.world.new_session(call.user.id)
     call.sim.world.count("sessions_created")

@@ -18,6 +18,16 @@ from typing import Any
 from .config import AccountConfig, SimulatorConfig
 from .replies import ReplyPlan, TurnFacts
 
+# The 2026 signals an account is scripted with (simulator/signals.py), as in its configuration.
+SIGNAL_FIELDS = (
+    "disabled",
+    "ban_signal",
+    "mute_signal",
+    "throttle_burst",
+    "throttle_window_seconds",
+    "throttle_signal",
+)
+
 
 @dataclass
 class Account:
@@ -33,6 +43,12 @@ class Account:
     revoked: bool = False
     rate_limited: bool = False
     edge_block: str = ""
+    disabled: bool = False
+    ban_signal: str = "empty"
+    mute_signal: str = "biz_code"
+    throttle_burst: int | None = None
+    throttle_window_seconds: float | None = None
+    throttle_signal: str = "error"
     generation: Generation | None = None
     recent: deque[float] = field(default_factory=deque)
     completions: int = 0
@@ -52,6 +68,7 @@ class Account:
             revoked=config.revoked,
             rate_limited=config.rate_limited,
             edge_block=config.edge_block,
+            **{name: getattr(config, name) for name in SIGNAL_FIELDS},
         )
 
     def is_muted(self) -> bool:
@@ -85,6 +102,7 @@ class Account:
             "revoked": self.revoked,
             "rate_limited": self.rate_limited,
             "edge_block": self.edge_block,
+            **{name: getattr(self, name) for name in SIGNAL_FIELDS},
             "completions": self.completions,
             "logins": self.logins,
             "generation": gen.describe() if gen else None,

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from .core import Call
 from .envelope import biz_error, check_fields, json_response, ok, read_json
 from .pow import POW_PATHS
+from .signals import login_refusal
 from .state import Account
 
 
@@ -60,6 +61,11 @@ async def login(call: Call) -> Response:
     if found is None or not secrets.compare_digest(found.password or "", str(body["password"])):
         call.sim.world.count("login_failures")
         return biz_error(2, "PASSWORD_OR_USER_NAME_IS_WRONG")
+    refused = login_refusal(found)  # banned (biz_code 10) or disabled (90008), after the password
+    if refused is not None:
+        call.sim.world.count("login_failures")
+        call.entry["account"] = found.id
+        return refused
     if found.revoked or not found.token:
         found.token = f"sim-{secrets.token_urlsafe(24)}"
         found.revoked = False

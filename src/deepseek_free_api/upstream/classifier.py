@@ -21,6 +21,7 @@ import orjson
 
 from deepseek_free_api.errors import (
     InputTooLongError,
+    ModelDisabledError,
     MutedError,
     ServiceError,
     UpstreamError,
@@ -30,9 +31,12 @@ from deepseek_free_api.upstream.error_rules import RULES, Rule, Signal
 from deepseek_free_api.upstream.events import StreamErrorFrame
 
 
-def classify_envelope(envelope: Mapping[str, Any]) -> ServiceError | None:
-    """The error in a ``{"code", "msg", "data": {"biz_code", "biz_msg", "biz_data"}}`` envelope."""
-    signal = _envelope_signal(envelope)
+def classify_envelope(envelope: Mapping[str, Any], *, login: bool = False) -> ServiceError | None:
+    """The error in a ``{"code", "msg", "data": {"biz_code", "biz_msg", "biz_data"}}`` envelope.
+
+    ``login``: the answer to ``users/login``, where ``biz_code`` 10 means a banned account.
+    """
+    signal = replace(_envelope_signal(envelope), login=login)
     if not signal.code and not signal.biz_code:
         return None
     return _decide(signal)
@@ -74,9 +78,15 @@ def classify_http(
 
 
 def classify_stream_error(frame: StreamErrorFrame) -> ServiceError:
-    """The error an in-stream ``{"type":"error"}`` / ``hint`` / ``toast`` frame stands for."""
+    """The error an in-stream ``{"type":"error"}`` / ``hint`` / ``toast`` frame or envelope stands for."""
     where = f"a {frame.event} event" if frame.event else "an error frame"
-    signal = Signal(text=frame.message, finish_reason=frame.finish_reason)
+    signal = Signal(
+        text=frame.message,
+        finish_reason=frame.finish_reason,
+        code=frame.code,
+        biz_code=frame.biz_code,
+        mute_until=frame.mute_until,
+    )
     return _decide(signal, fallback=f"DeepSeek stopped the answer with {where}")
 
 
@@ -117,6 +127,8 @@ def _build(kind: type[ServiceError], explain: str, signal: Signal, retry: float 
         return MutedError(message, mute_until=signal.mute_until)
     if issubclass(kind, InputTooLongError):
         return kind(message, param="messages", code="context_length_exceeded")
+    if issubclass(kind, ModelDisabledError):
+        return kind(message, param="model", code="model_disabled")
     return kind(message, retry_after=signal.retry_after if signal.retry_after is not None else retry)
 
 
@@ -155,13 +167,20 @@ def _envelope_signal(envelope: Mapping[str, Any]) -> Signal:
     # Some servers leave biz_msg empty and put the text in biz_data.msg (DS2-go, 2026).
     texts = [envelope.get("msg"), data.get("biz_msg"), biz_data.get("msg")]
     text = next((item for item in texts if isinstance(item, str) and item), "")
-    mute_until = biz_data.get("mute_until")
     return Signal(
         text=text,
         code=_int(envelope.get("code")),
         biz_code=_int(data.get("biz_code")),
-        mute_until=float(mute_until) if isinstance(mute_until, int | float) else None,
+        # biz_data.mute_until with biz_code 5 (2026-09); data.mute_until with code 50006 (chm413, 2026-08).
+        mute_until=epoch_seconds(biz_data.get("mute_until")) or epoch_seconds(data.get("mute_until")),
     )
+
+
+def epoch_seconds(value: Any) -> float | None:
+    """A positive Unix time in seconds (a JSON number), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return float(value)
 
 
 def _int(value: Any) -> int | None:

@@ -11,6 +11,7 @@ import logging
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -22,12 +23,12 @@ from deepseek_free_api.errors import (
     ServiceError,
     UpstreamError,
     UpstreamProtocolError,
-    UpstreamServerError,
     UpstreamTimeoutError,
 )
+from deepseek_free_api.upstream.account_info import ModeConfig, UserStatus, mode_configs, user_status
 from deepseek_free_api.upstream.classifier import classify_envelope, classify_http
 from deepseek_free_api.upstream.persona import Persona
-from deepseek_free_api.upstream.stream import UpstreamStream, network_reason
+from deepseek_free_api.upstream.stream import UpstreamStream, network_error
 from deepseek_free_api.upstream.transfer import OwnedSession, Transfer
 from deepseek_free_api.upstream.wire import (
     API,
@@ -40,6 +41,19 @@ from deepseek_free_api.upstream.wire import (
 )
 
 log = logging.getLogger(__name__)
+
+# The most of one raw answer kept in memory (a completion's whole event stream, for the canary).
+RAW_LIMIT = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RawAnswer:
+    """A non-streamed answer as it came: status, headers and the body (at most RAW_LIMIT bytes)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes = field(repr=False)
+
 
 # Told of every call: the endpoint (``/chat/completion``) and the error it raised, or None.
 CallObserver = Callable[[str, ServiceError | None], None]
@@ -61,6 +75,7 @@ class DeepSeekClient:
         on_call: CallObserver | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._host = urlsplit(self.base_url).netloc or self.base_url  # named when it cannot be reached
         self.persona = persona
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
@@ -131,9 +146,7 @@ class DeepSeekClient:
         except Timeout as exc:
             raise UpstreamTimeoutError(f"DeepSeek did not answer {path} in time") from exc
         except RequestException as exc:
-            raise UpstreamServerError(
-                f"could not reach DeepSeek ({path}): {network_reason(exc, path)}"
-            ) from exc
+            raise network_error(exc, path, self._host) from exc
 
     async def _call(
         self,
@@ -142,11 +155,31 @@ class DeepSeekClient:
         identity: Identity | None,
         *,
         json: Mapping[str, Any] | None = None,
+        login: bool = False,
     ) -> Any:
         """One JSON call; returns ``biz_data`` or raises the classified error."""
         with self._observed(path):
             response = await self._send(method, API + path, identity, json=json)
-            return _envelope_data(response.status_code, dict(response.headers), response.content, path)
+            return envelope_data(
+                response.status_code, dict(response.headers), response.content, path, login=login
+            )
+
+    async def raw(
+        self,
+        method: str,
+        path: str,
+        identity: Identity | None,
+        *,
+        json: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> RawAnswer:
+        """One call as DeepSeek answered it, unclassified (the canary keeps it as evidence).
+
+        Network failures still raise (UpstreamUnreachableError, UpstreamTimeoutError…).
+        """
+        with self._observed(path):
+            response = await self._send(method, API + path, identity, json=json, headers=headers)
+        return RawAnswer(response.status_code, dict(response.headers), bytes(response.content[:RAW_LIMIT]))
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -166,7 +199,7 @@ class DeepSeekClient:
         else:
             # The web sends "+86"-style codes; null when none is configured, as DS2-go does (2026-05).
             body.update({"mobile": mobile, "area_code": area_code or None})
-        data = await self._call("POST", "/users/login", None, json=body)
+        data = await self._call("POST", "/users/login", None, json=body, login=True)
         token = _dig(data, "user", "token")
         if not isinstance(token, str) or not token:
             raise UpstreamProtocolError("DeepSeek's login answer carried no token")
@@ -176,6 +209,14 @@ class DeepSeekClient:
         """``users/current``: raises InvalidTokenError for a dead token."""
         data = await self._call("GET", "/users/current", identity)
         return data if isinstance(data, Mapping) else {}
+
+    async def user_status(self, identity: Identity) -> UserStatus:
+        """``users/current``'s mute (``chat.is_muted``, ``chat.mute_until``)."""
+        return user_status(await self._call("GET", "/users/current", identity))
+
+    async def mode_configs(self, identity: Identity) -> tuple[ModeConfig, ...]:
+        """``client/settings?scope=model``: each mode, whether it is on, and its input limit."""
+        return mode_configs(await self._call("GET", "/client/settings?scope=model", identity))
 
     async def create_session(self, identity: Identity) -> str:
         """``chat_session/create``; returns the new session id."""
@@ -266,9 +307,8 @@ class DeepSeekClient:
         except Timeout as exc:
             raise UpstreamTimeoutError(f"DeepSeek did not answer {UPLOAD_PATH} in time") from exc
         except RequestException as exc:
-            reason = network_reason(exc, UPLOAD_PATH)
-            raise UpstreamServerError(f"could not reach DeepSeek ({UPLOAD_PATH}): {reason}") from exc
-        data = _envelope_data(response.status_code, dict(response.headers), response.content, UPLOAD_PATH)
+            raise network_error(exc, UPLOAD_PATH, self._host) from exc
+        data = envelope_data(response.status_code, dict(response.headers), response.content, UPLOAD_PATH)
         return UploadedFile.from_json(data)
 
     async def fetch_files(self, identity: Identity, file_ids: Sequence[str]) -> list[UploadedFile]:
@@ -293,7 +333,10 @@ class DeepSeekClient:
         return UpstreamStream(send, path, abort=transfer.abort, idle_timeout_s=self._idle_timeout)
 
 
-def _envelope_data(status: int, headers: Mapping[str, str], content: bytes, path: str) -> Any:
+def envelope_data(
+    status: int, headers: Mapping[str, str], content: bytes, path: str, *, login: bool = False
+) -> Any:
+    """``biz_data`` of a JSON answer to ``path``, or the classified error it stands for, raised."""
     content_type = headers.get("content-type", "")
     error: ServiceError | None = classify_http(status, headers, content, content_type)
     if error is not None:
@@ -304,7 +347,7 @@ def _envelope_data(status: int, headers: Mapping[str, str], content: bytes, path
         raise UpstreamProtocolError(f"DeepSeek answered {path} with invalid JSON") from exc
     if not isinstance(envelope, Mapping):
         raise UpstreamProtocolError(f"DeepSeek answered {path} with an unexpected JSON shape")
-    error = classify_envelope(envelope)
+    error = classify_envelope(envelope, login=login)
     if error is not None:
         raise error
     data = envelope.get("data")
@@ -323,6 +366,8 @@ def _dig(data: Any, *keys: str) -> Any:
 
 __all__ = [
     "API",
+    "RawAnswer",
+    "envelope_data",
     "COMPLETION_PATH",
     "UPLOAD_PATH",
     "CompletionParams",

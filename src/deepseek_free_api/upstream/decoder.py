@@ -188,6 +188,8 @@ class StreamDecoder:
             self._patch(frame, data, out)
         elif frame.get("code") == "content_filter":  # pre-2025-07 form (DS2-py sse_parser)
             self._set_finish("CONTENT_FILTER", None, out)
+        elif (envelope := _envelope_frame(frame)) is not None:
+            out.append(envelope)
         elif "error" in frame:
             out.append(_error_frame(frame.get("error"), data, None))
         else:
@@ -328,6 +330,29 @@ def _loads(data: str) -> Any:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _envelope_frame(frame: Mapping[str, Any]) -> StreamErrorFrame | None:
+    """A JSON envelope inside the stream (``{"code": 50006, "data": {"mute_until": …}}``), if failed.
+
+    Account signals arrive this way inside an HTTP-200 stream (chm413, 2026-08): 50006 muted,
+    40012 banned, 90008 disabled (also as ``data.biz_code``).
+    """
+    code = _int(frame.get("code"))
+    data: Mapping[str, Any] = frame["data"] if isinstance(frame.get("data"), Mapping) else {}
+    biz_code = _int(data.get("biz_code"))
+    if not code and not biz_code:
+        return None
+    biz_data: Mapping[str, Any] = data["biz_data"] if isinstance(data.get("biz_data"), Mapping) else {}
+    until = data.get("mute_until", biz_data.get("mute_until"))
+    texts = (frame.get("msg"), data.get("biz_msg"), biz_data.get("msg"))
+    message = next((text for text in texts if isinstance(text, str) and text), "")
+    return StreamErrorFrame(
+        message,
+        code=code or None,
+        biz_code=biz_code or None,
+        mute_until=float(until) if isinstance(until, int | float) and not isinstance(until, bool) else None,
+    )
 
 
 def _error_frame(payload: Any, raw: str, event: str | None) -> StreamErrorFrame:

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from deepseek_free_api.errors import (
+    AccountBannedError,
     AccountBusyError,
+    AccountDisabledError,
     ClientVersionError,
     ContentFilteredError,
     EdgeBlockedError,
@@ -20,6 +22,8 @@ from deepseek_free_api.errors import (
     InvalidPowError,
     InvalidSessionError,
     InvalidTokenError,
+    MissingHeaderError,
+    ModelDisabledError,
     MutedError,
     ServiceError,
     ThrottledError,
@@ -43,6 +47,7 @@ class Signal:
     waf: bool = False
     mute_until: float | None = None
     retry_after: float | None = None
+    login: bool = False  # the answer to users/login, where biz_code 10 means a banned account
 
 
 Matcher = Callable[[Signal], bool]
@@ -54,6 +59,11 @@ def _code(*codes: int) -> Matcher:
 
 def _biz(*codes: int) -> Matcher:
     return lambda s: s.biz_code in codes
+
+
+def _either(*codes: int) -> Matcher:
+    """``code`` or ``biz_code``: the account signals of 2026 come as either (chm413 0db8d3d)."""
+    return lambda s: s.code in codes or s.biz_code in codes
 
 
 def _reason(*reasons: str) -> Matcher:
@@ -95,6 +105,42 @@ RULES: tuple[Rule, ...] = (
         "this server's IP address or region is blocked or challenged",
         fields=lambda s: s.html and not (s.status is not None and 500 <= s.status <= 599),
     ),
+    # 90008 disabled, 40012 / login biz_code 10 USER_IS_BANNED, in JSON or inside a 200 stream
+    # (chm413/DeepSeek_Web_To_API account_health.go, 2026-08-13).
+    Rule(
+        AccountDisabledError,
+        "DeepSeek has disabled this account",
+        fields=_either(90008),
+    ),
+    Rule(
+        AccountBannedError,
+        "DeepSeek has banned this account",
+        fields=lambda s: s.code == 40012 or s.biz_code == 40012 or (s.login and s.biz_code == 10),
+        words=_said(r"user[ _]is[ _]banned|(?:account|user) has been banned|(?:账号|用户|账户)已被封禁"),
+    ),
+    # 40005 CLIENT_VERSION_TOO_LOW on any call (NIyueeE/ds-free-api #9, 2026-04-08).
+    Rule(
+        ClientVersionError,
+        "DeepSeek refuses the client version this server claims as too low; raise persona.client_version "
+        "to what the web app sends now",
+        fields=_code(40005),
+        words=_said(r"client_version_too_low"),
+    ),
+    # 40300 "Missing Header" (DFA #44, 2025-01-09, when the PoW header became mandatory).
+    Rule(
+        MissingHeaderError,
+        "DeepSeek wants a header this server does not send: its web app changed, this server needs an update",
+        fields=_code(40300),
+        words=_said(r"missing header"),
+    ),
+    # A bot check: login risk control (biz_code 11 RISK_DEVICE_DETECTED, deepseaport notes 2026-09)
+    # or a captcha payload (Shumei, hCaptcha: PROTOCOL.md §2.4).
+    Rule(
+        EdgeBlockedError,
+        "DeepSeek asked for a captcha or bot check that a server cannot pass (an egress address or "
+        "device problem, not the account's): log in once in a browser from this address, or use another one",
+        words=_said(r"risk_device|captcha|smidv2"),
+    ),
     Rule(
         InvalidTokenError,
         "DeepSeek rejected the account token (invalid or expired)",
@@ -107,8 +153,14 @@ RULES: tuple[Rule, ...] = (
         fields=_code(40301),
         words=_said(r"invalid_pow"),
     ),
-    # biz_code 5 "user is muted" + mute_until (measured 2026-09-11).
-    Rule(MutedError, "DeepSeek has muted this account", fields=_biz(5), words=_said(r"\bmuted\b|禁言")),
+    # biz_code 5 "user is muted" + mute_until (measured 2026-09-11); code 50006 MUTED, also inside a
+    # 200 stream (chm413 docs/account-health.md, 2026-08).
+    Rule(
+        MutedError,
+        "DeepSeek has muted this account",
+        fields=lambda s: s.biz_code == 5 or s.code == 50006 or s.biz_code == 50006,
+        words=_said(r"\bmuted\b|禁言"),
+    ),
     Rule(
         AccountBusyError,
         "The DeepSeek account is already generating another answer",
@@ -143,6 +195,12 @@ RULES: tuple[Rule, ...] = (
         words=_said(
             r"version.{0,12}(?:too )?(?:low|old)|upgrade|update (?:the|your) (?:app|client)|版本过低|升级"
         ),
+    ),
+    # A mode DeepSeek switched off (client/settings enabled=false, 2026-09): the simulator's refusal.
+    Rule(
+        ModelDisabledError,
+        "DeepSeek has switched this mode off (client/settings says enabled=false); use another model",
+        words=_said(r"invalid_model_type|model.{0,12}(?:disabled|not enabled)"),
     ),
     # biz_code 26: edit_message/continue with a message id the session does not have (NIY ref §5).
     Rule(

@@ -95,6 +95,10 @@ class StreamErrorFrame:
     message: str
     finish_reason: str | None = None
     event: str | None = None  # "hint", "toast" or None for a message frame
+    # An envelope inside the stream (code 50006, 40012, 90008 in an HTTP-200 stream, 2026-08).
+    code: int | None = None
+    biz_code: int | None = None
+    mute_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

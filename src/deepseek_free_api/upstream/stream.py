@@ -10,7 +10,13 @@ from typing import Any
 from curl_cffi.const import CurlECode
 from curl_cffi.requests.exceptions import RequestException, Timeout
 
-from deepseek_free_api.errors import UpstreamProtocolError, UpstreamServerError, UpstreamTimeoutError
+from deepseek_free_api.errors import (
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamServerError,
+    UpstreamTimeoutError,
+    UpstreamUnreachableError,
+)
 from deepseek_free_api.upstream.classifier import classify_http
 
 log = logging.getLogger("deepseek_free_api.upstream.client")
@@ -225,6 +231,30 @@ _CURL_WORDS: dict[int, str] = {
     CurlECode.WRITE_ERROR: "the transfer was aborted",
     CurlECode.ABORTED_BY_CALLBACK: "the transfer was aborted",
 }
+
+
+# Failures before any byte reached DeepSeek: the network, the proxy or TLS, not an account. Another
+# account would fail the same way, so the request fails at once (UpstreamUnreachableError).
+_UNREACHABLE = frozenset(
+    {
+        CurlECode.COULDNT_RESOLVE_HOST,
+        CurlECode.COULDNT_RESOLVE_PROXY,
+        CurlECode.COULDNT_CONNECT,
+        CurlECode.PROXY,
+        CurlECode.SSL_CONNECT_ERROR,
+        CurlECode.PEER_FAILED_VERIFICATION,
+        CurlECode.SSL_CACERT_BADFILE,
+        CurlECode.SSL_CERTPROBLEM,
+    }
+)
+
+
+def network_error(exc: RequestException, where: str, host: str) -> UpstreamError:
+    """The error a failed transfer to DeepSeek is: unreachable (fail fast) or a broken transfer (retry)."""
+    reason = network_reason(exc, where)
+    if int(getattr(exc, "code", 0) or 0) in _UNREACHABLE:
+        return UpstreamUnreachableError(f"could not reach DeepSeek ({where}): {reason} (host {host})")
+    return UpstreamServerError(f"could not reach DeepSeek ({where}): {reason}")
 
 
 def network_reason(exc: RequestException, where: str) -> str:

@@ -4,6 +4,9 @@ Ready means at least one of the server's own accounts can take a generation now 
 ones in progress (free, busy, pacing, about to log in or due for a re-check). Accounts that
 DeepSeek or the pool parked (invalid, cooling down, muted) cannot, and each says why and until
 when. A server without accounts of its own is ready while callers may bring their own tokens.
+``health`` lists, ready or not, every server account whose condition is not ``healthy``
+(throttled, muted, banned, disabled, invalid token, login failed, unreachable), with the reason
+and time of its last change.
 """
 
 from __future__ import annotations
@@ -31,9 +34,23 @@ def readiness(accounts: Sequence[AccountStatus], *, caller_tokens: bool) -> tupl
             "message": "no DeepSeek accounts are configured, and callers may not send their own tokens",
         }
         return False, {"ready": False, "accounts": {}, "reasons": [reason]}
+    health = [_condition(account) for account in server if account.condition != "healthy"]
+    extra = {"health": health} if health else {}
     if any(account.state not in PARKED for account in server):
-        return True, {"ready": True, "accounts": states}
-    return False, {"ready": False, "accounts": states, "reasons": [_why(account) for account in server]}
+        return True, {"ready": True, "accounts": states, **extra}
+    reasons = [_why(account) for account in server]
+    return False, {"ready": False, "accounts": states, "reasons": reasons, **extra}
+
+
+def _condition(account: AccountStatus) -> dict[str, Any]:
+    since, until = account.condition_since, account.condition_until
+    return {
+        "account": account.id,
+        "condition": account.condition,
+        "reason": account.condition_reason,
+        "since": None if since is None else _iso(since),
+        "until": None if until is None or until == float("inf") else _iso(until),
+    }
 
 
 def _why(account: AccountStatus) -> dict[str, Any]:
