@@ -211,7 +211,7 @@ def test_snapshot_shows_states_and_totals() -> None:
             owner="pid:7:req-1",
             fence=busy.fence,
             leased_at=clock.wall(),
-            lease_expires_at=clock.wall() + 900,
+            lease_expires_at=clock.wall() + 30,  # pool.lease_ttl_s
         )
         assert snapshot["a1"].state is AccountState.FREE and snapshot["a1"].leases == 0
         assert snapshot["a2"].state is AccountState.COOLDOWN

@@ -14,7 +14,8 @@ from ..config import device_id_for, token_identity
 from .account import Account, token_account_id
 from .health import AccountHealth
 from .matching import Slot
-from .store import AccountListener
+
+AccountListener = Callable[[str], None]  # told the id of an account removed, evicted or given a new token
 
 log = logging.getLogger(__name__)
 

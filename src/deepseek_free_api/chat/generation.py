@@ -22,6 +22,7 @@ from typing import Protocol
 
 import anyio
 
+from deepseek_free_api.chat.ports import GenerationNotes
 from deepseek_free_api.errors import InvalidSessionError
 from deepseek_free_api.upstream.client import CompletionParams, Identity, UpstreamStream
 from deepseek_free_api.upstream.decoder import StreamDecoder
@@ -69,10 +70,13 @@ async def send_stop(client: Upstream, stop: UnconfirmedStop) -> None:
 class Generation:
     """The upstream side of one turn; ``async with`` it so it is stopped and closed on every exit."""
 
-    def __init__(self, client: Upstream, identity: Identity, session_id: str) -> None:
+    def __init__(
+        self, client: Upstream, identity: Identity, session_id: str, notes: GenerationNotes | None = None
+    ) -> None:
         self.client = client
         self.identity = identity
         self.session_id = session_id
+        self._notes = notes
         self.decoder = StreamDecoder()
         self.stream: UpstreamStream | None = None
         self.running = False  # DeepSeek may be generating (requested, and no end seen or confirmed)
@@ -88,10 +92,15 @@ class Generation:
     async def request(self, stream: UpstreamStream, expected_id: int) -> None:
         """Own ``stream`` (closing the previous round's), then send it; ``expected_id``: its answer's id.
 
-        From here on a stop is due on exit, unless DeepSeek refused the request outright.
+        From here on a stop is due on exit, unless DeepSeek refused the request outright. The
+        generation is noted on the lease first, so that a process taking the account after this
+        one died knows what to stop.
         """
         if self.stream is not None:
             await self.stream.aclose()
+            self.stream = None
+        if self._notes is not None:
+            await self._notes.generating(self.session_id, expected_id)
         self.stream, self.running, self._expected_id = stream, True, expected_id
         self._started_at = time.monotonic()
         try:

@@ -28,7 +28,7 @@ from deepseek_free_api.chat.generation import (
     answer_id,
 )
 from deepseek_free_api.chat.pipeline import Pipeline
-from deepseek_free_api.chat.ports import EventSink, ReplyIds, Tokens, TurnAccount, Warmth
+from deepseek_free_api.chat.ports import EventSink, GenerationNotes, ReplyIds, Tokens, TurnAccount, Warmth
 from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
 from deepseek_free_api.chat.reader import Reader, prompt_options
 from deepseek_free_api.chat.request import ChatRequest
@@ -75,18 +75,20 @@ class TurnRunner:
         sink: EventSink,
         ids: ReplyIds,
         unstopped: list[UnconfirmedStop] | None = None,
+        notes: GenerationNotes | None = None,
     ) -> None:
         """Run the turn, sending event batches to ``sink``; the last one holds ``Completed``.
 
         A structured answer (``response_format``) is checked first and may take a repair generation.
         Generations whose stop DeepSeek did not confirm are added to ``unstopped``, whatever the exit.
+        Each generation is noted in ``notes`` (the lease) before it is requested.
         """
         left = [] if unstopped is None else unstopped
 
         async def generate(
             request: ChatRequest, account: TurnAccount, native: Native | None, sink: EventSink, ids: ReplyIds
         ) -> None:
-            await self._generate(request, account, native, sink, ids, left)
+            await self._generate(request, account, native, sink, ids, left, notes)
 
         if request.response_format is not None:
             repair_natively = not self._policy.delete_sessions  # a deleted session cannot go on
@@ -104,9 +106,10 @@ class TurnRunner:
         sink: EventSink,
         ids: ReplyIds,
         unstopped: list[UnconfirmedStop],
+        notes: GenerationNotes | None,
     ) -> None:
         """One generation: session, prompt, PoW, the upstream stream to its end."""
-        identity = Identity(token=account.token or "", device_id=account.device_id)
+        identity = Identity(token=account.token or "", device_id=account.device_id, proxy=account.proxy)
         if request.wants_usage:
             self._tokens.prefetch()  # usage is counted at the end: have the tokenizer by then
         if request.max_tokens is not None:
@@ -133,7 +136,7 @@ class TurnRunner:
                 parent_message_id=parent,
                 ref_file_ids=ref_file_ids,
             )
-            generation = Generation(self._client, identity, session_id)
+            generation = Generation(self._client, identity, session_id, notes)
             try:
                 async with generation:
                     stream = self._client.completion(identity, params, header)
