@@ -18,6 +18,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--config", default=None, help="TOML configuration file")
     serve.add_argument("--demo", action="store_true", help="run against an in-process simulator")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the state store (SQLite or Redis; not memory://)",
+    )
+    serve.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)  # set by --workers
     from deepseek_free_api import key_commands
 
     key_commands.add_parser(sub)
@@ -51,7 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from deepseek_free_api.server import run
 
-        return run(host=args.host, port=args.port, config=args.config, demo=args.demo)
+        return run(
+            host=args.host,
+            port=args.port,
+            config=args.config,
+            demo=args.demo,
+            workers=args.workers,
+            worker_fd=args.worker_fd,
+        )
     if args.command == "keys":
         from deepseek_free_api import key_commands
 

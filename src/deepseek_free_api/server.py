@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -28,8 +29,20 @@ DEMO_BANNER = """
 DEMO_KEY = "sk-my-service-key"
 
 
-def run(*, host: str | None, port: int | None, config: str | None, demo: bool) -> int:
-    """Load settings and serve until interrupted; returns the process exit code."""
+def run(
+    *,
+    host: str | None,
+    port: int | None,
+    config: str | None,
+    demo: bool,
+    workers: int = 1,
+    worker_fd: int | None = None,
+) -> int:
+    """Load settings and serve until interrupted; returns the process exit code.
+
+    ``workers`` > 1 runs that many processes sharing the state store (``workers.py``); each of
+    them is this function again, given the inherited listening socket as ``worker_fd``.
+    """
     try:
         settings = load_settings(
             overrides={"host": host, "port": port, "demo": demo or None}, config_path=config
@@ -40,6 +53,10 @@ def run(*, host: str | None, port: int | None, config: str | None, demo: bool) -
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if workers != 1:
+        from deepseek_free_api.workers import supervise
+
+        return supervise(settings, workers, config=config)
     for warning in settings.warnings:
         log.warning("%s", warning)
     with ExitStack() as stack:
@@ -59,7 +76,8 @@ def run(*, host: str | None, port: int | None, config: str | None, demo: bool) -
             # uvicorn would believe X-Forwarded-For from 127.0.0.1; server.trusted_proxies decides.
             proxy_headers=False,
         )
-        DrainingServer(server_config).run()
+        sockets = None if worker_fd is None else [socket.socket(fileno=worker_fd)]
+        DrainingServer(server_config).run(sockets=sockets)
     return 0
 
 
