@@ -1,4 +1,4 @@
-"""Command line: ``deepseek-free-api serve``, ``keys`` and ``simulate``."""
+"""Command line: ``deepseek-free-api serve``, ``keys``, ``accounts`` and ``simulate``."""
 
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="server processes sharing the state store (SQLite or Redis; not memory://)",
     )
     serve.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)  # set by --workers
-    from deepseek_free_api import key_commands
+    from deepseek_free_api import account_commands, key_commands
 
     key_commands.add_parser(sub)
+    account_commands.add_parser(sub)
     simulate = sub.add_parser("simulate", help="run the DeepSeek web simulator (for tests and demos)")
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8100)
@@ -70,4 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         from deepseek_free_api import key_commands
 
         return key_commands.run(args)
+    if args.command == "accounts":
+        from deepseek_free_api import account_commands
+
+        return account_commands.run(args)
     return run_simulator(args.host, args.port, args.config)

@@ -7,6 +7,7 @@ generation still runs on it (``/_sim/state``). Servers that share their leases n
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from deepseek_free_api.config import env_name
 from deepseek_free_api.simulator import SimulatorConfig
 from deepseek_free_api.simulator import create_app as create_simulator
 from tests.stores.conftest import redis_url  # noqa: F401 - the session's real redis-server
-from tests.support.processes import CLI, Running, clean_env, running
+from tests.support.processes import CLI, REPO, Running, clean_env, running
 
 API_KEY = "sk-test-scale-key"
 TOKENS = ("tok-alpha", "tok-beta", "tok-gamma")
@@ -148,3 +149,17 @@ def assert_served_or_refused_honestly(outcomes: Sequence[Outcome]) -> None:
     for outcome in outcomes:
         assert outcome.status == 200 or (outcome.status == 429 and outcome.retry_after), outcome
     assert any(o.status == 200 for o in outcomes)
+
+
+def accounts(*argv: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``deepseek-free-api accounts ARGV`` as a user does."""
+    return subprocess.run(
+        [*CLI, "accounts", *argv],
+        cwd=REPO,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
