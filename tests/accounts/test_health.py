@@ -120,7 +120,7 @@ def test_error_kinds_map_to_states() -> None:
         assert final.last_error == "InvalidTokenError"
         with pytest.raises(UpstreamError, match="invalid"):
             await pool.acquire()
-        pool.reset("a0")
+        await pool.reset("a0")
         async with pool.lease() as lease:
             await pool.report(lease, None)
         assert (await status(pool, "a0")).successes == 1

@@ -102,11 +102,6 @@ class AccountRegistry:
         if account.token is not None and self._by_token.get(account.token) == account.id:
             del self._by_token[account.token]
 
-    def reset(self, account_id: str) -> None:
-        """Clear cooldown, mute and invalidity of an account at once."""
-        self._slots[account_id].health.reset()
-        self._changed()
-
     def subscribe(self, listener: AccountListener) -> Callable[[], None]:
         """Call ``listener(account_id)`` when an account is removed, evicted or gets a new token."""
         self._listeners.append(listener)

@@ -118,6 +118,18 @@ class SharedAccounts(AccountRegistry):
         if await self._records.report(lease.grant, record):
             self._known[account.id] = record
 
+    async def reset(self, account_id: str) -> None:
+        """Clear cooldown, mute and invalidity of an account at once, here and in the store."""
+        slot = self._slots[account_id]
+        slot.health.reset()
+        self._changed()
+        if slot.account.source != "server":
+            return
+        base = await self._records.get(account_id) or AccountRecord(account_id)
+        record = with_health(base, slot.account, slot.health, self.clocks())
+        await self._records.put(record)  # an operator's decision: whatever the leases say
+        self._known[account_id] = record
+
     async def sync(self) -> None:
         """Read every record back: marks set by other processes, accounts added or removed by the CLI."""
         records = await self._records.all()
