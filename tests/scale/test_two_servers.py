@@ -16,6 +16,8 @@ import time
 
 import httpx
 
+from deepseek_free_api.config import env_name
+
 from .conftest import (
     LEASE_TTL_S,
     Store,
@@ -103,3 +105,19 @@ def _wait_until(condition: object, what: str, timeout: float = 30) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
+
+
+def test_two_servers_with_separate_stores_on_one_account_are_warned_about() -> None:
+    # Each with its own memory:// store: they cannot know of each other's leases. The second one
+    # hears from DeepSeek that the account is busy while it holds the account's only lease.
+    alone = Store("memory", {env_name("store.url"): "memory://"})
+    with simulator(accounts=1) as sim:
+        env = server_env(sim, alone, accounts=1)
+        with serve(env) as first, serve(env) as second:
+            stream = _start_stream(first.url, "long answer")
+            _wait_until(lambda: len(sim_state(sim)["in_flight"]) == 1, "a generation running")
+            refused = spread([second.url], 1, "quick")
+            stream.kill()
+            stream.wait(timeout=10)
+    assert refused[0].status in (429, 502, 503), refused
+    assert "is another server using the same account without sharing this store" in second.output

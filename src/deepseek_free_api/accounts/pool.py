@@ -27,7 +27,7 @@ from types import TracebackType
 
 import anyio
 
-from ..errors import CapacityError, ServiceError
+from ..errors import AccountBusyError, CapacityError, ServiceError
 from ..stores import AccountStore, LeaseStore, Orphan
 from ..stores.memory import MemoryAccounts, MemoryLeases
 from .account import Account
@@ -275,6 +275,14 @@ class AccountPool(LeaseQueue):
         if error is None:
             slot.health.succeed()
         else:
+            if isinstance(error, AccountBusyError):
+                # We hold the account's only lease, yet DeepSeek runs a generation on it: someone
+                # outside this store uses it (a server with its own store, the web app).
+                log.warning(
+                    "DeepSeek says account %s is already generating while this server holds its lease: "
+                    "is another server using the same account without sharing this store (store.url)?",
+                    lease.account.id,
+                )
             now = self._clock()
             slot.health.record_error(
                 error,
