@@ -131,3 +131,28 @@ def test_added_accounts_come_and_go_and_a_reset_is_written_to_the_store() -> Non
         assert "beta" not in process.pool and "alpha" in process.pool  # configured ones stay
 
     asyncio.run(main())
+
+
+def test_a_token_another_process_logged_in_for_is_not_overwritten_by_an_older_one() -> None:
+    async def main() -> None:
+        clock = FakeClock()
+        leases = MemoryLeases(clock.wall)
+        records = MemoryAccounts(leases, clock.wall)
+        one, other = Process(clock, leases, records), Process(clock, leases, records)
+        other.logins = 1  # so that its login's token differs: logged-in-2
+        await one.pool.load(configured())
+        await other.pool.load(configured())
+        async with one.pool.lease(candidates=["lima"]):
+            pass  # one logs in: logged-in-1
+        async with other.pool.lease(candidates=["lima"]) as lease:  # reads it before using it
+            assert lease.account.token == "logged-in-1"
+            await other.pool.report(lease, InvalidTokenError("40003"))  # revoked upstream, say
+        async with other.pool.lease(candidates=["lima"]) as lease:
+            assert lease.account.token == "logged-in-2"
+        async with one.pool.lease(candidates=["lima"]) as lease:  # one has not synced yet
+            await one.pool.report(lease, None)
+        stored = await records.get("lima")
+        assert stored is not None and stored.token == "logged-in-2"  # the newer login's token
+        assert lease.account.token == "logged-in-2"
+
+    asyncio.run(main())

@@ -9,8 +9,9 @@ stopped. If a holder dies (SIGKILL), its lease expires within the TTL, and whoev
 next first stops the generation the dead holder noted on the lease (``stop_orphan``).
 
 Account state (refreshed tokens, health marks, counters) is written to the ``AccountStore`` by the
-lease holder after each generation and login, read back when a lease is granted and every
-``SYNC_S`` seconds (``accounts.shared``): it survives restarts and is shared by processes.
+lease holder after each generation and login, and read back every ``SYNC_S`` seconds and before a
+login or the re-check of an invalid mark (``accounts.shared``, ``LeaseQueue._stale``): it survives
+restarts and is shared by processes.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 What one process learns about an account (a new token from a login, a mute, an invalid mark, its
 counters) is written to the ``AccountStore`` by the holder of the account's lease, after each
 generation and after each login; the store refuses the write once that lease is dead. Other
-processes take a record in when they are granted the account and every few seconds (``sync``),
-but only when it differs from the last record they read or wrote themselves: a change made here
-and not yet written (an operator's ``reset``) is not undone by an older copy.
+processes take a record in every few seconds (``sync``), and before they log the account in or
+try an invalid mark again, but only when it differs from the last record they read or wrote
+themselves: a change made here and not yet written is not undone by an older copy.
 """
 
 from __future__ import annotations
@@ -114,6 +114,14 @@ class SharedAccounts(AccountRegistry):
         if account.source != "server":
             return  # a caller's own token is not kept
         base = await self._records.get(account.id) or AccountRecord(account.id)
+        known = self._known.get(account.id)
+        if base.token and known is not None and base.token != known.token == account.token:
+            # Another process logged in (or an operator set a token) since this one last looked:
+            # that token is newer than ours, whatever ours just met.
+            if self._slots.get(account.id) is slot:
+                self.update_token(account.id, base.token)
+            else:
+                account.token = base.token
         record = with_health(base, account, slot.health, self.clocks(), used=used, failed=failed)
         if await self._records.report(lease.grant, record):
             self._known[account.id] = record

@@ -14,6 +14,7 @@ until DeepSeek confirms or the longest generation has passed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -93,22 +94,33 @@ class Generation:
         """Own ``stream`` (closing the previous round's), then send it; ``expected_id``: its answer's id.
 
         From here on a stop is due on exit, unless DeepSeek refused the request outright. The
-        generation is noted on the lease first, so that a process taking the account after this
-        one died knows what to stop.
+        generation is noted on the lease while the request goes out (one store round trip, not
+        added to the time to the first token), so that a process taking the account after this
+        one died knows what to stop; a note that fails (the lease was lost) fails the request
+        once it is open, and the exit stops the generation.
         """
         if self.stream is not None:
             await self.stream.aclose()
             self.stream = None
-        if self._notes is not None:
-            await self._notes.generating(self.session_id, expected_id)
         self.stream, self.running, self._expected_id = stream, True, expected_id
         self._started_at = time.monotonic()
+        noting = (
+            None
+            if self._notes is None
+            else asyncio.ensure_future(self._notes.generating(self.session_id, expected_id))
+        )
         try:
             await stream.open()
         except Exception:
             if stream.refused:
                 self.running = False  # an envelope or error page instead of a stream: nothing started
             raise
+        finally:
+            if noting is not None:
+                with anyio.CancelScope(shield=True):  # bounded by one store call; never left behind
+                    await asyncio.wait([noting])
+        if noting is not None:
+            noting.result()  # the lease was lost: raise (the caller's exit stops the generation)
 
     def ended(self) -> None:
         """DeepSeek reached a terminal status (FINISHED, CONTENT_FILTER or INCOMPLETE)."""
