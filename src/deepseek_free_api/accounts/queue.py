@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # Until real lease durations are known, guess that a generation holds an account this long.
 DEFAULT_HOLD_S = 10.0
+# Waiters asked for at once in one batch of a pass.
+MAX_BATCH = 32
 # While requests wait, look at the store at least this often: a dead holder's lease expires silently.
 WATCH_S = 1.0
 
@@ -244,6 +246,8 @@ class LeaseQueue(SharedAccounts):
             if ids:
                 chosen.add(ids[0])
                 batch.append((waiter, ids))
+                if len(batch) == MAX_BATCH:
+                    break  # the rest in the next batch: the store's connections are few
         return batch
 
     async def _ask(self, batch: list[tuple[Waiter, list[str]]], refused: set[str]) -> None:
