@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import fields
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from deepseek_free_api import __version__
-from deepseek_free_api.accounts import Account, AccountPool
+from deepseek_free_api.accounts import Account, AccountPool, AccountState, account_from_config
 from deepseek_free_api.api import admin, anthropic_messages, docs_page, misc, openai_chat, responses_api
 from deepseek_free_api.api.anthropic_models import ClaudeModels
 from deepseek_free_api.api.auth import CallerResolver
@@ -34,35 +36,49 @@ from deepseek_free_api.api.state import Core, OutputOptions
 from deepseek_free_api.chat.conversations import ConversationBook
 from deepseek_free_api.chat.failover import ChatRunner, FailoverPolicy
 from deepseek_free_api.chat.files import AttachmentUploader
+from deepseek_free_api.chat.generation import UnconfirmedStop, send_stop
 from deepseek_free_api.chat.modes import ModeBook
 from deepseek_free_api.chat.parking import Parking
 from deepseek_free_api.chat.tokens import LazyTokenCounter
 from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
 from deepseek_free_api.chat.warm import WarmAccounts
-from deepseek_free_api.config import AccountConfig, Settings, device_id_for, mask_secret, token_identity
+from deepseek_free_api.config import Settings, device_id_for, mask_secret, token_identity
 from deepseek_free_api.errors import InvalidTokenError, RequestError, ServiceError
-from deepseek_free_api.stores import ResponseLimits, StoreOptions, Stores, open_stores
+from deepseek_free_api.stores import Orphan, ResponseLimits, StoreOptions, Stores, open_stores
 from deepseek_free_api.upstream.client import DeepSeekClient, Identity
 from deepseek_free_api.upstream.persona import Persona
 
 log = logging.getLogger(__name__)
 
+WARM_AT_START = (AccountState.FREE, AccountState.PACING, AccountState.BUSY)
 
-def build_account(config: AccountConfig, device_salt: str) -> Account:
-    """A pool account from its configuration, with its own stable device id."""
-    device_id = device_id_for(config.identity, device_salt)
-    if config.password and (config.email or config.mobile):
-        return Account.from_credentials(
-            password=config.password,
-            email=config.email,
-            mobile=config.mobile,
-            area_code=config.area_code,
-            name=config.name,
-            token=config.token,
-            device_id=device_id,
+
+async def log_in(client: DeepSeekClient, account: Account) -> str:
+    """A fresh token for a login account (through its own proxy, if it has one)."""
+    assert account.password
+    return await client.login(
+        password=account.password,
+        email=account.email,
+        mobile=account.mobile,
+        area_code=account.area_code,
+        device_id=account.device_id,
+        proxy=account.proxy,
+    )
+
+
+async def stop_orphan(client: DeepSeekClient, account: Account, orphan: Orphan) -> bool:
+    """Stop the generation a killed process left on ``account``; False if DeepSeek did not confirm."""
+    if orphan.message_id is None or not account.token:
+        return True  # nothing known to stop: a generation still running is refused as busy (§2.6)
+    identity = Identity(token=account.token, device_id=account.device_id, proxy=account.proxy)
+    try:
+        await send_stop(
+            client, UnconfirmedStop(identity, orphan.session_id, orphan.message_id, time.monotonic())
         )
-    assert config.token
-    return Account.from_token(config.token, name=config.name, device_id=device_id)
+    except Exception as exc:  # noqa: BLE001 - the account stays out until the next holder tries again
+        log.warning("stop_stream for the orphaned message %d failed: %s", orphan.message_id, exc)
+        return False
+    return True
 
 
 def input_limits(settings: Settings) -> dict[str, int]:
@@ -125,32 +141,26 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             on_call=ops.metrics.upstream_call,
         )
 
-        async def login(account: Account) -> str:
-            assert account.password
-            return await client.login(
-                password=account.password,
-                email=account.email,
-                mobile=account.mobile,
-                area_code=account.area_code,
-                device_id=account.device_id,
-            )
-
         salt = settings.persona.device_salt
-        accounts = [build_account(config, salt) for config in settings.accounts]
+        accounts = [account_from_config(config, salt) for config in settings.accounts]
         pool = AccountPool(
-            accounts,
             max_waiters=settings.pool.max_waiters,
             wait_timeout_s=settings.pool.wait_timeout_s,
             min_interval_s=settings.pool.min_interval_s,
-            login=login,
+            lease_ttl_s=settings.pool.lease_ttl_s,
+            login=partial(log_in, client),
+            stop_orphan=partial(stop_orphan, client),
             device_salt=salt,
+            leases=app.state.stores.leases,
+            records=app.state.stores.accounts,
         )
+        await pool.load(accounts)  # the configured accounts merged with those the store keeps
 
         def identity_of(account_id: str) -> Identity | None:
             account = pool.get(account_id)
             if account is None or not account.token:
                 return None
-            return Identity(token=account.token, device_id=account.device_id)
+            return Identity(token=account.token, device_id=account.device_id, proxy=account.proxy)
 
         # With session_delete = "delete" nothing may be left upstream, not even an empty session.
         warmth = WarmAccounts(client, identity_of, sessions=settings.chat.session_delete != "delete")
@@ -191,7 +201,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             stores.keys,
             api_keys=settings.auth.api_keys,
             allow_anonymous=settings.auth.allow_anonymous,
-            has_server_accounts=bool(accounts),
+            has_server_accounts=len(pool) > 0,
             caller_tokens=settings.auth.caller_tokens,
         )
 
@@ -218,18 +228,22 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             request_timeout_s=settings.server.request_timeout_s,
             drain=drain,
         )
-        for account in accounts:
-            if account.token:  # accounts that must log in first warm up on their first lease
-                warmth.warm(account.id)
+        for status in await pool.snapshot():
+            account = pool.get(status.id)
+            # Accounts that must log in warm up on their first lease; muted or invalid ones (the
+            # store remembers) are left alone until they are due.
+            if account is not None and account.token and status.state in WARM_AT_START:
+                warmth.warm(status.id)
         log.info(
             "serving %d server account(s) via %s; service keys: %s",
-            len(settings.accounts),
+            len(pool),
             settings.upstream.base_url,
             ", ".join(mask_secret(key) for key in settings.auth.api_keys) or "none",
         )
         log.info("/metrics and /readyz: %s", ops.guard.describe())
         try:
-            yield
+            async with pool:
+                yield
         finally:
             await parking.aclose()
             await warmth.aclose()

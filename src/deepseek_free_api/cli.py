@@ -1,4 +1,4 @@
-"""Command line: ``deepseek-free-api serve``, ``keys``, ``canary`` and ``simulate``."""
+"""Command line: ``deepseek-free-api serve``, ``keys``, ``accounts``, ``canary`` and ``simulate``."""
 
 from __future__ import annotations
 
@@ -21,11 +21,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-format", choices=("text", "json"), default=None, help="json: one JSON object per log line"
     )
-    from deepseek_free_api import key_commands
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the state store (SQLite or Redis; not memory://)",
+    )
+    serve.add_argument("--worker-fd", type=int, action="append", help=argparse.SUPPRESS)  # set by --workers
+    from deepseek_free_api import account_commands, canary_command, key_commands
 
     key_commands.add_parser(sub)
-    from deepseek_free_api import canary_command
-
+    account_commands.add_parser(sub)
     canary_command.add_parser(sub)
     simulate = sub.add_parser("simulate", help="run the DeepSeek web simulator (for tests and demos)")
     simulate.add_argument("--host", default="127.0.0.1")
@@ -58,12 +64,22 @@ def main(argv: list[str] | None = None) -> int:
         from deepseek_free_api.server import run
 
         return run(
-            host=args.host, port=args.port, config=args.config, demo=args.demo, log_format=args.log_format
+            host=args.host,
+            port=args.port,
+            config=args.config,
+            demo=args.demo,
+            log_format=args.log_format,
+            workers=args.workers,
+            worker_fd=args.worker_fd,
         )
     if args.command == "keys":
         from deepseek_free_api import key_commands
 
         return key_commands.run(args)
+    if args.command == "accounts":
+        from deepseek_free_api import account_commands
+
+        return account_commands.run(args)
     if args.command == "canary":
         from deepseek_free_api import canary_command
 

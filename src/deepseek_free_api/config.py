@@ -51,6 +51,7 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `pool.max_waiters` | `DEEPSEEK_FREE_API_POOL_MAX_WAITERS` | `64` | requests queued for a free account before 429 |
 | `pool.wait_timeout_s` | `DEEPSEEK_FREE_API_POOL_WAIT_TIMEOUT_S` | `30` | longest wait for an account before 429 |
 | `pool.min_interval_s` | `DEEPSEEK_FREE_API_POOL_MIN_INTERVAL_S` | `1` | pause between two generations on one account |
+| `pool.lease_ttl_s` | `DEEPSEEK_FREE_API_POOL_LEASE_TTL_S` | `30` | an account's lease expires this long after its last renewal (renewed every third of it while a turn runs); the longest an account stays blocked after the process holding it was killed |
 | `retry.max_attempts` | `DEEPSEEK_FREE_API_RETRY_MAX_ATTEMPTS` | `3` | tries per request on retryable upstream errors |
 | `retry.backoff_initial_s` | `DEEPSEEK_FREE_API_RETRY_BACKOFF_INITIAL_S` | `0.5` | first backoff, doubled per try |
 | `retry.backoff_max_s` | `DEEPSEEK_FREE_API_RETRY_BACKOFF_MAX_S` | `4` | longest backoff |
@@ -74,7 +75,7 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `files.parse_timeout_s` | `DEEPSEEK_FREE_API_FILES_PARSE_TIMEOUT_S` | `60` | longest wait for DeepSeek to accept an upload |
 | `log_level` | `DEEPSEEK_FREE_API_LOG_LEVEL` | `info` | `debug`, `info`, `warning`, `error`, `critical` |
 | `demo` | `DEEPSEEK_FREE_API_DEMO` (flag `--demo`) | `false` | run against the in-process simulator |
-| `[[accounts]]` | `DEEP_SEEK_CHAT_AUTHORIZATION` (comma-separated tokens) | none | server-side accounts: `token`, or `email`/`mobile` (+ `area_code`) and `password`; optional `name` |
+| `[[accounts]]` | `DEEP_SEEK_CHAT_AUTHORIZATION` (comma-separated tokens) | none | server-side accounts: `token`, or `email`/`mobile` (+ `area_code`) and `password`; optional `name` and `proxy` (`http://`, `https://`, `socks5://`… URL its DeepSeek requests go through); merged into the store at start, beside accounts added with `deepseek-free-api accounts add` |
 | - | `DEEPSEEK_FREE_API_CONFIG` (flag `--config`) | none | path of the TOML file |
 | - | `DEEPSEEK_FREE_API_NO_NATIVE` | unset | at install time: `1` skips building the native proof-of-work core |
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -32,9 +33,20 @@ DEMO_KEY = "sk-my-service-key"
 
 
 def run(
-    *, host: str | None, port: int | None, config: str | None, demo: bool, log_format: str | None = None
+    *,
+    host: str | None,
+    port: int | None,
+    config: str | None,
+    demo: bool,
+    log_format: str | None = None,
+    workers: int = 1,
+    worker_fd: list[int] | None = None,
 ) -> int:
-    """Load settings and serve until interrupted; returns the process exit code."""
+    """Load settings and serve until interrupted; returns the process exit code.
+
+    ``workers`` > 1 runs that many processes sharing the state store (``workers.py``); each of
+    them is this function again, given the inherited listening sockets as ``worker_fd``.
+    """
     try:
         settings = load_settings(
             overrides={"host": host, "port": port, "demo": demo or None, "log_format": log_format},
@@ -44,11 +56,18 @@ def run(
         print(f"deepseek-free-api: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.server.log_format)
+    if workers != 1:
+        from deepseek_free_api.workers import supervise
+
+        return supervise(settings, workers, config=config, log_format=log_format)
     for warning in settings.warnings:
         log.warning("%s", warning)
     listen = settings.server
     try:
-        claimed = claim_port(listen.host, listen.port)  # before any banner or start: said first
+        if worker_fd is not None:  # one of `--workers N`: the supervisor's socket, already listening
+            claimed = [socket.socket(fileno=fd) for fd in worker_fd]
+        else:
+            claimed = claim_port(listen.host, listen.port)  # before any banner or start: said first
     except OSError as exc:
         print(f"deepseek-free-api: {port_problem(listen.host, listen.port, exc)}", file=sys.stderr)
         return STARTUP_FAILURE

@@ -150,6 +150,9 @@ class PoolSettings:
     max_waiters: int = field(default=64, metadata=_min(0))
     wait_timeout_s: float = field(default=30.0, metadata=_min(0))
     min_interval_s: float = field(default=1.0, metadata=_min(0))
+    # A lease on an account lives this long unless renewed (every third of it while a turn runs):
+    # the longest an account stays blocked after the process holding it was killed.
+    lease_ttl_s: float = field(default=30.0, metadata=_min(1, maximum=3600))
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +214,7 @@ class AccountConfig:
     mobile: str | None = None
     area_code: str | None = None
     password: str | None = field(default=None, repr=False)
+    proxy: str | None = field(default=None, repr=False)  # http(s):// or socks5:// URL for this account
 
     @property
     def identity(self) -> str:
@@ -290,7 +294,19 @@ def device_id_for(account_identity: str, install_salt: str) -> str:
     return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
-_ACCOUNT_KEYS = frozenset({"name", "token", "email", "mobile", "area_code", "password"})
+_ACCOUNT_KEYS = frozenset({"name", "token", "email", "mobile", "area_code", "password", "proxy"})
+PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
+
+
+def proxy_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an account's proxy, or None (never quoting it: it may hold a password)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in PROXY_SCHEMES:
+        return "must be a URL starting with " + ", ".join(f"{s}://" for s in PROXY_SCHEMES)
+    host = rest.rpartition("@")[2].split("/", 1)[0]
+    if not host or any(char.isspace() for char in url) or len(url) > MAX_TOKEN_LENGTH:
+        return "must name a host, without spaces"
+    return None
 
 
 def parse_accounts(raw: Any, source: str) -> tuple[AccountConfig, ...]:
@@ -325,6 +341,8 @@ def _account(key: str, raw: Any, source: str) -> AccountConfig:
     fields_ = {name: value.strip() for name, value in raw.items()}
     if "token" in fields_:
         _checked_token(f"{key}.token", fields_["token"], source)
+    if "proxy" in fields_ and (problem := proxy_problem(fields_["proxy"])):
+        raise ConfigError(f"{key}.proxy", f"{problem} (from {source})")
     account = AccountConfig(**fields_)
     if account.token and (account.email or account.mobile or account.password):
         raise ConfigError(f"{key}.token", f"give either a token or a login, not both (from {source})")

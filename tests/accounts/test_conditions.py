@@ -62,7 +62,7 @@ def test_bans_park_until_the_recheck_or_the_operator(error: ServiceError, condit
         parked = await status(pool)
         assert parked.state is AccountState.INVALID and parked.condition == condition
         assert parked.condition_until == pytest.approx(clock.wall() + 600)
-        pool.reset("a0")
+        await pool.reset("a0")
         again = await status(pool)
         assert again.state is AccountState.FREE and again.condition == "healthy"
         assert again.condition_reason == "re-enabled by the operator"

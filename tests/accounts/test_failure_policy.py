@@ -98,7 +98,7 @@ def test_reset_clears_an_invalid_mark_at_once() -> None:
         clock = FakeClock()
         pool = token_pool(clock, n=1)
         await reject_token(pool, "a0")
-        pool.reset("a0")
+        await pool.reset("a0")
         async with pool.lease() as lease:
             assert lease.account.id == "a0"
 

@@ -121,7 +121,7 @@ def test_error_kinds_map_to_states() -> None:
         assert final.last_error == "InvalidTokenError"
         with pytest.raises(NoUsableAccountError, match="token DeepSeek rejected"):
             await pool.acquire()
-        pool.reset("a0")
+        await pool.reset("a0")
         async with pool.lease() as lease:
             await pool.report(lease, None)
         assert (await status(pool, "a0")).successes == 1
@@ -212,7 +212,7 @@ def test_snapshot_shows_states_and_totals() -> None:
             owner="pid:7:req-1",
             fence=busy.fence,
             leased_at=clock.wall(),
-            lease_expires_at=clock.wall() + 900,
+            lease_expires_at=clock.wall() + 30,  # pool.lease_ttl_s
         )
         assert snapshot["a1"].state is AccountState.FREE and snapshot["a1"].leases == 0
         assert snapshot["a2"].state is AccountState.COOLDOWN

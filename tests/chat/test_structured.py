@@ -110,6 +110,7 @@ class Account:
     id: str = "acct"
     token: str | None = "tok"
     device_id: str = "dev"
+    proxy: str | None = None
 
 
 @dataclass

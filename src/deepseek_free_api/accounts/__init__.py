@@ -6,8 +6,9 @@ from .account import Account, AccountSource, token_account_id
 from .health import AccountHealth, AccountState, LeaseRecord, is_account_fault
 from .lease import AccountStatus, Lease
 from .login import LoginHook
-from .pool import AccountPool
-from .store import AccountListener, LeaseStore
+from .pool import AccountPool, OrphanHook
+from .records import account_from_config
+from .registry import AccountListener
 
 __all__ = [
     "Account",
@@ -19,8 +20,9 @@ __all__ = [
     "AccountStatus",
     "Lease",
     "LeaseRecord",
-    "LeaseStore",
     "LoginHook",
+    "OrphanHook",
+    "account_from_config",
     "is_account_fault",
     "token_account_id",
 ]

@@ -42,6 +42,8 @@ class Account:
     # multi-account ban signal reported by peers (PROTOCOL.md §2.2, 2026).
     device_id: str = ""
     source: AccountSource = "server"
+    # An HTTP(S) or SOCKS proxy this account's requests to DeepSeek go through (its URL may hold a password).
+    proxy: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -51,12 +53,19 @@ class Account:
 
     @classmethod
     def from_token(
-        cls, token: str, *, name: str | None = None, source: AccountSource = "server", device_id: str = ""
+        cls,
+        token: str,
+        *,
+        name: str | None = None,
+        source: AccountSource = "server",
+        device_id: str = "",
+        proxy: str | None = None,
     ) -> Account:
         """An account known only by its token; the id is a hash of it unless ``name`` is given."""
         if not token:
             raise ValueError("empty token")
-        return cls(id=name or token_account_id(token), token=token, source=source, device_id=device_id)
+        account_id = name or token_account_id(token)
+        return cls(id=account_id, token=token, source=source, device_id=device_id, proxy=proxy)
 
     @classmethod
     def from_credentials(
@@ -69,6 +78,7 @@ class Account:
         name: str | None = None,
         token: str | None = None,
         device_id: str = "",
+        proxy: str | None = None,
     ) -> Account:
         """An account that can log in; the id derives from the e-mail or mobile, not the token."""
         login = email or mobile
@@ -83,6 +93,7 @@ class Account:
             area_code=area_code,
             password=password,
             device_id=device_id,
+            proxy=proxy,
         )
 
     @property
@@ -94,7 +105,7 @@ class Account:
         # Hand-written so that no future field can leak a secret through the dataclass repr.
         return (
             f"Account(id={self.id!r}, source={self.source!r}, has_token={self.token is not None}, "
-            f"has_credentials={self.has_credentials})"
+            f"has_credentials={self.has_credentials}, has_proxy={self.proxy is not None})"
         )
 
     def __str__(self) -> str:

@@ -117,6 +117,8 @@ class AccountHealth:
     invalid_reason: str | None = None
     invalid_until: float = 0.0  # when an invalid mark is re-checked; inf = only by reset or new token
     needs_login: bool = False
+    # The store refused it: another process leases it (until that one releases, as far as we know).
+    elsewhere: bool = False
     last_lease_seq: int = 0  # the last fence handed out; lower = used longer ago (least-recently-used)
     leases: int = 0
     successes: int = 0

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..errors import CapacityError, InvalidTokenError, NoUsableAccountError, ServiceError, UpstreamError
 from .account import Account
 from .health import AccountHealth, Parked
+from .lease import Lease
 
 
 @dataclass(eq=False)
@@ -34,7 +35,7 @@ class Waiter:
     exclude: frozenset[str]
     deadline: float  # event-loop time
     owner: str  # who will hold the lease, e.g. "pid:request-id"
-    future: asyncio.Future[Slot]
+    future: asyncio.Future[Lease]  # the lease the pool's pass took for it, or why it cannot have one
 
 
 def candidates_for(waiter: Waiter, slots: Mapping[str, Slot]) -> list[Slot]:
@@ -49,14 +50,16 @@ def candidates_for(waiter: Waiter, slots: Mapping[str, Slot]) -> list[Slot]:
     return [s for s in pool if s.account.id not in waiter.exclude]
 
 
-def pick(waiter: Waiter, candidates: list[Slot], now: float) -> Slot | None:
-    """The account to hand out now: the preferred one if free, else the least recently leased."""
+def rank(waiter: Waiter, candidates: list[Slot], now: float) -> list[Slot]:
+    """The candidates free as far as this process knows, best first, to ask the store for in order.
+
+    The preferred account first, then those not known to be leased by another process, each group
+    least recently leased first: that spreads load and rests every account as long as possible.
+    """
     free = [s for s in candidates if s.health.usable(now)]
-    for slot in free:
-        if slot.account.id == waiter.prefer:
-            return slot
-    # Least recently leased first: spreads load and rests every account as long as possible.
-    return min(free, key=lambda s: s.health.last_lease_seq, default=None)
+    return sorted(
+        free, key=lambda s: (s.account.id != waiter.prefer, s.health.elsewhere, s.health.last_lease_seq)
+    )
 
 
 def why_hopeless(waiter: Waiter, candidates: list[Slot], now: float, budget: float) -> ServiceError | None:
@@ -80,7 +83,7 @@ def why_hopeless(waiter: Waiter, candidates: list[Slot], now: float, budget: flo
         if callers:
             return InvalidTokenError(message)  # the caller's own tokens: their problem (401)
         return _parked(candidates, now)
-    if any(s.health.busy for s in live):
+    if any(s.health.busy or s.health.elsewhere for s in live):
         return None  # a busy account may be released at any moment
     soonest = min(s.health.blocked_until() for s in live)
     if soonest - now > budget:
@@ -123,6 +126,8 @@ def estimate_wait(
         if health.busy:
             left = max(0.0, hold_s - (now - health.leased_at))
             return max(left + min_interval_s, paused)
+        if health.elsewhere:  # leased by another process: its hold time is unknown here
+            return max(hold_s + min_interval_s, paused)
         return max(0.0, paused)
 
     soonest = min(free_in(s.health) for s in live)

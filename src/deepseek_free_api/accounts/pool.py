@@ -1,12 +1,17 @@
-"""The account pool: exclusive leases on DeepSeek accounts, a bounded FIFO queue of waiters.
+"""The account pool: exclusive leases on DeepSeek accounts through the store, a local queue of waiters.
 
 DeepSeek runs one generation per account at a time and refuses a second one (PROTOCOL.md §2.6),
-so every generation holds a lease. Waiters are served strictly in arrival order among those that
-can use a freed account; an account is handed to a waiter directly (marked busy before the waiter
-wakes), so a release wakes exactly one waiter and two leases never share an account.
+so every generation holds a lease, and leases come from the store's ``LeaseStore``: fenced,
+expiring, and shared by every process using the same store (SQLite file, Redis). Waiting requests
+queue in this process (``accounts.queue``). A lease is renewed every third of its TTL while held,
+by the pool's keeper task; a lease that could not be renewed in time is *lost* and its turn is
+stopped. If a holder dies (SIGKILL), its lease expires within the TTL, and whoever gets the account
+next first stops the generation the dead holder noted on the lease (``stop_orphan``).
 
-This is the in-memory ``LeaseStore``: one process, so a lease past its ``expires_at`` is not taken
-back (its owner is alive and will release it); releasing it late is logged.
+Account state (refreshed tokens, health marks, counters) is written to the ``AccountStore`` by the
+lease holder after each generation and login, and read back every ``SYNC_S`` seconds and before a
+login or the re-check of an invalid mark (``accounts.shared``, ``LeaseQueue._stale``): it survives
+restarts and is shared by processes.
 """
 
 from __future__ import annotations
@@ -17,27 +22,33 @@ import logging
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
+from dataclasses import replace
+from types import TracebackType
 
-from ..errors import CapacityError, ServiceError
+import anyio
+
+from ..errors import AccountBusyError, CapacityError, ServiceError
+from ..stores import AccountStore, LeaseStore, Orphan
+from ..stores.memory import MemoryAccounts, MemoryLeases
 from .account import Account
-from .health import INVALID_RECHECK_S, LeaseRecord
+from .health import INVALID_RECHECK_S, AccountState
 from .lease import AccountStatus, Lease
 from .login import LoginHook, log_in
-from .matching import Slot, Waiter, candidates_for, estimate_wait, pick, why_hopeless
-from .registry import AccountRegistry
-from .waiters import WaiterQueue
+from .matching import Slot, Waiter
+from .queue import LeaseQueue
 
 log = logging.getLogger(__name__)
 
-# Until real lease durations are known, guess that a generation holds an account this long.
-DEFAULT_HOLD_S = 10.0
+OrphanHook = Callable[[Account, Orphan], Awaitable[bool]]  # True once DeepSeek confirmed the stop
+
 _HOLD_SMOOTHING = 0.2
-# A lease not renewed for this long is stale; a shared store would take the account back then.
-DEFAULT_LEASE_TTL_S = 900.0
+DEFAULT_LEASE_TTL_S = 30.0
+# How often account records are read back (marks set by other processes, accounts added or removed).
+SYNC_S = 5.0
 
 
-class AccountPool(AccountRegistry):
+class AccountPool(LeaseQueue):
     """Hands out exclusive leases on accounts; see the module docstring."""
 
     def __init__(
@@ -48,37 +59,40 @@ class AccountPool(AccountRegistry):
         wait_timeout_s: float,
         min_interval_s: float = 0.0,
         login: LoginHook | None = None,
+        stop_orphan: OrphanHook | None = None,
         max_caller_accounts: int = 1000,
         device_salt: str = "",
         lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
         invalid_recheck_s: float = INVALID_RECHECK_S,
+        leases: LeaseStore | None = None,
+        records: AccountStore | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        if (leases is None) != (records is None):
+            raise ValueError("give both the lease store and the account store, or neither")
+        if leases is None or records is None:  # one process only (tests): the memory stores
+            memory = MemoryLeases(wall_clock)
+            leases, records = memory, MemoryAccounts(memory, wall_clock)
         super().__init__(
-            can_log_in=login is not None, max_caller_accounts=max_caller_accounts, device_salt=device_salt
+            leases,
+            records,
+            max_waiters=max_waiters,
+            lease_ttl_s=lease_ttl_s,
+            min_interval_s=min_interval_s,
+            can_log_in=login is not None,
+            max_caller_accounts=max_caller_accounts,
+            device_salt=device_salt,
+            clock=clock,
+            wall_clock=wall_clock,
         )
-        self.max_waiters = max_waiters
         self.wait_timeout_s = wait_timeout_s
-        self.min_interval_s = min_interval_s
-        self.lease_ttl_s = lease_ttl_s
         self.invalid_recheck_s = invalid_recheck_s
         self._login = login
-        self._clock = clock
-        self._wall_clock = wall_clock
-        self._waiters = WaiterQueue(on_timer=self._dispatch)
-        self._fence = 0  # one counter for all accounts: strictly increasing per account too
-        self._hold_s = DEFAULT_HOLD_S
+        self._stop_orphan = stop_orphan
+        self._tasks: list[asyncio.Task[None]] = []
         for account in accounts:
             self.add(account)
-
-    def _changed(self) -> None:
-        self._dispatch()
-
-    def _in_use(self, account_id: str) -> bool:
-        if super()._in_use(account_id):
-            return True
-        return any(w.prefer == account_id or account_id in (w.candidates or ()) for w in self._waiters)
 
     def can_relogin(self, account_id: str) -> bool:
         """Whether the next ``acquire(prefer=account_id)`` would log this account in again."""
@@ -90,6 +104,46 @@ class AccountPool(AccountRegistry):
             and slot.health.needs_login
             and slot.health.invalid_reason is None
         )
+
+    # -- the pool's own tasks ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> AccountPool:
+        self._start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def _start(self) -> None:
+        """Start the dispatcher, the release watcher and the keeper (at entry, or on first use)."""
+        if self._tasks:
+            return
+        for name, loop in (("dispatch", self._dispatcher), ("watch", self._watcher), ("keep", self._keeper)):
+            self._tasks.append(asyncio.create_task(loop(), name=f"account-pool-{name}"))
+
+    async def aclose(self) -> None:
+        """Stop the pool's tasks (the app's lifespan calls this; leases still held expire in the store)."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def _keeper(self) -> None:
+        tick = min(self.lease_ttl_s / 3, SYNC_S)
+        while True:
+            await asyncio.sleep(tick)
+            for lease in list(self._held.values()):
+                try:
+                    await self.renew(lease)
+                except Exception:  # noqa: BLE001 - tried again next tick, within the TTL
+                    log.exception("renewing the lease on account %s failed", lease.account.id)
+            try:
+                await self.sync()
+            except Exception:  # noqa: BLE001 - the next tick reads them again
+                log.exception("reading account records from the state store failed")
 
     # -- leasing ----------------------------------------------------------------------------------
 
@@ -128,9 +182,17 @@ class AccountPool(AccountRegistry):
         owner: str = "",
         timeout_s: float | None = None,
     ) -> Lease:
-        """A lease on a free account; see ``LeaseStore.acquire``. ``owner`` defaults to ``pid:<pid>``."""
+        """A lease on a free account among ``candidates`` (all server accounts if None).
+
+        ``prefer`` is taken when free (an account needing a login is logged in first); with
+        ``require`` only ``prefer`` will do. ``exclude`` skips accounts that just failed. Waits in
+        a bounded FIFO queue; raises CapacityError (with ``retry_after``) when the queue is full
+        or nothing frees within ``timeout_s`` (``wait_timeout_s`` if None), and fails at once when
+        no candidate could serve within it. ``owner`` defaults to ``pid:<pid>``.
+        """
         if require and prefer is None:
             raise ValueError("require=True needs prefer")
+        self._start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.wait_timeout_s if timeout_s is None else timeout_s)
         wanted = None if candidates is None else tuple(candidates)
@@ -139,66 +201,57 @@ class AccountPool(AccountRegistry):
         retrying = False
         while True:
             waiter = Waiter(wanted, prefer, require, excluded, deadline, holder, loop.create_future())
-            slot = await self._wait(waiter, first=retrying)
-            if slot.health.needs_login or slot.account.token is None:
-                if not await self._log_in(slot):
-                    retrying = True  # keep this request's place at the head of the queue
-                    continue
-            record = slot.health.holder
-            assert record is not None  # handed over busy, and nothing else ends it before we return
-            expires_at = self._wall_clock() + self.lease_ttl_s  # a login may have taken a while
-            slot.health.extend(expires_at)
-            return Lease(
-                slot.account,
-                owner=record.owner,
-                fence=record.fence,
-                acquired_at=record.acquired_at,
-                expires_at=expires_at,
-                store=self,
-            )
+            lease = await self._wait(waiter, first=retrying)
+            try:
+                ready = await self._prepare(lease)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._give_back(lease)
+                raise
+            if ready:
+                return lease
+            retrying = True  # keep this request's place at the head of the queue
 
-    async def _wait(self, waiter: Waiter, *, first: bool) -> Slot:
-        self._waiters.push(waiter, first=first)
-        self._dispatch()
-        future = waiter.future
-        if not future.done() and len(self._waiters) > self.max_waiters:
-            self._waiters.discard(waiter)
-            future.cancel()
-            raise CapacityError(
-                f"all accounts are busy and {self.max_waiters} requests are already waiting",
-                retry_after=self._retry_after(waiter),
-            )
-        try:
-            async with asyncio.timeout_at(waiter.deadline):
-                return await future
-        except TimeoutError:
-            self._abandon(waiter)
-            raise CapacityError(
-                "no account became free in time", retry_after=self._retry_after(waiter)
-            ) from None
-        except BaseException:
-            self._abandon(waiter)
-            raise
+    async def _prepare(self, lease: Lease) -> bool:
+        """Stop a dead holder's generation and log in if needed; False if the account cannot serve now."""
+        orphan = lease.orphan
+        if orphan is not None and not await self._stopped(lease, orphan):
+            return False
+        slot = self._slot_of(lease)
+        if slot is not None and (slot.health.needs_login or lease.account.token is None):
+            return await self._log_in(lease, slot)
+        return True
 
-    def _abandon(self, waiter: Waiter) -> None:
-        # The waiter went away (cancelled or timed out), possibly in the same loop iteration as an
-        # account was handed to it: give that account to the next waiter instead of leaking it.
-        self._waiters.discard(waiter)
-        future = waiter.future
-        if future.done() and not future.cancelled() and future.exception() is None:
-            future.result().health.abandon()
-        future.cancel()
-        self._dispatch()
+    async def _stopped(self, lease: Lease, orphan: Orphan) -> bool:
+        account = lease.account
+        log.warning(
+            "account %s: the lease of %s (fence %d) expired while it was generating (session %s, message %s);"
+            " stopping that generation first",
+            account.id,
+            orphan.owner,
+            orphan.fence,
+            orphan.session_id,
+            orphan.message_id,
+        )
+        if self._stop_orphan is None or await self._stop_orphan(account, orphan):
+            return True
+        # Not confirmed: DeepSeek may still generate. Leave the generation noted on this lease and
+        # let it expire, so that the next holder tries the stop again; nobody here uses the account.
+        lease.mark_released()
+        self._forget(lease, elsewhere=True)
+        await self._leases.note_generation(lease.grant, orphan.session_id, orphan.message_id)
+        return False
 
-    async def _log_in(self, slot: Slot) -> bool:
+    async def _log_in(self, lease: Lease, slot: Slot) -> bool:
         health, account = slot.health, slot.account
         token: str | None = None
         try:
             token = await log_in(account, health, self._login, self._clock, recheck_s=self.invalid_recheck_s)
         finally:
-            if token is None:  # failed or cancelled: the account goes back to the queue
-                health.abandon()
-                self._dispatch()
+            if token is None:  # failed or cancelled: the marks are written, the account goes back
+                with anyio.CancelScope(shield=True):
+                    await self.write_record(lease, slot)
+                    await self._give_back(lease)
         if token is None:
             return False
         if self._slots.get(account.id) is slot:
@@ -206,62 +259,106 @@ class AccountPool(AccountRegistry):
         else:  # removed while logging in: the lease still works, the registry no longer cares
             account.token = token
             health.token_changed()
+        await self.write_record(lease, slot)  # the new token outlives this process
         return True
 
-    def _slot_of(self, lease: Lease) -> Slot | None:
-        slot = self._slots.get(lease.account.id)
-        return slot if slot is not None and slot.account is lease.account else None
-
-    async def report(self, lease: Lease, error: ServiceError | None) -> None:
-        """What the generation on ``lease`` came to; ignored once the account was leased again."""
-        slot = self._slot_of(lease)
-        if slot is None or slot.health.last_lease_seq != lease.fence:
-            return  # removed, or leased again since: this holder's news is stale
-        if error is None:
-            slot.health.succeed()
-            return
-        now = self._clock()
-        slot.health.record_error(
-            error,
-            now=now,
-            wall_now=self._wall_clock(),
-            can_login=slot.account.has_credentials and self._login is not None,
-            recheck_at=now + self.invalid_recheck_s,
-        )
-        self._dispatch()  # waiters that can no longer be served should learn it now
-
-    async def release(self, lease: Lease) -> None:
-        """Hand the account back; idempotent, and ignored if the account was leased again since."""
-        if not lease.mark_released():
-            return
+    def _holds(self, lease: Lease) -> Slot | None:
+        """The account's slot if ``lease`` is its local holder."""
         slot = self._slot_of(lease)
         holder = None if slot is None else slot.health.holder
-        if slot is None or holder is None or holder.fence != lease.fence:
-            return
-        late = self._wall_clock() - holder.expires_at
-        if late > 0:
-            log.warning(
-                "lease %d on account %s (owner %s) released %.0f s after it expired; lease_ttl_s=%.0f",
-                lease.fence,
-                lease.account.id,
-                holder.owner,
-                late,
-                self.lease_ttl_s,
+        return slot if holder is not None and holder.fence == lease.fence else None
+
+    async def report(self, lease: Lease, error: ServiceError | None) -> None:
+        """What the generation on ``lease`` came to (None: success); ignored once the lease is stale."""
+        slot = self._holds(lease)
+        if slot is None or lease.released or lease.lost:
+            return  # removed, leased again since, or expired: this holder's news is stale
+        if error is None:
+            slot.health.succeed()
+        else:
+            if isinstance(error, AccountBusyError):
+                # We hold the account's only lease, yet DeepSeek runs a generation on it: someone
+                # outside this store uses it (a server with its own store, the web app).
+                log.warning(
+                    "DeepSeek says account %s is already generating while this server holds its lease: "
+                    "is another server using the same account without sharing this store (store.url)?",
+                    lease.account.id,
+                )
+            now = self._clock()
+            slot.health.record_error(
+                error,
+                now=now,
+                wall_now=self._wall_clock(),
+                can_login=slot.account.has_credentials and self._login is not None,
+                recheck_at=now + self.invalid_recheck_s,
             )
-        held = slot.health.end(self._clock(), self.min_interval_s)
-        self._hold_s += _HOLD_SMOOTHING * (held - self._hold_s)
-        self._touch_caller(lease.account.id)
-        self._dispatch()
+        await self.write_record(lease, slot, used=True, failed=error is not None)
+        self.wake()  # waiters that can no longer be served should learn it now
+
+    async def release(self, lease: Lease) -> None:
+        """Hand the account back; idempotent, and ignored if the lease is stale."""
+        if not lease.mark_released():
+            return
+        if self._held.get(lease.account.id) is lease:
+            del self._held[lease.account.id]
+        slot = self._holds(lease)
+        # A rejected token generated nothing: no pause before logging in again.
+        pause = 0.0 if slot is not None and slot.health.needs_login else self.min_interval_s
+        try:
+            with anyio.CancelScope(shield=True):
+                released = await self._leases.release(lease.grant, pause_s=pause)
+            if not released and not lease.lost:
+                log.warning(
+                    "lease %d on account %s (owner %s) had expired before its release (pool.lease_ttl_s=%g)",
+                    lease.fence,
+                    lease.account.id,
+                    lease.owner,
+                    self.lease_ttl_s,
+                )
+        finally:
+            if slot is not None:
+                held = slot.health.end(self._clock(), self.min_interval_s)
+                self._hold_s += _HOLD_SMOOTHING * (held - self._hold_s)
+                self._touch_caller(lease.account.id)
+            self.wake()
 
     async def renew(self, lease: Lease) -> bool:
         """Move ``lease.expires_at`` one TTL ahead; False if the lease no longer holds its account."""
-        slot = self._slot_of(lease)
-        holder = None if slot is None else slot.health.holder
-        if lease.released or slot is None or holder is None or holder.fence != lease.fence:
+        if lease.released or lease.lost:
             return False
-        lease.expires_at = self._wall_clock() + self.lease_ttl_s
-        slot.health.extend(lease.expires_at)
+        renewed = await self._leases.renew(lease.grant, self.lease_ttl_s)
+        if renewed is None:
+            self._lost(lease)
+            return False
+        lease.grant = renewed
+        slot = self._holds(lease)
+        if slot is not None:
+            slot.health.extend(renewed.expires_at)
         return True
+
+    async def note_generation(self, lease: Lease, session_id: str, message_id: int | None) -> None:
+        """Note the generation about to run on ``lease``; CapacityError if the lease was lost."""
+        noted = (
+            None if lease.lost else await self._leases.note_generation(lease.grant, session_id, message_id)
+        )
+        if noted is None:
+            self._lost(lease)
+            raise CapacityError(
+                f"this server lost its lease on account {lease.account.id} before generating "
+                "(it was not renewed within pool.lease_ttl_s)"
+            )
+        lease.grant = noted
+
+    def _lost(self, lease: Lease) -> None:
+        if self._held.get(lease.account.id) is lease:
+            del self._held[lease.account.id]
+        if not lease.lost:
+            log.warning(
+                "lost the lease on account %s (fence %d): it expired before a renewal; stopping its turn",
+                lease.account.id,
+                lease.fence,
+            )
+        lease.mark_lost()
 
     def recheck_in(self, candidates: Sequence[str] | None = None) -> float | None:
         """Seconds until one of these accounts (default: the server's own) may serve again by itself.
@@ -281,62 +378,25 @@ class AccountPool(AccountRegistry):
 
     # -- matching waiters to accounts --------------------------------------------------------------
 
-    def wake(self) -> None:
-        """Re-check waiters now (the pool does this itself on every change and when a pause ends)."""
-        self._dispatch()
-
-    @property
-    def waiting(self) -> int:
-        """How many requests wait for an account."""
-        return len(self._waiters)
-
-    def _dispatch(self) -> None:
-        if not self._waiters:
-            return
-        now = self._clock()
-        self._waiters.serve(lambda waiter: self._offer(waiter, now))
-        self._arm_timer(now)
-
-    def _offer(self, waiter: Waiter, now: float) -> Slot | ServiceError | None:
-        slot = pick(waiter, candidates_for(waiter, self._slots), now)
-        if slot is None:
-            return self._hopeless(waiter, now)
-        self._fence += 1
-        wall = self._wall_clock()
-        slot.health.begin(now, LeaseRecord(waiter.owner, self._fence, wall, wall + self.lease_ttl_s))
-        return slot
-
-    def _hopeless(self, waiter: Waiter, now: float) -> ServiceError | None:
-        budget = waiter.deadline - asyncio.get_running_loop().time()
-        return why_hopeless(waiter, candidates_for(waiter, self._slots), now, budget)
-
-    def _retry_after(self, waiter: Waiter) -> float:
-        return estimate_wait(
-            candidates_for(waiter, self._slots),
-            self._clock(),
-            hold_s=self._hold_s,
-            min_interval_s=self.min_interval_s,
-            queued=len(self._waiters),
-        )
-
-    def _arm_timer(self, now: float) -> None:
-        # Paused accounts (pacing, cooldown, mute, invalid until a re-check) become free without
-        # any event; wake the queue then.
-        if not self._waiters:
-            return
-        pending = [
-            until
-            for s in self._slots.values()
-            if not s.health.busy and now < (until := s.health.blocked_until()) < math.inf
-        ]
-        if not pending:
-            return
-        due = min(pending)
-        self._waiters.wake_in(due - now, due)
-
     # -- observation ----------------------------------------------------------------------------------
 
     async def snapshot(self) -> list[AccountStatus]:
-        """The state of every account, for an admin page and metrics."""
+        """The state of every account (leases held by other processes included), for pages and metrics."""
         now, wall = self._clock(), self._wall_clock()
-        return [AccountStatus.of(s.account, s.health, now=now, wall=wall) for s in self._slots.values()]
+        statuses = [AccountStatus.of(s.account, s.health, now=now, wall=wall) for s in self._slots.values()]
+        idle = [s.id for s in statuses if s.state is not AccountState.BUSY]
+        holders = {seen.account_id: seen.holder for seen in await self._leases.slots(idle) if seen.holder}
+        return [
+            s
+            if (holder := holders.get(s.id)) is None
+            else replace(
+                s,
+                state=AccountState.BUSY,
+                until=None,
+                owner=holder.owner,
+                fence=holder.fence,
+                leased_at=holder.acquired_at,
+                lease_expires_at=holder.expires_at,
+            )
+            for s in statuses
+        ]

@@ -14,7 +14,8 @@ from ..config import device_id_for, token_identity
 from .account import Account, token_account_id
 from .health import AccountHealth
 from .matching import Slot
-from .store import AccountListener
+
+AccountListener = Callable[[str], None]  # told the id of an account removed, evicted or given a new token
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +101,6 @@ class AccountRegistry:
     def _forget_token(self, account: Account) -> None:
         if account.token is not None and self._by_token.get(account.token) == account.id:
             del self._by_token[account.token]
-
-    def reset(self, account_id: str) -> None:
-        """Clear cooldown, mute and invalidity of an account at once."""
-        self._slots[account_id].health.reset()
-        self._changed()
 
     def subscribe(self, listener: AccountListener) -> Callable[[], None]:
         """Call ``listener(account_id)`` when an account is removed, evicted or gets a new token."""

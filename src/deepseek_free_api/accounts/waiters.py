@@ -7,14 +7,11 @@ import contextlib
 from collections import deque
 from collections.abc import Callable, Iterator
 
-from ..errors import ServiceError
-from .matching import Slot, Waiter
-
-Offer = Callable[[Waiter], Slot | ServiceError | None]
+from .matching import Waiter
 
 
 class WaiterQueue:
-    """Waiters in arrival order; ``serve`` settles each one that an offer can settle now."""
+    """Waiters in arrival order (the pool's pass settles them, oldest first)."""
 
     def __init__(self, on_timer: Callable[[], None]) -> None:
         self._waiters: deque[Waiter] = deque()
@@ -41,20 +38,9 @@ class WaiterQueue:
         with contextlib.suppress(ValueError):
             self._waiters.remove(waiter)
 
-    def serve(self, offer: Offer) -> None:
-        """Hand each waiter, oldest first, the account or the error ``offer`` has for it now."""
-        remaining: deque[Waiter] = deque()
-        for waiter in self._waiters:
-            if waiter.future.done():
-                continue
-            outcome = offer(waiter)
-            if isinstance(outcome, Slot):
-                waiter.future.set_result(outcome)
-            elif outcome is not None:
-                waiter.future.set_exception(outcome)
-            else:
-                remaining.append(waiter)
-        self._waiters = remaining
+    def prune(self) -> None:
+        """Drop waiters that were served, failed or went away."""
+        self._waiters = deque(w for w in self._waiters if not w.future.done())
 
     def wake_in(self, delay: float, due: float) -> None:
         """Call ``on_timer`` at pool time ``due`` (``delay`` seconds from now) unless due earlier already."""

@@ -9,7 +9,8 @@ account whose token was rejected logs in again and is tried once more within the
 Once events went out, an error ends the answer.
 
 A turn whose ``chat/stop_stream`` DeepSeek did not confirm leaves its lease to ``chat.parking``
-instead of releasing it: the account may still be generating.
+instead of releasing it: the account may still be generating. A turn whose lease is lost (the
+pool could not renew it within its TTL, so another process may hold the account now) is stopped.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from deepseek_free_api.chat.generation import UnconfirmedStop
 from deepseek_free_api.chat.parking import Parking
 from deepseek_free_api.chat.principal import Principal
 from deepseek_free_api.chat.request import ChatRequest
-from deepseek_free_api.chat.turn import EventSink, TurnAccount, TurnRunner
+from deepseek_free_api.chat.turn import EventSink, ReplyIds, TurnAccount, TurnRunner
 from deepseek_free_api.errors import (
     AccountBusyError,
     CapacityError,
@@ -56,18 +57,20 @@ class LeasedAccount(TurnAccount, Protocol):
 
 
 class Lease(Protocol):
-    """Exclusive use of one account for one generation."""
+    """Exclusive use of one account for one generation (``accounts.Lease``)."""
 
     @property
     def account(self) -> LeasedAccount: ...
     async def renew(self) -> bool: ...
+    async def generating(self, session_id: str, message_id: int | None) -> None: ...
+    def when_lost(self, callback: Callable[[], None]) -> Callable[[], None]: ...
 
 
 LeaseT = TypeVar("LeaseT", bound=Lease)
 
 
-class LeaseStore(Protocol[LeaseT]):
-    """Hands out and takes back leases (``accounts.AccountPool``)."""
+class Pool(Protocol[LeaseT]):
+    """Where leases come from and go back to (``accounts.AccountPool``, on the store's ``LeaseStore``)."""
 
     async def acquire(
         self,
@@ -122,7 +125,7 @@ class ChatRunner:
 
     def __init__(
         self,
-        leases: LeaseStore[Any],
+        leases: Pool[Any],
         turns: TurnRunner,
         conversations: ConversationBook,
         policy: FailoverPolicy,
@@ -156,7 +159,7 @@ class ChatRunner:
             backoff = 0.0
             try:
                 ids = self._conversations.ids_for(account.device_id, caller.principal)
-                await self._turns.run(request, account, native, tracked, ids, unstopped)
+                await self._run_turn(request, lease, native, tracked, ids, unstopped)
             except ServiceError as error:
                 with anyio.CancelScope(shield=True):
                     await self._leases.report(lease, error)
@@ -199,6 +202,28 @@ class ChatRunner:
             if backoff:
                 await anyio.sleep(backoff)  # the lease is back in the pool by now
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _run_turn(
+        self,
+        request: ChatRequest,
+        lease: Lease,
+        native: Native | None,
+        sink: _Tracked,
+        ids: ReplyIds,
+        unstopped: list[UnconfirmedStop],
+    ) -> None:
+        """The turn, stopped if the lease is lost: the account may be another process's by then."""
+        with anyio.CancelScope() as scope:
+            forget = lease.when_lost(scope.cancel)
+            try:
+                await self._turns.run(request, lease.account, native, sink, ids, unstopped, lease)
+            finally:
+                forget()
+        if scope.cancelled_caught:
+            raise CapacityError(
+                f"this server lost its lease on account {lease.account.id} (not renewed within "
+                "pool.lease_ttl_s); the generation was stopped"
+            )
 
     async def _hand_back(self, lease: Lease, unstopped: list[UnconfirmedStop]) -> None:
         """Release the lease, or park it while DeepSeek may still be generating on its account."""
@@ -283,4 +308,4 @@ def _files_account(request: ChatRequest, allowed: Callable[[str], bool]) -> str 
     return account_id
 
 
-__all__ = ["Caller", "ChatRunner", "FailoverPolicy", "LeaseStore", "Native"]
+__all__ = ["Caller", "ChatRunner", "FailoverPolicy", "Native", "Pool"]

@@ -14,6 +14,7 @@ until DeepSeek confirms or the longest generation has passed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Protocol
 
 import anyio
 
+from deepseek_free_api.chat.ports import GenerationNotes
 from deepseek_free_api.errors import InvalidSessionError
 from deepseek_free_api.upstream.client import CompletionParams, Identity, UpstreamStream
 from deepseek_free_api.upstream.decoder import StreamDecoder
@@ -69,10 +71,13 @@ async def send_stop(client: Upstream, stop: UnconfirmedStop) -> None:
 class Generation:
     """The upstream side of one turn; ``async with`` it so it is stopped and closed on every exit."""
 
-    def __init__(self, client: Upstream, identity: Identity, session_id: str) -> None:
+    def __init__(
+        self, client: Upstream, identity: Identity, session_id: str, notes: GenerationNotes | None = None
+    ) -> None:
         self.client = client
         self.identity = identity
         self.session_id = session_id
+        self._notes = notes
         self.decoder = StreamDecoder()
         self.stream: UpstreamStream | None = None
         self.running = False  # DeepSeek may be generating (requested, and no end seen or confirmed)
@@ -88,18 +93,34 @@ class Generation:
     async def request(self, stream: UpstreamStream, expected_id: int) -> None:
         """Own ``stream`` (closing the previous round's), then send it; ``expected_id``: its answer's id.
 
-        From here on a stop is due on exit, unless DeepSeek refused the request outright.
+        From here on a stop is due on exit, unless DeepSeek refused the request outright. The
+        generation is noted on the lease while the request goes out (one store round trip, not
+        added to the time to the first token), so that a process taking the account after this
+        one died knows what to stop; a note that fails (the lease was lost) fails the request
+        once it is open, and the exit stops the generation.
         """
         if self.stream is not None:
             await self.stream.aclose()
+            self.stream = None
         self.stream, self.running, self._expected_id = stream, True, expected_id
         self._started_at = time.monotonic()
+        noting = (
+            None
+            if self._notes is None
+            else asyncio.ensure_future(self._notes.generating(self.session_id, expected_id))
+        )
         try:
             await stream.open()
         except Exception:
             if stream.refused:
                 self.running = False  # an envelope or error page instead of a stream: nothing started
             raise
+        finally:
+            if noting is not None:
+                with anyio.CancelScope(shield=True):  # bounded by one store call; never left behind
+                    await asyncio.wait([noting])
+        if noting is not None:
+            noting.result()  # the lease was lost: raise (the caller's exit stops the generation)
 
     def ended(self) -> None:
         """DeepSeek reached a terminal status (FINISHED, CONTENT_FILTER or INCOMPLETE)."""

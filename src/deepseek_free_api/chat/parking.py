@@ -8,8 +8,10 @@ releases the lease once DeepSeek confirms, or once the longest possible generati
 account stays leased, so the pool hands it to nobody; waiters for it wait or get 429 with
 Retry-After like for any busy account.
 
-The holding tasks are owned here and ended by ``aclose`` (the app's lifespan), which releases
-their leases: the process is stopping and nobody will take them in it.
+The holding tasks are owned here and ended by ``aclose`` (the app's lifespan). Their leases are
+not released then: another process sharing the store could take the account while DeepSeek may
+still generate. The generation is noted on the lease instead, which expires within
+``pool.lease_ttl_s``; whoever takes the account next stops that generation first.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Renewable(Protocol):
     """A lease that can be kept alive while it is parked (``accounts.Lease``)."""
 
     async def renew(self) -> bool: ...
+    async def generating(self, session_id: str, message_id: int | None) -> None: ...
 
 
 LeaseT = TypeVar("LeaseT", bound=Renewable)
@@ -89,13 +92,21 @@ class Parking:
         stops: tuple[UnconfirmedStop, ...],
         release: Callable[[LeaseT], Awaitable[None]],
     ) -> None:
+        pending = list(stops)
         try:
-            for stop in stops:
-                await self._until_stopped(lease, stop)
+            while pending:
+                await self._until_stopped(lease, pending[0])
+                pending.pop(0)
+        except asyncio.CancelledError:
+            # Shutdown: other processes sharing the store may take the account once its lease is
+            # released, while DeepSeek may still generate. Leave the generation noted on the
+            # lease instead: it expires within the TTL, and its next holder stops it first.
+            if not await asyncio.shield(_leave(lease, pending[0])):
+                await asyncio.shield(release(lease))
+            raise
         except Exception:  # noqa: BLE001 - never lose the lease over a bug in the retry loop
             log.exception("parking an account failed; releasing it")
-        finally:
-            await asyncio.shield(release(lease))
+        await asyncio.shield(release(lease))
 
     async def _until_stopped(self, lease: Renewable, stop: UnconfirmedStop) -> None:
         deadline = stop.started_at + self._generation_max_s
@@ -120,3 +131,12 @@ class Parking:
                 continue
             log.info("DeepSeek confirmed the stop of message %d; the account is free again", stop.message_id)
             return
+
+
+async def _leave(lease: Renewable, stop: UnconfirmedStop) -> bool:
+    """Note ``stop``'s generation on the lease for its next holder; False if the lease is gone."""
+    try:
+        await lease.generating(stop.session_id, stop.message_id)
+    except Exception:  # noqa: BLE001 - lost or unreachable: releasing is all that is left
+        return False
+    return True

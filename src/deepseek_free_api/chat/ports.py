@@ -26,6 +26,16 @@ class TurnAccount(Protocol):
     def token(self) -> str | None: ...
     @property
     def device_id(self) -> str: ...
+    @property
+    def proxy(self) -> str | None: ...
+
+
+class GenerationNotes(Protocol):
+    """Where a turn notes the generation it starts (``accounts.Lease``: kept on the store's lease)."""
+
+    async def generating(self, session_id: str, message_id: int | None) -> None:
+        """The generation about to run; whoever takes the account after a crash stops it first."""
+        ...
 
 
 class Tokens(Protocol):

@@ -34,7 +34,7 @@ from deepseek_free_api.chat.long_input import LongInput, PromptFitter, SendAsFil
 from deepseek_free_api.chat.modes import ModeBook
 from deepseek_free_api.chat.mutes import with_mute_until
 from deepseek_free_api.chat.pipeline import Pipeline
-from deepseek_free_api.chat.ports import EventSink, ReplyIds, Tokens, TurnAccount, Warmth
+from deepseek_free_api.chat.ports import EventSink, GenerationNotes, ReplyIds, Tokens, TurnAccount, Warmth
 from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
 from deepseek_free_api.chat.reader import Reader, prompt_options
 from deepseek_free_api.chat.request import ChatMessage, ChatRequest
@@ -92,12 +92,14 @@ class TurnRunner:
         sink: EventSink,
         ids: ReplyIds,
         unstopped: list[UnconfirmedStop] | None = None,
+        notes: GenerationNotes | None = None,
     ) -> None:
         """Run the turn, sending event batches to ``sink``; the last one holds ``Completed``.
 
         A structured answer (``response_format``) is checked first and may take a repair generation,
         as may a malformed tool call. Generations whose stop DeepSeek did not confirm are added to
-        ``unstopped``, whatever the exit.
+        ``unstopped``, whatever the exit. Each generation is noted in ``notes`` (the lease) before it
+        is requested.
         """
         left = [] if unstopped is None else unstopped
         repair_natively = not self._policy.delete_sessions  # a deleted session cannot go on
@@ -111,10 +113,10 @@ class TurnRunner:
             malformed: MalformedCalls,
         ) -> Unanswered | None:
             try:
-                return await self._generate(request, account, native, sink, ids, left, malformed)
+                return await self._generate(request, account, native, sink, ids, left, notes, malformed)
             except SendAsFile:  # DeepSeek found the prompt too long: once more, the way the web app does
                 return await self._generate(
-                    request, account, native, sink, ids, left, malformed, as_file=True
+                    request, account, native, sink, ids, left, notes, malformed, as_file=True
                 )
 
         async def generate(
@@ -139,6 +141,7 @@ class TurnRunner:
         sink: EventSink,
         ids: ReplyIds,
         unstopped: list[UnconfirmedStop],
+        notes: GenerationNotes | None,
         malformed: MalformedCalls = "text",
         *,
         as_file: bool = False,
@@ -148,7 +151,7 @@ class TurnRunner:
         An answer that ended at a tool call it cannot use (``malformed="repair"``) is not completed:
         what the repair round needs comes back instead.
         """
-        identity = Identity(token=account.token or "", device_id=account.device_id)
+        identity = Identity(token=account.token or "", device_id=account.device_id, proxy=account.proxy)
         self._tokens.prefetch()  # usage is counted at the end (and recorded): have the tokenizer by then
         if request.max_tokens is not None:
             await self._tokens.ready()  # the budget counts every piece as it passes
@@ -180,7 +183,7 @@ class TurnRunner:
                 parent_message_id=parent,
                 ref_file_ids=ref_file_ids,
             )
-            generation = Generation(self._client, identity, session_id)
+            generation = Generation(self._client, identity, session_id, notes)
             try:
                 async with generation:
                     stream = self._client.completion(identity, params, header)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .bundle import StoreLocation, Stores, open_stores, parse_store_url
 from .protocols import (
+    AccountOrigin,
     AccountRecord,
     AccountStore,
     ConversationStore,
@@ -27,6 +28,7 @@ from .protocols import (
 )
 
 __all__ = [
+    "AccountOrigin",
     "AccountRecord",
     "AccountStore",
     "ConversationStore",

@@ -32,6 +32,8 @@ from .protocols import (
 )
 
 DEFAULT_FILE = "state.sqlite3"
+REDIS_CONNECTIONS = 64  # per process; a command waits for a free one
+REDIS_POOL_WAIT_S = 20.0
 Backend = Literal["memory", "sqlite", "redis"]
 
 
@@ -179,12 +181,17 @@ async def _sqlite(location: StoreLocation, options: StoreOptions) -> Stores:
 
 
 async def _redis(location: StoreLocation, options: StoreOptions) -> Stores:
-    from redis.asyncio import Redis
+    from redis.asyncio import BlockingConnectionPool, Redis
     from redis.exceptions import RedisError
 
     from . import redis as backend
 
-    client = Redis.from_url(location.url, decode_responses=False)
+    # redis-py's default pool refuses a command once 100 connections are busy (MaxConnectionsError,
+    # seen with 200 concurrent streams): wait for a free connection instead, for a bounded time.
+    pool = BlockingConnectionPool.from_url(
+        location.url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_WAIT_S, decode_responses=False
+    )
+    client = Redis.from_pool(pool)  # closing the client closes the pool
     try:
         await client.ping()
     except (RedisError, OSError) as exc:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 KeyState = Literal["active", "revoked", "expired"]
+AccountOrigin = Literal["config", "added"]  # from the configuration at start, or ``accounts add``
 
 
 class StoreError(Exception):
@@ -127,6 +128,15 @@ class AccountRecord:
     last_error: str | None = None  # an error class name, never a message with a secret in it
     last_error_at: float | None = None
     updated_at: float = 0.0
+    # How the account logs in, for accounts added by ``accounts add`` (config accounts come from
+    # the configuration at each start). The password is needed to log in again, like the token.
+    email: str | None = None
+    mobile: str | None = None
+    area_code: str | None = None
+    password: str | None = field(default=None, repr=False)
+    proxy: str | None = field(default=None, repr=False)  # http(s):// or socks5:// URL, may hold a password
+    origin: AccountOrigin = "config"
+    checked_at: float | None = None  # the last ``accounts check``
 
 
 class AccountStore(Protocol):

@@ -132,7 +132,9 @@ class DeepSeekClient:
         json: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
+        proxy: str | None = None,
     ) -> Any:
+        via = identity.proxy if identity is not None and identity.proxy else proxy
         try:
             return await self._session.request(
                 method,  # type: ignore[arg-type]
@@ -142,6 +144,7 @@ class DeepSeekClient:
                 timeout=(self._connect_timeout, self._idle_timeout if stream else self._request_timeout),
                 stream=stream,
                 allow_redirects=False,
+                proxy=via,  # the account's own; None: the session's (if any)
             )
         except Timeout as exc:
             raise UpstreamTimeoutError(f"DeepSeek did not answer {path} in time") from exc
@@ -156,10 +159,11 @@ class DeepSeekClient:
         *,
         json: Mapping[str, Any] | None = None,
         login: bool = False,
+        proxy: str | None = None,
     ) -> Any:
         """One JSON call; returns ``biz_data`` or raises the classified error."""
         with self._observed(path):
-            response = await self._send(method, API + path, identity, json=json)
+            response = await self._send(method, API + path, identity, json=json, proxy=proxy)
             return envelope_data(
                 response.status_code, dict(response.headers), response.content, path, login=login
             )
@@ -191,15 +195,19 @@ class DeepSeekClient:
         email: str | None = None,
         mobile: str | None = None,
         area_code: str | None = None,
+        proxy: str | None = None,
     ) -> str:
-        """``users/login`` with e-mail, or mobile and its area code (``+86``); returns the user token."""
+        """``users/login`` with e-mail, or mobile and its area code (``+86``); returns the user token.
+
+        ``proxy``: the account's own proxy, so that DeepSeek sees its login from the same address.
+        """
         body: dict[str, Any] = {"password": password, "device_id": device_id, "os": self.persona.platform}
         if email:
             body["email"] = email
         else:
             # The web sends "+86"-style codes; null when none is configured, as DS2-go does (2026-05).
             body.update({"mobile": mobile, "area_code": area_code or None})
-        data = await self._call("POST", "/users/login", None, json=body, login=True)
+        data = await self._call("POST", "/users/login", None, json=body, login=True, proxy=proxy)
         token = _dig(data, "user", "token")
         if not isinstance(token, str) or not token:
             raise UpstreamProtocolError("DeepSeek's login answer carried no token")
@@ -303,6 +311,7 @@ class DeepSeekClient:
                 headers=headers,
                 timeout=(self._connect_timeout, self._request_timeout),
                 allow_redirects=False,
+                proxy=identity.proxy,
             )
         except Timeout as exc:
             raise UpstreamTimeoutError(f"DeepSeek did not answer {UPLOAD_PATH} in time") from exc

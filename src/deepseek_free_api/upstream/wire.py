@@ -15,10 +15,11 @@ UPLOAD_PATH = f"{API}/file/upload_file"
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Whose request this is: a DeepSeek token and that account's stable device id."""
+    """Whose request this is: a DeepSeek token, that account's stable device id, and its proxy if any."""
 
     token: str = field(repr=False)
     device_id: str
+    proxy: str | None = field(default=None, repr=False)  # the account's own HTTP/SOCKS proxy
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 from deepseek_free_api.api.ops.labels import model_label
 from deepseek_free_api.api.ops.metrics import Metrics
 from deepseek_free_api.api.ops.record import current_request
-from deepseek_free_api.chat.failover import Caller, ChatRunner, LeasedAccount, LeaseStore
+from deepseek_free_api.chat.failover import Caller, ChatRunner, LeasedAccount, Pool
 from deepseek_free_api.chat.ports import EventSink, Warmth
 from deepseek_free_api.chat.request import ChatRequest
 from deepseek_free_api.errors import ServiceError
@@ -39,7 +39,7 @@ class MeteredRunner:
 class MeteredLeases:
     """The account pool as the failover loop sees it, timing waits and counting failed attempts."""
 
-    def __init__(self, leases: LeaseStore[Any], metrics: Metrics) -> None:
+    def __init__(self, leases: Pool[Any], metrics: Metrics) -> None:
         self._leases = leases
         self._metrics = metrics
 
@@ -52,7 +52,7 @@ class MeteredLeases:
         exclude: Collection[str],
         owner: str,
     ) -> Any:
-        """``LeaseStore.acquire``; the wait is measured whether an account came or not."""
+        """``Pool.acquire``; the wait is measured whether an account came or not."""
         started = time.perf_counter()
         try:
             lease = await self._leases.acquire(
@@ -68,25 +68,25 @@ class MeteredLeases:
         return lease
 
     async def report(self, lease: Any, error: ServiceError | None) -> None:
-        """``LeaseStore.report``."""
+        """``Pool.report``."""
         if error is not None:
             self._metrics.attempt_failed(error)
         await self._leases.report(lease, error)
 
     async def release(self, lease: Any) -> None:
-        """``LeaseStore.release``."""
+        """``Pool.release``."""
         await self._leases.release(lease)
 
     def recheck_in(self, candidates: Sequence[str] | None) -> float | None:
-        """``LeaseStore.recheck_in``."""
+        """``Pool.recheck_in``."""
         return self._leases.recheck_in(candidates)
 
     def register_caller_tokens(self, tokens: Sequence[str]) -> list[str]:
-        """``LeaseStore.register_caller_tokens``."""
+        """``Pool.register_caller_tokens``."""
         return self._leases.register_caller_tokens(tokens)
 
     def get(self, account_id: str) -> LeasedAccount | None:
-        """``LeaseStore.get``."""
+        """``Pool.get``."""
         return self._leases.get(account_id)
 
 

@@ -1,0 +1,135 @@
+"""Accounts as records in the store: built from the configuration, written after each lease, read back.
+
+The pool keeps an account's marks in its own clock (monotonic seconds); a record keeps them in
+epoch seconds, so that another process, or this one after a restart, reads the same mute,
+cooldown and invalid marks. ``Clocks`` converts between the two at one moment.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from ..config import AccountConfig, device_id_for
+from ..stores import AccountOrigin, AccountRecord
+from .account import Account
+from .health import AccountHealth
+
+
+@dataclass(frozen=True, slots=True)
+class Clocks:
+    """The pool's clock and the wall clock read at the same moment."""
+
+    now: float
+    wall: float
+
+    def to_wall(self, until: float) -> float:
+        """A pool time as epoch seconds; 0 for a time already past (the mark has ended)."""
+        return 0.0 if until <= self.now else self.wall + (until - self.now)
+
+    def to_pool(self, epoch: float | None) -> float:
+        """Epoch seconds as pool time (``None`` = never ends)."""
+        if epoch is None:
+            return math.inf
+        return 0.0 if epoch <= 0 else self.now + (epoch - self.wall)
+
+
+def account_from_config(config: AccountConfig, device_salt: str) -> Account:
+    """A pool account from its configuration, with its own stable device id."""
+    device_id = device_id_for(config.identity, device_salt)
+    if config.password and (config.email or config.mobile):
+        return Account.from_credentials(
+            password=config.password,
+            email=config.email,
+            mobile=config.mobile,
+            area_code=config.area_code,
+            name=config.name,
+            token=config.token,
+            device_id=device_id,
+            proxy=config.proxy,
+        )
+    assert config.token
+    return Account.from_token(config.token, name=config.name, device_id=device_id, proxy=config.proxy)
+
+
+def config_of(record: AccountRecord) -> AccountConfig:
+    """The configuration an added account's record describes (its current token included)."""
+    login = bool(record.password and (record.email or record.mobile))
+    return AccountConfig(
+        name=record.id,
+        token=None if login else record.token,
+        email=record.email,
+        mobile=record.mobile,
+        area_code=record.area_code,
+        password=record.password,
+        proxy=record.proxy,
+    )
+
+
+def account_from_record(record: AccountRecord, device_salt: str) -> Account | None:
+    """The account an ``accounts add`` record describes; None if it has no token and no login."""
+    config = config_of(record)
+    if not config.token and not (config.password and (config.email or config.mobile)):
+        return None
+    account = account_from_config(config, device_salt)
+    if account.has_credentials and record.token:
+        account.token = record.token  # the token of its last login
+    return account
+
+
+def definition(account: Account, origin: AccountOrigin, base: AccountRecord | None = None) -> AccountRecord:
+    """A record carrying how ``account`` logs in (keeping ``base``'s marks and counters)."""
+    record = base or AccountRecord(account.id)
+    return replace(
+        record,
+        token=account.token,
+        email=account.email,
+        mobile=account.mobile,
+        area_code=account.area_code,
+        password=account.password,
+        proxy=account.proxy,
+        origin=origin,
+    )
+
+
+def with_health(
+    record: AccountRecord,
+    account: Account,
+    health: AccountHealth,
+    clocks: Clocks,
+    *,
+    used: bool = False,
+    failed: bool = False,
+) -> AccountRecord:
+    """``record`` with the account's current token and marks; ``used``/``failed``: a generation just ended."""
+    token_changed = account.token != record.token
+    invalid = health.invalid_reason is not None
+    return replace(
+        record,
+        token=account.token,
+        token_updated_at=clocks.wall if token_changed else record.token_updated_at,
+        needs_login=health.needs_login,
+        invalid_reason=health.invalid_reason,
+        invalid_until=(
+            None if not invalid or math.isinf(health.invalid_until) else clocks.to_wall(health.invalid_until)
+        ),
+        mute_until=clocks.to_wall(health.muted_until),
+        cooldown_until=clocks.to_wall(health.cooldown_until),
+        last_used_at=clocks.wall if used else record.last_used_at,
+        successes=health.successes,
+        errors=health.errors,
+        last_error=health.last_error,
+        last_error_at=clocks.wall if failed else record.last_error_at,
+    )
+
+
+def apply_marks(health: AccountHealth, record: AccountRecord, clocks: Clocks) -> None:
+    """Take the record's marks and counters into ``health`` (the token is the registry's business)."""
+    health.needs_login = record.needs_login
+    health.invalid_reason = record.invalid_reason
+    health.invalid_until = 0.0 if record.invalid_reason is None else clocks.to_pool(record.invalid_until)
+    health.muted_until = clocks.to_pool(record.mute_until)
+    health.cooldown_until = clocks.to_pool(record.cooldown_until)
+    health.successes = record.successes
+    health.errors = record.errors
+    health.last_error = record.last_error

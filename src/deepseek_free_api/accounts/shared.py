@@ -1,0 +1,162 @@
+"""The pool's accounts as records in the store: merged at start, written by lease holders, read back.
+
+What one process learns about an account (a new token from a login, a mute, an invalid mark, its
+counters) is written to the ``AccountStore`` by the holder of the account's lease, after each
+generation and after each login; the store refuses the write once that lease is dead. Other
+processes take a record in every few seconds (``sync``), and before they log the account in or
+try an invalid mark again, but only when it differs from the last record they read or wrote
+themselves: a change made here and not yet written is not undone by an older copy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from ..stores import AccountOrigin, AccountRecord, AccountStore
+from .account import Account
+from .lease import Lease
+from .matching import Slot
+from .records import Clocks, account_from_record, apply_marks, definition, with_health
+from .registry import AccountRegistry
+
+log = logging.getLogger(__name__)
+
+
+def _same(a: AccountRecord | None, b: AccountRecord | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return replace(a, updated_at=0.0) == replace(b, updated_at=0.0)
+
+
+class SharedAccounts(AccountRegistry):
+    """An account registry whose accounts' state lives in an ``AccountStore``."""
+
+    def __init__(
+        self,
+        records: AccountStore,
+        *,
+        can_log_in: bool,
+        max_caller_accounts: int,
+        device_salt: str,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float],
+    ) -> None:
+        super().__init__(
+            can_log_in=can_log_in, max_caller_accounts=max_caller_accounts, device_salt=device_salt
+        )
+        self._records = records
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._known: dict[str, AccountRecord] = {}  # the last record read or written, per account
+        self._origins: dict[str, AccountOrigin] = {}  # accounts this process took from the store
+
+    def clocks(self) -> Clocks:
+        """The pool clock and the wall clock, now."""
+        return Clocks(self._clock(), self._wall_clock())
+
+    async def load(self, configured: Sequence[Account]) -> None:
+        """Merge the configured accounts into the store, then serve them and every added account.
+
+        A configured login account keeps the token of its last login; a configured token that
+        differs from the stored one replaces it and clears the marks it earned. Health marks and
+        counters of every account are taken from the store.
+        """
+        stored = {record.id: record for record in await self._records.all()}
+        for account in configured:
+            record = stored.pop(account.id, None)
+            if record is not None and account.has_credentials and record.token and not account.token:
+                account.token = record.token  # refreshed by a login before the restart
+            elif record is not None and record.token != account.token:
+                record = replace(record, needs_login=False, invalid_reason=None, invalid_until=None)
+            merged = definition(account, "config", record)
+            if not _same(merged, record):
+                await self._records.put(merged)  # only a changed definition: never older marks
+            self._take(account, merged, "config", marks=record is not None)
+        for record in stored.values():
+            if record.origin != "added" or record.id in self._slots:
+                continue  # a configured account no longer in this configuration is not served
+            added = account_from_record(record, self._device_salt)
+            if added is None:
+                log.warning("account %s in the store has no token and no login; skipped", record.id)
+            else:
+                self._take(added, record, "added")
+
+    def _take(
+        self, account: Account, record: AccountRecord, origin: AccountOrigin, *, marks: bool = True
+    ) -> None:
+        """Serve ``account`` with the marks of its stored ``record`` (none for a new account)."""
+        self.add(account)
+        self._origins[account.id] = origin
+        self._known[account.id] = record
+        if marks:
+            apply_marks(self._slots[account.id].health, record, self.clocks())
+        self._changed()
+
+    async def adopt(self, slot: Slot, record: AccountRecord | None) -> None:
+        """Take in ``record`` (just read from the store) if another writer changed it."""
+        account_id = slot.account.id
+        if record is None or _same(record, self._known.get(account_id)):
+            return
+        self._known[account_id] = record
+        if record.token and record.token != slot.account.token and self._slots.get(account_id) is slot:
+            self.update_token(account_id, record.token)  # logged in elsewhere, or set by an operator
+        if record.origin == "added":  # a configured account's proxy is the configuration's
+            slot.account.proxy = record.proxy
+        apply_marks(slot.health, record, self.clocks())
+
+    async def write_record(
+        self, lease: Lease, slot: Slot, *, used: bool = False, failed: bool = False
+    ) -> None:
+        """Write the account's token and marks under ``lease`` (refused by the store once it is dead)."""
+        account = slot.account
+        if account.source != "server":
+            return  # a caller's own token is not kept
+        base = await self._records.get(account.id) or AccountRecord(account.id)
+        known = self._known.get(account.id)
+        if base.token and known is not None and base.token != known.token == account.token:
+            # Another process logged in (or an operator set a token) since this one last looked:
+            # that token is newer than ours, whatever ours just met.
+            if self._slots.get(account.id) is slot:
+                self.update_token(account.id, base.token)
+            else:
+                account.token = base.token
+        record = with_health(base, account, slot.health, self.clocks(), used=used, failed=failed)
+        if await self._records.report(lease.grant, record):
+            self._known[account.id] = record
+
+    async def reset(self, account_id: str) -> None:
+        """Clear cooldown, mute and invalidity of an account at once, here and in the store."""
+        slot = self._slots[account_id]
+        slot.health.reset()
+        self._changed()
+        if slot.account.source != "server":
+            return
+        base = await self._records.get(account_id) or AccountRecord(account_id)
+        record = with_health(base, slot.account, slot.health, self.clocks())
+        await self._records.put(record)  # an operator's decision: whatever the leases say
+        self._known[account_id] = record
+
+    async def sync(self) -> None:
+        """Read every record back: marks set by other processes, accounts added or removed by the CLI."""
+        records = await self._records.all()
+        present = {record.id for record in records}
+        for record in records:
+            slot = self._slots.get(record.id)
+            if slot is None:
+                if record.origin == "added" and (account := account_from_record(record, self._device_salt)):
+                    log.info("account %s was added to the store; serving it", record.id)
+                    self._take(account, record, "added")
+            elif not slot.health.busy:  # while we hold it, our own report is what counts
+                await self.adopt(slot, record)
+        for account_id, origin in list(self._origins.items()):
+            if origin == "added" and account_id not in present and account_id in self._slots:
+                log.info("account %s was removed from the store; no longer serving it", account_id)
+                self.remove(account_id)
+
+    def remove(self, account_id: str) -> Account | None:
+        """Take an account out; a lease still holding it ends normally."""
+        self._origins.pop(account_id, None)
+        self._known.pop(account_id, None)
+        return super().remove(account_id)
