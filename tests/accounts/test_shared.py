@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import pytest
+
 from deepseek_free_api.accounts import Account, AccountPool, AccountState
-from deepseek_free_api.errors import InvalidTokenError, MutedError
+from deepseek_free_api.errors import AccountBannedError, InvalidTokenError, MutedError, ThrottledError
 from deepseek_free_api.stores import AccountRecord
 from deepseek_free_api.stores.memory import MemoryAccounts, MemoryLeases
 
@@ -63,6 +65,48 @@ def test_a_restart_keeps_the_login_token_and_the_marks() -> None:
         assert await again.state("alpha") is AccountState.MUTED
         async with again.pool.lease(candidates=["lima"]) as lease:
             assert lease.account.token == "logged-in-1" and again.logins == 0
+
+    asyncio.run(main())
+
+
+def test_a_restart_keeps_each_accounts_condition_its_reason_and_the_throttle_streak() -> None:
+    async def main() -> None:
+        clock = FakeClock()
+        leases = MemoryLeases(clock.wall)
+        records = MemoryAccounts(leases, clock.wall)
+        first = Process(clock, leases, records)
+        await first.pool.load(
+            [Account.from_token(f"tok-{name}", name=name) for name in ("alpha", "beta", "gamma")]
+        )
+        async with first.pool.lease(candidates=["alpha"]) as lease:
+            await first.pool.report(lease, MutedError("user is muted", mute_until=clock.wall() + 300))
+        async with first.pool.lease(candidates=["beta"]) as lease:
+            await first.pool.report(lease, AccountBannedError("40012 account banned"))
+        for _ in range(2):
+            clock.advance(25)  # past the first rest (20 s)
+            async with first.pool.lease(candidates=["gamma"]) as lease:
+                await first.pool.report(lease, ThrottledError("Messages too frequent"))
+        before = {s.id: s for s in await first.pool.snapshot()}
+        await first.pool.aclose()
+
+        again = Process(clock, leases, records)  # the same store after a restart
+        await again.pool.load(
+            [Account.from_token(f"tok-{name}", name=name) for name in ("alpha", "beta", "gamma")]
+        )
+        after = {s.id: s for s in await again.pool.snapshot()}
+        for name, condition in (("beta", "banned"), ("gamma", "throttled")):
+            assert after[name].condition == condition, name
+            assert after[name].condition_reason == before[name].condition_reason
+            assert after[name].condition_since == before[name].condition_since
+            assert after[name].condition_until == before[name].condition_until
+        assert after["beta"].state is AccountState.INVALID
+        assert after["gamma"].state is AccountState.COOLDOWN
+        # The streak goes on: a third throttle in a row rests 80 s (20, 40, 80), not 20 s again.
+        clock.advance(45)  # past the second rest (40 s)
+        async with again.pool.lease(candidates=["gamma"]) as lease:
+            await again.pool.report(lease, ThrottledError("Messages too frequent"))
+        third = next(s for s in await again.pool.snapshot() if s.id == "gamma")
+        assert third.until is not None and third.until - clock.wall() == pytest.approx(80, abs=1)
 
     asyncio.run(main())
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from ..config import AccountConfig, device_id_for
 from ..stores import AccountOrigin, AccountRecord
 from .account import Account
+from .condition import Condition, Transition
 from .health import AccountHealth
 
 
@@ -104,6 +105,7 @@ def with_health(
     """``record`` with the account's current token and marks; ``used``/``failed``: a generation just ended."""
     token_changed = account.token != record.token
     invalid = health.invalid_reason is not None
+    last = health.last_transition
     return replace(
         record,
         token=account.token,
@@ -120,6 +122,11 @@ def with_health(
         errors=health.errors,
         last_error=health.last_error,
         last_error_at=clocks.wall if failed else record.last_error_at,
+        condition=health.condition.value,
+        condition_reason=None if last is None else last.reason,
+        condition_at=None if last is None else last.at,
+        condition_until=None if last is None else last.until,
+        throttle_streak=health.throttle_streak,
     )
 
 
@@ -133,3 +140,14 @@ def apply_marks(health: AccountHealth, record: AccountRecord, clocks: Clocks) ->
     health.successes = record.successes
     health.errors = record.errors
     health.last_error = record.last_error
+    health.throttle_streak = record.throttle_streak
+    try:
+        condition = Condition(record.condition)
+    except ValueError:  # written by a newer version: the marks above still keep it out if they must
+        condition = Condition.HEALTHY
+    last = health.last_transition
+    if record.condition_at is not None and (last is None or last.at != record.condition_at):
+        # Taken in quietly: the process that saw the change logged it.
+        reason = record.condition_reason or ""
+        health.transitions.append(Transition(record.condition_at, condition, reason, record.condition_until))
+    health.condition = condition

@@ -127,6 +127,13 @@ class AccountRecord:
     errors: int = 0
     last_error: str | None = None  # an error class name, never a message with a secret in it
     last_error_at: float | None = None
+    # The health condition (accounts/condition.py) and its last change: what DeepSeek said of the
+    # account (muted, banned…), why, since and until when (epoch seconds).
+    condition: str = "healthy"
+    condition_reason: str | None = None
+    condition_at: float | None = None
+    condition_until: float | None = None
+    throttle_streak: int = 0
     updated_at: float = 0.0
     # How the account logs in, for accounts added by ``accounts add`` (config accounts come from
     # the configuration at each start). The password is needed to log in again, like the token.
