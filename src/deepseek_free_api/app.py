@@ -6,7 +6,6 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import fields
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -43,7 +42,6 @@ from deepseek_free_api.config import AccountConfig, Settings, device_id_for, mas
 from deepseek_free_api.errors import InvalidTokenError, RequestError, ServiceError
 from deepseek_free_api.stores import ResponseLimits, StoreOptions, Stores, open_stores
 from deepseek_free_api.upstream.client import DeepSeekClient, Identity
-from deepseek_free_api.upstream.persona import Persona
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +71,6 @@ def input_limits(settings: Settings) -> dict[str, int]:
         "expert": chat.input_limit_expert,
         "vision": chat.input_limit_vision,
     }
-
-
-def persona_of(settings: Settings) -> Persona:
-    """The upstream persona from the settings (the same fields, minus the device salt)."""
-    return Persona(**{f.name: getattr(settings.persona, f.name) for f in fields(Persona)})
 
 
 def store_options(settings: Settings) -> StoreOptions:
@@ -116,14 +109,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def _serving(app: FastAPI, stores: Stores) -> AsyncIterator[None]:
-        client = DeepSeekClient(
-            settings.upstream.base_url,
-            persona_of(settings),
-            connect_timeout=settings.upstream.connect_timeout_s,
-            request_timeout=settings.upstream.request_timeout_s,
-            idle_timeout=settings.upstream.stream_idle_timeout_s,
-            on_call=ops.metrics.upstream_call,
-        )
+        client = DeepSeekClient.from_settings(settings, on_call=ops.metrics.upstream_call)
 
         async def login(account: Account) -> str:
             assert account.password
