@@ -18,6 +18,7 @@ from typing import TextIO
 import anyio
 
 from deepseek_free_api.accounts import Account, AccountHealth, account_from_config
+from deepseek_free_api.accounts.condition import Condition, verdict
 from deepseek_free_api.accounts.health import AccountState
 from deepseek_free_api.accounts.login import masked
 from deepseek_free_api.accounts.records import Clocks, account_from_record, apply_marks, definition
@@ -149,19 +150,14 @@ async def _add(stores: Stores, account: Account, err: TextIO) -> int:
 
 async def _check(stores: Stores, record: AccountRecord, settings: Settings, out: TextIO, err: TextIO) -> int:
     """Ask DeepSeek whether the token works (logging in again if it can); write what it said."""
-    from deepseek_free_api.app import log_in, persona_of  # the upstream client's wiring
+    from deepseek_free_api.app import log_in  # the upstream client's wiring
     from deepseek_free_api.upstream.client import DeepSeekClient, Identity
 
     account = account_from_record(record, settings.persona.device_salt)
     if account is None:
         print(f"account {record.id!r} has no token and no login to check", file=err)
         return 1
-    client = DeepSeekClient(
-        settings.upstream.base_url,
-        persona_of(settings),
-        connect_timeout=settings.upstream.connect_timeout_s,
-        request_timeout=settings.upstream.request_timeout_s,
-    )
+    client = DeepSeekClient.from_settings(settings)
     now = time.time()
     try:
         if account.token is not None:
@@ -177,7 +173,14 @@ async def _check(stores: Stores, record: AccountRecord, settings: Settings, out:
         reason = f"{type(exc).__name__}: {exc.message}"[:200]
         if not exc.retryable:  # a network hiccup says nothing about the account; a refusal does
             checked = replace(
-                record, invalid_reason=f"{reason} (accounts check)", invalid_until=None, checked_at=now
+                record,
+                invalid_reason=f"{reason} (accounts check)",
+                invalid_until=None,
+                checked_at=now,
+                condition=verdict(exc, Condition.INVALID_TOKEN).value,
+                condition_reason=f"{reason} (accounts check)",
+                condition_at=now,
+                condition_until=None,
             )
             await stores.accounts.put(checked)
         print(f"account {record.id!r}: DeepSeek refused it: {reason}", file=out)
@@ -194,6 +197,15 @@ async def _check(stores: Stores, record: AccountRecord, settings: Settings, out:
         cooldown_until=0.0,
         checked_at=now,
     )
+    if Condition(record.condition) not in (Condition.HEALTHY, Condition.MUTED):  # a mute is DeepSeek's to end
+        fresh = replace(
+            fresh,
+            condition=Condition.HEALTHY.value,
+            condition_reason="accepted by DeepSeek (accounts check)",
+            condition_at=now,
+            condition_until=None,
+            throttle_streak=0,
+        )
     await stores.accounts.put(fresh)
     print(
         f"account {record.id!r}: DeepSeek accepts its token ({masked(account.token or '')}); marks cleared",
@@ -202,7 +214,18 @@ async def _check(stores: Stores, record: AccountRecord, settings: Settings, out:
     return 0
 
 
-_COLUMNS = ("ACCOUNT", "LOGIN", "ORIGIN", "STATE", "UNTIL", "REASON", "LAST USED", "LAST ERROR", "PROXY")
+_COLUMNS = (
+    "ACCOUNT",
+    "LOGIN",
+    "ORIGIN",
+    "STATE",
+    "CONDITION",
+    "UNTIL",
+    "REASON",
+    "LAST USED",
+    "LAST ERROR",
+    "PROXY",
+)
 
 
 async def _list(stores: Stores, out: TextIO) -> None:
@@ -219,8 +242,9 @@ async def _list(stores: Stores, out: TextIO) -> None:
                 _login(record),
                 record.origin,
                 state,
+                record.condition,
                 _when(until),
-                record.invalid_reason or "-",
+                record.invalid_reason or (record.condition != "healthy" and record.condition_reason) or "-",
                 _when(record.last_used_at),
                 error,
                 _proxy(record.proxy),

@@ -7,7 +7,6 @@ import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import fields
 from functools import partial
 
 from fastapi import FastAPI
@@ -46,7 +45,6 @@ from deepseek_free_api.config import Settings, device_id_for, mask_secret, token
 from deepseek_free_api.errors import InvalidTokenError, RequestError, ServiceError
 from deepseek_free_api.stores import Orphan, ResponseLimits, StoreOptions, Stores, open_stores
 from deepseek_free_api.upstream.client import DeepSeekClient, Identity
-from deepseek_free_api.upstream.persona import Persona
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +89,6 @@ def input_limits(settings: Settings) -> dict[str, int]:
     }
 
 
-def persona_of(settings: Settings) -> Persona:
-    """The upstream persona from the settings (the same fields, minus the device salt)."""
-    return Persona(**{f.name: getattr(settings.persona, f.name) for f in fields(Persona)})
-
-
 def store_options(settings: Settings) -> StoreOptions:
     """The stores' bounds from the settings (``store.responses_*``)."""
     store = settings.store
@@ -132,14 +125,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def _serving(app: FastAPI, stores: Stores) -> AsyncIterator[None]:
-        client = DeepSeekClient(
-            settings.upstream.base_url,
-            persona_of(settings),
-            connect_timeout=settings.upstream.connect_timeout_s,
-            request_timeout=settings.upstream.request_timeout_s,
-            idle_timeout=settings.upstream.stream_idle_timeout_s,
-            on_call=ops.metrics.upstream_call,
-        )
+        client = DeepSeekClient.from_settings(settings, on_call=ops.metrics.upstream_call)
 
         salt = settings.persona.device_salt
         accounts = [account_from_config(config, salt) for config in settings.accounts]

@@ -63,17 +63,11 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
 
 
 async def _check_all(settings: Settings, completion: bool) -> list[Any]:
-    from deepseek_free_api.app import persona_of
     from deepseek_free_api.upstream.client import DeepSeekClient
     from deepseek_free_api.upstream.probe import Probe
     from deepseek_free_api.upstream.wire import Identity
 
-    client = DeepSeekClient(
-        settings.upstream.base_url,
-        persona_of(settings),
-        connect_timeout=settings.upstream.connect_timeout_s,
-        request_timeout=settings.upstream.request_timeout_s,
-    )
+    client = DeepSeekClient.from_settings(settings)
     salt = settings.persona.device_salt
     results: list[Any] = []
     try:

@@ -9,7 +9,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from deepseek_free_api.api.auth import KEYS_SEEN_TTL_S, CallerResolver, resolve_caller
+from deepseek_free_api.api.auth import (
+    KEYS_SEEN_TTL_S,
+    MAX_CALLER_TOKENS,
+    CallerResolver,
+    checked_tokens,
+    resolve_caller,
+)
 from deepseek_free_api.api.misc import RateLimiter
 from deepseek_free_api.chat.failover import Caller
 from deepseek_free_api.chat.principal import Principal
@@ -94,6 +100,17 @@ def test_a_malformed_bearer_is_a_clear_401_not_a_500(open_server: Stack, bearer:
     assert response.status_code == 401
     assert "is not a valid token" in response.json()["error"]["message"]
     assert completions(open_server) == before
+
+
+def test_a_bearer_with_more_tokens_than_allowed_registers_none(open_server: Stack) -> None:
+    # Each token becomes a pool account: one request must not register thousands of them.
+    tokens = [f"tok-many-{index:04d}" for index in range(MAX_CALLER_TOKENS + 1)]
+    before = completions(open_server)
+    response = open_server.post_chat("many tokens", key=",".join(tokens))
+    assert response.status_code == 401
+    assert f"at most {MAX_CALLER_TOKENS}" in response.json()["error"]["message"]
+    assert completions(open_server) == before
+    assert len(checked_tokens(",".join(tokens[:MAX_CALLER_TOKENS]))) == MAX_CALLER_TOKENS
 
 
 def test_the_key_log_line_shows_at_most_4_characters(

@@ -22,6 +22,10 @@ from deepseek_free_api.stores.protocols import KEY_PREFIX, KeyStore
 # How long "the store holds service keys" is believed; it only decides whether a bearer that is no
 # key may be taken as the caller's own DeepSeek tokens (a new key itself works at once).
 KEYS_SEEN_TTL_S = 1.0
+# Tokens one bearer may carry (``T1,T2,...``): each becomes an account of the pool, so one request
+# must not be able to register more than a handful (4,000 in one bearer went past the pool's cap
+# of 1,000 caller accounts, which keeps a request's own accounts).
+MAX_CALLER_TOKENS = 32
 
 
 def presented_credential(request: Request) -> str | None:
@@ -46,6 +50,10 @@ def is_service_key(credential: str, keys: Sequence[str]) -> bool:
 def checked_tokens(value: str) -> tuple[str, ...]:
     """``T1,T2,...`` split into tokens, each checked; 401 naming the bad one's position, never its text."""
     tokens = tuple(token.strip() for token in value.split(",") if token.strip())
+    if len(tokens) > MAX_CALLER_TOKENS:
+        raise AuthenticationError(
+            f"The bearer holds {len(tokens)} DeepSeek tokens; at most {MAX_CALLER_TOKENS} are taken at once"
+        )
     for index, token in enumerate(tokens):
         problem = token_problem(token)
         if problem:

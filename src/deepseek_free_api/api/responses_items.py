@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from deepseek_free_api.errors import RequestError
+from deepseek_free_api.json_text import MAX_NESTING, nested_deeper_than
 
 _INLINE = ("image_url", "file_data", "file_url")
 _PART_TYPES = {"user": "input_text", "system": "input_text", "developer": "input_text"}
@@ -25,10 +26,14 @@ def input_items(raw: object) -> bytes:
         items: list[Any] = [{"type": "message", "role": "user", "content": raw}]
     else:
         items = list(raw) if isinstance(raw, list) else []
-    return orjson.dumps([_item(item) for item in items if isinstance(item, dict)])
+    return orjson.dumps(
+        [_item(item, f"input[{i}]") for i, item in enumerate(items) if isinstance(item, dict)]
+    )
 
 
-def _item(item: dict[str, Any]) -> dict[str, Any]:
+def _item(item: dict[str, Any], param: str) -> dict[str, Any]:
+    if nested_deeper_than(item):  # the walk below recurses per level (a 2 KB body was a 500)
+        raise RequestError(f"'{param}' nests deeper than {MAX_NESTING} levels", param=param)
     out = {key: _without_bytes(value) for key, value in item.items()}
     if "type" not in out and "role" in out:
         out["type"] = "message"

@@ -39,6 +39,7 @@ from typing import Literal
 
 from deepseek_free_api.chat.request import ChatMessage, ToolCall
 from deepseek_free_api.errors import RequestError
+from deepseek_free_api.json_text import parse_json
 
 USER_MARKER = "<｜User｜>"
 ASSISTANT_MARKER = "<｜Assistant｜>"
@@ -191,6 +192,6 @@ def _tool_result_header(message: ChatMessage) -> str:
 def _json_or_text(arguments: str) -> object:
     """Arguments as JSON when they parse, so the model sees an object rather than an escaped string."""
     try:
-        return json.loads(arguments)
-    except ValueError:
+        return parse_json(arguments)
+    except ValueError:  # not JSON, or nested too deep to show as JSON
         return arguments

@@ -37,6 +37,7 @@ from deepseek_free_api.chat.events import ChatEvent, Citation, Completed, TextDe
 from deepseek_free_api.chat.request import ChatMessage, ChatRequest, ResponseFormat
 from deepseek_free_api.chat.tools.schema import conform
 from deepseek_free_api.errors import InvalidJsonOutputError
+from deepseek_free_api.json_text import JsonTooDeepError, parse_json
 
 if TYPE_CHECKING:
     from deepseek_free_api.chat.turn import EventSink, ReplyIds, TurnAccount
@@ -109,9 +110,9 @@ def read_answer(
     if not text:
         return Reading(None, "it is empty")
     try:
-        value = json.loads(text, parse_constant=_no_constant)
-    except RecursionError:
-        return Reading(None, "it is not valid JSON here (nested deeper than the parser follows)")
+        value = parse_json(text, parse_constant=_no_constant)
+    except JsonTooDeepError as exc:
+        return Reading(None, f"it is not valid JSON here ({exc})")
     except ValueError as exc:
         where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 import orjson
 from curl_cffi.requests.exceptions import RequestException, Timeout
 
+from deepseek_free_api.config import Settings
 from deepseek_free_api.errors import (
     AccountBannedError,
     ServiceError,
@@ -97,6 +98,19 @@ class DeepSeekClient:
         await self._session.close()
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, on_call: CallObserver | None = None) -> DeepSeekClient:
+        """The client ``upstream.*`` and ``persona.*`` describe (the server's and the canary's)."""
+        upstream = settings.upstream
+        return cls(
+            upstream.base_url,
+            Persona.from_settings(settings.persona),
+            connect_timeout=upstream.connect_timeout_s,
+            request_timeout=upstream.request_timeout_s,
+            idle_timeout=upstream.stream_idle_timeout_s,
+            on_call=on_call,
+        )
 
     @contextmanager
     def _observed(self, path: str) -> Iterator[None]:

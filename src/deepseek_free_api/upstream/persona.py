@@ -7,7 +7,11 @@ decide what it serves (stream generation, expert/vision access).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deepseek_free_api.settings import PersonaSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +26,11 @@ class Persona:
     timezone_offset: int  # seconds east of UTC, as the web sends it
     bundle_id: str
     impersonate: str  # curl_cffi target: TLS and HTTP/2 fingerprint of a real browser
+
+    @classmethod
+    def from_settings(cls, settings: PersonaSettings) -> Persona:
+        """The persona ``persona.*`` configures (the same fields, minus the device salt)."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
     def headers(self, *, token: str | None, device_id: str | None, origin: str) -> dict[str, str]:
         """Headers sent on every API call; ``token`` None for login."""

@@ -19,6 +19,7 @@ from typing import Any
 from deepseek_free_api.chat.request import ToolSpec
 from deepseek_free_api.chat.tools.scanner import CallMarkup, Parameter
 from deepseek_free_api.chat.tools.schema import conform
+from deepseek_free_api.json_text import parse_json
 
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})[\w-]*[ \t]*\n?(.*?)\n?[ \t]*\1\s*$", re.S)
 _CDATA = re.compile(r"^\s*<!\[CDATA\[(.*)\]\]>\s*$", re.S)
@@ -121,8 +122,8 @@ def _value(parameter: Parameter) -> object:
     text = raw.strip()
     if marked == "false":
         try:
-            return json.loads(text)
-        except (ValueError, RecursionError):
+            return parse_json(text)
+        except ValueError:  # not JSON, or nested too deep
             return text  # the schema may still make sense of it (``conform``)
     return raw  # unmarked: text, which ``conform`` converts when the schema asks for another type
 
@@ -149,10 +150,10 @@ def _unfence(text: str) -> str:
 
 def _json_object(text: str) -> dict[str, Any] | str:
     try:
-        value = json.loads(text)
+        value = parse_json(text)
     except json.JSONDecodeError as exc:
         return f"the arguments are not valid JSON ({exc.msg} at character {exc.pos})"
-    except (ValueError, RecursionError):  # a number too long for Python, or nesting too deep
+    except ValueError:  # a number too long for Python, or nesting too deep
         return "the arguments are JSON this server cannot read (a number too long or nesting too deep)"
     if not isinstance(value, dict):
         return "the arguments are not a JSON object"

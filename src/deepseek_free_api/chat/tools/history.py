@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from deepseek_free_api.chat.request import ChatMessage, ToolCall
+from deepseek_free_api.json_text import parse_json
 
 DSML: Final = "｜DSML｜"  # full-width bars (U+FF5C), as in DeepSeek's templates
 BLOCK: Final = "tool_calls"  # V4's wrapper name (V3.2 said "function_calls"; both are read)
@@ -40,8 +41,8 @@ def render_parameter(name: str, value: object) -> str:
 
 def _invoke(call: ToolCall) -> str:
     try:
-        arguments = json.loads(call.arguments) if call.arguments.strip() else {}
-    except ValueError:
+        arguments = parse_json(call.arguments) if call.arguments.strip() else {}
+    except ValueError:  # not JSON, or nested too deep: shown as written
         arguments = None
     if isinstance(arguments, dict):
         body = "".join(f"{render_parameter(key, value)}\n" for key, value in arguments.items())

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from deepseek_free_api.chat.schema_limits import resolve_ref
+from deepseek_free_api.json_text import parse_json
 
 _INTEGER = re.compile(r"[+-]?\d+")
 # No two ways to match a digit, so a long run of digits before a stray character fails in linear
@@ -292,8 +293,8 @@ def _convert(value: object, kind: str) -> tuple[object, bool]:
             return json.dumps(value, ensure_ascii=False), True
     elif kind in ("object", "array") and text is not None:
         try:
-            parsed = json.loads(text)
-        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+            parsed = parse_json(text)
+        except ValueError:  # not JSON, or nested too deep
             return value, False
         return parsed, _is(parsed, kind)
     return value, False
