@@ -84,43 +84,58 @@ class Generation:
         self.unconfirmed: UnconfirmedStop | None = None
         self._expected_id: int | None = None
         self._started_at = 0.0
+        self._noting: tuple[int, asyncio.Future[None]] | None = None  # (expected id, the store's note)
 
     @property
     def message_id(self) -> int | None:
         """The assistant message id, once DeepSeek said it."""
         return self.decoder.response_message_id
 
+    def announce(self, expected_id: int) -> None:
+        """Start noting the generation about to run on the lease, so its round trip to the store
+        overlaps what comes before ``request`` (the PoW answer, the prompt); ``request`` awaits it."""
+        if self._noting is None:
+            self._noting = self._note(expected_id)
+
+    def _note(self, expected_id: int) -> tuple[int, asyncio.Future[None]] | None:
+        if self._notes is None:
+            return None
+        return expected_id, asyncio.ensure_future(self._notes.generating(self.session_id, expected_id))
+
+    async def _noted(self, expected_id: int) -> None:
+        """The note for ``expected_id`` has landed (CapacityError if the lease was lost meanwhile)."""
+        noting, self._noting = self._noting, None
+        if noting is not None and noting[0] != expected_id:
+            await _settle(noting[1])  # announced for another message: note this one instead
+            noting = None
+        if noting is None and (noting := self._note(expected_id)) is None:
+            return
+        await _settle(noting[1])
+        noting[1].result()
+
     async def request(self, stream: UpstreamStream, expected_id: int) -> None:
         """Own ``stream`` (closing the previous round's), then send it; ``expected_id``: its answer's id.
 
         From here on a stop is due on exit, unless DeepSeek refused the request outright. The
-        generation is noted on the lease while the request goes out (one store round trip, not
-        added to the time to the first token), so that a process taking the account after this
-        one died knows what to stop; a note that fails (the lease was lost) fails the request
-        once it is open, and the exit stops the generation.
+        generation is noted on the lease *before* the request goes out (started early by
+        ``announce``), so that a process taking the account after this one was killed always knows
+        what to stop: noted while the request went out, a kill between the two left a generation
+        nobody knew of. A note that fails (the lease was lost) fails the request before anything is
+        sent.
         """
         if self.stream is not None:
             await self.stream.aclose()
             self.stream = None
-        self.stream, self.running, self._expected_id = stream, True, expected_id
+        self.stream = stream  # owned from here: closed on every exit, even if never sent
+        await self._noted(expected_id)
+        self.running, self._expected_id = True, expected_id
         self._started_at = time.monotonic()
-        noting = (
-            None
-            if self._notes is None
-            else asyncio.ensure_future(self._notes.generating(self.session_id, expected_id))
-        )
         try:
             await stream.open()
         except Exception:
             if stream.refused:
                 self.running = False  # an envelope or error page instead of a stream: nothing started
             raise
-        finally:
-            if noting is not None:
-                with anyio.CancelScope(shield=True):  # bounded by one store call; never left behind
-                    await asyncio.wait([noting])
-        if noting is not None:
-            noting.result()  # the lease was lost: raise (the caller's exit stops the generation)
 
     def ended(self) -> None:
         """DeepSeek reached a terminal status (FINISHED, CONTENT_FILTER or INCOMPLETE)."""
@@ -134,6 +149,9 @@ class Generation:
     ) -> None:
         with anyio.CancelScope(shield=True):
             try:
+                if self._noting is not None:  # announced, never requested: let the note land
+                    await _settle(self._noting[1])
+                    self._noting = None
                 if self.running:
                     await self.stop()
             finally:
@@ -170,3 +188,11 @@ class Generation:
                         return
             except Exception:  # noqa: BLE001 - a broken stream has no id to offer
                 return
+
+
+async def _settle(note: asyncio.Future[None]) -> None:
+    """Wait for a note to land, whatever happens to the waiter (bounded by one store call)."""
+    with anyio.CancelScope(shield=True):
+        await asyncio.wait([note])
+    if not note.cancelled():
+        note.exception()  # retrieved: whoever needs the outcome calls ``result()``

@@ -172,20 +172,21 @@ class TurnRunner:
         else:
             session_id, parent = await self._warmth.session(account.id, identity), None
         reader = Reader(Pipeline.for_request(request, self._tokens.count, malformed=malformed), ref_file_ids)
+        generation = Generation(self._client, identity, session_id, notes)
         try:
-            header = await self._warmth.pow_header(account.id, identity, COMPLETION_PATH)
-            params = CompletionParams(
-                session_id=session_id,
-                prompt=prompt,
-                model_type=request.model.model_type,
-                thinking=request.model.thinking,
-                search=request.model.search,
-                parent_message_id=parent,
-                ref_file_ids=ref_file_ids,
-            )
-            generation = Generation(self._client, identity, session_id, notes)
             try:
                 async with generation:
+                    generation.announce(answer_id(parent))  # the store's note travels while the PoW comes
+                    header = await self._warmth.pow_header(account.id, identity, COMPLETION_PATH)
+                    params = CompletionParams(
+                        session_id=session_id,
+                        prompt=prompt,
+                        model_type=request.model.model_type,
+                        thinking=request.model.thinking,
+                        search=request.model.search,
+                        parent_message_id=parent,
+                        ref_file_ids=ref_file_ids,
+                    )
                     stream = self._client.completion(identity, params, header)
                     await generation.request(stream, answer_id(parent))
                     await self._read(generation, reader, sink, account.id, ids)
