@@ -61,7 +61,7 @@ async def login(call: Call) -> Response:
         call.sim.world.count("login_failures")
         return biz_error(2, "PASSWORD_OR_USER_NAME_IS_WRONG")
     if found.revoked or not found.token:
-        found.token = f"sim-{secrets.token_urlsafe(24)}"
+        call.sim.world.set_token(found, f"sim-{secrets.token_urlsafe(24)}")
         found.revoked = False
     found.logins += 1
     call.entry["account"] = found.id
