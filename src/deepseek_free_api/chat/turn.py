@@ -13,6 +13,7 @@ not confirm the stop), so the account is never handed on while DeepSeek may stil
 from __future__ import annotations
 
 import logging
+from contextlib import aclosing
 from dataclasses import dataclass
 
 import anyio
@@ -152,8 +153,8 @@ class TurnRunner:
             self._warmth.pow_rejected()  # before the refill below: it must not reuse a stale one
             raise
         finally:
-            if not reader.started:
-                self._warmth.refill(account.id)  # the turn failed early: prepare the next one anyway
+            if not reader.delivered:
+                self._warmth.refill(account.id)  # no token went out (failed, left): prepare the next turn
             if self._policy.delete_sessions:
                 await self._delete(identity, session_id)  # on every exit: nothing left upstream
 
@@ -198,11 +199,12 @@ class TurnRunner:
         decoder = generation.decoder
         while True:
             assert generation.stream is not None
-            async for chunk in generation.stream:
-                batch = await reader.read(decoder.feed(chunk), generation)
-                await self._send(batch, reader, sink, generation, account_id, ids)
-                if reader.stop is not None:
-                    return
+            async with aclosing(aiter(generation.stream)) as chunks:  # closed on every way out
+                async for chunk in chunks:
+                    batch = await reader.read(decoder.feed(chunk), generation)
+                    await self._send(batch, reader, sink, generation, account_id, ids)
+                    if reader.stop is not None:
+                        return
             batch = await reader.read(decoder.close(), generation)
             await self._send(batch, reader, sink, generation, account_id, ids)
             if reader.stop is not None:
@@ -237,17 +239,20 @@ class TurnRunner:
             # chat/continue went on under a new message id: the id the caller holds must follow it.
             ids.moved(generation.session_id, reader.announced, message_id)
             reader.announced = message_id
-        if not reader.started:
+        first = not reader.started
+        if first:
             # Held back until the first visible event, so that errors right after ``ready``
             # (hint, busy) can still fail over to another account.
             reader.started = True
-            # The next session and PoW for this account are prepared while DeepSeek generates,
-            # but only once the first token is out: not in the way of this request's first token.
-            self._warmth.refill(account_id)
             if message_id is not None:
                 reader.announced = message_id
                 batch.insert(0, Started(ids.format(generation.session_id, message_id), account_id))
         await sink.emit(batch)
+        if first:
+            # The next session and PoW for this account are prepared while DeepSeek generates, once
+            # the first token is handed on: the tasks this starts run after the writer's turn.
+            reader.delivered = True
+            self._warmth.refill(account_id)
 
     async def _usage(self, prompt: str, reader: Reader) -> TokenUsage:
         tokens = self._tokens
