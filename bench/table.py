@@ -53,6 +53,7 @@ from common import (
 from e2e import CLIENT_PATHS, MB, MS, Rig, burst, failures, fresh_start, openai_content, sample_rss, start_rig
 
 CONCURRENCY = (1, 10, 50)
+SECTIONS = ("ttft", "long", "many", "start")
 CHUNK = 16
 LONG_CHARS = 200_000
 NAN = float("nan")
@@ -82,8 +83,8 @@ class Plan:
     streams: int
 
 
-FULL = Plan(rounds=3, reps={1: 16, 10: 4, 50: 3}, streams=1000)
-QUICK = Plan(rounds=3, reps={1: 8, 10: 2, 50: 1}, streams=200)
+FULL = Plan(rounds=3, reps={1: 30, 10: 6, 50: 4}, streams=1000)
+QUICK = Plan(rounds=3, reps={1: 12, 10: 3, 50: 2}, streams=200)
 
 
 @dataclass
@@ -113,8 +114,10 @@ async def measure_ttft(
                 child = rig.proxies.get(path)
                 cpu = child.cpu_seconds() if child is not None else 0.0
                 replies = await burst(rig, path, concurrency, "bench-ttft", 60)
-                if path not in CLIENT_PATHS or concurrency > 1:
+                if concurrency > 1:
                     await wait_quiet(rig.children())  # the server's refills belong to its turn
+                elif path not in CLIENT_PATHS:
+                    await asyncio.sleep(0.05)  # one refill (two calls at difficulty 16) is done by then
                 if child is not None:
                     turns[path][0] += child.cpu_seconds() - cpu
                     turns[path][1] += concurrency
@@ -192,21 +195,26 @@ async def run(args: argparse.Namespace) -> Results:
     paths = ["direct", "splice", "floor", *servers]
     out = Results(streams=plan.streams)
     with Processes() as procs:
-        accounts = max(max(CONCURRENCY), plan.streams)
+        accounts = max(max(CONCURRENCY), plan.streams if "many" in (args.only or SECTIONS) else 0)
         rig = await start_rig(procs, args, accounts, args.difficulty, SCRIPTS, servers)
         print(f"   rig ready: {accounts} accounts per client; {machine_load()}", flush=True)
         for concurrency in CONCURRENCY:  # warm-up: connections, caches, the first refills
             for path in paths:
                 await burst(rig, path, concurrency, "bench-ttft warm", 60)
             await wait_quiet(rig.children())
+        only = set(args.only or SECTIONS)
         for round_ in range(plan.rounds):
-            turns = {p: [0.0, 0.0] for p in paths if p in rig.proxies}
-            await measure_ttft(rig, paths, round_, plan, out, turns)
-            for path, (cpu, count) in turns.items():
-                out.cpu.setdefault(path, []).append(cpu / count)
-            await measure_long(rig, paths, round_, out)
-            await measure_many(rig, paths, round_, plan, out)
-            await measure_start(rig, servers, round_, args, out)
+            if "ttft" in only:
+                turns = {p: [0.0, 0.0] for p in paths if p in rig.proxies}
+                await measure_ttft(rig, paths, round_, plan, out, turns)
+                for path, (cpu, count) in turns.items():
+                    out.cpu.setdefault(path, []).append(cpu / count)
+            if "long" in only:
+                await measure_long(rig, paths, round_, out)
+            if "many" in only:
+                await measure_many(rig, paths, round_, plan, out)
+            if "start" in only:
+                await measure_start(rig, servers, round_, args, out)
             print(f"   round {round_ + 1} done; {machine_load()}", flush=True)
     return out
 
@@ -252,6 +260,8 @@ def table(out: Results, servers: Sequence[str]) -> list[str]:
         below: bool = True,
         notes: Mapping[str, str] | None = None,
     ) -> None:
+        if not any(values.values()):
+            return  # a section not measured in this run (--only)
         cells = [text(values[p]) if values.get(p) else (notes or {}).get(p, "–") for p in columns]
         ratios, verdicts = [], []
         for server in servers:
@@ -299,6 +309,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=0, help="rounds (default 3)")
     parser.add_argument("--streams", type=int, default=0, help="concurrent 4-s streams (default 1,000)")
     parser.add_argument("--difficulty", type=int, default=16, help="simulator PoW difficulty")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="measure only these sections")
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=SRC")
     parser.add_argument("--sim-set", action="append", default=[], metavar="KEY=JSON")
     parser.add_argument("--server-set", action="append", default=[], metavar="SECTION.KEY=JSON")
