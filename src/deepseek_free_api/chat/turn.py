@@ -32,6 +32,7 @@ from deepseek_free_api.chat.pipeline import Pipeline
 from deepseek_free_api.chat.ports import EventSink, ReplyIds, Tokens, TurnAccount, Warmth
 from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
 from deepseek_free_api.chat.reader import Reader, prompt_options
+from deepseek_free_api.chat.refills import HeldRefills
 from deepseek_free_api.chat.request import ChatRequest
 from deepseek_free_api.chat.structured import answer_in_format
 from deepseek_free_api.errors import InvalidPowError, UnsupportedContentError, UpstreamServerError
@@ -64,6 +65,7 @@ class TurnRunner:
     ) -> None:
         self._client = client
         self._warmth = warmth
+        self._refills = HeldRefills(warmth.refill)
         self._tokens = tokens
         self._policy = policy
         self._files = files
@@ -125,6 +127,7 @@ class TurnRunner:
         else:
             session_id, parent = await self._warmth.session(account.id, identity), None
         reader = Reader(Pipeline.for_request(request, self._tokens.count))
+        self._refills.expect()
         try:
             header = await self._warmth.pow_header(account.id, identity, COMPLETION_PATH)
             params = CompletionParams(
@@ -153,8 +156,9 @@ class TurnRunner:
             self._warmth.pow_rejected()  # before the refill below: it must not reuse a stale one
             raise
         finally:
-            if not reader.delivered:
-                self._warmth.refill(account.id)  # no token went out (failed, left): prepare the next turn
+            if not reader.delivered:  # no token went out (failed, left): prepare the next turn anyway
+                self._refills.arrived()
+                self._refills.refill(account.id)
             if self._policy.delete_sessions:
                 await self._delete(identity, session_id)  # on every exit: nothing left upstream
 
@@ -250,9 +254,11 @@ class TurnRunner:
         await sink.emit(batch)
         if first:
             # The next session and PoW for this account are prepared while DeepSeek generates, once
-            # the first token is handed on: the tasks this starts run after the writer's turn.
+            # the first token is handed on (the tasks this starts run after the writer's turn), and
+            # once no other turn waits for its first token (chat.refills).
             reader.delivered = True
-            self._warmth.refill(account_id)
+            self._refills.arrived()
+            self._refills.refill(account_id)
 
     async def _usage(self, prompt: str, reader: Reader) -> TokenUsage:
         tokens = self._tokens
