@@ -155,6 +155,7 @@ class Processes:
         """
         port = port or free_port()
         data = {**settings, "server": {**settings.get("server", {}), "host": "127.0.0.1", "port": port}}
+        data["server"].setdefault("data_dir", str(self.tmp / f"data-{port}"))  # the store's file: ours
         path = self.tmp / f"server-{port}.toml"
         path.write_text(to_toml(data))
         script = Path(sys.executable).with_name("deepseek-free-api")
