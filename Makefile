@@ -41,8 +41,8 @@ agents:
 
 test: lint typecheck agents pytest
 
-# The server against an HTTP pass-through, direct and a TCP splice (BENCHMARKS.md): about 8 minutes;
-# `make bench ARGS=--quick` in about 3.
+# The server against an HTTP pass-through, direct and a TCP splice (BENCHMARKS.md): 3-6 minutes;
+# `make bench ARGS=--quick` for fewer bursts and 200 streams, ARGS=--smoke to check that it runs.
 bench: $(STAMP)
 	$(BIN)/python bench/table.py $(ARGS)
 
