@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 LISTEN := $(if $(filter command line,$(origin HOST)),--host $(HOST)) \
           $(if $(filter command line,$(origin PORT)),--port $(PORT))
 
-.PHONY: serve demo test lint typecheck agents pytest bench clean
+.PHONY: serve demo test lint typecheck agents pytest bench bench-pow clean
 
 $(STAMP): pyproject.toml setup.py $(wildcard src/deepseek_free_api/upstream/pow/*.c)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,8 +41,13 @@ agents:
 
 test: lint typecheck agents pytest
 
+# The server against an HTTP pass-through, direct and a TCP splice (BENCHMARKS.md): 3-6 minutes;
+# `make bench ARGS=--quick` for fewer bursts and 200 streams, ARGS=--smoke to check that it runs.
 bench: $(STAMP)
-	$(BIN)/python bench/pow.py
+	$(BIN)/python bench/table.py $(ARGS)
+
+bench-pow: $(STAMP)
+	$(BIN)/python bench/pow.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info src/deepseek_free_api/upstream/pow/*.so

@@ -1,6 +1,6 @@
 """Shared parts of the end-to-end benchmarks: child processes, a bare HTTP/1.1 client, statistics.
 
-Every process a benchmark starts (simulator, floor proxy, server) runs in its own session and is
+Every process a benchmark starts (simulator, splice, floor proxy, server) runs in its own session and is
 killed by ``Processes`` on exit, whatever happens; only 127.0.0.1 is used.
 """
 
@@ -34,6 +34,12 @@ SIMULATOR = (
     "config = SimulatorConfig.from_dict(json.load(open(sys.argv[1])))\n"
     "uvicorn.run(create_app(config), host='127.0.0.1', port=int(sys.argv[2]), log_level='warning',"
     " access_log=False, backlog=4096, timeout_keep_alive=60)\n"
+)
+# `deepseek-free-api` from the source tree in argv[1] (ahead of the venv's editable install).
+FROM_SOURCE = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = 'deepseek-free-api'\n"
+    "from deepseek_free_api.cli import main\n"
+    "sys.exit(main())\n"
 )
 # What the web app sends (config.py persona defaults); the simulator checks the version header.
 UPSTREAM_HEADERS = {"User-Agent": "bench/1.0", "X-Client-Version": "2.5.0", "X-Client-Platform": "web"}
@@ -122,28 +128,44 @@ class Processes:
         path.write_text(json.dumps(config))
         return self.start("simulator", [sys.executable, "-c", SIMULATOR, str(path), str(port)]), port
 
-    def floor(self, upstream: int) -> tuple[Child, int]:
-        """bench/floor_proxy.py in front of ``upstream``."""
-        port = free_port()
-        argv = [
-            sys.executable,
-            str(HERE / "floor_proxy.py"),
-            "--listen",
-            str(port),
-            "--upstream",
-            str(upstream),
-        ]
-        return self.start("floor", argv), port
+    def splice(self, upstream: int) -> tuple[Child, int]:
+        """bench/floor_proxy.py (a TCP splice, the lower bound) in front of ``upstream``."""
+        return self._proxy("splice", "floor_proxy.py", upstream)
 
-    def server(self, settings: Mapping[str, Any], port: int | None = None) -> tuple[Child, int]:
-        """``deepseek-free-api serve --config <toml>``, the command users run."""
+    def floor(self, upstream: int) -> tuple[Child, int]:
+        """bench/http_floor.py (the aiohttp pass-through, the floor) in front of ``upstream``."""
+        return self._proxy("floor", "http_floor.py", upstream)
+
+    def _proxy(self, name: str, script: str, upstream: int) -> tuple[Child, int]:
+        port = free_port()
+        argv = [sys.executable, str(HERE / script), "--listen", str(port), "--upstream", str(upstream)]
+        return self.start(name, argv), port
+
+    def server(
+        self,
+        settings: Mapping[str, Any],
+        port: int | None = None,
+        *,
+        src: Path | None = None,
+        name: str = "server",
+    ) -> tuple[Child, int]:
+        """``deepseek-free-api serve --config <toml>``, the command users run.
+
+        ``src``: run the package from another source tree (another commit, same venv) instead.
+        """
         port = port or free_port()
         data = {**settings, "server": {**settings.get("server", {}), "host": "127.0.0.1", "port": port}}
+        data["server"].setdefault("data_dir", str(self.tmp / f"data-{port}"))  # the store's file: ours
         path = self.tmp / f"server-{port}.toml"
         path.write_text(to_toml(data))
         script = Path(sys.executable).with_name("deepseek-free-api")
-        command = [str(script)] if script.exists() else [sys.executable, "-m", "deepseek_free_api"]
-        return self.start("server", [*command, "serve", "--config", str(path)]), port
+        if src is not None:
+            command = [sys.executable, "-c", FROM_SOURCE, str(src.resolve())]
+        elif script.exists():
+            command = [str(script)]
+        else:
+            command = [sys.executable, "-m", "deepseek_free_api"]
+        return self.start(name, [*command, "serve", "--config", str(path)]), port
 
 
 def server_settings(

@@ -1,24 +1,27 @@
 """End-to-end benchmarks of the server against baselines measured in the same run.
 
-Three ways to reach the simulator, each in its own process (client, simulator, floor proxy and
-server never share an event loop):
+Four ways to reach the simulator, each in its own process (client, simulator, proxies and server
+never share an event loop):
 
 - ``direct``: a client of the simulator doing what the server must do per request (create a
   session, fetch and solve a PoW challenge, then ``chat/completion``, reading the SSE stream);
-- ``floor``: the same client through bench/floor_proxy.py, a TCP splice (the cheapest pass-through);
+- ``splice``: the same client through bench/floor_proxy.py, a TCP splice: the lower bound, which
+  no proxy that speaks HTTP can reach;
+- ``floor``: the same client through bench/http_floor.py, an aiohttp proxy that parses each JSON
+  request, forwards it on a pooled connection and streams the answer back: the fair floor;
 - ``server``: ``deepseek-free-api serve`` in front of the simulator, driven through
   ``POST /v1/chat/completions`` with ``stream: true``.
 
 Time to first token (TTFT) is from sending the request to the first byte of the answer text
-(every scripted answer starts with a marker). For direct and floor the clock covers the
+(every scripted answer starts with a marker). For the client paths the clock covers the
 ``chat/completion`` call only: the session and the PoW answer are prepared just before it, as a
 warm server can prepare them ahead; the server's clock covers everything it does.
 
 Metrics (subcommands; ``all`` runs the four with their defaults):
 
-    ttft   added TTFT over direct at 1 and at 50 concurrent, floor and server; PoW difficulty
+    ttft   added TTFT over direct at 1 and at 50 concurrent, proxies and server; PoW difficulty
            144,000 (DeepSeek's), because the server's PoW refills compete with live streams
-    long   one 200,000-character reply (12,500 frames): server and floor throughput / direct,
+    long   one 200,000-character reply (12,500 frames): server and proxies' throughput / direct,
            CPU seconds per 1,000 frames; difficulty 16 (PoW is not what is measured)
     many   N concurrent 4-second streams over N accounts (default 1,000): all succeed?
            TTFT p50/p99 server / direct, server peak RSS; difficulty 16
@@ -46,6 +49,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from common import (
@@ -71,6 +75,8 @@ from common import (
 
 MS = 1000.0
 MB = 1 / 1e6
+# Paths on which the bench's own client makes the upstream calls (through a proxy or not).
+CLIENT_PATHS = frozenset({"direct", "splice", "floor"})
 
 
 @dataclass
@@ -78,66 +84,75 @@ class Rig:
     """The running processes of one benchmark and the accounts each client uses."""
 
     sim: Child
-    sim_port: int
-    floor: Child | None
-    floor_port: int
-    server: Child
-    server_port: int
+    proxies: dict[str, Child]  # by path: "splice", "floor", "server" (and other servers)
+    ports: dict[str, int]  # by path; "direct" is the simulator's
     direct_tokens: list[str]
-    server_start_s: float
+
+    @property
+    def server(self) -> Child:
+        return self.proxies["server"]
 
     def port(self, path: str) -> int:
-        return {"direct": self.sim_port, "floor": self.floor_port, "server": self.server_port}[path]
+        return self.ports[path]
 
     def children(self) -> list[Child]:
-        return [c for c in (self.sim, self.floor, self.server) if c is not None]
+        return [self.sim, *self.proxies.values()]
 
 
 def simulator_config(
-    accounts: int, difficulty: int, script: Mapping[str, Any], extra: Mapping[str, Any]
+    accounts: int,
+    difficulty: int,
+    scripts: Sequence[Mapping[str, Any]],
+    extra: Mapping[str, Any],
+    owners: Sequence[str] = ("direct", "server"),
 ) -> dict[str, Any]:
-    """``accounts`` accounts for the direct client and as many for the server, one script."""
-    tokens = [f"direct-{i}" for i in range(accounts)] + [f"server-{i}" for i in range(accounts)]
+    """``accounts`` accounts for each owner (the direct client, each server), these scripts."""
+    tokens = [f"{owner}-{i}" for owner in owners for i in range(accounts)]
     return {
         "difficulty": difficulty,
         "request_log_limit": 1000,
         "accounts": [{"id": token, "token": token} for token in tokens],
-        "scripts": [script],
+        "scripts": list(scripts),
         **extra,
     }
 
 
 async def start_rig(
-    procs: Processes, args: argparse.Namespace, accounts: int, difficulty: int, script: Mapping[str, Any]
+    procs: Processes,
+    args: argparse.Namespace,
+    accounts: int,
+    difficulty: int,
+    scripts: Sequence[Mapping[str, Any]],
+    servers: Mapping[str, Path | None] | None = None,
 ) -> Rig:
-    """Simulator, floor proxy and server, each ready; the server's start-up PoW work finished."""
+    """Simulator, splice, floor proxy and server(s), each ready; the servers' start-up work finished.
+
+    ``servers``: path name -> source tree (None: this one); each server has its own accounts.
+    """
+    servers = servers or {"server": None}
     sim_extra, server_extra = parse_assignments(args.sim_set), parse_assignments(args.server_set)
-    sim, sim_port = procs.simulator(simulator_config(accounts, difficulty, script, sim_extra))
+    config = simulator_config(accounts, difficulty, scripts, sim_extra, ("direct", *servers))
+    sim, sim_port = procs.simulator(config)
     await wait_ready(sim, sim_port, "/_sim/state")
-    floor, floor_port = procs.floor(sim_port)
-    settings = server_settings(sim_port, [f"server-{i}" for i in range(accounts)], **server_extra)
-    server, server_port = procs.server(settings)
-    started = await wait_ready(server, server_port, "/ping")
-    await wait_ready(floor, floor_port, "/_sim/state")
-    await wait_quiet([sim, server], timeout=120)  # the server pre-solves one PoW per account at start
-    return Rig(
-        sim,
-        sim_port,
-        floor,
-        floor_port,
-        server,
-        server_port,
-        [f"direct-{i}" for i in range(accounts)],
-        started,
-    )
+    proxies: dict[str, Child] = {}
+    ports = {"direct": sim_port}
+    proxies["splice"], ports["splice"] = procs.splice(sim_port)
+    proxies["floor"], ports["floor"] = procs.floor(sim_port)
+    for name, src in servers.items():
+        settings = server_settings(sim_port, [f"{name}-{i}" for i in range(accounts)], **server_extra)
+        proxies[name], ports[name] = procs.server(settings, src=src, name=name)
+    for name, child in proxies.items():
+        await wait_ready(child, ports[name], "/ping" if name in servers else "/_sim/faults")
+    await wait_quiet(list(proxies.values()), timeout=180)  # servers pre-solve one PoW per account
+    return Rig(sim, proxies, ports, [f"direct-{i}" for i in range(accounts)])
 
 
 async def burst(rig: Rig, path: str, count: int, prompt: str, timeout: float) -> list[Reply]:
-    """``count`` requests on ``path`` released together; direct/floor prepare theirs first."""
+    """``count`` requests on ``path`` released together; client paths prepare theirs first."""
     start = asyncio.Event()
     port = rig.port(path)
     calls: list[Awaitable[Reply]]
-    if path == "server":
+    if path not in CLIENT_PATHS:
         calls = [server_completion(port, f"{prompt} {i}", timeout=timeout, start=start) for i in range(count)]
     else:
         prepared = []
@@ -188,10 +203,10 @@ async def run_ttft(args: argparse.Namespace) -> dict[str, Any]:
         "answer_chars": args.answer_chars,
         "pacing": {"chunk_chars": 16},
     }
-    paths = ("direct", "floor", "server")
+    paths = ("direct", "splice", "floor", "server")
     results: dict[str, Any] = {}
     with Processes() as procs:
-        rig = await start_rig(procs, args, max(args.concurrency), args.difficulty, script)
+        rig = await start_rig(procs, args, max(args.concurrency), args.difficulty, [script])
         for concurrency in args.concurrency:
             reps = args.reps or max(3, 16 // concurrency)
             for path in paths:  # warm-up: connections, caches, the first PoW refills
@@ -219,7 +234,8 @@ def report_ttft(
 ) -> dict[str, Any]:
     medians = {p: [statistics.median(r) for r in rounds if r] for p, rounds in samples.items()}
     added = {
-        p: [m - d for m, d in zip(medians[p], medians["direct"], strict=True)] for p in ("floor", "server")
+        p: [m - d for m, d in zip(medians[p], medians["direct"], strict=True)]
+        for p in ("splice", "floor", "server")
     }
     ratios = [s / f for s, f in zip(added["server"], added["floor"], strict=True) if f > 0]
     print(
@@ -260,12 +276,12 @@ async def run_long(args: argparse.Namespace) -> dict[str, Any]:
         "answer_chars": args.chars,
         "pacing": {"chunk_chars": chunk},
     }
-    paths = ("direct", "floor", "server")
+    paths = ("direct", "splice", "floor", "server")
     seconds: dict[str, list[float]] = {p: [] for p in paths}
-    cpu: dict[str, list[float]] = {"server": [], "floor": [], "simulator": []}
+    cpu: dict[str, list[float]] = {"server": [], "splice": [], "floor": [], "simulator": []}
     problems: list[str] = []
     with Processes() as procs:
-        rig = await start_rig(procs, args, 1, args.difficulty, script)
+        rig = await start_rig(procs, args, 1, args.difficulty, [script])
         for round_ in range(args.rounds):
             for path in rotated(paths, round_):
                 await wait_quiet(rig.children())
@@ -283,8 +299,8 @@ async def run_long(args: argparse.Namespace) -> dict[str, Any]:
                         problems.append(f"server answer has {len(text)} characters, not {args.chars}")
                 else:
                     cpu["simulator"].append(after["simulator"] - before["simulator"])
-                if path == "floor":
-                    cpu["floor"].append(after["floor"] - before["floor"])
+                if path in ("splice", "floor"):
+                    cpu[path].append(after[path] - before[path])
     per_round = {p: [d / s for d, s in zip(seconds["direct"], seconds[p], strict=False)] for p in paths}
     print(f"-- one reply of {args.chars:,} characters = {frames:,} frames of {chunk}; {args.rounds} rounds")
     for path in paths:
@@ -295,7 +311,8 @@ async def run_long(args: argparse.Namespace) -> dict[str, Any]:
         print(line)
     per_k = {name: [c / frames * 1000 * MS for c in values] for name, values in cpu.items()}
     print(
-        f"   CPU ms per 1,000 frames: server {spread(per_k['server'])}, floor proxy {spread(per_k['floor'])},"
+        f"   CPU ms per 1,000 frames: server {spread(per_k['server'])}, floor {spread(per_k['floor'])},"
+        f" splice {spread(per_k['splice'])},"
         f" simulator {spread(per_k['simulator'])}; target server/direct >= 0.9"
     )
     for problem in problems:
@@ -331,7 +348,7 @@ async def run_many(args: argparse.Namespace) -> dict[str, Any]:
     paths = ("direct", "server")
     out: dict[str, Any] = {}
     with Processes() as procs:
-        rig = await start_rig(procs, args, args.streams, args.difficulty, script)
+        rig = await start_rig(procs, args, args.streams, args.difficulty, [script])
         idle = rig.server.memory("VmRSS")
         for round_ in range(args.rounds):
             for path in rotated(paths, round_):
@@ -394,42 +411,64 @@ def describe(row: Mapping[str, Any], path: str) -> str:
 # -- idle -------------------------------------------------------------------------------------
 
 
+async def fresh_start(
+    kind: str,
+    upstream: int,
+    settings: Mapping[str, Any],
+    config: Mapping[str, Any],
+    *,
+    settle: float,
+    timeout: float,
+    src: Path | None = None,
+) -> tuple[float, float]:
+    """Start one new process of ``kind`` (simulator, floor or a server): start-up s, idle RSS MB."""
+    with Processes() as once:
+        if kind == "simulator":
+            child, port = once.simulator(config)
+            ready = "/_sim/state"
+        elif kind == "floor":
+            child, port = once.floor(upstream)
+            ready = "/_sim/faults"  # a small answer forwarded from the simulator
+        else:
+            child, port = once.server(settings, src=src, name=kind)
+            ready = "/ping"
+        started = await wait_ready(child, port, ready, timeout=timeout)
+        await asyncio.sleep(settle)
+        await wait_quiet([child])
+        return started, child.memory("VmRSS") * MB
+
+
 async def run_idle(args: argparse.Namespace) -> dict[str, Any]:
-    """Start-up time to the first answer and RSS after settling, server against the simulator."""
+    """Start-up time to the first answer and RSS after settling: server, floor and simulator."""
     began = header("idle", args)
     script = {"pattern": "bench-idle", "answer": MARKER}
-    config = simulator_config(1, args.difficulty, script, parse_assignments(args.sim_set))
-    start_s: dict[str, list[float]] = {"simulator": [], "server": []}
-    rss: dict[str, list[float]] = {"simulator": [], "server": []}
+    config = simulator_config(1, args.difficulty, [script], parse_assignments(args.sim_set))
+    kinds = ("simulator", "floor", "server")
+    start_s: dict[str, list[float]] = {k: [] for k in kinds}
+    rss: dict[str, list[float]] = {k: [] for k in kinds}
     with Processes() as procs:
         upstream, upstream_port = procs.simulator(config)
         await wait_ready(upstream, upstream_port, "/_sim/state")
         settings = server_settings(upstream_port, ["server-0"], **parse_assignments(args.server_set))
         for round_ in range(args.rounds):
-            for kind in rotated(("simulator", "server"), round_):
-                with Processes() as once:
-                    if kind == "server":
-                        child, port = once.server(settings)
-                        start_s[kind].append(await wait_ready(child, port, "/ping", timeout=args.timeout))
-                    else:
-                        child, port = once.simulator(config)
-                        start_s[kind].append(
-                            await wait_ready(child, port, "/_sim/state", timeout=args.timeout)
-                        )
-                    await asyncio.sleep(args.settle)
-                    await wait_quiet([child])
-                    rss[kind].append(child.memory("VmRSS") * MB)
+            for kind in rotated(kinds, round_):
+                began_s, rss_mb = await fresh_start(
+                    kind, upstream_port, settings, config, settle=args.settle, timeout=args.timeout
+                )
+                start_s[kind].append(began_s)
+                rss[kind].append(rss_mb)
     print(
         f"-- {args.rounds} starts each; start-up = process start to the first 200 (server /ping,"
-        f" simulator /_sim/state); RSS after {args.settle:.0f} s idle"
+        f" simulator /_sim/state, floor a forwarded /_sim/faults); RSS after {args.settle:.0f} s idle"
     )
-    for kind in ("simulator", "server"):
+    for kind in kinds:
         print(
             f"   {kind:<9} start-up {spread(start_s[kind], MS, 0)} ms  idle RSS {spread(rss[kind], 1, 1)} MB"
         )
-    start_ratio = [s / b for s, b in zip(start_s["server"], start_s["simulator"], strict=True)]
-    rss_ratio = [s / b for s, b in zip(rss["server"], rss["simulator"], strict=True)]
-    print(f"   server / simulator: start-up {spread(start_ratio, 1, 2)}, idle RSS {spread(rss_ratio, 1, 2)}")
+    for base in ("floor", "simulator"):
+        start_ratio = [s / b for s, b in zip(start_s["server"], start_s[base], strict=True)]
+        rss_ratio = [s / b for s, b in zip(rss["server"], rss[base], strict=True)]
+        print(f"   server / {base}: start-up {spread(start_ratio, 1, 2)}, idle RSS {spread(rss_ratio, 1, 2)}")
     return {"start_s": start_s, "rss_mb": rss, "run_seconds": footer(began)}
 
 

@@ -1,4 +1,4 @@
-"""Proof-of-work solver speed: ``python bench/pow.py`` (or ``make bench``).
+"""Proof-of-work solver speed: ``python bench/pow.py`` (or ``make bench-pow``).
 
 Prints, for the worst case (difficulty 144000, no answer in range: the full scan) and the
 average case (answers spread evenly over the range), the median time of each implementation

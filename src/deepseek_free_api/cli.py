@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
     if args.command == "serve":
+        from deepseek_free_api import heap
+
+        heap.pause()  # until the server is up (heap.settle): start-up makes no garbage worth a walk
         from deepseek_free_api.server import run
 
         return run(

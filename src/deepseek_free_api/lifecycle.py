@@ -19,6 +19,7 @@ from typing import Any
 
 import uvicorn
 
+from deepseek_free_api import heap
 from deepseek_free_api.net.guard import ConnectionGuard
 from deepseek_free_api.net.server import GuardedServer
 
@@ -44,6 +45,10 @@ class DrainingServer(GuardedServer):
     async def serve(self, sockets: Any = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        heap.settle()  # the app's start-up objects exist now: out of every later collection
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import aclosing
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
@@ -182,10 +183,11 @@ class Generation:
         # Abandoned before ``ready``: the id comes in the first frames, read them (bounded).
         with anyio.move_on_after(FIND_ID_TIMEOUT_S):
             try:
-                async for chunk in stream:
-                    self.decoder.feed(chunk)
-                    if self.message_id is not None:
-                        return
+                async with aclosing(aiter(stream)) as chunks:
+                    async for chunk in chunks:
+                        self.decoder.feed(chunk)
+                        if self.message_id is not None:
+                            return
             except Exception:  # noqa: BLE001 - a broken stream has no id to offer
                 return
 

@@ -54,6 +54,7 @@ class Reader:
         self.reasoning: list[str] = []
         self.size = 0
         self.started = False
+        self.delivered = False  # the first batch was handed to the caller's side
         self.announced: int | None = None  # the message id the caller was given
         self.incomplete = False
         self.finished: StopReason | None = None

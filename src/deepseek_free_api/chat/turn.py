@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 
 import anyio
@@ -37,6 +38,7 @@ from deepseek_free_api.chat.pipeline import Pipeline
 from deepseek_free_api.chat.ports import EventSink, GenerationNotes, ReplyIds, Tokens, TurnAccount, Warmth
 from deepseek_free_api.chat.prompt import fold_messages, new_turn_prompt
 from deepseek_free_api.chat.reader import Reader, prompt_options
+from deepseek_free_api.chat.refills import HeldRefills
 from deepseek_free_api.chat.request import ChatMessage, ChatRequest
 from deepseek_free_api.chat.structured import answer_in_format
 from deepseek_free_api.chat.tools.parser import MalformedCalls
@@ -79,6 +81,7 @@ class TurnRunner:
     ) -> None:
         self._client = client
         self._warmth = warmth
+        self._refills = HeldRefills(warmth.refill)
         self._tokens = tokens
         self._policy = policy
         self._files = files
@@ -173,6 +176,7 @@ class TurnRunner:
             session_id, parent = await self._warmth.session(account.id, identity), None
         reader = Reader(Pipeline.for_request(request, self._tokens.count, malformed=malformed), ref_file_ids)
         generation = Generation(self._client, identity, session_id, notes)
+        self._refills.expect()
         try:
             try:
                 async with generation:
@@ -219,8 +223,9 @@ class TurnRunner:
                 request, identity, prompt_chars, sent_as_file=sent_as_file
             ) from error
         finally:
-            if not reader.started:
-                self._warmth.refill(account.id)  # the turn failed early: prepare the next one anyway
+            if not reader.delivered:  # no token went out (failed, left): prepare the next turn anyway
+                self._refills.arrived()
+                self._refills.refill(account.id)
             if self._policy.delete_sessions:
                 await self._delete(identity, session_id)  # on every exit: nothing left upstream
         return None
@@ -267,11 +272,12 @@ class TurnRunner:
         decoder = generation.decoder
         while True:
             assert generation.stream is not None
-            async for chunk in generation.stream:
-                batch = await reader.read(decoder.feed(chunk), generation)
-                await self._send(batch, reader, sink, generation, account_id, ids)
-                if reader.stop is not None:
-                    return
+            async with aclosing(aiter(generation.stream)) as chunks:  # closed on every way out
+                async for chunk in chunks:
+                    batch = await reader.read(decoder.feed(chunk), generation)
+                    await self._send(batch, reader, sink, generation, account_id, ids)
+                    if reader.stop is not None:
+                        return
             batch = await reader.read(decoder.close(), generation)
             await self._send(batch, reader, sink, generation, account_id, ids)
             if reader.stop is not None:
@@ -306,18 +312,23 @@ class TurnRunner:
             # chat/continue went on under a new message id: the id the caller holds must follow it.
             await ids.moved(generation.session_id, reader.announced, message_id)
             reader.announced = message_id
-        if not reader.started:
+        first = not reader.started
+        if first:
             # Held back until the first visible event, so that errors right after ``ready``
             # (hint, busy) can still fail over to another account.
             reader.started = True
-            # The next session and PoW for this account are prepared while DeepSeek generates,
-            # but only once the first token is out: not in the way of this request's first token.
-            self._warmth.refill(account_id)
             if message_id is not None:
                 reader.announced = message_id
                 conversation_id = await ids.format(generation.session_id, message_id)
                 batch.insert(0, Started(conversation_id, account_id, reader.file_ids))
         await sink.emit(batch)
+        if first:
+            # The next session and PoW for this account are prepared while DeepSeek generates, once
+            # the first token is handed on (the tasks this starts run after the writer's turn), and
+            # once no other turn waits for its first token (chat.refills).
+            reader.delivered = True
+            self._refills.arrived()
+            self._refills.refill(account_id)
 
     async def _usage(self, prompt: str, reader: Reader) -> TokenUsage:
         tokens = self._tokens

@@ -67,7 +67,7 @@ async def login(call: Call) -> Response:
         call.entry["account"] = found.id
         return refused
     if found.revoked or not found.token:
-        found.token = f"sim-{secrets.token_urlsafe(24)}"
+        call.sim.world.set_token(found, f"sim-{secrets.token_urlsafe(24)}")
         found.revoked = False
     found.logins += 1
     call.entry["account"] = found.id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from curl_cffi.const import CurlECode
@@ -87,10 +87,11 @@ class UpstreamStream:
             )
         raise error
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncGenerator[bytes, None]:
+        """The chunks as they arrive; its reader closes it (``contextlib.aclosing``) when done."""
         return self._iterate()
 
-    async def _iterate(self) -> AsyncIterator[bytes]:
+    async def _iterate(self) -> AsyncGenerator[bytes, None]:
         if self._response is None:
             raise UpstreamServerError(f"the stream of {self.path} was never opened")
         queue: asyncio.Queue[Any] | None = getattr(self._response, "queue", None)

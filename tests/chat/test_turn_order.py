@@ -1,0 +1,132 @@
+"""What a turn does around its first token, against the simulator over a socket.
+
+The first token goes to the caller before the account's next session and proof of work are
+prepared (their upstream calls would otherwise run ahead of the write), and the upstream stream's
+iterator is closed by the turn itself on every way out, not left to the garbage collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncGenerator, Iterator
+from typing import Any
+
+import pytest
+
+from deepseek_free_api.background import BackgroundServer
+from deepseek_free_api.chat.conversations import ConversationBook
+from deepseek_free_api.chat.events import ChatEvent, Completed, TextDelta
+from deepseek_free_api.chat.models import parse_model
+from deepseek_free_api.chat.principal import ANONYMOUS
+from deepseek_free_api.chat.request import ChatMessage, ChatRequest
+from deepseek_free_api.chat.tokens import LazyTokenCounter
+from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
+from deepseek_free_api.config import PersonaSettings
+from deepseek_free_api.simulator import SimulatorConfig
+from deepseek_free_api.simulator import create_app as create_simulator
+from deepseek_free_api.stores import StoreOptions
+from deepseek_free_api.stores.memory import MemoryConversations
+from deepseek_free_api.upstream.client import DeepSeekClient, Identity
+from deepseek_free_api.upstream.persona import Persona
+from deepseek_free_api.upstream.pow import PowChallenge, encode_header, solve
+
+ALPHA = Identity(token="tok-alpha", device_id="device-alpha")
+SLOW = {"pattern": "^slow", "answer": "{echo}", "answer_chars": 400, "pacing": {"chunks_per_second": 50}}
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[BackgroundServer]:
+    config = SimulatorConfig.from_dict(
+        {"difficulty": 64, "accounts": [{"id": "alpha", "token": ALPHA.token}], "scripts": [SLOW]}
+    )
+    with BackgroundServer(create_simulator(config)) as server:
+        yield server
+
+
+class Account:
+    id = "alpha"
+    token = ALPHA.token
+    device_id = ALPHA.device_id
+    proxy = None
+
+
+class Recorder:
+    """The turn's warmth and sink at once: notes when events go out and when refills are asked."""
+
+    def __init__(self, client: DeepSeekClient) -> None:
+        self.client = client
+        self.log: list[str] = []
+
+    async def session(self, account_id: str, identity: Identity) -> str:
+        return await self.client.create_session(identity)
+
+    async def pow_header(self, account_id: str, identity: Identity, target_path: str) -> str:
+        challenge = PowChallenge.from_json(await self.client.create_pow_challenge(identity, target_path))
+        return encode_header(challenge, solve(challenge))
+
+    def refill(self, account_id: str) -> None:
+        self.log.append("refill")
+
+    def pow_rejected(self) -> None:
+        pass
+
+    async def emit(self, events: list[ChatEvent]) -> None:
+        if any(isinstance(event, TextDelta) for event in events) and "token" not in self.log:
+            self.log.append("token")
+        if isinstance(events[-1], Completed):
+            self.log.append("completed")
+
+    def leased(self) -> None:
+        pass
+
+
+def request(text: str, **extra: Any) -> ChatRequest:
+    return ChatRequest(
+        model=parse_model("deepseek-chat"), messages=(ChatMessage(role="user", text=text),), **extra
+    )
+
+
+async def run_turn(url: str, chat: ChatRequest) -> Recorder:
+    client = DeepSeekClient(url, Persona.from_settings(PersonaSettings()))
+    recorder = Recorder(client)
+    try:
+        turns = TurnRunner(client, recorder, LazyTokenCounter(), TurnPolicy())
+        book = ConversationBook(lambda: [("alpha", ALPHA.device_id)], MemoryConversations(StoreOptions()))
+        ids = book.ids_for(ALPHA.device_id, ANONYMOUS)
+        await turns.run(chat, Account(), None, recorder, ids)
+    finally:
+        await client.aclose()
+    return recorder
+
+
+def test_the_first_token_goes_out_before_the_next_turn_is_prepared(simulator: BackgroundServer) -> None:
+    recorder = asyncio.run(run_turn(simulator.url, request("slow hello")))
+    # On the base code the refill came first: its session and PoW calls started ahead of the write.
+    assert recorder.log == ["token", "refill", "completed"]
+
+
+@pytest.mark.parametrize("cut", [{}, {"stop": ("hello",)}, {"max_tokens": 3}])
+def test_the_upstream_stream_is_closed_by_the_turn_not_by_the_garbage_collector(
+    simulator: BackgroundServer, cut: dict[str, Any]
+) -> None:
+    left_to_gc: list[str] = []
+
+    async def main() -> None:
+        hooks = sys.get_asyncgen_hooks()  # asyncio's: finalizes generators nobody closed
+
+        def finalizer(generator: AsyncGenerator[Any, Any]) -> None:
+            left_to_gc.append(getattr(generator, "__qualname__", repr(generator)))
+            assert hooks.finalizer is not None
+            hooks.finalizer(generator)
+
+        sys.set_asyncgen_hooks(firstiter=hooks.firstiter, finalizer=finalizer)
+        try:
+            await run_turn(simulator.url, request("slow hello there, a long answer", **cut))
+            await asyncio.sleep(0.05)
+        finally:
+            sys.set_asyncgen_hooks(*hooks)
+
+    asyncio.run(main())
+    # On the base code _read returned inside ``async for`` and left UpstreamStream._iterate open.
+    assert [name for name in left_to_gc if "UpstreamStream" in name] == []
