@@ -40,7 +40,7 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `persona.app_version` | `DEEPSEEK_FREE_API_PERSONA_APP_VERSION` | `20241129.1` (android: none) | `X-App-Version`; empty = omit |
 | `persona.user_agent` | `DEEPSEEK_FREE_API_PERSONA_USER_AGENT` | desktop Chrome 145 (android `DeepSeek/2.0.4 Android/35`) | `User-Agent` |
 | `persona.locale` | `DEEPSEEK_FREE_API_PERSONA_LOCALE` | `zh_CN` | `X-Client-Locale` |
-| `persona.timezone_offset` | `DEEPSEEK_FREE_API_PERSONA_TIMEZONE_OFFSET` | `28800` | `X-Client-Timezone-Offset`, seconds east of UTC |
+| `persona.timezone_offset` | `DEEPSEEK_FREE_API_PERSONA_TIMEZONE_OFFSET` | this machine's (`auto`) | `X-Client-Timezone-Offset`, seconds east of UTC (e.g. `28800` for UTC+8) |
 | `persona.bundle_id` | `DEEPSEEK_FREE_API_PERSONA_BUNDLE_ID` | `com.deepseek.chat` | `X-Client-Bundle-Id` |
 | `persona.impersonate` | `DEEPSEEK_FREE_API_PERSONA_IMPERSONATE` | `chrome145` (android `chrome131_android`) | curl_cffi TLS fingerprint |
 | `persona.device_salt` | `DEEPSEEK_FREE_API_PERSONA_DEVICE_SALT` | empty | mixed into each account's stable `X-Device-Id` |
@@ -92,6 +92,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
+from types import NoneType, UnionType
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from deepseek_free_api.settings import (
@@ -117,6 +118,7 @@ from deepseek_free_api.settings import (
     token_identity,
     token_problem,
 )
+from deepseek_free_api.upstream.persona import Persona
 
 ENV_PREFIX = "DEEPSEEK_FREE_API_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
@@ -277,7 +279,8 @@ def _build(
     built = {name: cls(**sections[name]) for name, cls in _SECTIONS.items()}
     top = {name: coerced[name] for name in _TOP_LEVEL if name in coerced}
     parsed_accounts = parse_accounts(*accounts) if accounts is not None else ()
-    return Settings(**built, **top, accounts=parsed_accounts, warnings=warnings)
+    persona_warnings = Persona.from_settings(built["persona"]).problems()
+    return Settings(**built, **top, accounts=parsed_accounts, warnings=(*warnings, *persona_warnings))
 
 
 def _check_url(url: str, source: str) -> str:
@@ -297,6 +300,11 @@ def _coerce(key: str, raw: Any, source: str, hint: Any, meta: Mapping[str, Any])
     def bad(expected: str) -> ConfigError:
         return ConfigError(key, f"expected {expected}, got {shown} (from {source})")
 
+    if get_origin(hint) is UnionType and NoneType in get_args(hint):  # e.g. int | None: "auto" = None
+        if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "auto")):
+            return None
+        inner = next(arg for arg in get_args(hint) if arg is not NoneType)
+        return _coerce(key, raw, source, inner, meta)
     if get_origin(hint) is Literal:
         choices = get_args(hint)
         value = raw.strip().lower() if isinstance(raw, str) else raw

@@ -109,7 +109,9 @@ class PersonaSettings:
     app_version: str = PERSONA_DEFAULTS["web"]["app_version"]
     user_agent: str = _CHROME_UA
     locale: str = "zh_CN"
-    timezone_offset: int = 28800  # seconds east of UTC, as the web app sends it (UTC+8)
+    # Seconds east of UTC, as the web app sends it; None: this machine's (the browser the account
+    # is used from is usually on the same machine, or in the same place).
+    timezone_offset: int | None = field(default=None, metadata=_min(-50400, maximum=50400))
     bundle_id: str = "com.deepseek.chat"
     impersonate: str = PERSONA_DEFAULTS["web"]["impersonate"]
     device_salt: str = field(default="", repr=False, metadata={"secret": True})

@@ -23,5 +23,5 @@ def test_login_has_no_authorization_and_empty_app_version_is_omitted() -> None:
 def test_android_persona_sends_no_browser_origin() -> None:
     persona = Persona.from_settings(load_settings(env={}, overrides={"platform": "android"}).persona)
     headers = persona.headers(token="t", device_id="d", origin="https://x")
-    assert headers["X-Client-Platform"] == "android" and headers["User-Agent"].startswith("DeepSeek/")
+    assert headers["X-Client-Platform"] == "android" and str(headers["User-Agent"]).startswith("DeepSeek/")
     assert "Origin" not in headers and "X-App-Version" not in headers

@@ -127,7 +127,9 @@ class DeepSeekClient:
             raise
         observe(endpoint, None)
 
-    def _headers(self, identity: Identity | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    def _headers(
+        self, identity: Identity | None, extra: Mapping[str, str] | None = None
+    ) -> dict[str, str | None]:
         headers = self.persona.headers(
             token=identity.token if identity else None,
             device_id=identity.device_id if identity else None,
@@ -267,12 +269,17 @@ class DeepSeekClient:
 
     def completion(self, identity: Identity, params: CompletionParams, pow_header: str) -> UpstreamStream:
         """``chat/completion`` as a stream not sent yet: its owner opens it and always closes it."""
-        return self._stream(COMPLETION_PATH, identity, params.body(), {"X-Ds-Pow-Response": pow_header})
+        headers = {"X-Ds-Pow-Response": pow_header, **self._chat_page(params.session_id)}
+        return self._stream(COMPLETION_PATH, identity, params.body(), headers)
 
     def continuation(self, identity: Identity, session_id: str, message_id: int) -> UpstreamStream:
         """``chat/continue`` after an INCOMPLETE stream (no PoW, PROTOCOL.md §3.6), not sent yet."""
         body = {"chat_session_id": session_id, "message_id": message_id, "fallback_to_resume": True}
-        return self._stream(f"{API}/chat/continue", identity, body, None)
+        return self._stream(f"{API}/chat/continue", identity, body, self._chat_page(session_id))
+
+    def _chat_page(self, session_id: str) -> dict[str, str]:
+        """The web app asks for a generation from the session's chat page: its Referer."""
+        return {"Referer": f"{self.base_url}/a/chat/s/{session_id}"} if self.persona.platform == "web" else {}
 
     async def open_completion(
         self, identity: Identity, params: CompletionParams, pow_header: str
