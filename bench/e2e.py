@@ -124,10 +124,12 @@ async def start_rig(
     difficulty: int,
     scripts: Sequence[Mapping[str, Any]],
     servers: Mapping[str, Path | None] | None = None,
+    settings_of: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Rig:
     """Simulator, splice, floor proxy and server(s), each ready; the servers' start-up work finished.
 
     ``servers``: path name -> source tree (None: this one); each server has its own accounts.
+    ``settings_of``: path name -> settings sections of that server only (e.g. its ``store``).
     """
     servers = servers or {"server": None}
     sim_extra, server_extra = parse_assignments(args.sim_set), parse_assignments(args.server_set)
@@ -139,7 +141,8 @@ async def start_rig(
     proxies["splice"], ports["splice"] = procs.splice(sim_port)
     proxies["floor"], ports["floor"] = procs.floor(sim_port)
     for name, src in servers.items():
-        settings = server_settings(sim_port, [f"{name}-{i}" for i in range(accounts)], **server_extra)
+        own = {**server_extra, **(settings_of or {}).get(name, {})}
+        settings = server_settings(sim_port, [f"{name}-{i}" for i in range(accounts)], **own)
         proxies[name], ports[name] = procs.server(settings, src=src, name=name)
     for name, child in proxies.items():
         await wait_ready(child, ports[name], "/ping" if name in servers else "/_sim/faults")

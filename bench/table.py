@@ -21,6 +21,9 @@ Step 11. PoW difficulty 16: proof of work is not what is measured here (bench/po
 
 ``--compare NAME=SRC`` runs one more server from another source tree (same venv) as its own path,
 interleaved with the rest, for a before/after in one run (its C PoW core must be built there).
+``--store NAME=URL`` runs one more server of this tree whose ``store.url`` is URL (the default
+server uses the SQLite file), e.g. ``--store memory=memory:// --store redis=redis://127.0.0.1:6379/0``:
+what each state store costs, in the same run.
 """
 
 from __future__ import annotations
@@ -173,11 +176,17 @@ async def measure_many(rig: Rig, paths: Sequence[str], round_: int, plan: Plan, 
 
 
 async def measure_start(
-    rig: Rig, servers: Mapping[str, Path | None], round_: int, args: argparse.Namespace, out: Results
+    rig: Rig,
+    servers: Mapping[str, Path | None],
+    round_: int,
+    args: argparse.Namespace,
+    out: Results,
+    stores: Mapping[str, Mapping[str, Any]],
 ) -> None:
     """A fresh floor and fresh server(s): start-up to the first answer, then idle RSS."""
-    settings = server_settings(rig.port("direct"), ["server-0"], **parse_assignments(args.server_set))
+    extra = parse_assignments(args.server_set)
     for kind in rotated(["floor", *servers], round_):
+        settings = server_settings(rig.port("direct"), ["server-0"], **{**extra, **stores.get(kind, {})})
         began, rss = await fresh_start(
             kind, rig.port("direct"), settings, {}, settle=2.0, timeout=60, src=servers.get(kind)
         )
@@ -193,11 +202,13 @@ async def run(args: argparse.Namespace) -> Results:
     for item in args.compare:
         name, _, src = item.partition("=")
         servers[name] = Path(src)
+    stores = store_paths(args.store)
+    servers.update(dict.fromkeys(stores))
     paths = ["direct", "splice", "floor", *servers]
     out = Results(streams=plan.streams)
     with Processes() as procs:
         accounts = max(max(CONCURRENCY), plan.streams if "many" in (args.only or SECTIONS) else 0)
-        rig = await start_rig(procs, args, accounts, args.difficulty, SCRIPTS, servers)
+        rig = await start_rig(procs, args, accounts, args.difficulty, SCRIPTS, servers, stores)
         print(f"   rig ready: {accounts} accounts per client; {machine_load()}", flush=True)
         for concurrency in CONCURRENCY:  # warm-up: connections, caches, the first refills
             for path in paths:
@@ -215,12 +226,23 @@ async def run(args: argparse.Namespace) -> Results:
             if "many" in only:
                 await measure_many(rig, paths, round_, plan, out)
             if "start" in only:
-                await measure_start(rig, servers, round_, args, out)
+                await measure_start(rig, servers, round_, args, out, stores)
             print(f"   round {round_ + 1} done; {machine_load()}", flush=True)
     return out
 
 
 # -- the table -----------------------------------------------------------------------------------
+
+
+def store_paths(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``--store NAME=URL``: one more server of this tree, on that ``store.url``, as path NAME."""
+    paths: dict[str, dict[str, Any]] = {}
+    for item in items:
+        name, _, url = item.partition("=")
+        if not name or not url or name in ("server", "direct", "splice", "floor"):
+            raise SystemExit(f"--store wants NAME=URL with a new name, got {item!r}")
+        paths[name] = {"store": {"url": url}}
+    return paths
 
 
 def medians(rounds: Sequence[Sequence[float]], q: float = 0.5) -> list[float]:
@@ -313,6 +335,13 @@ def main() -> int:
     parser.add_argument("--difficulty", type=int, default=16, help="simulator PoW difficulty")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="measure only these sections")
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=SRC")
+    parser.add_argument(
+        "--store",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="one more server of this tree on that store.url (memory://, redis://…); 'server' uses SQLite",
+    )
     parser.add_argument("--sim-set", action="append", default=[], metavar="KEY=JSON")
     parser.add_argument("--server-set", action="append", default=[], metavar="SECTION.KEY=JSON")
     parser.add_argument("--json", help="append the raw figures as one JSON line to this file")
@@ -322,7 +351,7 @@ def main() -> int:
     began = time.perf_counter()
     print(f"== bench/table.py {' '.join(sys.argv[1:])}\n   start: {machine_load()}", flush=True)
     out = asyncio.run(run(args))
-    servers = ["server", *(item.partition("=")[0] for item in args.compare)]
+    servers = ["server", *(item.partition("=")[0] for item in [*args.compare, *args.store])]
     print(f"   end: {machine_load()}; ran {time.perf_counter() - began:.0f} s")
     print("\nMedian (min..max) over rounds; ratios of the medians, with the range of the per-round ratios.\n")
     print("\n".join(table(out, servers)))
