@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
 
 from deepseek_free_api.accounts import Account, AccountPool, AccountState, Lease
 from deepseek_free_api.errors import CapacityError, ThrottledError
+from deepseek_free_api.stores import Lease as Grant
 from deepseek_free_api.stores import Orphan
 from deepseek_free_api.stores.memory import MemoryAccounts, MemoryLeases
 
@@ -136,6 +138,44 @@ def test_the_pool_renews_held_leases_by_itself() -> None:
             await pool.release(lease)
             async with pool.lease(timeout_s=1):
                 pass
+
+    asyncio.run(main())
+
+
+class SlowLeases(MemoryLeases):
+    """A store that takes a while per call (a busy SQLite file, a far Redis)."""
+
+    CALL_S = 0.1
+
+    async def renew(self, lease: Grant, ttl_s: float) -> Grant | None:
+        await asyncio.sleep(self.CALL_S)
+        return await super().renew(lease, ttl_s)
+
+    async def renew_all(self, leases: Sequence[Grant], ttl_s: float) -> list[Grant | None]:
+        await asyncio.sleep(self.CALL_S)
+        return await super().renew_all(leases, ttl_s)
+
+
+def test_many_held_leases_on_a_slow_store_are_all_renewed_in_time() -> None:
+    # Real time: 40 leases with a 1.5 s TTL on a store taking 0.1 s per call. Renewed one call
+    # per lease, a round took 4 s and every lease expired; renewed in one call, none does.
+    async def main() -> None:
+        leases = SlowLeases()
+        accounts = [Account.from_token(f"t{i}", name=f"a{i}") for i in range(40)]
+        pool = AccountPool(
+            accounts,
+            max_waiters=1,
+            wait_timeout_s=5,
+            lease_ttl_s=1.5,
+            leases=leases,
+            records=MemoryAccounts(leases),
+        )
+        async with pool:
+            held = [await pool.acquire() for _ in accounts]
+            await asyncio.sleep(4)
+            assert [lease.account.id for lease in held if lease.lost] == []
+            for lease in held:
+                await pool.release(lease)
 
     asyncio.run(main())
 

@@ -40,6 +40,28 @@ def test_acquire_takes_the_first_free_candidate_in_order(backend: Backend) -> No
     asyncio.run(main())
 
 
+def test_renew_all_renews_the_live_leases_and_refuses_the_dead_ones_in_one_call(backend: Backend) -> None:
+    async def main() -> None:
+        async with await backend.open() as stores:
+            leases = stores.leases
+            assert await leases.renew_all([], LONG_TTL_S) == []
+            live = await leases.acquire(["a"], "p1", LONG_TTL_S)
+            dying = await leases.acquire(["b"], "p1", SHORT_TTL_S)
+            ended = await leases.acquire(["c"], "p1", LONG_TTL_S)
+            assert live is not None and dying is not None and ended is not None
+            assert await leases.release(ended)
+            await anyio.sleep(SHORT_TTL_S * 3)
+            renewed = await leases.renew_all([live, dying, ended], LONG_TTL_S * 2)
+            assert [r is not None for r in renewed] == [True, False, False]
+            first = renewed[0]
+            assert first is not None and first.fence == live.fence and first.owner == "p1"
+            assert first.expires_at > live.expires_at + LONG_TTL_S / 2
+            [slot] = await leases.slots(["a"])
+            assert slot.holder is not None and slot.holder.expires_at == first.expires_at
+
+    asyncio.run(main())
+
+
 def test_an_expired_lease_can_no_longer_renew_release_note_or_report(backend: Backend) -> None:
     async def main() -> None:
         async with await backend.open() as stores:

@@ -30,6 +30,7 @@ import anyio
 
 from ..errors import AccountBusyError, CapacityError, ServiceError
 from ..stores import AccountStore, LeaseStore, Orphan
+from ..stores import Lease as Grant
 from ..stores.memory import MemoryAccounts, MemoryLeases
 from .account import Account
 from .health import INVALID_RECHECK_S, AccountState
@@ -135,11 +136,10 @@ class AccountPool(LeaseQueue):
         tick = min(self.lease_ttl_s / 3, SYNC_S)
         while True:
             await asyncio.sleep(tick)
-            for lease in list(self._held.values()):
-                try:
-                    await self.renew(lease)
-                except Exception:  # noqa: BLE001 - tried again next tick, within the TTL
-                    log.exception("renewing the lease on account %s failed", lease.account.id)
+            try:
+                await self.renew_held()
+            except Exception:  # noqa: BLE001 - tried again next tick, within the TTL
+                log.exception("renewing %d held lease(s) failed", len(self._held))
             try:
                 await self.sync()
             except Exception:  # noqa: BLE001 - the next tick reads them again
@@ -322,6 +322,26 @@ class AccountPool(LeaseQueue):
                 self._touch_caller(lease.account.id)
             self.wake()
 
+    async def renew_held(self) -> None:
+        """Renew every lease this process holds, in one call to the store."""
+        held = [lease for lease in self._held.values() if not (lease.released or lease.lost)]
+        if not held:
+            return
+        renewed = await self._leases.renew_all([lease.grant for lease in held], self.lease_ttl_s)
+        for lease, grant in zip(held, renewed, strict=True):
+            if lease.released or lease.lost:
+                continue  # ended while the call ran
+            if grant is None:
+                self._lost(lease)
+                continue
+            self._extended(lease, grant)
+
+    def _extended(self, lease: Lease, grant: Grant) -> None:
+        lease.grant = grant
+        slot = self._holds(lease)
+        if slot is not None:
+            slot.health.extend(grant.expires_at)
+
     async def renew(self, lease: Lease) -> bool:
         """Move ``lease.expires_at`` one TTL ahead; False if the lease no longer holds its account."""
         if lease.released or lease.lost:
@@ -330,10 +350,7 @@ class AccountPool(LeaseQueue):
         if renewed is None:
             self._lost(lease)
             return False
-        lease.grant = renewed
-        slot = self._holds(lease)
-        if slot is not None:
-            slot.health.extend(renewed.expires_at)
+        self._extended(lease, renewed)
         return True
 
     async def note_generation(self, lease: Lease, session_id: str, message_id: int | None) -> None:

@@ -89,6 +89,9 @@ class MemoryLeases:
         row.lease = replace(row.lease, expires_at=self._clock() + ttl_s)
         return row.lease
 
+    async def renew_all(self, leases: Sequence[Lease], ttl_s: float) -> list[Lease | None]:
+        return [await self.renew(lease, ttl_s) for lease in leases]
+
     async def note_generation(self, lease: Lease, session_id: str, message_id: int | None) -> Lease | None:
         if not self.live(lease):
             return None

@@ -108,6 +108,19 @@ class RedisLeases:
     async def renew(self, lease: Lease, ttl_s: float) -> Lease | None:
         return await self._live(lease, "renew", _ms(ttl_s))
 
+    async def renew_all(self, leases: Sequence[Lease], ttl_s: float) -> list[Lease | None]:
+        if not leases:
+            return []
+        async with self._r.pipeline(transaction=False) as pipe:
+            for lease in leases:
+                keys = [self.key(lease.account_id), self._released]
+                await self._update(keys=keys, args=[lease.fence, "renew", _ms(ttl_s)], client=pipe)
+            answers = await pipe.execute()
+        return [
+            None if not fields else _lease(lease.account_id, fields)
+            for lease, fields in zip(leases, answers, strict=True)
+        ]
+
     async def note_generation(self, lease: Lease, session_id: str, message_id: int | None) -> Lease | None:
         return await self._live(lease, "note", session_id, "" if message_id is None else message_id)
 

@@ -102,6 +102,16 @@ class SqliteLeases:
     async def renew(self, lease: Lease, ttl_s: float) -> Lease | None:
         return await self._db.write(self._update_live(lease, "expires_at = ?", (self._clock() + ttl_s,)))
 
+    async def renew_all(self, leases: Sequence[Lease], ttl_s: float) -> list[Lease | None]:
+        if not leases:
+            return []
+
+        def work(db: sqlite3.Connection) -> list[Lease | None]:
+            until = self._clock() + ttl_s
+            return [self._update_live(lease, "expires_at = ?", (until,))(db) for lease in leases]
+
+        return await self._db.write(work)
+
     async def note_generation(self, lease: Lease, session_id: str, message_id: int | None) -> Lease | None:
         work = self._update_live(lease, "session_id = ?, message_id = ?", (session_id, message_id))
         return await self._db.write(work)
