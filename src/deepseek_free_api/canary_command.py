@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import anyio
 
-from deepseek_free_api.config import ConfigError, Settings, device_id_for, load_settings
+from deepseek_free_api.config import ConfigError, Settings, load_settings
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,27 +63,17 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
 
 
 async def _check_all(settings: Settings, completion: bool) -> list[Any]:
+    from deepseek_free_api.accounts import account_from_config
+    from deepseek_free_api.canary import probe
     from deepseek_free_api.upstream.client import DeepSeekClient
-    from deepseek_free_api.upstream.probe import Probe
-    from deepseek_free_api.upstream.wire import Identity
 
     client = DeepSeekClient.from_settings(settings)
-    salt = settings.persona.device_salt
     results: list[Any] = []
     try:
         for config in settings.accounts:
-            device_id = device_id_for(config.identity, salt)
-            secrets = [s for s in (config.token, config.password, config.email, config.mobile) if s]
-            probe = Probe(client, secrets=secrets)
-            identity = Identity(token=config.token, device_id=device_id) if config.token else None
-            login = None
-            if identity is None:
-                login = {"password": config.password, "device_id": device_id, "os": settings.persona.platform}
-                if config.email:
-                    login["email"] = config.email
-                else:
-                    login.update({"mobile": config.mobile, "area_code": config.area_code})
-            results += await probe.account(config.label, identity, login=login, completion=completion)
+            account = account_from_config(config, settings.persona.device_salt)
+            run = await probe(client, account, settings, completion=completion, name=config.label)
+            results += run.checks
     finally:
         await client.aclose()
     return results

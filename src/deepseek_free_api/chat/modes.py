@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from deepseek_free_api.accounts import AccountPool
 from deepseek_free_api.errors import ModelDisabledError, ServiceError
 from deepseek_free_api.upstream.account_info import ModeConfig
 from deepseek_free_api.upstream.client import Identity
@@ -90,6 +91,14 @@ class ModeBook:
             )
         return mode
 
+    async def refresh(self, identity: Identity) -> None:
+        """Read client/settings with ``identity`` unless it was read within the hour."""
+        await self._load(identity, max_age=self._ttl_s)
+
+    def switched_off(self) -> frozenset[str]:
+        """The model types DeepSeek said are off, as last read (none before the first read)."""
+        return frozenset(kind for kind, config in self._modes.items() if not config.enabled)
+
     async def _load(self, identity: Identity, *, max_age: float) -> None:
         async with self._lock:  # one request asks; the others waiting here use its answer
             now = self._clock()
@@ -105,3 +114,24 @@ class ModeBook:
                 return
             self._modes = {config.model_type: config for config in configs}
             self._loaded_at, self._failed_at = self._clock(), None
+
+
+class ModeCatalogue:
+    """The modes switched off, for ``GET /v1/models``: asked with a server account's token, hourly at most."""
+
+    def __init__(
+        self, book: ModeBook, pool: AccountPool, identity_of: Callable[[str], Identity | None]
+    ) -> None:
+        self._book = book
+        self._pool = pool
+        self._identity_of = identity_of
+
+    async def switched_off(self) -> frozenset[str]:
+        """Model types to leave out of the list (none when no server account can ask)."""
+        for account_id, _ in self._pool.devices():
+            account = self._pool.get(account_id)
+            identity = self._identity_of(account_id)
+            if account is not None and account.source == "server" and identity is not None:
+                await self._book.refresh(identity)  # cached for an hour; a failure for a minute
+                break
+        return self._book.switched_off()
