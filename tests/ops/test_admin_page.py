@@ -149,6 +149,11 @@ def test_admin_page_in_chromium(server: tuple[Running, BackgroundServer], tmp_pa
             api = url + "/admin/api/keys"
             jar = {cookie["name"]: cookie["value"]}
             assert httpx.post(api, cookies=jar, json={"name": "csrf"}).status_code == 401
+            for action in ("remove", "enable", "check", "canary"):
+                answer = httpx.post(f"{url}/admin/api/accounts/x/{action}", cookies=jar)
+                assert answer.status_code == 401, action
+            added = httpx.post(url + "/admin/api/accounts", cookies=jar, json={"token": "t"})
+            assert added.status_code == 401
             bearer = {"Authorization": f"Bearer {ADMIN_KEY}"}
             assert httpx.post(api, headers=bearer, json={"name": "script"}).status_code == 201
             assert httpx.post(api + "/script/revoke", headers=bearer).status_code == 200
