@@ -231,7 +231,9 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         )
         log.info("/metrics and /readyz: %s", ops.guard.describe())
         app.state.canary = canary = CanaryRunner(stores, client, settings, on_result=ops.metrics.canary)
-        schedule = start_schedule(canary, pool, stores, settings.upstream.canary_interval_s)
+        schedule = start_schedule(
+            canary, pool, stores, settings.upstream.canary_interval_s, wait_s=settings.pool.wait_timeout_s
+        )
         try:
             async with pool:
                 yield

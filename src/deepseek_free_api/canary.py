@@ -187,8 +187,11 @@ class CanarySchedule:
         stores: Stores,
         interval_s: float,
         *,
+        wait_s: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
+        self._wait_s = wait_s
+        self._gap = interval_s
         self._runner = runner
         self._accounts = accounts
         self._stores = stores
@@ -202,7 +205,7 @@ class CanarySchedule:
             if not accounts:
                 await self._sleep(self._interval_s)
                 continue
-            gap = self._interval_s / len(accounts)
+            self._gap = gap = self._interval_s / len(accounts)
             for account in accounts:
                 await self._sleep(gap)  # first the gap: a start (or many workers) is no burst
                 try:
@@ -217,11 +220,12 @@ class CanarySchedule:
         last = last_run(record.canary)
         if last is not None and time.time() - float(last.get("at", 0)) < self._interval_s * 0.9:
             return  # another process sharing the store checked it in this round
-        await self._runner.run(account, wait_s=0)
+        # A busy account is waited for a while (half the gap at most): a loaded server still gets checked.
+        await self._runner.run(account, wait_s=min(self._gap / 2, self._wait_s))
 
 
 def start_schedule(
-    runner: CanaryRunner, pool: AccountPool, stores: Stores, interval_s: float
+    runner: CanaryRunner, pool: AccountPool, stores: Stores, interval_s: float, *, wait_s: float
 ) -> asyncio.Task[None] | None:
     """Start the scheduled canary on the pool's server accounts (None when ``interval_s`` is 0)."""
     if interval_s <= 0:
@@ -233,7 +237,7 @@ def start_schedule(
         return [account for account in found if account is not None and account.source == "server"]
 
     log.info("canary: each server account once every %gs, one at a time", interval_s)
-    schedule = CanarySchedule(runner, accounts, stores, interval_s)
+    schedule = CanarySchedule(runner, accounts, stores, interval_s, wait_s=wait_s)
     return asyncio.create_task(schedule.run_forever(), name="canary-schedule")
 
 

@@ -17,18 +17,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from deepseek_free_api.accounts import AccountPool
+import anyio
+
+from deepseek_free_api.accounts import AccountPool, AccountState
 from deepseek_free_api.errors import ModelDisabledError, ServiceError
 from deepseek_free_api.upstream.account_info import ModeConfig
 from deepseek_free_api.upstream.client import Identity
 
 log = logging.getLogger(__name__)
 
+_SERVING = (AccountState.FREE, AccountState.BUSY, AccountState.PACING)
+
 # Below every limit seen (163 840 characters for expert and vision, 2 621 440 for default, 2026-05),
 # so a shorter prompt needs no look at client/settings for its length.
 SAFE_PROMPT_CHARS = 100_000
 SETTINGS_TTL_S = 3600.0  # peers poll hourly (FLY _discover_models, 2026-05)
 FAILURE_RETRY_S = 60.0
+LIST_WAIT_S = 3.0  # GET /v1/models waits at most this long for client/settings
 REFRESH_MIN_S = 60.0  # DeepSeek said "too long" under a limit we knew: look again, but not in a loop
 
 
@@ -117,21 +122,40 @@ class ModeBook:
 
 
 class ModeCatalogue:
-    """The modes switched off, for ``GET /v1/models``: asked with a server account's token, hourly at most."""
+    """The modes switched off, for ``GET /v1/models``: asked with a serving account's token, hourly at most.
+
+    The list never waits long for DeepSeek: a read that takes more than ``LIST_WAIT_S`` is left
+    (the list then shows what is known), and one is tried at most every ``FAILURE_RETRY_S``.
+    """
 
     def __init__(
-        self, book: ModeBook, pool: AccountPool, identity_of: Callable[[str], Identity | None]
+        self,
+        book: ModeBook,
+        pool: AccountPool,
+        identity_of: Callable[[str], Identity | None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._book = book
         self._pool = pool
         self._identity_of = identity_of
+        self._clock = clock
+        self._next_try = 0.0
 
     async def switched_off(self) -> frozenset[str]:
-        """Model types to leave out of the list (none when no server account can ask)."""
-        for account_id, _ in self._pool.devices():
-            account = self._pool.get(account_id)
-            identity = self._identity_of(account_id)
-            if account is not None and account.source == "server" and identity is not None:
-                await self._book.refresh(identity)  # cached for an hour; a failure for a minute
-                break
+        """Model types to leave out of the list (none known before a server account could ask)."""
+        if self._clock() >= self._next_try:
+            self._next_try = self._clock() + FAILURE_RETRY_S
+            identity = await self._serving_identity()
+            if identity is not None:
+                with anyio.move_on_after(LIST_WAIT_S):
+                    await self._book.refresh(identity)  # cached for an hour
         return self._book.switched_off()
+
+    async def _serving_identity(self) -> Identity | None:
+        for status in await self._pool.snapshot():  # a parked account's token may not be answered
+            if status.source == "server" and status.state in _SERVING:
+                identity = self._identity_of(status.id)
+                if identity is not None:
+                    return identity
+        return None
