@@ -125,21 +125,27 @@ class CanaryRunner:
         self._lock = anyio.Lock()  # one account at a time in this process, scheduled or on demand
 
     async def run(self, account: Account, *, wait_s: float) -> dict[str, Any]:
-        """Check ``account`` now (waiting up to ``wait_s`` for its lease); the run as JSON.
+        """``check``, as JSON: a busy account gives ``{"verdict": "busy"}``."""
+        run = await self.check(account, wait_s=wait_s)
+        if run is None:
+            return {"account": account.id, "at": time.time(), "verdict": BUSY, "checks": []}
+        return run.as_json()
 
-        A busy account gives ``{"verdict": "busy"}`` and nothing is kept.
-        """
-        completion = self._settings.upstream.canary_completion
+    async def check(
+        self, account: Account, *, wait_s: float, completion: bool | None = None, name: str = ""
+    ) -> CanaryRun | None:
+        """Check ``account`` now (waiting up to ``wait_s`` for its lease) and keep the run; None if busy."""
+        if completion is None:
+            completion = self._settings.upstream.canary_completion
         async with self._lock:
             lease = await self._lease(account.id, wait_s)
             if lease is None:
-                return {"account": account.id, "at": time.time(), "verdict": BUSY, "checks": []}
+                return None
             try:
                 async with anyio.create_task_group() as group:
                     group.start_soon(self._renew, lease)
-                    run = await probe(self._client, account, self._settings, completion=completion)
-                    result = run.as_json()
-                    await self._keep(lease, result)
+                    run = await probe(self._client, account, self._settings, completion=completion, name=name)
+                    await self._keep(lease, run.as_json() | {"account": account.id})
                     group.cancel_scope.cancel()
             finally:
                 with anyio.CancelScope(shield=True):
@@ -148,7 +154,7 @@ class CanaryRunner:
         self._on_result(kind(run.verdict))
         level = logging.INFO if run.verdict == OK else logging.WARNING
         log.log(level, "canary: account %s: %s", account_label(account.id), run.verdict)
-        return result
+        return run
 
     async def _lease(self, account_id: str, wait_s: float) -> Lease | None:
         ttl = self._settings.pool.lease_ttl_s
