@@ -192,6 +192,8 @@ def test_admin_page_in_chromium(server: tuple[Running, BackgroundServer], tmp_pa
             assert _state_of(page, "gamma") in HEALTHY
             assert GAMMA_TOKEN not in page.content()
             assert "token …0123" in (page.text_content("article[data-account=gamma]") or "")
+            # Only an added account can be removed here; a configured one comes back from its file.
+            assert page.locator("button[data-action=remove]").count() == 1
             # Revoked upstream, a re-check parks it; back upstream, re-enabled, it serves again.
             httpx.post(simulator.url + "/_sim/accounts/gamma", json={"revoked": True}).raise_for_status()
             assert "refused" in _account_action(page, url, "gamma", "check")

@@ -125,6 +125,8 @@ def _account(s: AccountStatus, record: AccountRecord | None) -> str:
             f'<button type=button class="account-action {action}" data-action={action} data-account="{name}">'
             f"{label}</button> "
             for action, label in _ACTIONS
+            # A configured account comes back from the configuration: it is removed there.
+            if action != "remove" or (record is not None and record.origin == "added")
         )
     )
     return (
