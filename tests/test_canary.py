@@ -16,11 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from deepseek_free_api.background import BackgroundServer, free_port
 from deepseek_free_api.simulator import SimulatorConfig, create_app
-from tests.support.processes import CLI, REPO, clean_env
+from tests.support.processes import CLI, REPO, clean_env, running
 
 PASSWORD = "pass-word-1234"
 MUTED_UNTIL = 4102444800  # 2100-01-01 00:00:00 UTC
@@ -165,3 +166,23 @@ def test_all_good_exits_0(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "healthy" in done.stdout and " ok " in done.stdout
     assert not (tmp_path / "d" / "canary").exists()
+
+
+def test_results_are_kept_in_the_store_the_admin_page_shows(tmp_path: Path) -> None:
+    sim_accounts: list[dict[str, Any]] = [
+        {"id": "healthy", "token": "tok-healthy"},
+        {"id": "banned", "token": "tok-banned", "banned": True, "ban_signal": "code"},
+    ]
+    with simulator(accounts=sim_accounts) as sim:
+        config = server_config(tmp_path, sim.url, sim_accounts)
+        data_dir = tmp_path / "data"
+        env = clean_env(
+            DEEPSEEK_FREE_API_SERVER_DATA_DIR=str(data_dir), DEEPSEEK_FREE_API_AUTH_ADMIN_KEYS="admin-k"
+        )
+        port = free_port()
+        with running([*CLI, "serve", "--config", str(config), "--port", str(port)], port, env=env) as served:
+            done = canary(config, data_dir)
+            assert done.returncode == 1, done.stdout + done.stderr
+            shown = httpx.get(served.url + "/admin/api/canary", headers={"Authorization": "Bearer admin-k"})
+    verdicts = {run["account"]: run["verdict"] for run in shown.json()["runs"]}
+    assert verdicts == {"healthy": "ok", "banned": "banned"}

@@ -32,11 +32,12 @@ from deepseek_free_api.api.ops.meters import MeteredLeases, MeteredRunner, Timed
 from deepseek_free_api.api.origin import OriginGuard, origin_policy
 from deepseek_free_api.api.responses_models import gpt_model_from_settings
 from deepseek_free_api.api.state import Core, OutputOptions
+from deepseek_free_api.canary import CanaryRunner, start_schedule, stop_schedule
 from deepseek_free_api.chat.conversations import ConversationBook
 from deepseek_free_api.chat.failover import ChatRunner, FailoverPolicy
 from deepseek_free_api.chat.files import AttachmentUploader
 from deepseek_free_api.chat.generation import UnconfirmedStop, send_stop
-from deepseek_free_api.chat.modes import ModeBook
+from deepseek_free_api.chat.modes import ModeBook, ModeCatalogue
 from deepseek_free_api.chat.parking import Parking
 from deepseek_free_api.chat.tokens import LazyTokenCounter
 from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
@@ -153,6 +154,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
         pool.subscribe(warmth.forget)  # removed, evicted or a new token: its session and PoW go
         parking = Parking(client, generation_max_s=settings.upstream.generation_max_s)
         ops.pool = pool
+        modes = ModeBook(client, overrides=input_limits(settings))
+        app.state.modes = ModeCatalogue(modes, pool, identity_of)  # /v1/models leaves out modes switched off
         runner = ChatRunner(
             MeteredLeases(pool, ops.metrics),
             TurnRunner(
@@ -173,7 +176,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
                     fetch_timeout_s=settings.files.fetch_timeout_s,
                     parse_timeout_s=settings.files.parse_timeout_s,
                 ),
-                ModeBook(client, overrides=input_limits(settings)),
+                modes,
             ),
             ConversationBook(pool.devices, stores.conversations),
             FailoverPolicy(
@@ -227,10 +230,15 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             ", ".join(mask_secret(key) for key in settings.auth.api_keys) or "none",
         )
         log.info("/metrics and /readyz: %s", ops.guard.describe())
+        app.state.canary = canary = CanaryRunner(stores, client, settings, on_result=ops.metrics.canary)
+        schedule = start_schedule(
+            canary, pool, stores, settings.upstream.canary_interval_s, wait_s=settings.pool.wait_timeout_s
+        )
         try:
             async with pool:
                 yield
         finally:
+            await stop_schedule(schedule)
             await parking.aclose()
             await warmth.aclose()
             await client.aclose()

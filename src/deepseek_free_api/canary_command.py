@@ -5,7 +5,8 @@ Per account, one after the other: a login (accounts without a token), ``users/cu
 completion (``upstream/probe.py``). Prints a table (or JSON with ``--json``); the exit code is 1 when
 any check failed, 2 for a configuration error. The sanitized evidence of failing calls (status,
 headers without secrets, first bytes) goes to ``<server.data_dir>/canary/<time>.json`` for the
-operator, and its path is printed.
+operator, and its path is printed. Each account is checked under a lease from the servers' store
+(``store.url``) and its run kept in the account's record, which the admin page shows.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any, TextIO
 
 import anyio
 
-from deepseek_free_api.config import ConfigError, Settings, device_id_for, load_settings
+from deepseek_free_api.config import ConfigError, Settings, load_settings
+from deepseek_free_api.stores import StoreError
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,7 +51,11 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
             "deepseek-free-api canary: no accounts are configured ([[accounts]] or DEEPSEEK_TOKEN)", file=err
         )
         return 2
-    results = anyio.run(_check_all, settings, bool(args.completion))
+    try:
+        results = anyio.run(_check_all, settings, bool(args.completion))
+    except StoreError as exc:
+        print(f"deepseek-free-api canary: {exc}", file=err)
+        return 2
     failed = [r for r in results if not r.ok]
     if args.json:
         print(json.dumps([_plain(r) for r in results], ensure_ascii=False, indent=1), file=out)
@@ -63,27 +69,28 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
 
 
 async def _check_all(settings: Settings, completion: bool) -> list[Any]:
+    from deepseek_free_api.accounts import account_from_config
+    from deepseek_free_api.canary import CanaryRunner
+    from deepseek_free_api.stores import open_stores
     from deepseek_free_api.upstream.client import DeepSeekClient
-    from deepseek_free_api.upstream.probe import Probe
-    from deepseek_free_api.upstream.wire import Identity
+    from deepseek_free_api.upstream.probe import CheckResult
 
     client = DeepSeekClient.from_settings(settings)
-    salt = settings.persona.device_salt
     results: list[Any] = []
     try:
-        for config in settings.accounts:
-            device_id = device_id_for(config.identity, salt)
-            secrets = [s for s in (config.token, config.password, config.email, config.mobile) if s]
-            probe = Probe(client, secrets=secrets)
-            identity = Identity(token=config.token, device_id=device_id) if config.token else None
-            login = None
-            if identity is None:
-                login = {"password": config.password, "device_id": device_id, "os": settings.persona.platform}
-                if config.email:
-                    login["email"] = config.email
+        # Through the servers' store: each account under a lease (never beside a generation), and
+        # each run kept in its record, where the admin page shows it.
+        async with await open_stores(settings.store.url, settings.server.data_dir) as stores:
+            runner = CanaryRunner(stores, client, settings)
+            for config in settings.accounts:
+                account = account_from_config(config, settings.persona.device_salt)
+                wait_s = settings.pool.wait_timeout_s
+                run = await runner.check(account, wait_s=wait_s, completion=completion, name=config.label)
+                if run is None:
+                    detail = f"in use by a generation for more than {wait_s:g}s (pool.wait_timeout_s)"
+                    results.append(CheckResult(config.label, "lease", "busy", detail))
                 else:
-                    login.update({"mobile": config.mobile, "area_code": config.area_code})
-            results += await probe.account(config.label, identity, login=login, completion=completion)
+                    results += run.checks
     finally:
         await client.aclose()
     return results

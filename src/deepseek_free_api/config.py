@@ -35,6 +35,8 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `upstream.request_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_REQUEST_TIMEOUT_S` | `30` | non-streaming calls (login, session, PoW) |
 | `upstream.stream_idle_timeout_s` | `DEEPSEEK_FREE_API_UPSTREAM_STREAM_IDLE_TIMEOUT_S` | `120` | longest silence between two bytes of a completion stream (enforced by the server) |
 | `upstream.generation_max_s` | `DEEPSEEK_FREE_API_UPSTREAM_GENERATION_MAX_S` | `600` | longest a DeepSeek generation may run; an account whose `stop_stream` failed stays parked until DeepSeek confirms a retried stop or this has passed |
+| `upstream.canary_interval_s` | `DEEPSEEK_FREE_API_UPSTREAM_CANARY_INTERVAL_S` | `3600` | the drift canary checks each server account once per interval, one account at a time, spread evenly over it; `0` turns the schedule off (the admin page's buttons and `deepseek-free-api canary` still work) |
+| `upstream.canary_completion` | `DEEPSEEK_FREE_API_UPSTREAM_CANARY_COMPLETION` | `false` | the canary also asks for a one-token completion (one generation per account and run) |
 | `persona.platform` | `DEEPSEEK_FREE_API_PERSONA_PLATFORM` | `web` | `web` or `android`; picks the defaults below |
 | `persona.client_version` | `DEEPSEEK_FREE_API_PERSONA_CLIENT_VERSION` | `2.5.0` (android `2.0.4`) | `X-Client-Version` |
 | `persona.app_version` | `DEEPSEEK_FREE_API_PERSONA_APP_VERSION` | `20241129.1` (android: none) | `X-App-Version`; empty = omit |

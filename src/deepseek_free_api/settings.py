@@ -98,6 +98,9 @@ class UpstreamSettings:
     stream_idle_timeout_s: float = field(default=120.0, metadata=_min(0.1))
     # The longest a generation may run (assumed): an account whose stop_stream failed stays parked so long.
     generation_max_s: float = field(default=600.0, metadata=_min(1))
+    # The drift canary: each server account checked once per interval, spread over it (0: off).
+    canary_interval_s: float = field(default=3600.0, metadata=_min(0))
+    canary_completion: bool = False  # also a one-token completion (one generation per account and run)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 ADMIN_KEY = "admin-key-for-the-browser-test"
 CONFIG_KEY = "sk-configured-key-for-the-admin-test"
 HEALTHY = {"free", "busy", "pacing"}
+GAMMA_TOKEN = "tok-gamma-for-the-admin-page-0123"
 SHOTS = REPO / "docs" / "screenshots"
 ARGS = [
     "--headless",
@@ -57,7 +58,10 @@ def _browser_or_skip() -> Any:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, BackgroundServer]]:
-    with BackgroundServer(create_simulator(simulator_config())) as simulator:
+    # gamma is not configured: the test adds it from the page.
+    sim_accounts = [{"id": "alpha", "token": TOKENS[0]}, {"id": "beta", "token": TOKENS[1]}]
+    sim_accounts.append({"id": "gamma", "token": GAMMA_TOKEN})
+    with BackgroundServer(create_simulator(simulator_config(accounts=sim_accounts))) as simulator:
         env = clean_env(
             DEEPSEEK_FREE_API_SERVER_DATA_DIR=str(tmp_path_factory.mktemp("data")),  # SQLite store
             DEEPSEEK_FREE_API_UPSTREAM_BASE_URL=simulator.url,
@@ -67,13 +71,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, 
             DEEPSEEK_FREE_API_POOL_MIN_INTERVAL_S="0",
         )
         port = free_port()
-        with running([*CLI, "serve", "--port", str(port)], port, env=env) as served:
+        log = tmp_path_factory.mktemp("log") / "serve.log"
+        with running([*CLI, "serve", "--port", str(port)], port, env=env, log_file=log) as served:
             yield served, simulator
 
 
 def _states(page: Any) -> list[str]:
     page.goto(page.url.split("/admin")[0] + "/admin")
     return [card.get_attribute("data-state") for card in page.locator("article.account").all()]
+
+
+def _account_action(page: Any, url: str, account: str, action: str) -> str:
+    """Click an account's action button; the sentence the page shows after it reloads."""
+    page.goto(url + "/admin")  # a fresh page: no sentence from an earlier action
+    page.click(f"article[data-account='{account}'] button[data-action={action}]")
+    page.wait_for_selector("#account-action[data-done]")
+    return str(page.text_content("#account-action"))
+
+
+def _state_of(page: Any, account: str) -> str:
+    return str(page.get_attribute(f"article[data-account='{account}']", "data-state"))
 
 
 def _no_horizontal_scroll(page: Any) -> bool:
@@ -132,6 +149,11 @@ def test_admin_page_in_chromium(server: tuple[Running, BackgroundServer], tmp_pa
             api = url + "/admin/api/keys"
             jar = {cookie["name"]: cookie["value"]}
             assert httpx.post(api, cookies=jar, json={"name": "csrf"}).status_code == 401
+            for action in ("remove", "enable", "check", "canary"):
+                answer = httpx.post(f"{url}/admin/api/accounts/x/{action}", cookies=jar)
+                assert answer.status_code == 401, action
+            added = httpx.post(url + "/admin/api/accounts", cookies=jar, json={"token": "t"})
+            assert added.status_code == 401
             bearer = {"Authorization": f"Bearer {ADMIN_KEY}"}
             assert httpx.post(api, headers=bearer, json={"name": "script"}).status_code == 201
             assert httpx.post(api + "/script/revoke", headers=bearer).status_code == 200
@@ -159,6 +181,41 @@ def test_admin_page_in_chromium(server: tuple[Running, BackgroundServer], tmp_pa
             muted = page.text_content("article[data-state=muted]") or ""
             assert "MutedError" in muted and "UTC" in muted  # why, and until when
             shoot(page, "admin-accounts-muted")
+
+            # An account added in the page is served at once; its token is never shown again.
+            page.goto(url + "/admin")
+            page.fill("#add-account input[name=name]", "gamma")
+            page.fill("#add-account input[name=token]", GAMMA_TOKEN)
+            page.click("#add-account button")
+            page.wait_for_selector("#account-action[data-done]")
+            assert "gamma added" in (page.text_content("#account-action") or "")
+            assert _state_of(page, "gamma") in HEALTHY
+            assert GAMMA_TOKEN not in page.content()
+            assert "token …0123" in (page.text_content("article[data-account=gamma]") or "")
+            # Only an added account can be removed here; a configured one comes back from its file.
+            assert page.locator("button[data-action=remove]").count() == 1
+            # Revoked upstream, a re-check parks it; back upstream, re-enabled, it serves again.
+            httpx.post(simulator.url + "/_sim/accounts/gamma", json={"revoked": True}).raise_for_status()
+            assert "refused" in _account_action(page, url, "gamma", "check")
+            assert _state_of(page, "gamma") == "invalid"
+            shoot(page, "admin-accounts-rechecked")
+            httpx.post(simulator.url + "/_sim/accounts/gamma", json={"revoked": False}).raise_for_status()
+            assert "re-enabled" in _account_action(page, url, "gamma", "enable")
+            assert _state_of(page, "gamma") in HEALTHY
+            # The canary button shows a verdict; a banned account's evidence is one click away.
+            assert "gamma: ok" in _account_action(page, url, "gamma", "canary")
+            assert page.get_attribute("article[data-account=gamma] .canary", "data-verdict") == "ok"
+            ban = {"banned": True, "ban_signal": "code"}
+            httpx.post(simulator.url + "/_sim/accounts/gamma", json=ban).raise_for_status()
+            assert "gamma: banned" in _account_action(page, url, "gamma", "canary")
+            page.click("article[data-account=gamma] .canary summary")
+            assert "40012" in (page.text_content("article[data-account=gamma] .canary pre") or "")
+            shoot(page, "admin-accounts-canary")
+            httpx.post(simulator.url + "/_sim/accounts/gamma", json={"banned": False}).raise_for_status()
+            assert "removed" in _account_action(page, url, "gamma", "remove")
+            assert page.locator("article[data-account=gamma]").count() == 0
+            assert "admin added token account gamma" in served.logged()
+            assert GAMMA_TOKEN not in served.logged()
 
             # A key made in the page is shown once and serves a chat; revoked, it is refused.
             page.goto(url + "/admin/keys")

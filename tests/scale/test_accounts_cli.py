@@ -80,6 +80,21 @@ def test_check_asks_deepseek_now_and_writes_what_it_said(store: Store) -> None:
         assert accounts("check", "nobody", env=env).returncode == 1
 
 
+def test_enable_clears_the_marks_without_asking_deepseek(store: Store) -> None:
+    with simulator(accounts=1) as sim:
+        httpx.post(sim.url + "/_sim/accounts/alpha", json={"revoked": True}, timeout=10).raise_for_status()
+        env = clean_env(DEEPSEEK_BASE_URL=sim.url, **store.env)
+        assert accounts("add", "--name", "parked", "--token", "tok-alpha", env=env).returncode == 0
+        assert accounts("check", "parked", env=env).returncode == 1
+        assert " invalid " in rows(accounts("list", env=env))["parked"]
+        asked = len(upstream(sim, "/users/current"))
+        enabled = accounts("enable", "parked", env=env)
+        assert enabled.returncode == 0 and "marks cleared (healthy)" in enabled.stdout, enabled
+        assert " free " in rows(accounts("list", env=env))["parked"]
+        assert len(upstream(sim, "/users/current")) == asked  # an operator's decision, not DeepSeek's
+        assert accounts("enable", "nobody", env=env).returncode == 1
+
+
 def test_a_running_server_serves_an_added_account_through_its_proxy_and_drops_a_removed_one(
     store: Store,
 ) -> None:

@@ -18,6 +18,7 @@ from deepseek_free_api.api.request_body import read_json
 from deepseek_free_api.api.state import core_of
 from deepseek_free_api.chat.failover import Caller
 from deepseek_free_api.chat.models import ModelInfo, list_models, parse_model
+from deepseek_free_api.chat.modes import ModeCatalogue
 from deepseek_free_api.config import token_problem
 from deepseek_free_api.errors import AuthenticationError, CapacityError, RequestError
 
@@ -116,9 +117,12 @@ def _model(info: ModelInfo) -> dict[str, object]:
 
 
 @router.get("/v1/models", response_model=ModelList)
-async def models() -> JSONResponse:
-    """The model catalogue in OpenAI's list format."""
-    return JSONResponse({"object": "list", "data": [_model(info) for info in list_models()]})
+async def models(request: Request) -> JSONResponse:
+    """The model catalogue in OpenAI's list format, without the modes DeepSeek has switched off."""
+    catalogue: ModeCatalogue | None = getattr(request.app.state, "modes", None)
+    off = await catalogue.switched_off() if catalogue is not None else frozenset()
+    listed = [_model(info) for info in list_models() if parse_model(info.id).model_type not in off]
+    return JSONResponse({"object": "list", "data": listed})
 
 
 @router.get("/v1/models/{model_id:path}", response_model=Model)

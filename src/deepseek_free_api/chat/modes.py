@@ -17,17 +17,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+import anyio
+
+from deepseek_free_api.accounts import AccountPool, AccountState
 from deepseek_free_api.errors import ModelDisabledError, ServiceError
 from deepseek_free_api.upstream.account_info import ModeConfig
 from deepseek_free_api.upstream.client import Identity
 
 log = logging.getLogger(__name__)
 
+_SERVING = (AccountState.FREE, AccountState.BUSY, AccountState.PACING)
+
 # Below every limit seen (163 840 characters for expert and vision, 2 621 440 for default, 2026-05),
 # so a shorter prompt needs no look at client/settings for its length.
 SAFE_PROMPT_CHARS = 100_000
 SETTINGS_TTL_S = 3600.0  # peers poll hourly (FLY _discover_models, 2026-05)
 FAILURE_RETRY_S = 60.0
+LIST_WAIT_S = 3.0  # GET /v1/models waits at most this long for client/settings
 REFRESH_MIN_S = 60.0  # DeepSeek said "too long" under a limit we knew: look again, but not in a loop
 
 
@@ -90,6 +96,14 @@ class ModeBook:
             )
         return mode
 
+    async def refresh(self, identity: Identity) -> None:
+        """Read client/settings with ``identity`` unless it was read within the hour."""
+        await self._load(identity, max_age=self._ttl_s)
+
+    def switched_off(self) -> frozenset[str]:
+        """The model types DeepSeek said are off, as last read (none before the first read)."""
+        return frozenset(kind for kind, config in self._modes.items() if not config.enabled)
+
     async def _load(self, identity: Identity, *, max_age: float) -> None:
         async with self._lock:  # one request asks; the others waiting here use its answer
             now = self._clock()
@@ -105,3 +119,43 @@ class ModeBook:
                 return
             self._modes = {config.model_type: config for config in configs}
             self._loaded_at, self._failed_at = self._clock(), None
+
+
+class ModeCatalogue:
+    """The modes switched off, for ``GET /v1/models``: asked with a serving account's token, hourly at most.
+
+    The list never waits long for DeepSeek: a read that takes more than ``LIST_WAIT_S`` is left
+    (the list then shows what is known), and one is tried at most every ``FAILURE_RETRY_S``.
+    """
+
+    def __init__(
+        self,
+        book: ModeBook,
+        pool: AccountPool,
+        identity_of: Callable[[str], Identity | None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._book = book
+        self._pool = pool
+        self._identity_of = identity_of
+        self._clock = clock
+        self._next_try = 0.0
+
+    async def switched_off(self) -> frozenset[str]:
+        """Model types to leave out of the list (none known before a server account could ask)."""
+        if self._clock() >= self._next_try:
+            self._next_try = self._clock() + FAILURE_RETRY_S
+            identity = await self._serving_identity()
+            if identity is not None:
+                with anyio.move_on_after(LIST_WAIT_S):
+                    await self._book.refresh(identity)  # cached for an hour
+        return self._book.switched_off()
+
+    async def _serving_identity(self) -> Identity | None:
+        for status in await self._pool.snapshot():  # a parked account's token may not be answered
+            if status.source == "server" and status.state in _SERVING:
+                identity = self._identity_of(status.id)
+                if identity is not None:
+                    return identity
+        return None

@@ -120,7 +120,7 @@ def hint_for(call: Call, facts: TurnFacts, fault: Fault | None) -> str | None:
         config.expert_min_client_version
     ):
         return "unsupported_client_by_model"
-    limit = next((m.input_character_limit for m in config.models if m.model_type == facts.model_type), None)
+    limit = next((m.input_character_limit for m in call.sim.models if m.model_type == facts.model_type), None)
     if limit is not None and len(facts.prompt) > limit:
         return "input_exceeds_limit"
     if call.user.rate_limited or (fault is not None and fault.name == "rate_limit"):
@@ -215,7 +215,7 @@ async def completion(call: Call) -> Response:
         if record is None or record.account_id != call.user.id or file_status(record) != "SUCCESS":
             return biz_error(*INVALID_FILE)
     model_type = body.get("model_type") or session.model_type
-    if model_type not in {m.model_type for m in call.sim.config.models if m.enabled}:
+    if model_type not in {m.model_type for m in call.sim.models if m.enabled}:
         return biz_error(1, "INVALID_MODEL_TYPE")
     fault = call.stream_fault(body["prompt"])
     refused = refusal_stream(call, fault, session.id)

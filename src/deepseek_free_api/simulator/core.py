@@ -41,6 +41,8 @@ class Simulator:
     def reset(self) -> None:
         """Forget sessions, files, requests, counters; restore accounts and configured faults."""
         self.world = World(self.config)
+        # client/settings' model configs; ``POST /_sim/models/<model_type>`` switches one off or on.
+        self.models = tuple(self.config.models)
         self.pow = PowIssuer(self.config.difficulty, self.config.pow_expire_after_ms)
         self.faults = FaultBook(self.config.faults)
 

@@ -9,7 +9,10 @@
   "prompt_contains", "path", …params}``), clear;
 * ``POST /_sim/accounts/<id>`` — ``{"mute_seconds"|"muted_until", "banned", "revoked",
   "rate_limited", "edge_block", "release"}`` and the 2026 signals (``"disabled"``, ``"ban_signal"``,
-  ``"mute_signal"``, ``"throttle_burst"``, ``"throttle_window_seconds"``, ``"throttle_signal"``).
+  ``"mute_signal"``, ``"throttle_burst"``, ``"throttle_window_seconds"``, ``"throttle_signal"``);
+* ``POST /_sim/models/<model_type>`` — ``{"enabled": false}`` switches a mode off in
+  ``client/settings`` and refuses its completions (``INVALID_MODEL_TYPE``), as DeepSeek did to
+  expert and vision in 2026-09; ``{"enabled": true}`` switches it back on (so does a reset).
 """
 
 from __future__ import annotations
@@ -128,6 +131,20 @@ def routes(sim: Simulator) -> list[Route]:
             target.release()
         return json_response(target.describe())
 
+    async def model(request: Request) -> Response:
+        model_type = request.path_params["model_type"]
+        if model_type not in {m.model_type for m in sim.models}:
+            return json_response({"error": "unknown model_type"}, status=404)
+        enabled = (await _body(request)).get("enabled")
+        if not isinstance(enabled, bool):
+            return json_response({"error": 'send {"enabled": true|false}'}, status=400)
+        sim.models = tuple(
+            replace(m, enabled=enabled) if m.model_type == model_type else m for m in sim.models
+        )
+        return json_response(
+            {"models": [{"model_type": m.model_type, "enabled": m.enabled} for m in sim.models]}
+        )
+
     return [
         Route("/_sim/requests", requests, methods=["GET"]),
         Route("/_sim/state", state, methods=["GET"]),
@@ -135,4 +152,5 @@ def routes(sim: Simulator) -> list[Route]:
         Route("/_sim/pow/restart", pow_restart, methods=["POST"]),
         Route("/_sim/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/_sim/accounts/{account_id}", account, methods=["POST"]),
+        Route("/_sim/models/{model_type}", model, methods=["POST"]),
     ]

@@ -90,7 +90,7 @@ async def settings(call: Call) -> Response:
             "search_feature": {"enabled": model.model_type != "vision"},
             "file_feature": {"enabled": True},
         }
-        for model in call.sim.config.models
+        for model in call.sim.models
     ]
     return ok({"settings": {"model_configs": {"value": configs}}})
 

@@ -152,6 +152,7 @@ class AccountRecord:
     proxy: str | None = field(default=None, repr=False)  # http(s):// or socks5:// URL, may hold a password
     origin: AccountOrigin = "config"
     checked_at: float | None = None  # the last ``accounts check``
+    canary: str | None = None  # the last canary run as JSON (canary.py): verdict, checks, evidence
 
 
 class AccountStore(Protocol):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
+from typing import Any
 
+from deepseek_free_api.account_actions import login_of, proxy_of
 from deepseek_free_api.accounts import AccountStatus
-from deepseek_free_api.stores import ServiceKey, UsageTotals
+from deepseek_free_api.canary import last_run
+from deepseek_free_api.stores import AccountRecord, ServiceKey, UsageTotals
 
 _NAV = (("/admin", "Accounts"), ("/admin/keys", "Keys"), ("/admin/playground", "Playground"))
 
@@ -54,9 +57,15 @@ def login(error: str | None = None) -> str:
 
 
 def accounts(
-    statuses: Sequence[AccountStatus], *, waiting: int, ready: bool, reasons: Iterable[str], csrf: str
+    statuses: Sequence[AccountStatus],
+    records: Mapping[str, AccountRecord],
+    *,
+    waiting: int,
+    ready: bool,
+    reasons: Iterable[str],
+    csrf: str,
 ) -> str:
-    """Every account's state, as the pool reports it, and whether the server is ready."""
+    """Every account's state as the pool reports it, its last canary run, actions, and an add form."""
     banner = (
         '<p class="status ok">Ready: an account can serve now.</p>'
         if ready
@@ -64,17 +73,37 @@ def accounts(
         + "".join(f"<li>{escape(r)}</li>" for r in reasons)
         + "</ul>"
     )
-    cards = "".join(_account(s) for s in statuses) or "<p>No accounts in the pool.</p>"
+    cards = "".join(_account(s, records.get(s.id)) for s in statuses) or "<p>No accounts in the pool.</p>"
     return layout(
         "Accounts",
         f"<h2>Accounts</h2>{banner}<p>Requests waiting for an account: <b id=queue>{waiting}</b></p>"
-        f'<div class="cards">{cards}</div><p><a href="/admin" class="button">Reload</a></p>',
+        "<p><button id=canary-all type=button>Run the canary on every account</button> "
+        '<a href="/admin" class="button">Reload</a></p>'
+        '<p id=account-action class="card hidden" role=status></p>'
+        f'<div class="cards">{cards}</div>{_ADD_FORM}',
         csrf=csrf,
         current="/admin",
     )
 
 
-def _account(s: AccountStatus) -> str:
+_ADD_FORM = (
+    '<form id=add-account class="card"><h3>Add an account</h3>'
+    "<p class=muted>A token, or an e-mail or mobile number with its password. It is kept in the store "
+    "and served by every server sharing it within seconds; the page never shows it again.</p>"
+    "<label>Name (optional) <input name=name pattern='[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}'></label>"
+    "<label>Token <input name=token type=password autocomplete=off></label>"
+    "<label>E-mail <input name=email type=email autocomplete=off></label>"
+    "<label>Mobile <input name=mobile autocomplete=off></label>"
+    "<label>Area code (with a mobile) <input name=area_code autocomplete=off></label>"
+    "<label>Password <input name=password type=password autocomplete=new-password></label>"
+    "<label>Proxy (optional) <input name=proxy type=password autocomplete=off "
+    "placeholder='socks5://user:pass@host:1080'></label>"
+    "<button>Add</button></form>"
+)
+_ACTIONS = (("check", "Re-check"), ("enable", "Re-enable"), ("canary", "Canary"), ("remove", "Remove"))
+
+
+def _account(s: AccountStatus, record: AccountRecord | None) -> str:
     rows = [
         ("Source", s.source),
         ("Until", _when(s.until)),
@@ -83,13 +112,55 @@ def _account(s: AccountStatus) -> str:
         ("Leases / ok / errors", f"{s.leases} / {s.successes} / {s.errors}"),
         ("Leased since", _when(s.leased_at)),
     ]
+    if record is not None:
+        rows[:0] = [("Login", login_of(record)), ("Origin", record.origin), ("Proxy", proxy_of(record.proxy))]
+        rows.append(("Condition", record.condition))
     body = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows)
     state = s.state.value
-    return (
-        f'<article class="card account" data-account="{escape(s.id)}" data-state="{escape(state)}">'
-        f'<h3>{escape(s.id)} <span class="badge {escape(state)}">{escape(state)}</span></h3>'
-        f"<dl>{body}</dl></article>"
+    name = escape(s.id)
+    buttons = (
+        ""
+        if s.source != "server"
+        else "".join(
+            f'<button type=button class="account-action {action}" data-action={action} data-account="{name}">'
+            f"{label}</button> "
+            for action, label in _ACTIONS
+            # A configured account comes back from the configuration: it is removed there.
+            if action != "remove" or (record is not None and record.origin == "added")
+        )
     )
+    return (
+        f'<article class="card account" data-account="{name}" data-state="{escape(state)}">'
+        f'<h3>{name} <span class="badge {escape(state)}">{escape(state)}</span></h3>'
+        f"<dl>{body}</dl>{_canary(None if record is None else last_run(record.canary))}"
+        f'<p class="actions">{buttons}</p></article>'
+    )
+
+
+def _canary(run: Mapping[str, Any] | None) -> str:
+    if run is None:
+        return '<p class="canary muted" data-verdict="">Canary: not run yet</p>'
+    verdict = str(run.get("verdict", ""))
+    at = run.get("at")
+    when = _when(float(at)) if isinstance(at, int | float) else "-"
+    failed = [c for c in run.get("checks", []) if isinstance(c, Mapping) and c.get("result") != "ok"]
+    details = "".join(_check(check) for check in failed)
+    more = f"<details><summary>Evidence</summary>{details}</details>" if details else ""
+    badge = "ok" if verdict == "ok" else "bad"
+    return (
+        f'<div class="canary" data-verdict="{escape(verdict)}"><p>Canary: '
+        f'<span class="badge canary-{badge}">{escape(verdict)}</span> <span class=muted>{when}</span></p>'
+        f"{more}</div>"
+    )
+
+
+def _check(check: Mapping[str, Any]) -> str:
+    text = f"{check.get('check')}: {check.get('result')} — {check.get('detail', '')}"
+    evidence = check.get("evidence")
+    if isinstance(evidence, Mapping):
+        headers = "\n".join(f"{name}: {value}" for name, value in evidence.get("headers", []))
+        text += f"\nHTTP {evidence.get('status')}\n{headers}\n\n{evidence.get('first_bytes', '')}"
+    return f"<pre>{escape(text)}</pre>"
 
 
 def keys(records: Sequence[tuple[ServiceKey, UsageTotals]], *, store: str, csrf: str) -> str:

@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from deepseek_free_api.account_actions import view
 from deepseek_free_api.accounts import AccountPool, AccountStatus
-from deepseek_free_api.api.admin import pages
+from deepseek_free_api.api.admin import actions, pages
+from deepseek_free_api.api.admin.forms import read_form, read_json
 from deepseek_free_api.api.admin.session import COOKIE, SESSION_S, Session, Sessions
 from deepseek_free_api.api.ops.readiness import readiness
+from deepseek_free_api.canary import last_run
 from deepseek_free_api.chat.models import list_models
 from deepseek_free_api.settings import Settings
-from deepseek_free_api.stores import KeyExistsError, KeyLimits, Stores
+from deepseek_free_api.stores import AccountRecord, KeyExistsError, KeyLimits, Stores
 
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_MAX_FORM_BYTES = 4096
 _STATIC = {"admin.css": "text/css; charset=utf-8", "admin.js": "text/javascript; charset=utf-8"}
 # Every asset comes from this server; nothing inline runs, so an injected tag could not either.
 _CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
@@ -56,7 +56,7 @@ def router_for(settings: Settings) -> APIRouter:
 
     @router.post("/admin/login")
     async def login(request: Request) -> Response:
-        key = (await _form(request)).get("key", "")
+        key = (await read_form(request)).get("key", "")
         if not key or not sessions.is_admin_key(key):
             log.warning("admin login refused from %s", request.client.host if request.client else "unknown")
             return html(pages.login("That is not an admin key."), 401)
@@ -70,7 +70,7 @@ def router_for(settings: Settings) -> APIRouter:
     @router.post("/admin/logout")
     async def logout(request: Request) -> Response:
         session = sessions.of(request)
-        if session is not None and (await _form(request)).get("csrf") == session.csrf:
+        if session is not None and (await read_form(request)).get("csrf") == session.csrf:
             sessions.log_out(session)
         response = RedirectResponse("/admin/login", status_code=303, headers=_HEADERS)
         response.delete_cookie(
@@ -82,8 +82,11 @@ def router_for(settings: Settings) -> APIRouter:
     async def accounts_page(request: Request) -> HTMLResponse:
         session = page(request)
         statuses, waiting, ready, reasons = await _accounts(request)
+        records = {record.id: record for record in await _stores(request).accounts.all()}
         return html(
-            pages.accounts(statuses, waiting=waiting, ready=ready, reasons=reasons, csrf=session.csrf)
+            pages.accounts(
+                statuses, records, waiting=waiting, ready=ready, reasons=reasons, csrf=session.csrf
+            )
         )
 
     @router.get("/admin/keys")
@@ -101,18 +104,19 @@ def router_for(settings: Settings) -> APIRouter:
     async def accounts_json(request: Request) -> JSONResponse:
         _may(sessions.may_read(request))
         statuses, waiting, ready, reasons = await _accounts(request)
+        records = {record.id: record for record in await _stores(request).accounts.all()}
         body = {
             "ready": ready,
             "reasons": reasons,
             "waiting": waiting,
-            "accounts": [_status(s) for s in statuses],
+            "accounts": [_status(s, records.get(s.id)) for s in statuses],
         }
         return JSONResponse(body, headers=_HEADERS)
 
     @router.post("/admin/api/keys")
     async def create_key(request: Request) -> JSONResponse:
         _may(sessions.may_act(request))
-        form = await _json(request)
+        form = await read_json(request)
         name = str(form.get("name", ""))
         if not _NAME.fullmatch(name):
             return _refused(400, "A name takes 1-64 letters, digits, '.', '_' or '-'")
@@ -134,6 +138,8 @@ def router_for(settings: Settings) -> APIRouter:
             return _refused(404, f"No active service key named {name[:64]!r}")
         log.info("admin revoked service key %r", name[:64])
         return JSONResponse({"name": name, "revoked": True}, headers=_HEADERS)
+
+    actions.add_routes(router, sessions, settings, _HEADERS)
 
     @router.get("/admin/static/{name}")
     async def static(name: str) -> Response:
@@ -159,8 +165,9 @@ def _https(request: Request) -> bool:
     return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
 
 
-def _status(s: AccountStatus) -> dict[str, Any]:
-    return {
+def _status(s: AccountStatus, record: AccountRecord | None) -> dict[str, Any]:
+    shown = {} if record is None else view(record) | {"canary": last_run(record.canary)}
+    return shown | {
         "id": s.id, "source": s.source, "state": s.state.value, "until": s.until, "reason": s.reason,
         "last_error": s.last_error, "in_flight": s.in_flight, "leases": s.leases,
         "successes": s.successes, "errors": s.errors, "leased_at": s.leased_at,
@@ -206,27 +213,3 @@ def _limits(form: dict[str, Any]) -> KeyLimits:
         expires_at = time.time() + span * 86400
     models = tuple(p.strip() for p in str(form.get("models") or "").split(",") if p.strip())[:64]
     return KeyLimits(count("rpm"), count("concurrency"), count("tokens_per_day"), models, expires_at)
-
-
-async def _body(request: Request) -> bytes:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > _MAX_FORM_BYTES:
-            raise HTTPException(413, "The form is too large")
-    return body
-
-
-async def _form(request: Request) -> dict[str, str]:
-    fields = parse_qs((await _body(request)).decode(errors="replace"), max_num_fields=8)
-    return {name: values[0] for name, values in fields.items()}
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    try:
-        value = json.loads(await _body(request))
-    except ValueError:
-        raise HTTPException(400, "Send a JSON object") from None
-    if not isinstance(value, dict):
-        raise HTTPException(400, "Send a JSON object")
-    return value

@@ -112,6 +112,9 @@ class Metrics:
             "Chat attempts that failed on an account, by error class (mid-stream failures included)",
             ["error"],
         )
+        self._canary = counter(
+            "canary_runs", "Drift canary runs on an account, by verdict (ok, muted, banned, …)", ["verdict"]
+        )
         # Step 9 (session reuse) adds its hit and miss counters here, next to the turn's others.
         self._accounts = gauge("accounts", "Accounts by state and source", ["state", "source"])
         self._leases = gauge("leases_in_use", "Accounts leased to a generation now")
@@ -150,6 +153,10 @@ class Metrics:
         self._upstream_calls[(endpoint,)].inc()
         if error is not None:
             self._upstream_errors[(endpoint, type(error).__name__)].inc()
+
+    def canary(self, verdict: str) -> None:
+        """One canary run on one account ended with ``verdict`` (``canary.kind``)."""
+        self._canary[(verdict,)].inc()
 
     # -- scraping --------------------------------------------------------------------------------
 

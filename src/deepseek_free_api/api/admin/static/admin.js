@@ -82,3 +82,74 @@ if (play) {
     status.dataset.done = "";  // the answer is shown (tests and screen readers wait for this)
   });
 }
+
+// Account actions. The page reloads to show the new state; the sentence saying what happened is
+// carried over the reload in sessionStorage (never a token: answers hold none).
+const notice = document.getElementById("account-action");
+const NOTICE = "admin-account-notice";
+
+function showNotice() {
+  const saved = window.sessionStorage.getItem(NOTICE);
+  if (!notice || saved === null) return;
+  window.sessionStorage.removeItem(NOTICE);
+  const { text, bad } = JSON.parse(saved);
+  notice.textContent = text;
+  notice.classList.remove("hidden");
+  notice.classList.toggle("error", Boolean(bad));
+  notice.dataset.done = "";
+}
+showNotice();
+
+function reloadWith(text, bad) {
+  window.sessionStorage.setItem(NOTICE, JSON.stringify({ text, bad }));
+  window.location.reload();
+}
+
+function said(action, account, data) {
+  if (action === "check") return data.message;
+  if (action === "canary") return `Canary on ${account}: ${data.verdict}`;
+  if (action === "enable") return `Account ${account} re-enabled (${data.condition})`;
+  return `Account ${account} removed. ${data.note ?? ""}`.trim();
+}
+
+for (const button of document.querySelectorAll("button.account-action")) {
+  button.addEventListener("click", async () => {
+    const { action, account } = button.dataset;
+    if (action === "remove" && !window.confirm(`Remove ${account}? Servers stop using it within seconds.`)) return;
+    for (const other of document.querySelectorAll("button.account-action")) other.disabled = true;
+    try {
+      const data = await act(`/admin/api/accounts/${encodeURIComponent(account)}/${action}`);
+      reloadWith(said(action, account, data), action === "check" && !data.ok);
+    } catch (error) {
+      reloadWith(`${action} ${account}: ${error.message}`, true);
+    }
+  });
+}
+
+const canaryAll = document.getElementById("canary-all");
+if (canaryAll) {
+  canaryAll.addEventListener("click", async () => {
+    canaryAll.disabled = true;
+    try {
+      const data = await act("/admin/api/canary");
+      reloadWith(data.runs.map((run) => `${run.account}: ${run.verdict}`).join("; ") || "No server accounts");
+    } catch (error) {
+      reloadWith(`canary: ${error.message}`, true);
+    }
+  });
+}
+
+const addForm = document.getElementById("add-account");
+if (addForm) {
+  addForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const added = await act("/admin/api/accounts", formObject(addForm));
+      addForm.reset();
+      reloadWith(`Account ${added.id} added (${added.login}); servers sharing the store serve it within seconds`);
+    } catch (error) {
+      addForm.reset();  // the secrets typed in do not stay in the page
+      reloadWith(`Adding the account failed: ${error.message}`, true);
+    }
+  });
+}
