@@ -135,6 +135,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             wait_timeout_s=settings.pool.wait_timeout_s,
             min_interval_s=settings.pool.min_interval_s,
             lease_ttl_s=settings.pool.lease_ttl_s,
+            max_caller_accounts=settings.auth.max_caller_accounts,
             login=partial(log_in, client),
             stop_orphan=partial(stop_orphan, client),
             device_salt=salt,

@@ -50,6 +50,7 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `auth.allow_anonymous` | `DEEPSEEK_FREE_API_AUTH_ALLOW_ANONYMOUS` | `false` | let callers without a key use server-side accounts |
 | `auth.caller_tokens` | `DEEPSEEK_FREE_API_AUTH_CALLER_TOKENS` | `false` | with `api_keys` set, still take other bearers as the caller's own DeepSeek tokens (otherwise 401) |
 | `auth.admin_keys` | `DEEPSEEK_FREE_API_AUTH_ADMIN_KEYS` | none | keys for `/metrics` and `/readyz` from other machines (as a bearer or `x-api-key`), and to log in to the admin page at `/admin` (404 while unset) |
+| `auth.max_caller_accounts` | `DEEPSEEK_FREE_API_AUTH_MAX_CALLER_ACCOUNTS` | `1000` | accounts made from callers' own tokens, at most: idle ones are evicted least recently used first; when every one is in use a new caller gets 429 with `Retry-After` |
 | `pool.max_waiters` | `DEEPSEEK_FREE_API_POOL_MAX_WAITERS` | `64` | requests queued for a free account before 429 |
 | `pool.wait_timeout_s` | `DEEPSEEK_FREE_API_POOL_WAIT_TIMEOUT_S` | `30` | longest wait for an account before 429 |
 | `pool.min_interval_s` | `DEEPSEEK_FREE_API_POOL_MIN_INTERVAL_S` | `1` | pause between two generations on one account |

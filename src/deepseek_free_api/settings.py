@@ -131,6 +131,9 @@ class AuthSettings:
     caller_tokens: bool = False
     # Keys for the operator's endpoints (/metrics, /readyz from another machine); never service keys.
     admin_keys: tuple[str, ...] = field(default=(), repr=False, metadata={"secret": True, "token": True})
+    # Accounts made from callers' own tokens, at most (a hard cap: idle ones are evicted least
+    # recently used first; when all are leased or awaited, a new caller gets 429).
+    max_caller_accounts: int = field(default=1000, metadata=_min(1, maximum=1_000_000))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 
 from ..config import device_id_for, token_identity
+from ..errors import AuthenticationError, CapacityError
 from .account import Account, token_account_id
 from .health import AccountHealth
 from .matching import Slot
@@ -18,6 +19,9 @@ from .matching import Slot
 AccountListener = Callable[[str], None]  # told the id of an account removed, evicted or given a new token
 
 log = logging.getLogger(__name__)
+
+# When a caller account may be idle again is not known here: about one generation from now.
+CALLER_RETRY_AFTER_S = 5.0
 
 
 class AccountRegistry:
@@ -121,12 +125,23 @@ class AccountRegistry:
                 log.exception("account listener %r failed for account %s", listener, account_id)
 
     def register_caller_tokens(self, tokens: Sequence[str]) -> list[str]:
-        """Accounts for tokens a caller brought; the same token always maps to the same account."""
+        """Accounts for tokens a caller brought; the same token always maps to the same account.
+
+        The cap on caller accounts is hard: room for new tokens is made by evicting idle caller
+        accounts, least recently used first, never one leased or awaited, nor one this request
+        brings; if that cannot make room, nothing is registered and CapacityError (429) says so.
+        """
+        wanted = list(dict.fromkeys(token for token in (raw.strip() for raw in tokens) if token))
+        new = [token for token in wanted if token not in self._by_token]
+        if len(new) > self.max_caller_accounts:
+            raise AuthenticationError(
+                f"The bearer holds {len(new)} DeepSeek tokens; this server keeps at most "
+                f"{self.max_caller_accounts} callers' tokens (auth.max_caller_accounts)"
+            )
+        known = {self._by_token[token] for token in wanted if token in self._by_token}
+        self._make_room(len(new), keep=known)
         ids: list[str] = []
-        for raw in tokens:
-            token = raw.strip()
-            if not token:
-                continue
+        for token in wanted:
             account_id = self._by_token.get(token)
             if account_id is None:
                 account_id = token_account_id(token)
@@ -136,23 +151,25 @@ class AccountRegistry:
                 self.add(Account.from_token(token, name=account_id, source="caller", device_id=device_id))
             if account_id in self._callers:
                 self._callers.move_to_end(account_id)
-            if account_id not in ids:
-                ids.append(account_id)
-        self._evict_callers(keep=set(ids))
+            ids.append(account_id)
         return ids
+
+    def _make_room(self, needed: int, *, keep: Collection[str]) -> None:
+        """Evict idle caller accounts until ``needed`` more fit under the cap, or evict none and refuse."""
+        excess = len(self._callers) + needed - self.max_caller_accounts
+        if excess <= 0:
+            return
+        idle = [i for i in self._callers if i not in keep and not self._in_use(i)][:excess]
+        if len(idle) < excess:
+            raise CapacityError(
+                f"this server holds {len(self._callers)} accounts made from callers' own tokens, its "
+                f"limit (auth.max_caller_accounts), and too few are idle to make room for {needed} more",
+                retry_after=CALLER_RETRY_AFTER_S,
+            )
+        for account_id in idle:
+            self.remove(account_id)
 
     def _touch_caller(self, account_id: str) -> None:
         """The end of a generation counts as a use of a caller account."""
         if account_id in self._callers:
             self._callers.move_to_end(account_id)
-            self._evict_callers()
-
-    def _evict_callers(self, keep: Collection[str] = ()) -> None:
-        excess = len(self._callers) - self.max_caller_accounts
-        for account_id in list(self._callers):
-            if excess <= 0:
-                break
-            if account_id in keep or self._in_use(account_id):
-                continue
-            self.remove(account_id)
-            excess -= 1

@@ -21,6 +21,7 @@ from .faults import Fault
 from .files import file_status
 from .generation import StreamRun, build_shape, plan_with_fault
 from .replies import TurnFacts, plan_reply
+from .retention import LENGTH_LIMIT, grow, is_full
 from .sessions import ILLEGAL_SESSION, find_session
 from .signals import (
     THROTTLED,
@@ -44,7 +45,10 @@ _HINTS = {
     "input_exceeds_limit": "Content is too long. Please shorten it and try again.",
     "rate_limit_reached": TOO_FREQUENT,
     "unsupported_client_by_model": "Update to the latest version to use Expert/Vision.",
+    "conversation_length": LENGTH_LIMIT,
 }
+# The length limit's own finish_reason is not known (retention.py): sent as the input limit's.
+_FINISH_REASONS = {"conversation_length": "input_exceeds_limit"}
 
 
 def generation_for(call: Call) -> int:
@@ -114,8 +118,10 @@ def refusal_stream(call: Call, fault: Fault | None, session_id: str) -> Response
     return None
 
 
-def hint_for(call: Call, facts: TurnFacts, fault: Fault | None) -> str | None:
+def hint_for(call: Call, facts: TurnFacts, fault: Fault | None, session: Session) -> str | None:
     config, version = call.sim.config, call.request.headers.get("x-client-version", "")
+    if is_full(call.sim.world, session):
+        return "conversation_length"
     if facts.model_type in ("expert", "vision") and version_tuple(version) < version_tuple(
         config.expert_min_client_version
     ):
@@ -131,7 +137,8 @@ def hint_for(call: Call, facts: TurnFacts, fault: Fault | None) -> str | None:
 def hint_stream(call: Call, ids: tuple[int, int], model_type: str, reason: str) -> Response:
     call.sim.world.count(f"hint_{reason}")
     ready = {"request_message_id": ids[0], "response_message_id": ids[1], "model_type": model_type}
-    hint = {"type": "error", "content": _HINTS[reason], "clear_response": True, "finish_reason": reason}
+    finish = _FINISH_REASONS.get(reason, reason)
+    hint = {"type": "error", "content": _HINTS[reason], "clear_response": True, "finish_reason": finish}
     return short_stream([encode(ready, "ready"), encode(hint, "hint")])
 
 
@@ -145,12 +152,15 @@ def start_reply(
 ) -> Response:
     """Claim the account and stream a fresh reply for the user message ``ids[0]``."""
     sim, account = call.sim, call.user
+    if is_full(sim.world, session):  # a regenerated answer adds a message too
+        return hint_stream(call, ids, facts.model_type, "conversation_length")
     plan = plan_with_fault(plan_reply(facts, sim.config), fault)
     if account.banned:  # banned accounts get a valid but empty stream (Chat2API #164, 2026-06)
         plan = replace(plan, answer="", thinking=None, results=(), tip=None)
     message = Message(ids[1], ids[0], "ASSISTANT", time.time(), generation=generation_for(call))
     message.plan, message.facts = plan, facts  # a continue rebuilds the same stream from these
     session.messages[message.message_id] = message
+    grow(sim.world, session, len(plan.answer) + len(plan.thinking or ""))
     session.current_message_id = message.message_id
     session.updated_at = time.time()
     session.title = session.title or plan.title
@@ -186,11 +196,14 @@ def run_stream(
     return run.response()
 
 
-def add_user_message(session: Session, message_id: int, facts: TurnFacts, files: list[str]) -> None:
+def add_user_message(
+    call: Call, session: Session, message_id: int, facts: TurnFacts, files: list[str]
+) -> None:
     """Record the user message ``message_id`` under ``facts.parent``."""
     user = Message(message_id, facts.parent, "USER", time.time(), prompt=facts.prompt, files=list(files))
     user.model_type, user.thinking, user.search = facts.model_type, facts.thinking, facts.search
     session.messages[message_id] = user
+    grow(call.sim.world, session, len(facts.prompt))
 
 
 async def completion(call: Call) -> Response:
@@ -227,10 +240,10 @@ async def completion(call: Call) -> Response:
         body["prompt"], model_type, body["thinking_enabled"], body["search_enabled"], len(files), parent
     )
     ids = session.next_ids()
-    hint = hint_for(call, facts, fault)
+    hint = hint_for(call, facts, fault, session)
     if hint is not None:
         return hint_stream(call, ids, model_type, hint)
     session.model_type = model_type
     session.ref_file_ids = files
-    add_user_message(session, ids[0], facts, files)
+    add_user_message(call, session, ids[0], facts, files)
     return start_reply(call, session, facts, ids, fault, "completion")

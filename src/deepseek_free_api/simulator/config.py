@@ -190,6 +190,13 @@ class SimulatorConfig:
     required_headers: tuple[str, ...] = ()  # any of them missing: 40300 Missing Header on every call
     emit_finish: bool = True
     request_log_limit: int = 10_000
+    request_log_bytes: int = 64 * 1024 * 1024  # request bodies kept for /_sim/requests, oldest dropped
+    # What the simulator keeps of sessions (retention.py): the least recently updated session of an
+    # account, or of all, is reclaimed past these, and then answers as an expired one does.
+    sessions_per_account: int = 256
+    sessions_max: int = 4096
+    sessions_max_chars: int = 256 * 1024 * 1024  # prompt and answer characters in all sessions
+    session_max_messages: int = 512  # then "Length limit reached. Please start a new chat."
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SimulatorConfig:
@@ -246,6 +253,10 @@ class SimulatorConfig:
             raise ValueError("busy_after_disconnect_seconds must be >= 0 (or absent)")
         if self.network_latency_ms < 0:
             raise ValueError("network_latency_ms must be >= 0")
+        for name in ("request_log_limit", "request_log_bytes", "sessions_per_account", "sessions_max",
+                     "sessions_max_chars", "session_max_messages"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
         for script in self.scripts:
             _check_script(script)
 

@@ -148,7 +148,7 @@ def gated(sim: Simulator, handler: Handler, *, auth: bool = True) -> Callable[[R
         world = sim.world
         body = await request.body()
         entry = _log_entry(request, body)
-        world.requests.append(entry)
+        world.log_request(entry, len(body) + 512)  # 512: the entry besides its body
         world.count("requests")
         token = bearer(request)
         account = world.by_token(token) if token else None

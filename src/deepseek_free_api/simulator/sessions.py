@@ -10,6 +10,7 @@ from starlette.responses import Response
 from .core import Call
 from .envelope import BodyInvalid, biz_error, check_fields, ok, read_json
 from .patch import deep_copy
+from .retention import admit_session
 from .state import Message, Session
 
 ILLEGAL_SESSION = (1, "ILLEGAL_CHAT_SESSION_ID")  # NIY ref §8 (update_title), 2026-05
@@ -79,6 +80,7 @@ async def create(call: Call) -> Response:
     check_fields(body, {}, {"agent": "str?", "character_id": "str?"})
     if call.user.banned and call.user.ban_signal == "empty":
         return ok(None)
+    admit_session(call.sim.world, call.user.id)
     session = call.sim.world.new_session(call.user.id)
     call.sim.world.count("sessions_created")
     return ok({"chat_session": session_json(session), "ttl_seconds": call.sim.config.session_ttl_seconds})
@@ -91,7 +93,7 @@ async def delete(call: Call) -> Response:
     session = find_session(call, body["chat_session_id"])
     if session is None:
         return biz_error(*ILLEGAL_SESSION)
-    del call.sim.world.sessions[session.id]
+    call.sim.world.drop_session(session.id)
     return ok(None)
 
 
@@ -100,7 +102,7 @@ async def delete_all(call: Call) -> Response:
     await read_json(call.request, call.body)
     world = call.sim.world
     for session_id in [s.id for s in world.sessions.values() if s.account_id == call.user.id]:
-        del world.sessions[session_id]
+        world.drop_session(session_id)
     return ok(None)
 
 

@@ -21,6 +21,7 @@ from .core import Call
 from .envelope import biz_error, check_fields, ok, read_json
 from .generation import build_shape
 from .replies import TurnFacts
+from .retention import grow
 from .sessions import ILLEGAL_SESSION, find_session
 from .state import Message, Session
 
@@ -54,10 +55,10 @@ async def edit_message(call: Call) -> Response:
         old.parent_id,
     )
     ids = session.next_ids()
-    hint = hint_for(call, facts, fault)
+    hint = hint_for(call, facts, fault, session)
     if hint is not None:
         return hint_stream(call, ids, model_type, hint)
-    add_user_message(session, ids[0], facts, files)
+    add_user_message(call, session, ids[0], facts, files)
     return start_reply(call, session, facts, ids, fault, "edit_message")
 
 
@@ -98,6 +99,7 @@ async def continue_(call: Call) -> Response:
     fault = call.stream_fault(message.facts.prompt)
     if fault is not None and fault.name == "new_message":
         message, fault = _moved(session, message), None
+        grow(call.sim.world, session, len(message.plan.answer) if message.plan else 0)
     refused = refusal_stream(call, fault, session.id)
     if refused is not None:
         return refused

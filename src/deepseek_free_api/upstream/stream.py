@@ -18,6 +18,7 @@ from deepseek_free_api.errors import (
     UpstreamUnreachableError,
 )
 from deepseek_free_api.upstream.classifier import classify_http
+from deepseek_free_api.upstream.transfer import settle
 
 log = logging.getLogger("deepseek_free_api.upstream.client")
 
@@ -134,23 +135,7 @@ class UpstreamStream:
         perform task then finishes (cancelled after a short grace if it does not).
         """
         self._abort()
-        response = self._response
-        if response is None:
-            return
-        quit_now = getattr(response, "quit_now", None)
-        if quit_now is not None:
-            quit_now.set()
-        task: asyncio.Task[None] | None = getattr(response, "astream_task", None)
-        if task is None:
-            return
-        # asyncio.wait, not await: the aborted task ends cancelled, and that is not our cancellation.
-        if not task.done():
-            done, _ = await asyncio.wait({task}, timeout=1.0)
-            if not done:
-                task.cancel()
-                await asyncio.wait({task})
-        if not task.cancelled() and task.exception() is not None:
-            log.debug("closing upstream stream failed", exc_info=task.exception())
+        await settle(self._response)
 
 
 def _raise_end(item: Any, silence: _Silence | None) -> None:

@@ -11,6 +11,7 @@ curl_cffi's own clean-up then returns the handle to the pool.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +51,38 @@ class Transfer:
         self._curl = None
         if session is not None and curl is not None:
             session.abort(curl)
+
+    async def end(self, response: Any) -> None:
+        """Abort the transfer, then wait for ``response``'s perform task (None: nothing was answered).
+
+        Never curl_cffi's ``Response.aclose``: that waits until the whole body has arrived.
+        """
+        self.abort()
+        await settle(response)
+
+
+async def settle(response: Any) -> None:
+    """Wait until an aborted streaming ``response`` has let go of its curl handle (idempotent).
+
+    ``quit_now`` covers a transfer that was not aborted (its next bytes end it); a perform task that
+    does not end within a second is cancelled.
+    """
+    if response is None:
+        return
+    quit_now = getattr(response, "quit_now", None)
+    if quit_now is not None:
+        quit_now.set()
+    task: asyncio.Task[None] | None = getattr(response, "astream_task", None)
+    if task is None:
+        return
+    # asyncio.wait, not await: the aborted task ends cancelled, and that is not our cancellation.
+    if not task.done():
+        done, _ = await asyncio.wait({task}, timeout=1.0)
+        if not done:
+            task.cancel()
+            await asyncio.wait({task})
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("closing a streaming transfer failed", exc_info=task.exception())
 
 
 class OwnedSession(AsyncSession[Any]):
