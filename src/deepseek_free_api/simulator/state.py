@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .calls import CallCount
 from .config import AccountConfig, SimulatorConfig
 from .replies import ReplyPlan, TurnFacts
 
@@ -243,6 +244,7 @@ class World:
     requests: deque[dict[str, Any]] = field(default_factory=deque)
     violations: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
+    calls: CallCount = field(default_factory=CallCount)  # in flight now and at most
     seq: int = 0
 
     def __post_init__(self) -> None:
