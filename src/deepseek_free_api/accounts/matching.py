@@ -71,6 +71,27 @@ def rank(waiter: Waiter, candidates: list[Slot], now: float) -> list[Slot]:
     )
 
 
+def on_probation(slot: Slot) -> bool:
+    """Whether a lease on this account re-checks an invalid mark (banned, disabled, token rejected)."""
+    return slot.health.invalid_reason is not None
+
+
+def one_probe(ranked: list[Slot], probing: bool) -> list[Slot]:
+    """``ranked`` with at most one account due for a re-check, and none while one is re-checked.
+
+    Ten accounts banned overnight come due together; re-checking them all on the next ten requests
+    would be a burst of calls on banned accounts, which DeepSeek reads as one operator's bots.
+    """
+    kept: list[Slot] = []
+    for slot in ranked:
+        if on_probation(slot):
+            if probing:
+                continue
+            probing = True
+        kept.append(slot)
+    return kept
+
+
 def why_hopeless(waiter: Waiter, candidates: list[Slot], now: float, budget: float) -> ServiceError | None:
     """An error if no candidate can serve this waiter within ``budget`` seconds, else None.
 

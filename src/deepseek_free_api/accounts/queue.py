@@ -32,7 +32,16 @@ from ..stores import AccountStore, LeaseStore, RateStore
 from ..stores import Lease as Grant
 from .health import LeaseRecord
 from .lease import Lease, LeaseKeeper
-from .matching import Slot, Waiter, candidates_for, estimate_wait, rank, why_hopeless
+from .matching import (
+    Slot,
+    Waiter,
+    candidates_for,
+    estimate_wait,
+    on_probation,
+    one_probe,
+    rank,
+    why_hopeless,
+)
 from .pacing import HourlyQuota
 from .shared import SharedAccounts
 from .waiters import WaiterQueue
@@ -239,12 +248,15 @@ class LeaseQueue(SharedAccounts):
         """
         batch: list[tuple[Waiter, list[str]]] = []
         chosen: set[str] = set()
+        # Re-checks of invalid marks run one at a time (in this process): see ``one_probe``.
+        probing = any(s.health.busy and on_probation(s) for s in self._slots.values())
         for waiter in self._waiters:
             if waiter.future.done():
                 continue
             now = self._clock()
             candidates = candidates_for(waiter, self._slots)
-            ranked = rank(waiter, candidates, now)
+            ranked = one_probe(rank(waiter, candidates, now), probing)
+            probing = probing or any(on_probation(s) for s in ranked)
             if not ranked:
                 error = self._hopeless(waiter, candidates, now)
                 if error is not None:
