@@ -30,7 +30,7 @@ def test_an_account_at_its_quota_rests_until_the_window_frees_a_slot() -> None:
                 await asyncio.wait_for(use(pool), 5)  # at once, not after pool.wait_timeout_s
             assert "2 at the hourly quota of pool.max_generations_per_hour" in refused.value.message
             assert refused.value.retry_after == pytest.approx(3000, abs=1)
-            assert {s.state for s in await pool.snapshot()} == {AccountState.PACING}
+            assert {s.state for s in await pool.snapshot()} == {AccountState.QUOTA}
             clock.advance(3000)  # the first two generations left the window; the later two did not
             assert sorted([await use(pool), await use(pool)]) == ["a0", "a1"]
             with pytest.raises(NoUsableAccountError) as again:

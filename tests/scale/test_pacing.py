@@ -109,8 +109,8 @@ def test_no_account_generates_twice_within_the_min_interval_across_two_servers(s
 
 
 def test_a_hundred_requests_go_to_the_longest_idle_of_three_accounts() -> None:
-    # Two clients over three accounts: whenever a request arrives, one account at least rests. Mixed
-    # answer lengths make the account leased longest ago differ from the one idle longest.
+    # Two clients over three accounts, answers of mixed lengths (which one is idle longest is
+    # measured exactly by the next test; here, on the whole run, what a user would notice).
     prompts = [("slowish" if i % 3 == 0 else "brief") + f" {i}" for i in range(100)]
     tokens = ["tok-alpha", "tok-beta", "tok-gamma"]
     with simulator(tokens) as sim:
@@ -127,23 +127,11 @@ def test_a_hundred_requests_go_to_the_longest_idle_of_three_accounts() -> None:
     assert len(log) == 100
     shares = Counter(r["account"] for r in log)
     assert min(shares.values()) >= 25, shares  # a fair share each (33 on average)
-    # The account each generation went to had rested at least as long as every other idle one,
-    # give or take the time a server takes to release an account after its stream ended.
-    slack = 0.2
-    last_end: dict[str, float] = {}
-    for index, call in enumerate(log):
-        start, chosen = float(call["time"]), call["account"]
-        running = {r["account"] for r in log[:index] if float(r["ended"]) > start - slack}
-        idle = {a: end for a, end in last_end.items() if a not in running and a != chosen}
-        never_used = [a for a in ("alpha", "beta", "gamma") if a not in last_end and a != chosen]
-        if chosen in last_end:
-            assert not never_used, f"call {index}: {chosen} again while {never_used} had never served"
-            longest = min(idle.values(), default=float("inf"))
-            assert last_end[chosen] <= longest + slack, (
-                f"call {index}: {chosen} (idle since {last_end[chosen]:.3f}) picked over an account idle "
-                f"since {longest:.3f}"
-            )
-        last_end[chosen] = float(call["ended"])
+    # At most two accounts are busy at once, so another one always rests: the next generation never
+    # goes to the account that served the last one.
+    sequence = [r["account"] for r in log]
+    repeats = [i for i in range(1, 100) if sequence[i] == sequence[i - 1]]
+    assert not repeats, f"the same account twice in a row at calls {repeats}: {sequence}"
 
 
 def test_an_account_that_just_ended_a_long_answer_is_not_picked_over_one_that_rested() -> None:
@@ -185,6 +173,7 @@ def test_an_account_at_its_hourly_quota_rests_in_every_server_and_after_a_restar
             started = time.monotonic()
             refused = in_turn(first.url, ["brief 5"], 1) + in_turn(second.url, ["brief 6"], 1)
             took = time.monotonic() - started
+            ready = httpx.get(first.url + "/readyz", timeout=10)
         with serve(env) as restarted:
             again = in_turn(restarted.url, ["brief 7"], 1)
         log = completions(sim)
@@ -195,6 +184,8 @@ def test_an_account_at_its_hourly_quota_rests_in_every_server_and_after_a_restar
         assert "pool.max_generations_per_hour" in outcome.text
         assert outcome.retry_after is not None and 3000 < int(outcome.retry_after) <= 3600, outcome
     assert took < 5, f"the refusals took {took:.1f} s: they must not wait for pool.wait_timeout_s"
+    assert ready.status_code == 503, ready.text
+    assert ready.json()["accounts"] == {"quota": 2}
 
 
 def test_a_start_with_twenty_accounts_sends_at_most_two_calls_at_once(tmp_path: Path) -> None:

@@ -74,7 +74,8 @@ class AccountState(StrEnum):
 
     FREE = "free"
     BUSY = "busy"
-    PACING = "pacing"  # inside min_interval_s after its last generation, or at its hourly quota
+    PACING = "pacing"  # inside min_interval_s after its last generation
+    QUOTA = "quota"  # its generations in the last hour reached pool.max_generations_per_hour
     COOLDOWN = "cooldown"
     MUTED = "muted"
     NEEDS_LOGIN = "needs_login"  # free, but a login runs before it is handed out
@@ -199,8 +200,10 @@ class AccountHealth:
             return AccountState.MUTED, self.muted_until
         if self.cooldown_until > now:
             return AccountState.COOLDOWN, self.cooldown_until
-        if max(self.ready_at, self.quota_until) > now:
-            return AccountState.PACING, max(self.ready_at, self.quota_until)
+        if self.quota_until > now:
+            return AccountState.QUOTA, self.quota_until
+        if self.ready_at > now:
+            return AccountState.PACING, self.ready_at
         if self.invalid_reason is not None:
             return AccountState.PROBATION, None
         if self.needs_login:
