@@ -157,10 +157,14 @@ def test_an_account_that_just_ended_a_long_answer_is_not_picked_over_one_that_re
 
             outcomes = asyncio.run(scenario())
         log = completions(sim)
+        calls = upstream(sim, "")
     assert [o.status for o in outcomes] == [200] * 3
     long, short, chosen = (r["account"] for r in log)
     assert long != short
-    assert chosen == short, "the account idle longest serves next, not the one leased longest ago"
+    assert chosen == short, (
+        "the account idle longest serves next, not the one leased longest ago; the calls and the server's "
+        f"log:\n{[(r['path'], r['account'], r['status']) for r in calls]}\n{server.output[-4000:]}"
+    )
 
 
 def test_an_account_at_its_hourly_quota_rests_in_every_server_and_after_a_restart(store: Store) -> None:
