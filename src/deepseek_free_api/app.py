@@ -134,6 +134,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             max_waiters=settings.pool.max_waiters,
             wait_timeout_s=settings.pool.wait_timeout_s,
             min_interval_s=settings.pool.min_interval_s,
+            max_generations_per_hour=settings.pool.max_generations_per_hour,
+            login_concurrency=settings.pool.prepare_concurrency,
             lease_ttl_s=settings.pool.lease_ttl_s,
             max_caller_accounts=settings.auth.max_caller_accounts,
             login=partial(log_in, client),
@@ -141,6 +143,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             device_salt=salt,
             leases=app.state.stores.leases,
             records=app.state.stores.accounts,
+            rates=app.state.stores.rates,
         )
         await pool.load(accounts)  # the configured accounts merged with those the store keeps
 
@@ -151,7 +154,12 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             return Identity(token=account.token, device_id=account.device_id, proxy=account.proxy)
 
         # With session_delete = "delete" nothing may be left upstream, not even an empty session.
-        warmth = WarmAccounts(client, identity_of, sessions=settings.chat.session_delete != "delete")
+        warmth = WarmAccounts(
+            client,
+            identity_of,
+            sessions=settings.chat.session_delete != "delete",
+            concurrency=settings.pool.prepare_concurrency,
+        )
         pool.subscribe(warmth.forget)  # removed, evicted or a new token: its session and PoW go
         parking = Parking(client, generation_max_s=settings.upstream.generation_max_s)
         ops.pool = pool

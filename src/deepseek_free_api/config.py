@@ -54,6 +54,8 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `pool.max_waiters` | `DEEPSEEK_FREE_API_POOL_MAX_WAITERS` | `64` | requests queued for a free account before 429 |
 | `pool.wait_timeout_s` | `DEEPSEEK_FREE_API_POOL_WAIT_TIMEOUT_S` | `30` | longest wait for an account before 429 |
 | `pool.min_interval_s` | `DEEPSEEK_FREE_API_POOL_MIN_INTERVAL_S` | `1` | pause between two generations on one account |
+| `pool.max_generations_per_hour` | `DEEPSEEK_FREE_API_POOL_MAX_GENERATIONS_PER_HOUR` | `0` | generations per account in any sliding hour, shared by the processes of one store; an account at its quota rests until a slot frees (0 = no quota) |
+| `pool.prepare_concurrency` | `DEEPSEEK_FREE_API_POOL_PREPARE_CONCURRENCY` | `2` | upstream calls at once that prepare accounts: logins, the session and proof of work made ahead at start-up and after each turn, deleting unused sessions |
 | `pool.lease_ttl_s` | `DEEPSEEK_FREE_API_POOL_LEASE_TTL_S` | `30` | an account's lease expires this long after its last renewal (renewed every third of it while a turn runs); the longest an account stays blocked after the process holding it was killed |
 | `retry.max_attempts` | `DEEPSEEK_FREE_API_RETRY_MAX_ATTEMPTS` | `3` | tries per request on retryable upstream errors |
 | `retry.backoff_initial_s` | `DEEPSEEK_FREE_API_RETRY_BACKOFF_INITIAL_S` | `0.5` | first backoff, doubled per try |

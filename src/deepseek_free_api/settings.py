@@ -158,6 +158,11 @@ class PoolSettings:
     max_waiters: int = field(default=64, metadata=_min(0))
     wait_timeout_s: float = field(default=30.0, metadata=_min(0))
     min_interval_s: float = field(default=1.0, metadata=_min(0))
+    # Generations per account in any one hour, counted in the store across processes (0 = no quota).
+    max_generations_per_hour: int = field(default=0, metadata=_min(0))
+    # Upstream calls at once that prepare accounts rather than answer (logins, sessions and proofs
+    # of work made ahead, clean-up): a start with many accounts is no burst.
+    prepare_concurrency: int = field(default=2, metadata=_min(1, maximum=64))
     # A lease on an account lives this long unless renewed (every third of it while a turn runs):
     # the longest an account stays blocked after the process holding it was killed.
     lease_ttl_s: float = field(default=30.0, metadata=_min(1, maximum=3600))

@@ -258,11 +258,12 @@ def test_warming_many_accounts_is_bounded() -> None:
             warm.warm(account)
         for _ in range(20):
             await asyncio.sleep(0)
-        # Session creations and PoW fetches each run at most 4 at a time (100 accounts queued).
-        assert client.in_flight == 8
+        # Session creations and PoW fetches run at most 4 at a time in all (100 accounts queued):
+        # DeepSeek sees no burst of calls at start-up.
+        assert client.in_flight == 4
         client.gate.set()
         await eventually(lambda: all(warm.ready(account) for account in known), "all warm")
-        assert client.most_in_flight == 8
+        assert client.most_in_flight == 4
         assert len(client.created) == len(client.challenges) == 100
 
     run(scenario, accounts=100, concurrency=4)

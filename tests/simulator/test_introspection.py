@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ from deepseek_free_api.cli import build_parser
 from deepseek_free_api.simulator import SimulatorConfig
 
 from .client import Sim
+from .conftest import running, test_config
 
 
 def test_requests_log_what_upstream_received(sim: Sim, client: httpx.Client) -> None:
@@ -70,3 +72,27 @@ def test_demo_config_has_token_and_password_accounts() -> None:
 def test_cli_has_simulate() -> None:
     args = build_parser().parse_args(["simulate", "--port", "9999", "--config", "x.toml"])
     assert (args.command, args.port, args.config, args.host) == ("simulate", 9999, "x.toml", "127.0.0.1")
+
+
+def test_calls_in_flight_and_when_each_ended_are_recorded() -> None:
+    # Three calls at once, each held 300 ms on its way (network_latency_ms), then one more alone.
+    config = test_config(network_latency_ms=300)
+    with running(config) as client:
+        headers = {"Authorization": "Bearer " + str(config.accounts[0].token)}
+
+        async def together() -> None:
+            async with httpx.AsyncClient(base_url=str(client.base_url), headers=headers) as async_client:
+                calls = [async_client.get("/api/v0/users/current") for _ in range(3)]
+                assert [r.status_code for r in await asyncio.gather(*calls)] == [200] * 3
+
+        asyncio.run(together())
+        assert client.post("/api/v0/chat_session/create", json={}, headers=headers).status_code == 200
+        calls = client.get("/_sim/state").json()["calls"]
+        entries = client.get("/_sim/requests").json()["requests"]
+    assert calls == {
+        "in_flight": 0,
+        "peak": 3,
+        "peak_by_path": {"/api/v0/users/current": 3, "/api/v0/chat_session/create": 1},
+    }
+    assert len(entries) == 4
+    assert all(entry["ended"] >= entry["time"] for entry in entries)

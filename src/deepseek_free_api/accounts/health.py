@@ -41,6 +41,8 @@ THROTTLE_MAX_S = 600.0
 BUSY_COOLDOWN_S = 5.0
 # A mute whose end neither the signal nor users/current told: wait long enough not to hammer it.
 DEFAULT_MUTE_S = 600.0
+# Why an account at its hourly quota is out, in words for a caller.
+QUOTA_KIND = "at the hourly quota of pool.max_generations_per_hour"
 # Other retryable failures (5xx, timeouts, empty answers, failed logins that may pass later).
 SHORT_BACKOFF_S = 2.0
 # A revoked token or a failed login may be fixed upstream (unbanned, password reset): look again then.
@@ -73,6 +75,7 @@ class AccountState(StrEnum):
     FREE = "free"
     BUSY = "busy"
     PACING = "pacing"  # inside min_interval_s after its last generation
+    QUOTA = "quota"  # its generations in the last hour reached pool.max_generations_per_hour
     COOLDOWN = "cooldown"
     MUTED = "muted"
     NEEDS_LOGIN = "needs_login"  # free, but a login runs before it is handed out
@@ -112,6 +115,8 @@ class AccountHealth:
     holder: LeaseRecord | None = None
     leased_at: float = 0.0  # pool clock, for hold-time estimates
     ready_at: float = 0.0  # end of the min-interval pause after the last lease
+    idle_since: float = 0.0  # when the last lease here ended: the longest idle is leased first
+    quota_until: float = 0.0  # its generations in the last hour reached pool.max_generations_per_hour
     cooldown_until: float = 0.0
     muted_until: float = 0.0
     invalid_reason: str | None = None
@@ -150,6 +155,8 @@ class AccountHealth:
             throttled = self.condition is Condition.THROTTLED
             kind = "throttled by DeepSeek" if throttled else "cooling down after an error"
             return Parked(kind, self.cooldown_until - now)
+        if self.quota_until > now:
+            return Parked(QUOTA_KIND, self.quota_until - now)
         return Parked("pausing between generations", max(0.0, self.ready_at - now))
 
     def _move(
@@ -171,8 +178,8 @@ class AccountHealth:
         return self.holder is not None
 
     def blocked_until(self) -> float:
-        """When pacing, cooldown, mute and an invalid mark have all ended (inf: not by itself)."""
-        until = max(self.ready_at, self.cooldown_until, self.muted_until)
+        """When pacing, quota, cooldown, mute and an invalid mark have all ended (inf: not by itself)."""
+        until = max(self.ready_at, self.quota_until, self.cooldown_until, self.muted_until)
         return until if self.invalid_reason is None else max(until, self.invalid_until)
 
     def invalid_at(self, when: float) -> bool:
@@ -193,6 +200,8 @@ class AccountHealth:
             return AccountState.MUTED, self.muted_until
         if self.cooldown_until > now:
             return AccountState.COOLDOWN, self.cooldown_until
+        if self.quota_until > now:
+            return AccountState.QUOTA, self.quota_until
         if self.ready_at > now:
             return AccountState.PACING, self.ready_at
         if self.invalid_reason is not None:
@@ -216,6 +225,7 @@ class AccountHealth:
     def end(self, now: float, min_interval_s: float) -> float:
         """A lease ends; returns how long it was held."""
         self.holder = None
+        self.idle_since = now
         if not self.needs_login:  # a rejected token generated nothing: no pause before logging in again
             self.ready_at = max(self.ready_at, now + min_interval_s)
         return now - self.leased_at

@@ -54,12 +54,42 @@ def rank(waiter: Waiter, candidates: list[Slot], now: float) -> list[Slot]:
     """The candidates free as far as this process knows, best first, to ask the store for in order.
 
     The preferred account first, then those not known to be leased by another process, each group
-    least recently leased first: that spreads load and rests every account as long as possible.
+    idle longest first (the earliest end of its last lease here; least recently leased among
+    equals): that spreads load and rests every account as long as possible. Leasing the least
+    recently *leased* instead would pick an account that just finished a long answer over one
+    that has rested since.
     """
     free = [s for s in candidates if s.health.usable(now)]
     return sorted(
-        free, key=lambda s: (s.account.id != waiter.prefer, s.health.elsewhere, s.health.last_lease_seq)
+        free,
+        key=lambda s: (
+            s.account.id != waiter.prefer,
+            s.health.elsewhere,
+            s.health.idle_since,
+            s.health.last_lease_seq,
+        ),
     )
+
+
+def on_probation(slot: Slot) -> bool:
+    """Whether a lease on this account re-checks an invalid mark (banned, disabled, token rejected)."""
+    return slot.health.invalid_reason is not None
+
+
+def one_probe(ranked: list[Slot], probing: bool) -> list[Slot]:
+    """``ranked`` with at most one account due for a re-check, and none while one is re-checked.
+
+    Ten accounts banned overnight come due together; re-checking them all on the next ten requests
+    would be a burst of calls on banned accounts, which DeepSeek reads as one operator's bots.
+    """
+    kept: list[Slot] = []
+    for slot in ranked:
+        if on_probation(slot):
+            if probing:
+                continue
+            probing = True
+        kept.append(slot)
+    return kept
 
 
 def why_hopeless(waiter: Waiter, candidates: list[Slot], now: float, budget: float) -> ServiceError | None:

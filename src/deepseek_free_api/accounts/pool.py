@@ -29,9 +29,9 @@ from types import TracebackType
 import anyio
 
 from ..errors import AccountBusyError, CapacityError, ServiceError
-from ..stores import AccountStore, LeaseStore, Orphan
+from ..stores import AccountStore, LeaseStore, Orphan, RateStore
 from ..stores import Lease as Grant
-from ..stores.memory import MemoryAccounts, MemoryLeases
+from ..stores.memory import MemoryAccounts, MemoryLeases, MemoryRates
 from .account import Account
 from .health import INVALID_RECHECK_S, AccountState
 from .lease import AccountStatus, Lease
@@ -45,6 +45,7 @@ OrphanHook = Callable[[Account, Orphan], Awaitable[bool]]  # True once DeepSeek 
 
 _HOLD_SMOOTHING = 0.2
 DEFAULT_LEASE_TTL_S = 30.0
+DEFAULT_LOGIN_CONCURRENCY = 2
 # How often account records are read back (marks set by other processes, accounts added or removed).
 SYNC_S = 5.0
 
@@ -59,6 +60,8 @@ class AccountPool(LeaseQueue):
         max_waiters: int,
         wait_timeout_s: float,
         min_interval_s: float = 0.0,
+        max_generations_per_hour: int = 0,
+        login_concurrency: int = DEFAULT_LOGIN_CONCURRENCY,
         login: LoginHook | None = None,
         stop_orphan: OrphanHook | None = None,
         max_caller_accounts: int = 1000,
@@ -67,6 +70,7 @@ class AccountPool(LeaseQueue):
         invalid_recheck_s: float = INVALID_RECHECK_S,
         leases: LeaseStore | None = None,
         records: AccountStore | None = None,
+        rates: RateStore | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -78,7 +82,9 @@ class AccountPool(LeaseQueue):
         super().__init__(
             leases,
             records,
+            MemoryRates(wall_clock) if rates is None else rates,
             max_waiters=max_waiters,
+            max_generations_per_hour=max_generations_per_hour,
             lease_ttl_s=lease_ttl_s,
             min_interval_s=min_interval_s,
             can_log_in=login is not None,
@@ -90,6 +96,9 @@ class AccountPool(LeaseQueue):
         self.wait_timeout_s = wait_timeout_s
         self.invalid_recheck_s = invalid_recheck_s
         self._login = login
+        # Logins at once (pool.prepare_concurrency): twenty accounts logging in together on the
+        # first burst of requests after a start would look like a bot to DeepSeek.
+        self._logins = asyncio.Semaphore(login_concurrency)
         self._stop_orphan = stop_orphan
         self._tasks: list[asyncio.Task[None]] = []
         for account in accounts:
@@ -246,7 +255,10 @@ class AccountPool(LeaseQueue):
         health, account = slot.health, slot.account
         token: str | None = None
         try:
-            token = await log_in(account, health, self._login, self._clock, recheck_s=self.invalid_recheck_s)
+            async with self._logins:
+                token = await log_in(
+                    account, health, self._login, self._clock, recheck_s=self.invalid_recheck_s
+                )
         finally:
             if token is None:  # failed or cancelled: the marks are written, the account goes back
                 with anyio.CancelScope(shield=True):

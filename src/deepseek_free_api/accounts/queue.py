@@ -11,6 +11,10 @@ because a dead process's lease expires without any release.
 
 A pass is shielded from cancellation: a lease the store granted always reaches its waiter, or
 goes back to the store.
+
+With ``pool.max_generations_per_hour`` set, each lease handed to a request counts one generation
+in the account's hourly window (``accounts.pacing``); an account whose window is full goes back to
+the store at once and rests here until the window frees a slot (``AccountHealth.quota_until``).
 """
 
 from __future__ import annotations
@@ -24,11 +28,21 @@ from typing import cast
 import anyio
 
 from ..errors import CapacityError, ServiceError
-from ..stores import AccountStore, LeaseStore
+from ..stores import AccountStore, LeaseStore, RateStore
 from ..stores import Lease as Grant
 from .health import LeaseRecord
 from .lease import Lease, LeaseKeeper
-from .matching import Slot, Waiter, candidates_for, estimate_wait, rank, why_hopeless
+from .matching import (
+    Slot,
+    Waiter,
+    candidates_for,
+    estimate_wait,
+    on_probation,
+    one_probe,
+    rank,
+    why_hopeless,
+)
+from .pacing import HourlyQuota
 from .shared import SharedAccounts
 from .waiters import WaiterQueue
 
@@ -49,8 +63,10 @@ class LeaseQueue(SharedAccounts):
         self,
         leases: LeaseStore,
         records: AccountStore,
+        rates: RateStore,
         *,
         max_waiters: int,
+        max_generations_per_hour: int,
         lease_ttl_s: float,
         min_interval_s: float,
         can_log_in: bool,
@@ -71,6 +87,7 @@ class LeaseQueue(SharedAccounts):
         self.lease_ttl_s = lease_ttl_s
         self.min_interval_s = min_interval_s
         self._leases = leases
+        self.quota = HourlyQuota(rates, max_generations_per_hour)
         self._waiters = WaiterQueue(on_timer=self.wake)
         self._held: dict[str, Lease] = {}  # this process's live leases, by account: the keeper renews them
         self._hold_s = DEFAULT_HOLD_S
@@ -231,12 +248,15 @@ class LeaseQueue(SharedAccounts):
         """
         batch: list[tuple[Waiter, list[str]]] = []
         chosen: set[str] = set()
+        # Re-checks of invalid marks run one at a time (in this process): see ``one_probe``.
+        probing = any(s.health.busy and on_probation(s) for s in self._slots.values())
         for waiter in self._waiters:
             if waiter.future.done():
                 continue
             now = self._clock()
             candidates = candidates_for(waiter, self._slots)
-            ranked = rank(waiter, candidates, now)
+            ranked = one_probe(rank(waiter, candidates, now), probing)
+            probing = probing or any(on_probation(s) for s in ranked)
             if not ranked:
                 error = self._hopeless(waiter, candidates, now)
                 if error is not None:
@@ -278,6 +298,21 @@ class LeaseQueue(SharedAccounts):
         if slot is None or waiter.future.done() or not slot.health.usable(now):
             await self._drop(grant)  # removed, the waiter left, or marked by another process
             return
+        if self.quota.per_hour:
+            full = await self.quota.take(grant.account_id)
+            if full is not None:  # the waiter stays queued; the pass asks for another account
+                await self._drop(grant)
+                slot.health.quota_until = max(slot.health.quota_until, self._clock() + full)
+                log.info(
+                    "account %s reached pool.max_generations_per_hour=%d; resting %.0f s",
+                    grant.account_id,
+                    self.quota.per_hour,
+                    full,
+                )
+                return
+            if waiter.future.done():  # it left while the store counted (the count stays: conservative)
+                await self._drop(grant)
+                return
         slot.health.elsewhere = False
         slot.health.begin(now, LeaseRecord(grant.owner, grant.fence, grant.acquired_at, grant.expires_at))
         lease = Lease(slot.account, grant, cast(LeaseKeeper, self))  # the pool, this class's subclass

@@ -5,9 +5,10 @@ A new conversation needs ``chat_session/create`` (PROTOCOL.md §4.1) and a solve
 ready per account, so a warm turn makes exactly one upstream call before its first token. Both
 are used at most once; ``refill`` prepares the next pair once the completion is on the wire.
 
-Background work is bounded: session creations run ``concurrency`` at a time and PoW goes through
+Background work is bounded: its upstream calls (session creations, challenge fetches, deletions)
+run ``concurrency`` at a time in all (``pool.prepare_concurrency``), and PoW solving goes through
 ``PowPresolver``'s line and its single low-priority solving thread, so warming 1,000 accounts at
-start-up queues the work instead of running it all at once. A failure in the background is not
+start-up queues the work instead of sending DeepSeek a burst. A failure in the background is not
 raised there: the request that needs the item creates it in the foreground and sees the error.
 
 Unused pre-created sessions (decision, 2026-11): they are **deleted, best effort**, when
@@ -259,8 +260,9 @@ class WarmAccounts:
             return _Reserved(identity, session_id, self._clock())
 
     async def _fetch_challenge(self, account_id: str, target_path: str) -> PowChallenge:
-        identity = self._identity(account_id)
-        return PowChallenge.from_json(await self._client.create_pow_challenge(identity, target_path))
+        async with self._line:  # the presolver's background fetches share the sessions' line
+            identity = self._identity(account_id)
+            return PowChallenge.from_json(await self._client.create_pow_challenge(identity, target_path))
 
     def _identity(self, account_id: str) -> Identity:
         identity = self._identity_of(account_id)

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import chat, files, sessions, turns, users
+from .calls import CallMeter
 from .config import SimulatorConfig
 from .core import Handler, Simulator, gated
 from .envelope import json_response
@@ -50,5 +51,6 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
     ]
     routes += sim_routes(sim)
     app = Starlette(routes=routes, exception_handlers={404: _not_found})
+    app.add_middleware(CallMeter, counts=lambda: sim.world.calls)
     app.state.simulator = sim
     return app

@@ -17,6 +17,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
+from .calls import ENTRY_KEY
 from .config import SimulatorConfig
 from .envelope import BodyInvalid, invalid_pow, invalid_token
 from .faults import REQUEST_FAULTS, STREAM_FAULTS, Fault, FaultBook, parse_header
@@ -149,6 +150,9 @@ def gated(sim: Simulator, handler: Handler, *, auth: bool = True) -> Callable[[R
         body = await request.body()
         entry = _log_entry(request, body)
         world.log_request(entry, len(body) + 512)  # 512: the entry besides its body
+        holder = request.scope.get(ENTRY_KEY)
+        if isinstance(holder, dict):  # the call meter stamps ``ended`` on it (calls.py)
+            holder["entry"] = entry
         world.count("requests")
         token = bearer(request)
         account = world.by_token(token) if token else None

@@ -1,9 +1,11 @@
 """Routes for tests, outside ``/api/v0``: what the simulator received, its state, and controls.
 
 * ``GET /_sim/requests[?path=<substring>]`` — ``{"requests": [{time, method, path, query, headers,
-  body, prompt, account, status}]}`` (Authorization and passwords masked);
+  body, prompt, account, status, ended}]}`` (Authorization and passwords masked; ``ended`` once the
+  answer's last byte went out);
 * ``GET /_sim/state`` — accounts, sessions with message trees, in-flight generations, violations
-  of the one-generation rule, counters, armed faults, files;
+  of the one-generation rule, counters, calls in flight now and at most (``calls``), armed faults,
+  files;
 * ``POST /_sim/reset`` — back to the configuration;
 * ``GET|POST|DELETE /_sim/faults`` — list, arm (``{"fault", "times", "token", "account",
   "prompt_contains", "path", …params}``), clear;
@@ -55,6 +57,7 @@ def state_json(sim: Simulator) -> dict[str, Any]:
         "in_flight": {a["id"]: a["generation"] for a in accounts if a["generation"]},
         "violations": list(world.violations),
         "counters": dict(world.counters),
+        "calls": world.calls.describe(),
         "faults": sim.faults.describe(),
         "files": [file_json(f) | {"account": f.account_id} for f in world.files.values()],
     }

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .calls import CallCount
 from .config import AccountConfig, SimulatorConfig
 from .replies import ReplyPlan, TurnFacts
 
@@ -244,6 +245,7 @@ class World:
     requests: deque[dict[str, Any]] = field(default_factory=deque)
     violations: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
+    calls: CallCount = field(default_factory=CallCount)  # in flight now and at most
     seq: int = 0
     session_chars: int = 0  # the sum of the sessions' ``chars``
     _logged_sizes: deque[int] = field(default_factory=deque, repr=False)

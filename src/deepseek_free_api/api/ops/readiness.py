@@ -2,8 +2,9 @@
 
 Ready means at least one of the server's own accounts can take a generation now or after the
 ones in progress (free, busy, pacing, about to log in or due for a re-check). Accounts that
-DeepSeek or the pool parked (invalid, cooling down, muted) cannot, and each says why and until
-when. A server without accounts of its own is ready while callers may bring their own tokens.
+DeepSeek or the pool parked (invalid, cooling down, muted, at their hourly quota) cannot, and each
+says why and until when. A server without accounts of its own is ready while callers may bring
+their own tokens.
 ``health`` lists, ready or not, every server account whose condition is not ``healthy``
 (throttled, muted, banned, disabled, invalid token, login failed, unreachable), with the reason
 and time of its last change.
@@ -18,7 +19,7 @@ from typing import Any
 
 from deepseek_free_api.accounts import AccountState, AccountStatus
 
-PARKED = frozenset({AccountState.INVALID, AccountState.COOLDOWN, AccountState.MUTED})
+PARKED = frozenset({AccountState.INVALID, AccountState.COOLDOWN, AccountState.MUTED, AccountState.QUOTA})
 
 
 def readiness(accounts: Sequence[AccountStatus], *, caller_tokens: bool) -> tuple[bool, dict[str, Any]]:
@@ -60,6 +61,8 @@ def _why(account: AccountStatus) -> dict[str, Any]:
         message = f"invalid ({account.reason or account.last_error or 'rejected'}); {again}"
     elif account.state is AccountState.MUTED:
         message = f"muted by DeepSeek until {until}"
+    elif account.state is AccountState.QUOTA:
+        message = f"at its hourly quota (pool.max_generations_per_hour) until {until}"
     else:
         message = f"cooling down until {until} after {account.last_error or 'an error'}"
     return {"account": account.id, "state": account.state.value, "until": until, "message": message}
