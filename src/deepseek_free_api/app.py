@@ -38,6 +38,7 @@ from deepseek_free_api.chat.files import AttachmentUploader
 from deepseek_free_api.chat.generation import UnconfirmedStop, send_stop
 from deepseek_free_api.chat.modes import ModeBook
 from deepseek_free_api.chat.parking import Parking
+from deepseek_free_api.chat.resume import ResumePolicy
 from deepseek_free_api.chat.tokens import LazyTokenCounter
 from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
 from deepseek_free_api.chat.warm import WarmAccounts
@@ -182,6 +183,9 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
                 backoff_max_s=settings.retry.backoff_max_s,
             ),
             parking,
+            ResumePolicy(
+                enabled=settings.chat.session_delete != "delete", wait_s=settings.chat.resume_wait_s
+            ),
         )
         caller = CallerResolver(
             stores.keys,
