@@ -43,6 +43,7 @@ from deepseek_free_api.errors import (
     ServiceError,
     UpstreamUnreachableError,
 )
+from deepseek_free_api.stores.protocols import ReuseStore
 
 log = logging.getLogger(__name__)
 _requests = count(1)
@@ -133,32 +134,34 @@ class ChatRunner:
         policy: FailoverPolicy,
         parking: Parking | None = None,
         resume: ResumePolicy | None = None,
+        reuse: ReuseStore | None = None,
     ) -> None:
         self._leases = leases
         self._turns = turns
         self._conversations = conversations
         self._policy = policy
         self._parking = parking
-        self._resumer = Resumer(leases, conversations, resume or ResumePolicy())
+        self._resumer = Resumer(leases, conversations, resume or ResumePolicy(), reuse)
 
     async def run(self, request: ChatRequest, caller: Caller, sink: EventSink) -> None:
         """Run ``request`` for ``caller``; events go to ``sink``; raises ServiceError."""
         candidates = self._leases.register_caller_tokens(caller.tokens) if caller.tokens else None
         allowed = self._allowed(candidates)
         native = await self._conversations.locate(request.conversation_id, allowed, caller.principal)
-        resumed = None if native else await self._resumer.find(request, caller.principal, allowed)
+        own, resumer = bool(caller.tokens), self._resumer
+        resumed = None if native else await resumer.find(request, caller.principal, allowed, own_tokens=own)
         self._turns.check(request, continued=native is not None or resumed is not None)  # before an account
         # A conversation, or files uploaded earlier, live on one account: the turn runs there or not at all.
         bound = native.account_id if native else _files_account(request, allowed)
         owner = f"{os.getpid()}:{next(_requests)}"
-        tracked = _Tracked(sink)
+        tracked = _Tracked(resumer.keeping(request, caller.principal, resumed, sink, own_tokens=own))
         excluded: set[str] = set()
         relogged: set[str] = set()
         last: ServiceError | None = None
         prefer = bound
         attempt = 0
         while True:
-            lease = None if resumed is None else await self._resumer.lease(resumed, candidates, owner)
+            lease = None if resumed is None else await resumer.lease(resumed, candidates, owner)
             if lease is None:
                 resumed = None  # its account cannot serve within the wait: the history is replayed
                 attempt += 1
@@ -171,7 +174,8 @@ class ChatRunner:
             backoff = 0.0
             try:
                 ids = self._conversations.ids_for(account.device_id, caller.principal)
-                await self._run_turn(request, lease, native or resumed, tracked, ids, unstopped)
+                at = native or (resumed.native if resumed else None)
+                await self._run_turn(request, lease, at, tracked, ids, unstopped)
             except ServiceError as error:
                 with anyio.CancelScope(shield=True):
                     await self._leases.report(lease, error)
@@ -183,7 +187,7 @@ class ChatRunner:
                     log.info(
                         "continuing session %s on account %s failed before any output (%s: %s); "
                         "replaying the history in a new session",
-                        resumed.session_id,
+                        resumed.native.session_id,
                         account.id,
                         type(error).__name__,
                         error.message,
