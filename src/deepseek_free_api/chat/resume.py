@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from deepseek_free_api.chat.conversations import ConversationBook, Native
 from deepseek_free_api.chat.events import ChatEvent, Completed, Started, TextDelta, ToolCall
 from deepseek_free_api.chat.ports import EventSink
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _CHARS_PER_TOKEN = 3  # a cautious guess of a new turn's size before it is counted
+DIGEST_INLINE_MAX = 100_000  # characters of history digested on the event loop; more in a worker thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +91,7 @@ class Resumer:
         earlier = earlier_turns(request.messages)
         if sessions is None or not earlier:
             return None
-        kept = await sessions.find(conversation_key(owner.id, request, earlier))
+        kept = await sessions.find(await _key(owner.id, request, earlier))
         if kept is None:
             log.debug("no session to reuse (a new conversation, or an earlier message differs): replaying")
             return None
@@ -190,7 +193,7 @@ class _Keeping:
         if started is None or completed.stop not in ("end_turn", "tool_use"):
             return
         answer = ChatMessage(role="assistant", text="".join(self._text), tool_calls=tuple(self._calls))
-        key = conversation_key(self._principal_id, self._request, (*self._request.messages, answer))
+        key = await _key(self._principal_id, self._request, (*self._request.messages, answer))
         tokens = 0 if completed.usage is None else completed.usage.total_tokens
         resumed = self._resumed
         if resumed is not None and started.conversation_id.startswith(resumed.native.session_id + "@"):
@@ -199,3 +202,11 @@ class _Keeping:
             await self._sessions.keep(ReusableSession(key, started.conversation_id, tokens))
         except Exception as exc:  # noqa: BLE001 - reuse saves upstream traffic; the answer stands without it
             log.warning("keeping the session for reuse failed: %s", exc)
+
+
+async def _key(principal_id: str, request: ChatRequest, messages: Sequence[ChatMessage]) -> str:
+    """``conversation_key``, off the event loop for a long history (CPU work)."""
+    size = sum(len(m.text) + sum(len(c.arguments) for c in m.tool_calls) for m in messages)
+    if size <= DIGEST_INLINE_MAX:
+        return conversation_key(principal_id, request, messages)
+    return await anyio.to_thread.run_sync(conversation_key, principal_id, request, messages)
