@@ -6,7 +6,9 @@ for an account nobody uses. The server's own accounts failing for their own reas
 banned, login failed) are failed over regardless, and when none is left the caller hears 503
 (with Retry-After: the next re-check), never a 401 for a problem that is not theirs. A login
 account whose token was rejected logs in again and is tried once more within the same request.
-Once events went out, an error ends the answer.
+Once events went out, an error ends the answer. A request that may go on in a session the server
+kept (``chat.resume``) first tries that session's account, within its own wait; when that fails
+before any output it is replayed in a new session, without counting as an attempt.
 
 A turn whose ``chat/stop_stream`` DeepSeek did not confirm leaves its lease to ``chat.parking``
 instead of releasing it: the account may still be generating. A turn whose lease is lost (the
