@@ -88,7 +88,9 @@ def test_stored_responses_survive_a_restart(upstream: Upstream, tmp_path: Path) 
         assert text.status_code == 200, text.text
         picture = post(first, "/responses", {"model": "deepseek-v4-vision", "input": image_input("see", PNG)})
         assert picture.status_code == 200, picture.text
-    picture_files = upstream.requests("/chat/completion")[-1]["body"]["ref_file_ids"]
+    text_session, picture_session = (
+        c["body"]["chat_session_id"] for c in upstream.requests("/chat/completion")[-2:]
+    )
     uploads = len(upstream.requests("/file/upload_file"))
 
     with serve(upstream, tmp_path, port) as again:
@@ -102,15 +104,20 @@ def test_stored_responses_survive_a_restart(upstream: Upstream, tmp_path: Path) 
             {"model": "deepseek-chat", "input": "what?", "previous_response_id": text.json()["id"]},
         )
         assert follow.status_code == 200, follow.text
-        assert "remember PINEAPPLE" in upstream.requests("/chat/completion")[-1]["prompt"]
+        # It goes on in the stored answer's session (which holds "remember PINEAPPLE"), after a restart too.
+        went_on = upstream.requests("/chat/completion")[-1]
+        assert went_on["prompt"] == "what?" and went_on["body"]["chat_session_id"] == text_session
         on_picture = {
             "model": "deepseek-v4-vision",
             "input": "and now?",
             "previous_response_id": picture.json()["id"],
         }
         assert post(again, "/responses", on_picture).status_code == 200
-        assert upstream.requests("/chat/completion")[-1]["body"]["ref_file_ids"] == picture_files
-        assert len(upstream.requests("/file/upload_file")) == uploads  # referenced again, not re-sent
+        went_on = upstream.requests("/chat/completion")[-1]["body"]
+        assert (
+            went_on["chat_session_id"] == picture_session and went_on["ref_file_ids"] == []
+        )  # in the session
+        assert len(upstream.requests("/file/upload_file")) == uploads  # not re-sent
         deleted = get(again, f"/responses/{text.json()['id']}", "DELETE")
         assert deleted.status_code == 200 and deleted.json()["deleted"] is True
         assert get(again, f"/responses/{text.json()['id']}").status_code == 404

@@ -39,12 +39,13 @@ from deepseek_free_api.chat.files import AttachmentUploader
 from deepseek_free_api.chat.generation import UnconfirmedStop, send_stop
 from deepseek_free_api.chat.modes import ModeBook, ModeCatalogue
 from deepseek_free_api.chat.parking import Parking
+from deepseek_free_api.chat.resume import ResumePolicy
 from deepseek_free_api.chat.tokens import LazyTokenCounter
 from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
 from deepseek_free_api.chat.warm import WarmAccounts
 from deepseek_free_api.config import Settings, device_id_for, mask_secret, token_identity
 from deepseek_free_api.errors import InvalidTokenError, RequestError, ServiceError
-from deepseek_free_api.stores import Orphan, ResponseLimits, StoreOptions, Stores, open_stores
+from deepseek_free_api.stores import Orphan, ResponseLimits, ReuseLimits, StoreOptions, Stores, open_stores
 from deepseek_free_api.upstream.client import DeepSeekClient, Identity
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,10 @@ def store_options(settings: Settings) -> StoreOptions:
             max_bytes=store.responses_max_bytes,
             max_per_owner=store.responses_max_per_owner,
             ttl_s=store.responses_ttl_s,
-        )
+        ),
+        reuse=ReuseLimits(
+            max_count=settings.chat.session_reuse_max_count, ttl_s=settings.chat.session_reuse_ttl_s
+        ),
     )
 
 
@@ -194,6 +198,13 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
                 backoff_max_s=settings.retry.backoff_max_s,
             ),
             parking,
+            ResumePolicy(
+                enabled=settings.chat.session_delete != "delete",
+                wait_s=settings.chat.resume_wait_s,
+                reuse=settings.chat.session_reuse,
+                max_tokens=settings.chat.session_reuse_max_tokens,
+            ),
+            stores.reuse,
         )
         caller = CallerResolver(
             stores.keys,

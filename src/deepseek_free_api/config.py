@@ -73,6 +73,11 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `chat.input_limit_default` | `DEEPSEEK_FREE_API_CHAT_INPUT_LIMIT_DEFAULT` | `0` | input limit in characters of the default mode; `0` = what DeepSeek's `client/settings` says |
 | `chat.input_limit_expert` | `DEEPSEEK_FREE_API_CHAT_INPUT_LIMIT_EXPERT` | `0` | the same for the expert mode (`deepseek-v4-pro`) |
 | `chat.input_limit_vision` | `DEEPSEEK_FREE_API_CHAT_INPUT_LIMIT_VISION` | `0` | the same for the vision mode |
+| `chat.resume_wait_s` | `DEEPSEEK_FREE_API_CHAT_RESUME_WAIT_S` | `10` | a follow-up that can go on in its earlier DeepSeek session (`previous_response_id`, a reused agent session) waits this long for that session's account; then the history is replayed in a new session |
+| `chat.session_reuse` | `DEEPSEEK_FREE_API_CHAT_SESSION_REUSE` | `true` | a request (server-side accounts) that extends a conversation the server answered for the same caller sends only its new turn, in the same DeepSeek session; an edited history, a busy account or a lost session replays it in a new one |
+| `chat.session_reuse_max_tokens` | `DEEPSEEK_FREE_API_CHAT_SESSION_REUSE_MAX_TOKENS` | `200000` | a reused session that would grow past this many tokens is replaced by a new session with the folded history |
+| `chat.session_reuse_ttl_s` | `DEEPSEEK_FREE_API_CHAT_SESSION_REUSE_TTL_S` | `86400` | how long a conversation stays reusable after its last turn |
+| `chat.session_reuse_max_count` | `DEEPSEEK_FREE_API_CHAT_SESSION_REUSE_MAX_COUNT` | `10000` | reusable conversations kept in the store, oldest forgotten first |
 | `files.remote_urls` | `DEEPSEEK_FREE_API_FILES_REMOTE_URLS` | `false` | fetch `http(s)` image and file URLs (never private, loopback or link-local addresses); off = only data URLs and base64 |
 | `files.max_bytes` | `DEEPSEEK_FREE_API_FILES_MAX_BYTES` | `10485760` | largest image or file, inline or fetched |
 | `files.max_count` | `DEEPSEEK_FREE_API_FILES_MAX_COUNT` | `10` | most images and files in one request |

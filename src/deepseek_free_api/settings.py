@@ -202,6 +202,16 @@ class ChatSettings:
     input_limit_default: int = field(default=0, metadata=_min(0))
     input_limit_expert: int = field(default=0, metadata=_min(0))
     input_limit_vision: int = field(default=0, metadata=_min(0))
+    # A follow-up on a session the server kept (a stored Response, a reused agent session) waits
+    # this long for that session's account; past it the history is replayed in a new session.
+    resume_wait_s: float = field(default=10.0, metadata=_min(0))
+    # Agents send the whole history every turn: a request extending a conversation this server
+    # answered for the same caller goes on in that DeepSeek session with only its new turn
+    # (``chat.reuse``); a session past ``session_reuse_max_tokens`` is replaced by a new one.
+    session_reuse: bool = True
+    session_reuse_max_tokens: int = field(default=200_000, metadata=_min(1))
+    session_reuse_ttl_s: float = field(default=86400.0, metadata=_min(1))
+    session_reuse_max_count: int = field(default=10_000, metadata=_min(1))
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,8 +62,12 @@ def test_a_dsml_call_is_a_tool_use_block_and_the_round_trip_completes(stack: Sta
     final = ask(stack, history)
     assert final.stop_reason == "end_turn"
     assert final.content[-1].type == "text" and "sunny" in final.content[-1].text
-    sent = stack.upstream_requests("/chat/completion")[-1]["prompt"]
-    assert 'invoke name="get_weather"' in sent and "sunny, 21 C" in sent
+    # The follow-up goes on in the session that holds the call (chat.session_reuse): only the result
+    # goes up, with the tools offered again.
+    called, sent = stack.upstream_requests("/chat/completion")[-2:]
+    assert sent["body"]["chat_session_id"] == called["body"]["chat_session_id"]
+    assert "sunny, 21 C" in sent["prompt"] and "WEATHER-ONE" not in sent["prompt"]
+    assert "get_weather" in sent["prompt"]
 
 
 def test_the_streamed_tool_use_assembles_to_the_same_message(stack: Stack) -> None:

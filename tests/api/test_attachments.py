@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.api.conftest import API_KEY, Stack, sdk_client, simulator_config, start_stack
+from tests.api.conftest import API_KEY, TOKENS, Stack, sdk_client, simulator_config, start_stack
 
 # A 1x1 transparent PNG.
 PNG = base64.b64decode(
@@ -162,7 +162,8 @@ def test_with_remote_urls_on_a_loopback_url_is_refused_and_never_connected() -> 
 
 def test_a_previous_response_id_follow_up_uploads_only_its_own_new_images(stack: Stack) -> None:
     # On the base code the follow-up re-uploaded the 6 earlier images too: 11 > files.max_count (10),
-    # a 400 naming a part of the earlier request.
+    # a 400 naming a part of the earlier request. A follow-up goes on in the session that holds the
+    # earlier images; once that session is gone, the replay refers to all of them by their ids.
     def ask(text: str, images: int, previous: str | None = None) -> httpx.Response:
         content = [
             {"type": "input_text", "text": text},
@@ -180,15 +181,31 @@ def test_a_previous_response_id_follow_up_uploads_only_its_own_new_images(stack:
     before = len(uploads(stack))
     first = ask("six pictures", 6)
     assert first.status_code == 200, first.text
-    earlier = stack.upstream_requests("/chat/completion")[-1]["body"]["ref_file_ids"]
+    started = stack.upstream_requests("/chat/completion")[-1]["body"]
+    earlier = started["ref_file_ids"]
     second = ask("five more", 5, previous=first.json()["id"])
     assert second.status_code == 200, second.text
     assert len(uploads(stack)) - before == 11  # each image uploaded once
     completion = stack.upstream_requests("/chat/completion")[-1]["body"]
-    assert completion["ref_file_ids"][:6] == earlier and len(completion["ref_file_ids"]) == 11
+    assert completion["chat_session_id"] == started["chat_session_id"]  # the earlier six are in it
+    assert len(completion["ref_file_ids"]) == 5 and not set(completion["ref_file_ids"]) & set(earlier)
     third = ask("and what was in all of them?", 0, previous=second.json()["id"])
     assert third.status_code == 200, third.text
     assert len(uploads(stack)) - before == 11
-    assert (
-        stack.upstream_requests("/chat/completion")[-1]["body"]["ref_file_ids"] == completion["ref_file_ids"]
-    )
+    assert stack.upstream_requests("/chat/completion")[-1]["body"]["ref_file_ids"] == []
+    for token in TOKENS:  # the sessions are gone upstream (deleted in the web app, say)
+        gone = httpx.post(
+            stack.simulator.url + "/api/v0/chat_session/delete_all",
+            json={},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert gone.status_code == 200, gone.text
+    fourth = ask("once more", 0, previous=third.json()["id"])
+    assert fourth.status_code == 200, fourth.text
+    sent = stack.upstream_requests("/chat/completion")[-1]
+    assert "six pictures" in sent["prompt"] and "five more" in sent["prompt"]  # the history, replayed
+    replayed = sent["body"]
+    assert replayed["parent_message_id"] is None and replayed["chat_session_id"] != started["chat_session_id"]
+    assert replayed["ref_file_ids"] == earlier + completion["ref_file_ids"]
+    assert len(uploads(stack)) - before == 11

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -32,6 +32,7 @@ from deepseek_free_api.chat.responses_store import (
     KeptResponse,
     conversation_of,
     from_record,
+    session_context,
     to_record,
     with_file_ids,
 )
@@ -79,6 +80,7 @@ class _Keeping:
     store: ResponseStore
     owner: str
     earlier: tuple[ChatMessage, ...]  # the conversation before this request's input
+    context: str  # the session's model type and instructions (``session_context``)
     parsed: ResponsesRequest
     input_items: bytes  # the request's input as items (api/responses_items.py)
 
@@ -108,7 +110,17 @@ class _StoringSink:
         account = started.account_id if started is not None and any(m.attachments for m in asked) else None
         conversation = (*with_file_ids(asked, files), twin.answer())
         body = orjson.dumps(twin.response())
-        return KeptResponse(twin.response_id, keeping.owner, conversation, body, keeping.input_items, account)
+        native = started.conversation_id if started is not None else None
+        return KeptResponse(
+            twin.response_id,
+            keeping.owner,
+            conversation,
+            body,
+            keeping.input_items,
+            account,
+            native,
+            keeping.context,
+        )
 
     def leased(self) -> None:
         self._sink.leased()
@@ -136,7 +148,8 @@ async def create_response(request: Request) -> Response:
     )
     store, owner = store_of(request), caller.principal.id
     previous: tuple[ChatMessage, ...] = ()
-    files_account = None
+    files_account = resume = None
+    context = session_context(parsed.model.model_type, parsed.instructions)
     if parsed.previous_response_id:
         stored = await _kept(store, parsed.previous_response_id, owner)
         if stored is None:
@@ -149,7 +162,11 @@ async def create_response(request: Request) -> Response:
             )
         previous = conversation_of(stored, "previous_response_id")
         files_account = stored.files_account
-    chat = parsed.chat(previous, files_account=files_account)
+        # The stored answer's session goes on with only the new input when it assumes the same
+        # context and nothing in the input rewrites the end of the conversation.
+        if stored.context == context and not any(m.role == "assistant" for m in parsed.input):
+            resume = stored.native
+    chat = replace(parsed.chat(previous, files_account=files_account), resume=resume)
     renderer = partial(
         ResponseRenderer,
         parsed,
@@ -159,7 +176,9 @@ async def create_response(request: Request) -> Response:
         created_at=int(time.time()),
     )
     keeping = (
-        _Keeping(store, owner, previous, parsed, input_items(body.get("input"))) if parsed.store else None
+        _Keeping(store, owner, previous, context, parsed, input_items(body.get("input")))
+        if parsed.store
+        else None
     )
 
     async def run(sink: EventSink) -> None:

@@ -83,11 +83,8 @@ class ConversationBook:
         match = _CONVERSATION_ID.fullmatch(conversation_id.strip())
         if match is None:
             return None
-        session_id, message, key, mark = match.groups()
-        message_id = int(message)
-        owned = mark is not None and owner.marked(f"{session_id}.{key}", mark)
-        account_id = self._account(key) if owned else None
-        if account_id is None or not allowed(account_id):
+        native = await self._found(match, allowed, owner)
+        if native is None:
             # Another caller's conversation is answered exactly like an unknown one.
             raise ConversationNotFoundError(
                 f"conversation_id '{conversation_id.strip()}' is not known to this server (its account is "
@@ -95,7 +92,27 @@ class ConversationBook:
                 "conversation by leaving conversation_id out and sending the whole history",
                 param="conversation_id",
             )
-        message_id = await self._moves.follow(session_id, message_id)  # chat/continue's moves
+        return native
+
+    async def resumable(
+        self, conversation_id: str, allowed: Callable[[str], bool], owner: Principal
+    ) -> Native | None:
+        """Where a reply id the server keeps itself (a stored response's, a reused session's) goes on.
+
+        None, never an error, when it cannot: the history is then replayed in a new session.
+        """
+        match = _CONVERSATION_ID.fullmatch(conversation_id)
+        return None if match is None else await self._found(match, allowed, owner)
+
+    async def _found(
+        self, match: re.Match[str], allowed: Callable[[str], bool], owner: Principal
+    ) -> Native | None:
+        session_id, message, key, mark = match.groups()
+        owned = mark is not None and owner.marked(f"{session_id}.{key}", mark)
+        account_id = self._account(key) if owned else None
+        if account_id is None or not allowed(account_id):
+            return None
+        message_id = await self._moves.follow(session_id, int(message))  # chat/continue's moves
         return Native(account_id, session_id, message_id)
 
     def _account(self, key: str) -> str | None:

@@ -6,7 +6,9 @@ for an account nobody uses. The server's own accounts failing for their own reas
 banned, login failed) are failed over regardless, and when none is left the caller hears 503
 (with Retry-After: the next re-check), never a 401 for a problem that is not theirs. A login
 account whose token was rejected logs in again and is tried once more within the same request.
-Once events went out, an error ends the answer.
+Once events went out, an error ends the answer. A request that may go on in a session the server
+kept (``chat.resume``) first tries that session's account, within its own wait; when that fails
+before any output it is replayed in a new session, without counting as an attempt.
 
 A turn whose ``chat/stop_stream`` DeepSeek did not confirm leaves its lease to ``chat.parking``
 instead of releasing it: the account may still be generating. A turn whose lease is lost (the
@@ -31,6 +33,7 @@ from deepseek_free_api.chat.generation import UnconfirmedStop
 from deepseek_free_api.chat.parking import Parking
 from deepseek_free_api.chat.principal import Principal
 from deepseek_free_api.chat.request import ChatRequest
+from deepseek_free_api.chat.resume import ResumePolicy, Resumer
 from deepseek_free_api.chat.turn import EventSink, ReplyIds, TurnAccount, TurnRunner
 from deepseek_free_api.errors import (
     AccountBusyError,
@@ -42,6 +45,7 @@ from deepseek_free_api.errors import (
     ServiceError,
     UpstreamUnreachableError,
 )
+from deepseek_free_api.stores.protocols import ReuseStore
 
 log = logging.getLogger(__name__)
 _requests = count(1)
@@ -80,6 +84,7 @@ class Pool(Protocol[LeaseT]):
         require: bool,
         exclude: Collection[str],
         owner: str,
+        timeout_s: float | None = None,
     ) -> LeaseT: ...
     async def report(self, lease: LeaseT, error: ServiceError | None) -> None: ...
     async def release(self, lease: LeaseT) -> None: ...
@@ -130,42 +135,69 @@ class ChatRunner:
         conversations: ConversationBook,
         policy: FailoverPolicy,
         parking: Parking | None = None,
+        resume: ResumePolicy | None = None,
+        reuse: ReuseStore | None = None,
     ) -> None:
         self._leases = leases
         self._turns = turns
         self._conversations = conversations
         self._policy = policy
         self._parking = parking
+        self._resumer = Resumer(leases, conversations, resume or ResumePolicy(), reuse)
 
     async def run(self, request: ChatRequest, caller: Caller, sink: EventSink) -> None:
         """Run ``request`` for ``caller``; events go to ``sink``; raises ServiceError."""
         candidates = self._leases.register_caller_tokens(caller.tokens) if caller.tokens else None
         allowed = self._allowed(candidates)
         native = await self._conversations.locate(request.conversation_id, allowed, caller.principal)
-        self._turns.check(request, continued=native is not None)  # before an account is taken
+        own, resumer = bool(caller.tokens), self._resumer
+        resumed = None if native else await resumer.find(request, caller.principal, allowed, own_tokens=own)
+        self._turns.check(request, continued=native is not None or resumed is not None)  # before an account
         # A conversation, or files uploaded earlier, live on one account: the turn runs there or not at all.
         bound = native.account_id if native else _files_account(request, allowed)
         owner = f"{os.getpid()}:{next(_requests)}"
-        tracked = _Tracked(sink)
+        tracked = _Tracked(resumer.keeping(request, caller.principal, resumed, sink, own_tokens=own))
         excluded: set[str] = set()
         relogged: set[str] = set()
         last: ServiceError | None = None
         prefer = bound
-        for attempt in range(1, self._policy.max_attempts + 1):
-            lease = await self._acquire(candidates, prefer, bound is not None, excluded, owner, last, caller)
+        attempt = 0
+        while True:
+            lease = None if resumed is None else await resumer.lease(resumed, candidates, owner)
+            if lease is None:
+                resumed = None  # its account cannot serve within the wait: the history is replayed
+                attempt += 1
+                lease = await self._acquire(
+                    candidates, prefer, bound is not None, excluded, owner, last, caller
+                )
             tracked.leased()
             account = lease.account
             unstopped: list[UnconfirmedStop] = []
             backoff = 0.0
             try:
                 ids = self._conversations.ids_for(account.device_id, caller.principal)
-                await self._run_turn(request, lease, native, tracked, ids, unstopped)
+                at = native or (resumed.native if resumed else None)
+                await self._run_turn(request, lease, at, tracked, ids, unstopped)
             except ServiceError as error:
                 with anyio.CancelScope(shield=True):
                     await self._leases.report(lease, error)
                 if tracked.emitted:
                     raise
                 last = error
+                if resumed is not None and (error.retryable or is_account_fault(error)):
+                    # The session is gone upstream, or its account failed: replay in a new session.
+                    log.info(
+                        "continuing session %s on account %s failed before any output (%s: %s); "
+                        "replaying the history in a new session",
+                        resumed.native.session_id,
+                        account.id,
+                        type(error).__name__,
+                        error.message,
+                    )
+                    resumed = None
+                    if is_account_fault(error) and bound is None and not isinstance(error, InvalidTokenError):
+                        excluded.add(account.id)
+                    continue
                 if (
                     isinstance(error, InvalidTokenError)
                     and account.has_credentials
@@ -182,7 +214,7 @@ class ChatRunner:
                     raise
                 elif bound is None:
                     excluded.add(account.id)
-                if attempt == self._policy.max_attempts:
+                if attempt >= self._policy.max_attempts:
                     raise self._exhausted(last, caller, candidates) from error
                 log.warning(
                     "attempt %d failed before any output (%s: %s); retrying",
@@ -201,7 +233,6 @@ class ChatRunner:
                     await self._hand_back(lease, unstopped)
             if backoff:
                 await anyio.sleep(backoff)  # the lease is back in the pool by now
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _run_turn(
         self,

@@ -130,6 +130,10 @@ class ChatRequest:
     response_format: ResponseFormat | None = None
     # The account holding the DeepSeek files of attachments that carry a ``file_id``: the turn runs there.
     files_account: str | None = None
+    # A reply id the server kept itself (a stored Response's): the session to go on with, sending
+    # only the messages after the last assistant message, when it can; else the whole ``messages``
+    # are replayed in a new session (``chat.failover``).
+    resume: str | None = None
 
     def __post_init__(self) -> None:
         if not self.messages:

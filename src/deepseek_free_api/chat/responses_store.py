@@ -1,7 +1,11 @@
 """Stored OpenAI Responses: what ``previous_response_id`` continues and ``GET /v1/responses/{id}`` shows.
 
 A stored response keeps the conversation up to and including its own answer (reasoning left
-out, as in every prompt), so a follow-up prepends it and folds the whole thing again. It lives in
+out, as in every prompt), and the reply id of that answer in its DeepSeek session (``native``). A
+follow-up with the same model type and instructions (``context``) goes on in that session with only
+its new input; when it cannot (the session or its account is gone, the account is busy past
+``chat.resume_wait_s``, or the context changed) the stored conversation is prepended and the whole
+thing folded again into a new session. It lives in
 ``stores.responses`` (the SQLite file by default: it survives a restart and is shared by the
 processes of one store), bounded in count, bytes, per owner and in time (``store.responses_*``);
 past those bounds an id is unknown and the caller gets a 404 saying so, never an answer without
@@ -15,6 +19,7 @@ to the earlier files by those ids (``chat.files``), uploading only its own new o
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,20 +43,42 @@ class KeptResponse:
     body: bytes = dataclasses.field(repr=False)  # the response JSON, as it was returned
     input_items: bytes = b"[]"  # the request's input items (api/responses_items), without bytes
     files_account: str | None = None  # the account holding the conversation's files
+    native: str | None = None  # the answer's reply id in its DeepSeek session (``chat.conversations``)
+    context: str = ""  # what that session assumes besides the messages (``session_context``)
+
+
+def session_context(model_type: str, instructions: str | None) -> str:
+    """A digest of the model type and instructions a session was started with.
+
+    A follow-up with other instructions cannot go on in the session: OpenAI does not carry earlier
+    instructions over, and the session holds them in its first prompt.
+    """
+    text = f"{model_type}\0{instructions or ''}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def with_file_ids(messages: Sequence[ChatMessage], file_ids: Sequence[str]) -> tuple[ChatMessage, ...]:
     """``messages`` with their attachments' bytes replaced by the DeepSeek ``file_ids`` (in order).
 
-    An attachment without an id (the turn's ids did not line up) keeps none: a follow-up that needs
-    it is refused (``conversation_of``), never sent without it.
+    ``file_ids`` name every attachment (a turn in a new session references them all), or only those
+    without an id yet (a turn that went on in its session uploads only its new ones). An attachment
+    without an id (the turn's ids did not line up) keeps none: a follow-up that needs it is refused
+    (``conversation_of``), never sent without it.
     """
-    ids = iter(file_ids) if sum(len(m.attachments) for m in messages) == len(file_ids) else iter(())
+    every = [a for m in messages for a in m.attachments]
+    fill_all = len(every) == len(file_ids)
+    lacking = sum(a.file_id is None for a in every)
+    ids = iter(file_ids) if fill_all or lacking == len(file_ids) else iter(())
     kept: list[ChatMessage] = []
     for message in messages:
         if message.attachments:
             attachments = tuple(
-                dataclasses.replace(a, inline=None, url=None, file_id=next(ids, None))
+                dataclasses.replace(
+                    a,
+                    inline=None,
+                    url=None,
+                    file_id=next(ids, None) if fill_all or a.file_id is None else a.file_id,
+                )
                 for a in message.attachments
             )
             message = dataclasses.replace(message, attachments=attachments)
@@ -79,6 +106,8 @@ def to_record(kept: KeptResponse, created_at: float) -> StoredResponse:
         "files_account": kept.files_account,
         "input_items": orjson.Fragment(kept.input_items),
         "messages": [_message(message) for message in kept.conversation],
+        "native": kept.native,
+        "context": kept.context,
     }
     return StoredResponse(kept.id, kept.owner, kept.body, orjson.dumps(conversation), created_at=created_at)
 
@@ -95,6 +124,8 @@ def from_record(record: StoredResponse) -> KeptResponse | None:
         record.body,
         orjson.dumps(data["input_items"]),
         data["files_account"],
+        data.get("native"),  # absent in records of earlier versions: those are replayed
+        data.get("context", ""),
     )
 
 

@@ -26,6 +26,7 @@ from .protocols import (
     LeaseStore,
     RateStore,
     ResponseStore,
+    ReuseStore,
     StoreError,
     StoreOptions,
     UsageStore,
@@ -111,6 +112,7 @@ class Stores:
     rates: RateStore
     conversations: ConversationStore
     responses: ResponseStore
+    reuse: ReuseStore
     closer: Callable[[], Awaitable[None]] = field(repr=False)
 
     async def aclose(self) -> None:
@@ -138,7 +140,7 @@ async def open_stores(url: str, data_dir: str | Path, *, options: StoreOptions |
 
 
 def _memory(location: StoreLocation, options: StoreOptions) -> Stores:
-    from . import memory
+    from . import memory, reuse
 
     leases = memory.MemoryLeases()
 
@@ -154,12 +156,13 @@ def _memory(location: StoreLocation, options: StoreOptions) -> Stores:
         memory.MemoryRates(),
         memory.MemoryConversations(options),
         memory.MemoryResponses(options.responses),
+        reuse.MemoryReuse(options.reuse),
         close,
     )
 
 
 async def _sqlite(location: StoreLocation, options: StoreOptions) -> Stores:
-    from . import sqlite, sqlite_file
+    from . import reuse, sqlite, sqlite_file
 
     assert location.path is not None
     database = await anyio.to_thread.run_sync(sqlite_file.Database, location.path)
@@ -176,6 +179,7 @@ async def _sqlite(location: StoreLocation, options: StoreOptions) -> Stores:
         sqlite.SqliteRates(database),
         sqlite.SqliteConversations(database, options),
         sqlite.SqliteResponses(database, options.responses),
+        reuse.SqliteReuse(database, options.reuse),
         close,
     )
 
@@ -185,6 +189,7 @@ async def _redis(location: StoreLocation, options: StoreOptions) -> Stores:
     from redis.exceptions import RedisError
 
     from . import redis as backend
+    from . import reuse
 
     # redis-py's default pool refuses a command once 100 connections are busy (MaxConnectionsError,
     # seen with 200 concurrent streams): wait for a free connection instead, for a bounded time.
@@ -213,5 +218,6 @@ async def _redis(location: StoreLocation, options: StoreOptions) -> Stores:
         backend.RedisRates(client, prefix),
         backend.RedisConversations(client, prefix, options),
         backend.RedisResponses(client, prefix, options.responses),
+        reuse.RedisReuse(client, prefix, options.reuse),
         close,
     )

@@ -373,6 +373,45 @@ class ResponseStore(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ReusableSession:
+    """A conversation this server answered, kept so that its next turn goes on in the same session.
+
+    ``key`` is a digest of the caller and of the conversation up to and including the answer
+    (``chat.prefix``); ``reply_id`` is the answer's reply id (``chat.conversations``: session,
+    message, account key and the owner's mark), ``tokens`` the session's size so far.
+    """
+
+    key: str
+    reply_id: str
+    tokens: int = 0
+    expires_at: float = 0.0  # epoch seconds; set by the store from its TTL
+
+
+class ReuseStore(Protocol):
+    """Reusable sessions by conversation digest, bounded in count (oldest go first) and in time."""
+
+    async def keep(self, session: ReusableSession) -> None:
+        """Keep ``session`` under its key (replacing one there) for the store's TTL."""
+        ...
+
+    async def find(self, key: str) -> ReusableSession | None:
+        """The session kept under ``key``, unless it expired or was evicted."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReuseLimits:
+    """Bounds of the reuse store (``chat.session_reuse_max_count``, ``chat.session_reuse_ttl_s``)."""
+
+    max_count: int = 10_000
+    ttl_s: float = 86400.0
+
+    def __post_init__(self) -> None:
+        if self.max_count < 1 or self.ttl_s <= 0:
+            raise ValueError("reuse store bounds must be positive")
+
+
+@dataclass(frozen=True, slots=True)
 class ResponseLimits:
     """Bounds of the response store."""
 
@@ -391,6 +430,7 @@ class StoreOptions:
     """Tunables shared by every backend (the defaults suit a server)."""
 
     responses: ResponseLimits = ResponseLimits()
+    reuse: ReuseLimits = ReuseLimits()
     max_moves: int = 100_000  # conversation moves kept, oldest forgotten first
     usage_days: int = 400  # days of usage counters kept
     poll_s: float = 0.1  # SQLite: how often a waiter looks for releases by other processes

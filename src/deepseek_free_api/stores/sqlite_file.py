@@ -55,6 +55,9 @@ CREATE TABLE IF NOT EXISTS responses (
 CREATE INDEX IF NOT EXISTS responses_by_use ON responses (used);
 CREATE INDEX IF NOT EXISTS responses_by_owner ON responses (owner, used);
 CREATE INDEX IF NOT EXISTS responses_by_expiry ON responses (expires_at);
+CREATE TABLE IF NOT EXISTS reuse (
+    key TEXT PRIMARY KEY, reply_id TEXT NOT NULL, tokens INTEGER NOT NULL, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS reuse_by_expiry ON reuse (expires_at);
 COMMIT;
 """
 

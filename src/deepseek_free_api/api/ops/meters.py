@@ -51,12 +51,18 @@ class MeteredLeases:
         require: bool,
         exclude: Collection[str],
         owner: str,
+        timeout_s: float | None = None,
     ) -> Any:
         """``Pool.acquire``; the wait is measured whether an account came or not."""
         started = time.perf_counter()
         try:
             lease = await self._leases.acquire(
-                candidates=candidates, prefer=prefer, require=require, exclude=exclude, owner=owner
+                candidates=candidates,
+                prefer=prefer,
+                require=require,
+                exclude=exclude,
+                owner=owner,
+                timeout_s=timeout_s,
             )
         except ServiceError:
             self._metrics.queue_wait(time.perf_counter() - started)

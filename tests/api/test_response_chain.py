@@ -1,0 +1,69 @@
+"""A long ``previous_response_id`` chain through `serve` in its own process, the simulator as DeepSeek."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deepseek_free_api.background import BackgroundServer, free_port
+from deepseek_free_api.config import env_name
+from deepseek_free_api.simulator import create_app as create_simulator
+from tests.api.conftest import API_KEY, server_config_file, simulator_config
+from tests.support.processes import CLI, Running, clean_env, running
+
+TURNS = 200
+FILLER = "lorem ipsum dolor sit amet " * 90  # about 2.4 kB a turn, and as much again in the answer
+
+
+@pytest.mark.timeout(600)
+def test_a_200_turn_chain_goes_on_in_one_session_sending_only_each_new_input(tmp_path: Path) -> None:
+    # On the base code every follow-up folded the whole stored conversation into a new session: the
+    # 200th prompt carried about 1 MB, and the server's memory grew with it.
+    with BackgroundServer(create_simulator(simulator_config())) as simulator:
+        config = server_config_file(tmp_path, simulator.url)
+        env = clean_env(**{env_name("pool.min_interval_s"): "0"})  # one account, turn after turn
+        port = free_port()
+        with (
+            running([*CLI, "serve", "--config", str(config), "--port", str(port)], port, env=env) as server,
+            httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60
+            ) as http,
+        ):
+            previous: str | None = None
+            inputs: list[str] = []
+            rss: dict[int, int] = {}
+            started = time.monotonic()
+            for turn in range(1, TURNS + 1):
+                text = f"turn {turn}: {FILLER}"
+                body = {"model": "deepseek-chat", "input": text}
+                if previous is not None:
+                    body["previous_response_id"] = previous
+                reply = http.post("/v1/responses", json=body)
+                assert reply.status_code == 200, f"turn {turn}: {reply.text}"
+                assert reply.json()["output_text"].startswith(f"Echo: turn {turn}: ")
+                previous = reply.json()["id"]
+                inputs.append(text)
+                if turn in (20, 100, TURNS):
+                    rss[turn] = _rss(server)
+            elapsed = time.monotonic() - started
+        sent = httpx.get(simulator.url + "/_sim/requests", timeout=10).json()["requests"]
+    completions = [r for r in sent if r["path"].endswith("/chat/completion")]
+    growth = rss[TURNS] - rss[20]
+    print(
+        f"\n{TURNS} turns in {elapsed:.1f} s ({elapsed / TURNS * 1000:.0f} ms a turn); largest prompt "
+        f"{max(len(c['prompt']) for c in completions)} chars; server RSS (MiB) "
+        + ", ".join(f"{rss[turn] / 2**20:.0f} at turn {turn}" for turn in sorted(rss))
+    )
+    assert len(completions) == TURNS
+    assert len({c["body"]["chat_session_id"] for c in completions}) == 1  # one upstream session
+    assert [c["prompt"] for c in completions] == inputs  # each prompt only its new input
+    assert growth < 48 * 2**20, f"the server's RSS grew by {growth / 2**20:.0f} MiB from turn 20 to {TURNS}"
+
+
+def _rss(server: Running) -> int:
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    kilobytes = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))
+    return int(kilobytes) * 1024

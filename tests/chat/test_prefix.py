@@ -1,0 +1,66 @@
+"""The digest a conversation is reused by: equal for what clients change on the way, not for edits."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from deepseek_free_api.chat.models import parse_model
+from deepseek_free_api.chat.prefix import conversation_key, earlier_turns
+from deepseek_free_api.chat.request import ChatMessage, ChatRequest, ToolCall, ToolSpec
+
+TOOLS = (ToolSpec("read", "Read a file.", {"type": "object", "properties": {"path": {"type": "string"}}}),)
+ANSWER = ChatMessage(
+    role="assistant",
+    text="I'll read it.\n",
+    tool_calls=(ToolCall("call_1", "read", '{"path": "a.md", "limit": 5}'),),
+)
+HISTORY = (
+    ChatMessage(role="system", text="You are an agent."),
+    ChatMessage(role="user", text="read a.md"),
+    ANSWER,
+)
+
+
+def key(messages: tuple[ChatMessage, ...], principal: str = "alice", **changes: object) -> str:
+    request = ChatRequest(model=parse_model("deepseek-chat"), messages=messages, tools=TOOLS)
+    return conversation_key(principal, replace(request, **changes), messages)  # type: ignore[arg-type]
+
+
+def test_what_clients_change_on_the_way_back_gives_the_same_digest() -> None:
+    sent_back = ChatMessage(
+        role="assistant",
+        text="  I'll read it.",
+        reasoning="signed thinking",
+        tool_calls=(ToolCall("toolu_other", "read", '{"limit":5,"path":"a.md"}'),),
+    )
+    assert key((*HISTORY[:2], sent_back)) == key(HISTORY)
+    # Responses sends the text and each call as items of their own
+    split = (
+        ChatMessage(role="assistant", text="I'll read it."),
+        ChatMessage(role="assistant", text="", tool_calls=ANSWER.tool_calls),
+    )
+    assert key((*HISTORY[:2], *split)) == key(HISTORY)
+
+
+def test_an_edit_another_caller_other_tools_or_mode_give_another_digest() -> None:
+    edited = (HISTORY[0], ChatMessage(role="user", text="read b.md"), ANSWER)
+    other_call = replace(ANSWER, tool_calls=(ToolCall("call_1", "read", '{"path": "b.md", "limit": 5}'),))
+    assert (
+        len(
+            {
+                key(HISTORY),
+                key(edited),
+                key((*HISTORY[:2], other_call)),
+                key(HISTORY, principal="bob"),
+                key(HISTORY, tools=()),
+                key(HISTORY, model=parse_model("deepseek-v4-pro")),
+            }
+        )
+        == 6
+    )
+
+
+def test_the_earlier_turns_end_at_the_last_assistant_message() -> None:
+    result = ChatMessage(role="tool", text="contents", tool_call_id="call_1")
+    assert earlier_turns((*HISTORY, result)) == HISTORY
+    assert earlier_turns(HISTORY[:2]) == ()
