@@ -64,8 +64,8 @@ COMMIT;
 
 def create_private_file(path: Path) -> None:
     """Create ``path`` (and its directory) readable by this user only, unless it exists."""
-    if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True)
+    # exist_ok: processes starting together (serve --workers) create it at the same moment.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)  # SQLite gives -wal and -shm the same mode
     os.close(fd)
 
