@@ -20,6 +20,7 @@ from .envelope import biz_error, check_fields, json_response, read_json
 from .faults import Fault
 from .files import file_status
 from .generation import StreamRun, build_shape, plan_with_fault
+from .reading import ASSISTANT, USER
 from .replies import TurnFacts, plan_reply
 from .retention import LENGTH_LIMIT, grow, is_full
 from .sessions import ILLEGAL_SESSION, find_session
@@ -237,7 +238,14 @@ async def completion(call: Call) -> Response:
     if parent is not None and parent != session.current_message_id:
         call.sim.world.count("branches")  # a stale parent silently forks (SRC-59133341063)
     facts = TurnFacts(
-        body["prompt"], model_type, body["thinking_enabled"], body["search_enabled"], len(files), parent
+        body["prompt"],
+        model_type,
+        body["thinking_enabled"],
+        body["search_enabled"],
+        len(files),
+        parent,
+        # Only scripts of scope "session" read it; kept with the message, so not made for nothing.
+        branch_text(session, parent) if any(s.scope == "session" for s in call.sim.config.scripts) else "",
     )
     ids = session.next_ids()
     hint = hint_for(call, facts, fault, session)
@@ -247,3 +255,19 @@ async def completion(call: Call) -> Response:
     session.ref_file_ids = files
     add_user_message(call, session, ids[0], facts, files)
     return start_reply(call, session, facts, ids, fault, "completion")
+
+
+def branch_text(session: Session, parent: int | None) -> str:
+    """The session's branch up to ``parent`` as the model sees it: each earlier prompt and answer,
+    ``<｜User｜>`` / ``<｜Assistant｜>`` before each (scripts of scope "session" search it)."""
+    parts: list[str] = []
+    message = session.messages.get(parent) if parent is not None else None
+    seen = 0
+    while message is not None and seen <= len(session.messages):  # bounded: a tree has no cycle
+        if message.role == "USER":
+            parts.append(USER + message.prompt)
+        else:
+            parts.append(ASSISTANT + (message.plan.answer if message.plan is not None else ""))
+        message = session.messages.get(message.parent_id) if message.parent_id is not None else None
+        seen += 1
+    return "".join(reversed(parts))

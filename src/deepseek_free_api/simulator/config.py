@@ -94,14 +94,17 @@ class ToolCallTemplate:
 class ScriptedReply:
     """A reply chosen when ``pattern`` (a regex) matches the prompt; overrides the echo reply.
 
-    ``scope`` says what the pattern searches: the whole prompt, or only the last user turn (the text
-    after the last ``<｜User｜>`` marker, markers removed). With ``tool_calls`` the script applies
-    only when the prompt declares one of their tools, and the answer ends with a call of the first.
+    ``scope`` says what the pattern searches: the whole prompt, only the last user turn (the text
+    after the last ``<｜User｜>`` marker, markers removed), or the whole session as the model sees it
+    (``session``: each earlier prompt and answer of the session's branch, ``<｜User｜>`` and
+    ``<｜Assistant｜>`` before each, then the prompt), which a continued conversation needs. With
+    ``tool_calls`` the script applies only when the prompt declares one of their tools, and the
+    answer ends with a call of the first.
     """
 
     pattern: str
     name: str = ""
-    scope: str = "prompt"  # or "last_turn"
+    scope: str = "prompt"  # or "last_turn", "session"
     thinking: str | None = None  # used only when thinking is enabled
     answer: str = ""  # may carry ``[reference:N]`` markers (N = search hit index) and tool-call markup
     search_queries: tuple[str, ...] = ()
@@ -281,8 +284,8 @@ def _check_signals(account: AccountConfig) -> None:
 
 def _check_script(script: ScriptedReply) -> None:
     named = f"script {script.name or script.pattern!r}"
-    if script.scope not in ("prompt", "last_turn"):
-        raise ValueError(f"{named}: scope must be 'prompt' or 'last_turn'")
+    if script.scope not in ("prompt", "last_turn", "session"):
+        raise ValueError(f"{named}: scope must be 'prompt', 'last_turn' or 'session'")
     for regex in (script.pattern, *(call.tool for call in script.tool_calls)):
         try:
             re.compile(regex)

@@ -187,6 +187,12 @@ class StreamRun:
                 break
         if self.generation.stopped:
             return
+        if self.account.generation is self.generation:
+            # DeepSeek's generation ends with its last token: the account takes a new completion
+            # while the closing frames (status, title, close) are still on their way. Freed only
+            # after them, a server that released its lease on reading them could see a second
+            # server's request refused as "generating" and counted as a violation.
+            self.account.generation = None
         for item in self._ending(chars) if ending is None else ending:
             if isinstance(item, Named):
                 yield encode(item.data, item.name)

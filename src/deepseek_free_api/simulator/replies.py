@@ -28,6 +28,7 @@ class TurnFacts:
     search: bool
     files: int
     parent: int | None
+    context: str = ""  # the session's branch before this prompt, as the model sees it (scope "session")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ def plan_reply(facts: TurnFacts, config: SimulatorConfig) -> ReplyPlan:
     filtered = any(word and word in facts.prompt for word in config.content_filter_words)
     echo = echo_text(facts)
     for script in config.scripts:
-        applied = match_script(script, facts.prompt, echo, line)
+        applied = match_script(script, facts.prompt, echo, line, facts.context)
         if applied is not None:
             return _scripted(script, facts, config, line, filtered, applied)
     results: tuple[SearchHit, ...] = ()

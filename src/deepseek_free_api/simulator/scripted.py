@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from .config import ScriptedReply, ToolCallTemplate
 from .instances import minimal_instance
-from .reading import declared_tools, last_turn, schema_after
+from .reading import USER, declared_tools, last_turn, schema_after
 
 DSML: Final = "｜DSML｜"  # full-width bars (U+FF5C), as V4 writes them
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -78,9 +78,14 @@ class Applied:
     thinking: str | None
 
 
-def match_script(script: ScriptedReply, prompt: str, echo: str, line: str) -> Applied | None:
-    """The script's answer when it applies to ``prompt``, else None."""
-    text = last_turn(prompt) if script.scope == "last_turn" else prompt
+def match_script(
+    script: ScriptedReply, prompt: str, echo: str, line: str, context: str = ""
+) -> Applied | None:
+    """The script's answer when it applies to ``prompt`` (after ``context``, for scope "session")."""
+    if script.scope == "session":
+        text = context + USER + prompt if context else prompt
+    else:
+        text = last_turn(prompt) if script.scope == "last_turn" else prompt
     match = re.search(script.pattern, text)
     if match is None:
         return None
