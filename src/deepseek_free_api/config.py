@@ -24,6 +24,7 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `server.idle_timeout_s` | `DEEPSEEK_FREE_API_SERVER_IDLE_TIMEOUT_S` | `20` | keep-alive connections idle this long are closed |
 | `server.max_connections` | `DEEPSEEK_FREE_API_SERVER_MAX_CONNECTIONS` | `4096` | open connections at most (lowered to the open-file limit minus `server.reserved_fds`); at the cap a new connection closes the longest-waiting one that has no request in progress |
 | `server.reserved_fds` | `DEEPSEEK_FREE_API_SERVER_RESERVED_FDS` | `256` | file descriptors kept free for upstream connections, files and stores (at most half the limit) |
+| `server.http_parser` | `DEEPSEEK_FREE_API_SERVER_HTTP_PARSER` | `auto` | `auto`: httptools' C parser when installed (with the Linux install), else h11; `h11`: always h11, the pure-Python parser |
 | `server.public_metrics` | `DEEPSEEK_FREE_API_SERVER_PUBLIC_METRICS` | `false` | `true` serves `/metrics` and `/readyz` to anyone; otherwise loopback callers need no key and others an admin key |
 | `server.log_format` | `DEEPSEEK_FREE_API_SERVER_LOG_FORMAT` (flag `--log-format`) | `text` | `json`: one JSON object per log line, for log collectors |
 | `store.responses_max_count` | `DEEPSEEK_FREE_API_STORE_RESPONSES_MAX_COUNT` | `1024` | stored Responses kept at most (least recently used go first) |

@@ -81,6 +81,9 @@ class ServerSettings:
     idle_timeout_s: float = field(default=20.0, metadata=_min(0.5))
     max_connections: int = field(default=4096, metadata=_min(1))
     reserved_fds: int = field(default=256, metadata=_min(0))
+    # "auto": uvicorn's httptools parser when installed (a dependency on Linux), else h11; "h11"
+    # keeps the pure-Python parser. net/httptools_connection.py lists where they differ.
+    http_parser: Literal["auto", "h11"] = "auto"
     # /metrics and /readyz answer loopback callers without a key and others with an admin key;
     # true opens them to everyone (a private network, or a proxy that guards them itself).
     public_metrics: bool = False

@@ -45,15 +45,22 @@ def _settings_env(**server: object) -> dict[str, str]:
     return clean_env(**{f"DEEPSEEK_FREE_API_SERVER_{name.upper()}": str(v) for name, v in server.items()})
 
 
-@pytest.fixture(scope="module")
-def short_limits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, BackgroundServer]]:
+# server.http_parser: every attack below is made on both of uvicorn's parsers (httptools, the
+# default where installed, and h11): the guard follows each one's view of the connection.
+@pytest.fixture(scope="module", params=["auto", "h11"])
+def short_limits(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[Running, BackgroundServer]]:
     """`serve` with short connection limits, in front of a simulator that can answer slowly."""
     folder = tmp_path_factory.mktemp("short-limits")
     with BackgroundServer(create_simulator(simulator_config(scripts=[SLOW_REPLY]))) as simulator:
         config = server_config_file(folder, simulator.url)
         port = free_port()
         env = _settings_env(
-            header_timeout_s=HEADER_TIMEOUT_S, body_timeout_s=BODY_TIMEOUT_S, idle_timeout_s=IDLE_TIMEOUT_S
+            header_timeout_s=HEADER_TIMEOUT_S,
+            body_timeout_s=BODY_TIMEOUT_S,
+            idle_timeout_s=IDLE_TIMEOUT_S,
+            http_parser=request.param,
         )
         argv = [*CLI, "serve", "--config", str(config), "--port", str(port)]
         with running(argv, port, env=env, log_file=folder / "serve.log") as server:

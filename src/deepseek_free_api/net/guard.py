@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from deepseek_free_api.net.connection import EVICTABLE, GuardedH11Protocol, Phase
+from deepseek_free_api.net.connection import EVICTABLE, GuardedConnection, Phase
 from deepseek_free_api.net.throttle import LogThrottle
 
 log = logging.getLogger(__name__)
@@ -31,11 +31,17 @@ class Limits:
 class ConnectionGuard:
     """Registry of open connections; cuts the late ones and makes room at the cap."""
 
-    def __init__(self, limits: Limits, *, throttle: LogThrottle | None = None) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        protocol: type[GuardedConnection],
+        *,
+        throttle: LogThrottle | None = None,
+    ) -> None:
         self.limits = limits
         self.throttle = throttle or LogThrottle(log)
-        self.protocol_class = GuardedH11Protocol.bound_to(self)
-        self._open: dict[GuardedH11Protocol, None] = {}  # insertion order = oldest first
+        self.protocol_class = protocol.bound_to(self)
+        self._open: dict[GuardedConnection, None] = {}  # insertion order = oldest first
         self.pending = 0  # accepted sockets whose protocol is not made yet (listener)
         self._room_waiters: list[Callable[[], None]] = []
         self._sweeper: asyncio.TimerHandle | None = None
@@ -54,11 +60,11 @@ class ConnectionGuard:
     def __len__(self) -> int:
         return len(self._open) + self.pending
 
-    def opened(self, connection: GuardedH11Protocol) -> None:
+    def opened(self, connection: GuardedConnection) -> None:
         """A connection's protocol is made."""
         self._open[connection] = None
 
-    def closed(self, connection: GuardedH11Protocol) -> None:
+    def closed(self, connection: GuardedConnection) -> None:
         """A connection is gone (or being closed by us): its slot is free."""
         if connection in self._open:
             del self._open[connection]
@@ -89,7 +95,7 @@ class ConnectionGuard:
         """Call ``callback`` once a slot may be free (a connection closed, or one became idle)."""
         self._room_waiters.append(callback)
 
-    def _victim(self) -> GuardedH11Protocol | None:
+    def _victim(self) -> GuardedConnection | None:
         for connection in self._open:
             if connection.phase in EVICTABLE:
                 return connection
@@ -124,7 +130,7 @@ class ConnectionGuard:
             self._wake_waiters()
         self.throttle.flush()
 
-    def _cut(self, connection: GuardedH11Protocol, part: str, why: str) -> None:
+    def _cut(self, connection: GuardedConnection, part: str, why: str) -> None:
         silent = connection.phase is Phase.FRESH  # no byte sent: nobody to tell (e.g. a preconnect)
         self.throttle.event(
             f"connections closed for slow request {part}",
@@ -138,6 +144,6 @@ class ConnectionGuard:
         connection.close(None if silent else f"Request {part} {why}")
 
 
-def _peer(connection: GuardedH11Protocol) -> str:
+def _peer(connection: GuardedConnection) -> str:
     client = connection.client
     return f"{client[0]}:{client[1]}" if client else "an unknown address"
