@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -81,10 +82,13 @@ class Database:
             self._connection = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
             )
-            self._connection.execute("PRAGMA journal_mode=WAL")
+            # Switching a new file to WAL does not wait for another opener's lock the way other
+            # statements do (SQLite returns "locked" at once): processes starting together retry.
+            _unlocked(self._connection, lambda db: db.execute("PRAGMA journal_mode=WAL"))
             self._connection.execute("PRAGMA synchronous=NORMAL")
             self._connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._connection.executescript(_SCHEMA)  # one transaction: processes may start together
+            # One transaction: processes may start together.
+            _unlocked(self._connection, lambda db: db.executescript(_SCHEMA))
             version = self._connection.execute("SELECT value FROM meta WHERE name='schema'").fetchone()[0]
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the SQLite store {path}: {exc}") from exc
@@ -121,6 +125,22 @@ class Database:
         """Close the connection (pending calls finish first)."""
         with self._lock:
             self._connection.close()
+
+
+def _unlocked(db: sqlite3.Connection, step: Callable[[sqlite3.Connection], object]) -> None:
+    """Run ``step``, again while SQLite says the file is locked, for up to the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            step(db)
+            return
+        except sqlite3.OperationalError as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            locked = "locked" in str(exc) or "busy" in str(exc)
+            if not locked or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def bump(db: sqlite3.Connection, name: str) -> int:
