@@ -205,6 +205,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
                 max_tokens=settings.chat.session_reuse_max_tokens,
             ),
             stores.reuse,
+            on_reuse=ops.metrics.session_reuse,
         )
         caller = CallerResolver(
             stores.keys,

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.conftest import API_KEY, Stack, simulator_config, start_stack
 
@@ -199,3 +200,26 @@ def test_a_session_about_to_grow_past_the_limit_is_replaced_by_a_new_one(stack: 
     assert [c["body"]["parent_message_id"] is None for c in completions] == [True, False, False, True]
     assert len(sessions(completions)) == 2
     assert TASK in completions[3]["prompt"] and "RESULT-2" in completions[3]["prompt"]  # the folded history
+
+
+def _reuse_counts(stack: Stack) -> dict[str, float]:
+    text = httpx.get(stack.server.url + "/metrics", timeout=10).text
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "deepseek_free_api_session_reuse":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    counts[sample.labels["outcome"]] = sample.value
+    return counts
+
+
+def test_metrics_count_reused_sessions_and_replays() -> None:
+    for stack in stack_with():
+        run_task(ClaudeLike(stack))  # the first request has no history; the three after it go on
+        edited = ClaudeLike(stack)
+        answer = edited.send()
+        edited.result(answer, "RESULT-1: output of step 1")
+        edited.messages[0] = {"role": "user", "content": TASK + " (edited)"}  # nothing to go on in
+        edited.send()
+        counts = _reuse_counts(stack)
+    assert counts.get("hit") == 3 and counts.get("miss") == 1, counts

@@ -137,13 +137,14 @@ class ChatRunner:
         parking: Parking | None = None,
         resume: ResumePolicy | None = None,
         reuse: ReuseStore | None = None,
+        on_reuse: Callable[[str], None] | None = None,
     ) -> None:
         self._leases = leases
         self._turns = turns
         self._conversations = conversations
         self._policy = policy
         self._parking = parking
-        self._resumer = Resumer(leases, conversations, resume or ResumePolicy(), reuse)
+        self._resumer = Resumer(leases, conversations, resume or ResumePolicy(), reuse, on_reuse)
 
     async def run(self, request: ChatRequest, caller: Caller, sink: EventSink) -> None:
         """Run ``request`` for ``caller``; events go to ``sink``; raises ServiceError."""
@@ -194,6 +195,7 @@ class ChatRunner:
                         type(error).__name__,
                         error.message,
                     )
+                    resumer.outcome("failed")
                     resumed = None
                     if is_account_fault(error) and bound is None and not isinstance(error, InvalidTokenError):
                         excluded.add(account.id)
@@ -227,6 +229,8 @@ class ChatRunner:
             else:
                 with anyio.CancelScope(shield=True):
                     await self._leases.report(lease, None)
+                if resumed is not None:
+                    resumer.outcome("hit")
                 return
             finally:
                 with anyio.CancelScope(shield=True):

@@ -65,12 +65,26 @@ class Resumer:
     """Finds the session a request may go on in, takes its account if it frees in time, keeps sessions."""
 
     def __init__(
-        self, leases: Pool[Any], book: ConversationBook, policy: ResumePolicy, sessions: ReuseStore | None
+        self,
+        leases: Pool[Any],
+        book: ConversationBook,
+        policy: ResumePolicy,
+        sessions: ReuseStore | None,
+        on_outcome: Callable[[str], None] | None = None,
     ) -> None:
         self._leases = leases
         self._book = book
         self._policy = policy
         self._sessions = sessions if policy.enabled and policy.reuse else None
+        self._on_outcome = on_outcome
+
+    def outcome(self, outcome: str) -> None:
+        """Count what became of a follow-up that could go on in an earlier session (metrics):
+        ``hit`` (it did), ``miss`` (nothing to go on in), ``rollover`` (too large: a new session),
+        ``unavailable`` (the session's account is gone or not the caller's), ``busy`` (its account
+        did not free within the wait), ``failed`` (continuing failed before any output)."""
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
 
     def _reusing(self, request: ChatRequest, own_tokens: bool) -> ReuseStore | None:
         """The store, if this request takes part in session reuse (server accounts, no conversation_id)."""
@@ -86,6 +100,7 @@ class Resumer:
             native = await self._book.resumable(request.resume, allowed, owner)
             if native is None:
                 log.info("the session to go on in is not available (account gone or not usable): replaying")
+                self.outcome("unavailable")
             return None if native is None else Resumption(native)
         sessions = self._reusing(request, own_tokens)
         earlier = earlier_turns(request.messages)
@@ -94,6 +109,7 @@ class Resumer:
         kept = await sessions.find(await _key(owner.id, request, earlier))
         if kept is None:
             log.debug("no session to reuse (a new conversation, or an earlier message differs): replaying")
+            self.outcome("miss")
             return None
         new = sum(
             len(m.text) + sum(len(c.arguments) for c in m.tool_calls)
@@ -106,8 +122,11 @@ class Resumer:
                 kept.tokens,
                 self._policy.max_tokens,
             )
+            self.outcome("rollover")
             return None
         native = await self._book.resumable(kept.reply_id, allowed, owner)
+        if native is None:
+            self.outcome("unavailable")
         return None if native is None else Resumption(native, kept.tokens)
 
     async def lease(self, resumed: Resumption, candidates: Sequence[str] | None, owner: str) -> Lease | None:
@@ -131,6 +150,7 @@ class Resumer:
                 wait_s,
                 error.message,
             )
+            self.outcome("busy")
             return None
         return lease
 

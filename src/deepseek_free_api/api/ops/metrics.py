@@ -115,7 +115,12 @@ class Metrics:
         self._canary = counter(
             "canary_runs", "Drift canary runs on an account, by verdict (ok, muted, banned, …)", ["verdict"]
         )
-        # Step 9 (session reuse) adds its hit and miss counters here, next to the turn's others.
+        self._reuse = counter(
+            "session_reuse",
+            "Follow-ups that could go on in an earlier DeepSeek session (session reuse, "
+            "previous_response_id), by outcome: hit, miss, rollover, unavailable, busy, failed",
+            ["outcome"],
+        )
         self._accounts = gauge("accounts", "Accounts by state and source", ["state", "source"])
         self._leases = gauge("leases_in_use", "Accounts leased to a generation now")
         self._queue_length = gauge("queue_length", "Requests waiting for an account now")
@@ -153,6 +158,10 @@ class Metrics:
         self._upstream_calls[(endpoint,)].inc()
         if error is not None:
             self._upstream_errors[(endpoint, type(error).__name__)].inc()
+
+    def session_reuse(self, outcome: str) -> None:
+        """What became of a follow-up that could go on in an earlier session (``chat.resume``)."""
+        self._reuse[(outcome,)].inc()
 
     def canary(self, verdict: str) -> None:
         """One canary run on one account ended with ``verdict`` (``canary.kind``)."""
