@@ -84,7 +84,7 @@ class SqliteLeases:
                 return Lease(account_id, owner, fence, now, now + ttl_s, orphan=orphan)
             return None
 
-        return await self._db.write(work)
+        return await self._db.write(work, inline=True)
 
     def _update_live(
         self, lease: Lease, assignments: str, values: Sequence[Any]
@@ -100,7 +100,8 @@ class SqliteLeases:
         return work
 
     async def renew(self, lease: Lease, ttl_s: float) -> Lease | None:
-        return await self._db.write(self._update_live(lease, "expires_at = ?", (self._clock() + ttl_s,)))
+        work = self._update_live(lease, "expires_at = ?", (self._clock() + ttl_s,))
+        return await self._db.write(work, inline=True)
 
     async def renew_all(self, leases: Sequence[Lease], ttl_s: float) -> list[Lease | None]:
         if not leases:
@@ -110,11 +111,11 @@ class SqliteLeases:
             until = self._clock() + ttl_s
             return [self._update_live(lease, "expires_at = ?", (until,))(db) for lease in leases]
 
-        return await self._db.write(work)
+        return await self._db.write(work, inline=True)
 
     async def note_generation(self, lease: Lease, session_id: str, message_id: int | None) -> Lease | None:
         work = self._update_live(lease, "session_id = ?, message_id = ?", (session_id, message_id))
-        return await self._db.write(work)
+        return await self._db.write(work, inline=True)
 
     async def release(self, lease: Lease, *, pause_s: float = 0.0) -> bool:
         def work(db: sqlite3.Connection) -> bool:
@@ -124,7 +125,7 @@ class SqliteLeases:
                 bump(db, "released")
             return done
 
-        return await self._db.write(work)
+        return await self._db.write(work, inline=True)
 
     async def slots(self, account_ids: Collection[str] | None = None) -> list[LeaseSlot]:
         ids = None if account_ids is None else list(account_ids)
@@ -142,7 +143,7 @@ class SqliteLeases:
                 for row in rows
             ]
 
-        return await self._db.read(work)
+        return await self._db.read(work, inline=True)
 
     async def wait_released(self, since: int, timeout_s: float) -> int:
         def count(db: sqlite3.Connection) -> int:
@@ -150,10 +151,10 @@ class SqliteLeases:
 
         # Other processes cannot signal this one: look every poll_s (one indexed read).
         with anyio.move_on_after(timeout_s):
-            while (value := await self._db.read(count)) == since:
+            while (value := await self._db.read(count, inline=True)) == since:
                 await anyio.sleep(self._poll_s)
             return value
-        return await self._db.read(count)
+        return await self._db.read(count, inline=True)
 
 
 class SqliteAccounts:
@@ -165,7 +166,8 @@ class SqliteAccounts:
 
     async def get(self, account_id: str) -> AccountRecord | None:
         row = await self._db.read(
-            lambda db: db.execute("SELECT record FROM accounts WHERE id = ?", (account_id,)).fetchone()
+            lambda db: db.execute("SELECT record FROM accounts WHERE id = ?", (account_id,)).fetchone(),
+            inline=True,
         )
         return None if row is None else load_account(row[0])
 
@@ -196,7 +198,7 @@ class SqliteAccounts:
             self._put(db, record)
             return True
 
-        return await self._db.write(work)
+        return await self._db.write(work, inline=True)
 
     async def remove(self, account_id: str) -> bool:
         return await self._db.write(
@@ -234,7 +236,8 @@ class SqliteKeys:
         row = await self._db.read(
             lambda db: db.execute(
                 "SELECT digest, record FROM service_keys WHERE digest = ?", (digest,)
-            ).fetchone()
+            ).fetchone(),
+            inline=True,
         )
         # The index lookup is on a digest of the key, which says nothing about the key itself.
         return load_key(row[1]) if row is not None and hmac.compare_digest(row[0], digest) else None
@@ -299,7 +302,7 @@ class SqliteUsage:
             if prune:
                 db.execute("DELETE FROM usage WHERE day < ?", (utc_day(now - self._days * 86400.0),))
 
-        await self._db.write(work)
+        await self._db.write(work, inline=not prune)  # a prune may delete many rows
 
     async def totals(self, principal: str, day: str | None = None) -> UsageTotals:
         wanted = day or utc_day(self._clock())
@@ -351,7 +354,7 @@ class SqliteRates:
             db.execute("INSERT INTO rate_hits VALUES (?, ?)", (principal, now))
             return None
 
-        return await self._db.write(work)
+        return await self._db.write(work, inline=True)
 
     async def enter(self, principal: str, limit: int, ticket: str, ttl_s: float) -> bool:
         def work(db: sqlite3.Connection) -> bool:
@@ -365,14 +368,15 @@ class SqliteRates:
             db.execute("INSERT OR REPLACE INTO tickets VALUES (?, ?, ?)", (principal, ticket, now + ttl_s))
             return True
 
-        return await self._db.write(work)
+        return await self._db.write(work, inline=True)
 
     async def leave(self, principal: str, ticket: str) -> None:
         await self._db.write(
             lambda db: (
                 db.execute("DELETE FROM tickets WHERE principal = ? AND ticket = ?", (principal, ticket))
                 and None
-            )
+            ),
+            inline=True,
         )
 
 
@@ -388,7 +392,7 @@ class SqliteConversations:
             db.execute("INSERT OR REPLACE INTO moves VALUES (?, ?, ?)", (session_id, old, new))
             db.execute("DELETE FROM moves WHERE rowid <= (SELECT MAX(rowid) FROM moves) - ?", (self._max,))
 
-        await self._db.write(work)
+        await self._db.write(work, inline=True)
 
     async def follow(self, session_id: str, message_id: int) -> int:
         def work(db: sqlite3.Connection) -> int:
@@ -402,7 +406,7 @@ class SqliteConversations:
                 current = int(row[0])
             return current
 
-        return await self._db.read(work)
+        return await self._db.read(work, inline=True)
 
 
 class SqliteResponses:

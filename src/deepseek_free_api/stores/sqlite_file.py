@@ -1,11 +1,20 @@
-"""The SQLite file behind the SQLite backend: its schema, and one connection used from worker threads.
+"""The SQLite file behind the SQLite backend: its schema, and its connections.
 
 WAL mode lets readers run beside the one writer; every change is one ``BEGIN IMMEDIATE``
 transaction, so two processes never interleave inside one (the second waits up to
 ``busy_timeout``). ``synchronous=NORMAL``: a power cut may lose the last transactions, never the
-file's consistency. The stdlib driver runs in a worker thread (``anyio.to_thread``), one call at a
-time per connection; such a call is not abandoned when its caller is cancelled, so a lease taken
-in it always reaches the caller (which then releases it) instead of leaking until its TTL.
+file's consistency.
+
+Two connections. The stdlib driver runs blocking calls in a worker thread (``anyio.to_thread``),
+one call at a time; such a call is not abandoned when its caller is cancelled, so a lease taken in
+it always reaches the caller (which then releases it) instead of leaking until its TTL. The small
+calls of every turn (a lease, its note and release, the account's record, usage) are asked for
+``inline``: they first run on the event loop itself on a second connection that never waits (busy
+timeout 0), which costs a third of the thread hop's CPU (bench/store_calls.py); only when the file
+is locked by another writer (another process, or this process's thread) do they go to the thread
+and wait there. The inline connection never checkpoints the WAL (an fsync that would stall the
+loop): every ``_CHECKPOINT_EVERY`` inline commits, one write goes through the thread and
+checkpoints there.
 """
 
 from __future__ import annotations
@@ -25,6 +34,10 @@ from .protocols import StoreError
 T = TypeVar("T")
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
+# Inline commits between two checkpoints run in the thread (1000 pages is SQLite's own default
+# auto-checkpoint; a turn's commits write a handful of pages).
+_CHECKPOINT_EVERY = 200
+_MISS = object()  # the inline attempt found the file locked: go to the thread
 
 _SCHEMA = """
 BEGIN IMMEDIATE;
@@ -72,11 +85,13 @@ def create_private_file(path: Path) -> None:
 
 
 class Database:
-    """One connection to the file, used from worker threads one call at a time."""
+    """The file's two connections: one used from worker threads, one inline that never waits."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._inline_lock = threading.Lock()  # event loops of several threads (tests, the CLI)
+        self._inline_commits = 0
         try:
             create_private_file(path)
             self._connection = sqlite3.connect(
@@ -94,6 +109,12 @@ class Database:
             raise StoreError(f"cannot open the SQLite store {path}: {exc}") from exc
         if version > SCHEMA_VERSION:
             raise StoreError(f"the SQLite store {path} was written by a newer version (schema {version})")
+        try:
+            self._inline = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
+            self._inline.execute("PRAGMA synchronous=NORMAL")
+            self._inline.execute("PRAGMA wal_autocheckpoint=0")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the SQLite store {path}: {exc}") from exc
 
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
@@ -109,22 +130,67 @@ class Database:
                 db.execute("COMMIT")
             return result
 
+    def _write_checkpointed(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        result = self._write(work)
+        with self._lock:
+            self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        return result
+
     def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
             return work(self._connection)
 
-    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` in one write transaction in a worker thread."""
+    def _try_inline(self, work: Callable[[sqlite3.Connection], T], write: bool) -> T | object:
+        """``work`` on the inline connection, or ``_MISS`` if that would have to wait."""
+        if not self._inline_lock.acquire(blocking=False):
+            return _MISS
+        db = self._inline
+        try:
+            if write:
+                db.execute("BEGIN IMMEDIATE")
+            result = work(db)
+            if db.in_transaction:
+                db.execute("COMMIT")
+            return result
+        except sqlite3.OperationalError as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if "locked" in str(exc) or "busy" in str(exc):
+                return _MISS  # nothing was changed: the thread runs ``work`` again
+            raise
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            self._inline_lock.release()
+
+    async def write(self, work: Callable[[sqlite3.Connection], T], *, inline: bool = False) -> T:
+        """Run ``work`` in one write transaction: ``inline`` (a small one) on the loop if it need not wait."""
+        if inline:
+            if self._inline_commits >= _CHECKPOINT_EVERY:
+                self._inline_commits = 0
+                return await anyio.to_thread.run_sync(self._write_checkpointed, work)
+            result = self._try_inline(work, write=True)
+            if result is not _MISS:
+                self._inline_commits += 1
+                return result  # type: ignore[return-value]
         return await anyio.to_thread.run_sync(self._write, work)
 
-    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` (reads only) in a worker thread."""
+    async def read(self, work: Callable[[sqlite3.Connection], T], *, inline: bool = False) -> T:
+        """Run ``work`` (reads only): ``inline`` (a small one) on the loop if it need not wait."""
+        if inline:
+            result = self._try_inline(work, write=False)
+            if result is not _MISS:
+                return result  # type: ignore[return-value]
         return await anyio.to_thread.run_sync(self._read, work)
 
     def close(self) -> None:
-        """Close the connection (pending calls finish first)."""
+        """Close the connections (pending calls finish first)."""
         with self._lock:
             self._connection.close()
+        with self._inline_lock:
+            self._inline.close()
 
 
 def _unlocked(db: sqlite3.Connection, step: Callable[[sqlite3.Connection], object]) -> None:
