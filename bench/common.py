@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import compileall
+import contextlib
+import glob
 import importlib.util
 import json
 import math
@@ -69,19 +71,42 @@ class Child:
     def pid(self) -> int:
         return self.popen.pid
 
+    def tree(self) -> list[int]:
+        """This process and its descendants (``serve --workers N`` runs N worker processes)."""
+        pids, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            for task in glob.glob(f"/proc/{pid}/task/*/children"):
+                with contextlib.suppress(OSError), open(task) as handle:
+                    todo.extend(int(child) for child in handle.read().split())
+        return pids
+
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the process so far (all its threads)."""
-        with open(f"/proc/{self.pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+        """User + system CPU time so far of the process and its live descendants (all threads)."""
+        total = 0
+        for pid in self.tree():
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / CLOCK_TICKS
 
     def memory(self, key: str = "VmRSS") -> int:
-        """A /proc status figure in bytes: VmRSS (now) or VmHWM (peak)."""
-        with open(f"/proc/{self.pid}/status") as handle:
-            for line in handle:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) * 1024
-        raise KeyError(key)
+        """A /proc status figure in bytes, summed over the process tree: VmRSS (now) or VmHWM (peak).
+
+        With workers, the sum of peaks is an upper bound of the tree's peak.
+        """
+        total, found = 0, False
+        for pid in self.tree():
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as handle:
+                for line in handle:
+                    if line.startswith(key + ":"):
+                        total += int(line.split()[1]) * 1024
+                        found = True
+                        break
+        if not found:
+            raise KeyError(key)
+        return total
 
     def check_alive(self) -> None:
         if self.popen.poll() is not None:
@@ -154,7 +179,10 @@ class Processes:
         """``deepseek-free-api serve --config <toml>``, the command users run.
 
         ``src``: run the package from another source tree (another commit, same venv) instead.
+        A ``workers`` entry in ``settings`` is not a setting: it runs ``serve --workers N``.
         """
+        settings = dict(settings)
+        workers = settings.pop("workers", None)
         port = port or free_port()
         data = {**settings, "server": {**settings.get("server", {}), "host": "127.0.0.1", "port": port}}
         data["server"].setdefault("data_dir", str(self.tmp / f"data-{port}"))  # the store's file: ours
@@ -168,7 +196,8 @@ class Processes:
             command = [str(script)]
         else:
             command = [sys.executable, "-m", "deepseek_free_api"]
-        return self.start(name, [*command, "serve", "--config", str(path)]), port
+        extra = ["--workers", str(workers)] if workers else []
+        return self.start(name, [*command, "serve", "--config", str(path), *extra]), port
 
 
 def compile_package(src: Path | None) -> None:
@@ -203,6 +232,9 @@ def server_settings(
         "pool": {"min_interval_s": 0, "max_waiters": len(tokens) + 100, "wait_timeout_s": 600},
     }
     for section, values in sections.items():
+        if section == "workers":  # not a section: ``Processes.server`` runs ``serve --workers N``
+            data[section] = values
+            continue
         data[section] = {**data.get(section, {}), **values}
     data["accounts"] = [{"token": token} for token in tokens]
     return data

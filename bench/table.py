@@ -23,7 +23,8 @@ Step 11. PoW difficulty 16: proof of work is not what is measured here (bench/po
 interleaved with the rest, for a before/after in one run (its C PoW core must be built there).
 ``--store NAME=URL`` runs one more server of this tree whose ``store.url`` is URL (the default
 server uses the SQLite file), e.g. ``--store memory=memory:// --store redis=redis://127.0.0.1:6379/0``:
-what each state store costs, in the same run.
+what each state store costs, in the same run. ``--workers NAME=N`` likewise runs one more server of
+this tree as ``serve --workers N`` (its CPU and RSS are those of all its processes).
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ async def run(args: argparse.Namespace) -> Results:
     for item in args.compare:
         name, _, src = item.partition("=")
         servers[name] = Path(src)
-    stores = store_paths(args.store)
+    stores = store_paths(args.store, args.workers)
     servers.update(dict.fromkeys(stores))
     paths = ["direct", "splice", "floor", *servers]
     out = Results(streams=plan.streams)
@@ -234,14 +235,20 @@ async def run(args: argparse.Namespace) -> Results:
 # -- the table -----------------------------------------------------------------------------------
 
 
-def store_paths(items: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``--store NAME=URL``: one more server of this tree, on that ``store.url``, as path NAME."""
+def store_paths(items: Sequence[str], workers: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+    """``--store NAME=URL`` and ``--workers NAME=N``: one more server of this tree each, as path NAME."""
     paths: dict[str, dict[str, Any]] = {}
-    for item in items:
-        name, _, url = item.partition("=")
-        if not name or not url or name in ("server", "direct", "splice", "floor"):
-            raise SystemExit(f"--store wants NAME=URL with a new name, got {item!r}")
-        paths[name] = {"store": {"url": url}}
+    for option, values in (("--store", items), ("--workers", workers)):
+        for item in values:
+            name, _, value = item.partition("=")
+            if not name or not value or name in ("server", "direct", "splice", "floor", *paths):
+                raise SystemExit(f"{option} wants NAME=VALUE with a new name, got {item!r}")
+            if option == "--store":
+                paths[name] = {"store": {"url": value}}
+            elif value.isdigit() and int(value) >= 1:
+                paths[name] = {"workers": int(value)}
+            else:
+                raise SystemExit(f"--workers wants NAME=N with N >= 1, got {item!r}")
     return paths
 
 
@@ -342,6 +349,13 @@ def main() -> int:
         metavar="NAME=URL",
         help="one more server of this tree on that store.url (memory://, redis://…); 'server' uses SQLite",
     )
+    parser.add_argument(
+        "--workers",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="one more server of this tree run as `serve --workers N` (SQLite store), as path NAME",
+    )
     parser.add_argument("--sim-set", action="append", default=[], metavar="KEY=JSON")
     parser.add_argument("--server-set", action="append", default=[], metavar="SECTION.KEY=JSON")
     parser.add_argument("--json", help="append the raw figures as one JSON line to this file")
@@ -351,7 +365,7 @@ def main() -> int:
     began = time.perf_counter()
     print(f"== bench/table.py {' '.join(sys.argv[1:])}\n   start: {machine_load()}", flush=True)
     out = asyncio.run(run(args))
-    servers = ["server", *(item.partition("=")[0] for item in [*args.compare, *args.store])]
+    servers = ["server", *(item.partition("=")[0] for item in [*args.compare, *args.store, *args.workers])]
     print(f"   end: {machine_load()}; ran {time.perf_counter() - began:.0f} s")
     print("\nMedian (min..max) over rounds; ratios of the medians, with the range of the per-round ratios.\n")
     print("\n".join(table(out, servers)))
