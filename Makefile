@@ -31,8 +31,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy --config-file tests/mypy.ini tests $(wildcard bench/*.py) api/index.py
 
+# Two worker processes, each taking whole files (a file's tests share its servers and fixtures);
+# `make pytest PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The coding agents that tests/agents drives, from npm into .agents/ (a no-op once installed;
 # an agent that cannot be installed is skipped by its test with the reason printed).
