@@ -138,7 +138,7 @@ def test_a_session_whose_account_stayed_busy_is_given_back_for_the_next_request(
             busy = threading.Thread(target=_at_once, args=(urls, [[{"role": "user", "content": "medium x"}]]))
             busy.start()
             deadline = time.monotonic() + 30
-            while not sim_state(sim)["in_flight"]:
+            while not any(g["session_id"] != kept for g in sim_state(sim)["in_flight"].values()):
                 assert time.monotonic() < deadline, "the long answer never started"
                 time.sleep(0.05)
             extended = _branch(HISTORY, first, "quick two")
