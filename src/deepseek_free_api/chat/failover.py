@@ -153,9 +153,13 @@ class ChatRunner:
         native = await self._conversations.locate(request.conversation_id, allowed, caller.principal)
         own, resumer = bool(caller.tokens), self._resumer
         resumed = None if native else await resumer.find(request, caller.principal, allowed, own_tokens=own)
-        self._turns.check(request, continued=native is not None or resumed is not None)  # before an account
-        # A conversation, or files uploaded earlier, live on one account: the turn runs there or not at all.
-        bound = native.account_id if native else _files_account(request, allowed)
+        try:  # refusals that need no account come first
+            self._turns.check(request, continued=native is not None or resumed is not None)
+            # A conversation, or files uploaded earlier, live on one account: the turn runs there or nowhere.
+            bound = native.account_id if native else _files_account(request, allowed)
+        except BaseException:
+            await resumer.give_back(resumed)  # refused before anything went upstream
+            raise
         owner = f"{os.getpid()}:{next(_requests)}"
         tracked = _Tracked(resumer.keeping(request, caller.principal, resumed, sink, own_tokens=own))
         excluded: set[str] = set()

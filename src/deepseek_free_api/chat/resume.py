@@ -7,6 +7,16 @@ in the store (``ReuseStore``) under the digest of the caller and the conversatio
 (``chat.prefix``), and a request whose messages up to its last assistant message have that digest
 goes on there. An edited earlier message gives another digest: no session is found.
 
+Exactly one request goes on from a kept answer: the lookup takes the entry atomically in the store
+(``ReuseStore.take``, shared by every process). Two requests extending the same answer at once
+(an agent's retry, two branches of one conversation) would otherwise both continue after the same
+message, forking the DeepSeek session (which the web app never does) and leaving a history there
+that is neither caller's; the one that finds the entry taken replays in a new session at once
+(outcome ``taken``). The entry is given back when nothing was sent upstream (the request was
+refused before an account, its account stayed busy, or its caller left while it waited for the
+account); once the turn started it is not, since a completion that failed may still have reached
+DeepSeek and added a message after that answer: a later request with that history replays.
+
 The turn then goes on with only the messages after the last assistant message (as a
 ``conversation_id`` continuation does, tool instructions included), when it can: the reply id must
 be the caller's and its account one the caller may use, that account must be free within
@@ -59,6 +69,7 @@ class Resumption:
 
     native: Native
     tokens: int = 0
+    kept: ReusableSession | None = None  # the reuse entry taken for it, given back if nothing went up
 
 
 class Resumer:
@@ -82,7 +93,8 @@ class Resumer:
         """Count what became of a follow-up that could go on in an earlier session (metrics):
         ``hit`` (it did), ``miss`` (nothing to go on in), ``rollover`` (too large: a new session),
         ``unavailable`` (the session's account is gone or not the caller's), ``busy`` (its account
-        did not free within the wait), ``failed`` (continuing failed before any output)."""
+        did not free within the wait), ``failed`` (continuing failed before any output), ``taken``
+        (another request went on from that answer already, or is doing so now)."""
         if self._on_outcome is not None:
             self._on_outcome(outcome)
 
@@ -106,10 +118,17 @@ class Resumer:
         earlier = earlier_turns(request.messages)
         if sessions is None or not earlier:
             return None
-        kept = await sessions.find(await _key(owner.id, request, earlier))
+        kept = await sessions.take(await _key(owner.id, request, earlier))
         if kept is None:
             log.debug("no session to reuse (a new conversation, or an earlier message differs): replaying")
             self.outcome("miss")
+            return None
+        if kept.taken:
+            log.info(
+                "another request went on from this conversation's last answer already (a retry, or a "
+                "second branch): replaying the history in a new session rather than forking that session"
+            )
+            self.outcome("taken")
             return None
         new = sum(
             len(m.text) + sum(len(c.arguments) for c in m.tool_calls)
@@ -123,11 +142,27 @@ class Resumer:
                 self._policy.max_tokens,
             )
             self.outcome("rollover")
+            await self._give_back(kept)  # not gone on from: ``taken`` keeps meaning that it was
             return None
         native = await self._book.resumable(kept.reply_id, allowed, owner)
         if native is None:
             self.outcome("unavailable")
-        return None if native is None else Resumption(native, kept.tokens)
+            await self._give_back(kept)
+            return None
+        return Resumption(native, kept.tokens, kept)
+
+    async def give_back(self, resumed: Resumption | None) -> None:
+        """Make the taken reuse entry of ``resumed`` reusable again: nothing was sent upstream."""
+        await self._give_back(None if resumed is None else resumed.kept)
+
+    async def _give_back(self, kept: ReusableSession | None) -> None:
+        if kept is None or self._sessions is None:
+            return
+        with anyio.CancelScope(shield=True):  # also when the caller left: the next request goes on there
+            try:
+                await self._sessions.keep(kept)
+            except Exception as exc:  # noqa: BLE001 - the next request then replays, as after a failure
+                log.warning("giving back the reusable session failed: %s", exc)
 
     async def lease(self, resumed: Resumption, candidates: Sequence[str] | None, owner: str) -> Lease | None:
         """A lease on the account holding ``resumed`` if it can serve within the wait; else None."""
@@ -141,7 +176,10 @@ class Resumer:
                 owner=owner,
                 timeout_s=wait_s,
             )
-        except ServiceError as error:
+        except BaseException as error:
+            await self.give_back(resumed)  # nothing went upstream: the next request may go on there
+            if not isinstance(error, ServiceError):
+                raise
             log.info(
                 "account %s, which holds session %s, cannot serve within %g s (%s): replaying the history "
                 "in a new session",

@@ -378,13 +378,16 @@ class ReusableSession:
 
     ``key`` is a digest of the caller and of the conversation up to and including the answer
     (``chat.prefix``); ``reply_id`` is the answer's reply id (``chat.conversations``: session,
-    message, account key and the owner's mark), ``tokens`` the session's size so far.
+    message, account key and the owner's mark), ``tokens`` the session's size so far. ``taken``:
+    a request went on from that answer already (``ReuseStore.take``); its reply id and size may be
+    blank then, since nobody else may go on from there.
     """
 
     key: str
     reply_id: str
     tokens: int = 0
     expires_at: float = 0.0  # epoch seconds; set by the store from its TTL
+    taken: bool = False
 
 
 class ReuseStore(Protocol):
@@ -395,7 +398,17 @@ class ReuseStore(Protocol):
         ...
 
     async def find(self, key: str) -> ReusableSession | None:
-        """The session kept under ``key``, unless it expired or was evicted."""
+        """The session kept under ``key`` (``taken`` or not), unless it expired or was evicted."""
+        ...
+
+    async def take(self, key: str) -> ReusableSession | None:
+        """The session kept under ``key``, marked taken in the same atomic step; None if none.
+
+        Exactly one caller (of every process sharing the store) gets it with ``taken`` False after
+        it was kept: the one that may go on from its answer. Later callers get it with ``taken``
+        True, until ``keep`` gives it back or puts a new session under the key. Two requests going
+        on from one answer would fork the DeepSeek session, which the web app never does.
+        """
         ...
 
 

@@ -3,7 +3,10 @@
 One concern across the three backends, kept apart from the larger backend modules: a bounded map
 from a digest to a small record, each entry for at most a TTL, the oldest written evicted first.
 Shared by every process of a SQLite file or a Redis database, so one process goes on in a session
-another process started.
+another process started. ``take`` is a test-and-set in one step of the backend (the event loop,
+one ``BEGIN IMMEDIATE`` transaction, one Lua script): of two requests, even in two processes, that
+extend the same answer at once, one goes on from it. A taken entry stays until its TTL (or a
+newer ``keep``) as a tombstone, so the others know the answer was taken rather than never kept.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ class MemoryReuse:
 
     async def keep(self, session: ReusableSession) -> None:
         self._items.pop(session.key, None)
-        self._items[session.key] = replace(session, expires_at=self._clock() + self._limits.ttl_s)
+        expires_at = self._clock() + self._limits.ttl_s
+        self._items[session.key] = replace(session, expires_at=expires_at, taken=False)
         while len(self._items) > self._limits.max_count:
             self._items.popitem(last=False)
 
@@ -45,6 +49,12 @@ class MemoryReuse:
         if session is not None and session.expires_at <= self._clock():
             del self._items[key]
             return None
+        return session
+
+    async def take(self, key: str) -> ReusableSession | None:
+        session = await self.find(key)  # no await inside: nothing runs between the look and the mark
+        if session is not None and not session.taken:
+            self._items[key] = replace(session, taken=True)  # in place: its age in the bound stays
         return session
 
 
@@ -73,14 +83,31 @@ class SqliteReuse:
         await self._db.write(work)
 
     async def find(self, key: str) -> ReusableSession | None:
-        def work(db: sqlite3.Connection) -> ReusableSession | None:
-            row = db.execute(
-                "SELECT reply_id, tokens, expires_at FROM reuse WHERE key = ? AND expires_at > ?",
-                (key, self._clock()),
-            ).fetchone()
-            return None if row is None else ReusableSession(key, row[0], int(row[1]), float(row[2]))
+        return await self._db.read(lambda db: self._row(db, key))
 
-        return await self._db.read(work)
+    async def take(self, key: str) -> ReusableSession | None:
+        found = await self.find(key)
+        if found is None or found.taken:
+            return found  # nothing to take: a miss costs a read, as before, not the write lock
+
+        def work(db: sqlite3.Connection) -> ReusableSession | None:
+            session = self._row(db, key)
+            if session is not None and not session.taken:
+                # A blank reply id marks it taken (the table has no column for it; none is needed:
+                # nobody may go on from a taken answer). UPDATE keeps its rowid, so its age.
+                db.execute("UPDATE reuse SET reply_id = '' WHERE key = ?", (key,))
+            return session
+
+        return await self._db.write(work)  # BEGIN IMMEDIATE: looked at again, no process in between
+
+    def _row(self, db: sqlite3.Connection, key: str) -> ReusableSession | None:
+        row = db.execute(
+            "SELECT reply_id, tokens, expires_at FROM reuse WHERE key = ? AND expires_at > ?",
+            (key, self._clock()),
+        ).fetchone()
+        if row is None:
+            return None
+        return ReusableSession(key, row[0], int(row[1]), float(row[2]), taken=row[0] == "")
 
 
 # KEYS: the order (a sorted set by write sequence), the sequence. ARGV: the records' key prefix, the
@@ -100,6 +127,27 @@ return seq
 """
 
 
+# KEYS: the record. Returns it as it was; marks it taken (keeping its TTL) if it was not. PTTL, not
+# SET's KEEPTTL: that needs Redis 6.
+_TAKE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then
+  return false
+end
+local record = cjson.decode(raw)
+if not record['taken'] then
+  record['taken'] = true
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then
+    redis.call('SET', KEYS[1], cjson.encode(record), 'PX', ttl)
+  else
+    redis.call('SET', KEYS[1], cjson.encode(record))
+  end
+end
+return raw
+"""
+
+
 class RedisReuse:
     """``ReuseStore`` in Redis: keys expiring by the server clock, one sorted set bounds them."""
 
@@ -109,6 +157,7 @@ class RedisReuse:
         self._keys = [prefix + "reuse-order", prefix + "reuse-seq"]
         self._limits = limits
         self._keep = client.register_script(_KEEP)
+        self._take = client.register_script(_TAKE)
 
     async def keep(self, session: ReusableSession) -> None:
         limits = self._limits
@@ -119,8 +168,16 @@ class RedisReuse:
         await self._keep(keys=self._keys, args=[self._records, session.key, record, ttl_ms, limits.max_count])
 
     async def find(self, key: str) -> ReusableSession | None:
-        raw = await self._r.get(self._records + key)
-        if raw is None:
-            return None
-        data = orjson.loads(raw)
-        return ReusableSession(key, str(data["reply_id"]), int(data["tokens"]), float(data["expires_at"]))
+        return _record(key, await self._r.get(self._records + key))
+
+    async def take(self, key: str) -> ReusableSession | None:
+        return _record(key, await self._take(keys=[self._records + key]))
+
+
+def _record(key: str, raw: bytes | str | None) -> ReusableSession | None:
+    if raw is None:
+        return None
+    data = orjson.loads(raw)
+    return ReusableSession(
+        key, str(data["reply_id"]), int(data["tokens"]), float(data["expires_at"]), bool(data.get("taken"))
+    )

@@ -118,7 +118,7 @@ class Metrics:
         self._reuse = counter(
             "session_reuse",
             "Follow-ups that could go on in an earlier DeepSeek session (session reuse, "
-            "previous_response_id), by outcome: hit, miss, rollover, unavailable, busy, failed",
+            "previous_response_id), by outcome: hit, miss, rollover, unavailable, busy, failed, taken",
             ["outcome"],
         )
         self._accounts = gauge("accounts", "Accounts by state and source", ["state", "source"])
