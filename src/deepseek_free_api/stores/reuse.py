@@ -80,10 +80,10 @@ class SqliteReuse:
                 "DELETE FROM reuse WHERE rowid <= (SELECT MAX(rowid) FROM reuse) - ?", (limits.max_count,)
             )
 
-        await self._db.write(work)
+        await self._db.write(work, inline=True)
 
     async def find(self, key: str) -> ReusableSession | None:
-        return await self._db.read(lambda db: self._row(db, key))
+        return await self._db.read(lambda db: self._row(db, key), inline=True)
 
     async def take(self, key: str) -> ReusableSession | None:
         found = await self.find(key)
@@ -98,7 +98,8 @@ class SqliteReuse:
                 db.execute("UPDATE reuse SET reply_id = '' WHERE key = ?", (key,))
             return session
 
-        return await self._db.write(work)  # BEGIN IMMEDIATE: looked at again, no process in between
+        # BEGIN IMMEDIATE: looked at again, no process in between
+        return await self._db.write(work, inline=True)
 
     def _row(self, db: sqlite3.Connection, key: str) -> ReusableSession | None:
         row = db.execute(
