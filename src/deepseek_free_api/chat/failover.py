@@ -157,7 +157,13 @@ class ChatRunner:
         # A conversation, or files uploaded earlier, live on one account: the turn runs there or not at all.
         bound = native.account_id if native else _files_account(request, allowed)
         owner = f"{os.getpid()}:{next(_requests)}"
-        tracked = _Tracked(resumer.keeping(request, caller.principal, resumed, sink, own_tokens=own))
+        # The end of a stored chain alone (``ChatRequest.history``) is no conversation to reuse by digest.
+        keeping = (
+            sink
+            if request.history is not None
+            else resumer.keeping(request, caller.principal, resumed, sink, own_tokens=own)
+        )
+        tracked = _Tracked(keeping)
         excluded: set[str] = set()
         relogged: set[str] = set()
         last: ServiceError | None = None
@@ -167,6 +173,8 @@ class ChatRunner:
             lease = None if resumed is None else await resumer.lease(resumed, candidates, owner)
             if lease is None:
                 resumed = None  # its account cannot serve within the wait: the history is replayed
+                if request.history is not None:  # read back only now that it is needed
+                    request = await request.history()
                 attempt += 1
                 lease = await self._acquire(
                     candidates, prefer, bound is not None, excluded, owner, last, caller
