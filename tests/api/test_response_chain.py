@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -37,11 +38,16 @@ def test_a_200_turn_chain_goes_on_in_one_session_and_keeps_a_flat_footprint(tmp_
         )  # one account, turn after turn; the store's SQLite file where the test reads record sizes
         port = free_port()
         with (
-            running([*CLI, "serve", "--config", str(config), "--port", str(port)], port, env=env) as server,
+            # Its log to a file: a pipe nobody reads fills after about 250 access lines and blocks it.
+            running(
+                [*CLI, "serve", "--config", str(config), "--port", str(port)],
+                port,
+                env=env,
+                log_file=tmp_path / "serve.log",
+            ) as server,
             httpx.Client(
                 base_url=server.url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60
             ) as http,
-            sqlite3.connect(f"file:{data / 'state.sqlite3'}?mode=ro", uri=True) as store,
         ):
             previous: str | None = None
             inputs: list[str] = []
@@ -60,9 +66,7 @@ def test_a_200_turn_chain_goes_on_in_one_session_and_keeps_a_flat_footprint(tmp_
                 inputs.append(text)
                 if turn in SAMPLED:
                     rss[turn] = _rss(server)
-                    (size[turn],) = store.execute(
-                        "SELECT size FROM responses WHERE id = ?", (previous,)
-                    ).fetchone()
+                    size[turn] = _stored_size(data / "state.sqlite3", previous)
             elapsed = time.monotonic() - started
         sent = httpx.get(simulator.url + "/_sim/requests", timeout=10).json()["requests"]
     completions = [r for r in sent if r["path"].endswith("/chat/completion")]
@@ -70,7 +74,8 @@ def test_a_200_turn_chain_goes_on_in_one_session_and_keeps_a_flat_footprint(tmp_
     growth = rss[TURNS] - rss[50]
     print(
         f"\n{TURNS} turns in {elapsed:.1f} s ({elapsed / TURNS * 1000:.0f} ms a turn); largest prompt "
-        f"{max(len(c['prompt']) for c in completions)} chars; server RSS (MiB) "
+        f"{max(len(c['prompt']) for c in completions)} chars; {len(sessions)} session(s) created; "
+        "server RSS (MiB) "
         + ", ".join(f"{rss[turn] / 2**20:.1f} at turn {turn}" for turn in SAMPLED)
         + "; stored bytes of the response "
         + ", ".join(f"{size[turn]} at turn {turn}" for turn in SAMPLED)
@@ -87,3 +92,10 @@ def _rss(server: Running) -> int:
     status = Path(f"/proc/{server.process.pid}/status").read_text()
     kilobytes = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))
     return int(kilobytes) * 1024
+
+
+def _stored_size(path: Path, response_id: str) -> int:
+    """The bytes the store counts for a response (read-only, in a connection closed at once)."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as store:
+        (size,) = store.execute("SELECT size FROM responses WHERE id = ?", (response_id,)).fetchone()
+    return int(size)
