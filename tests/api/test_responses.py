@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -34,6 +35,8 @@ from deepseek_free_api.chat.responses_store import (
 from deepseek_free_api.config import load_settings
 from deepseek_free_api.errors import RequestError, UpstreamTimeoutError
 from deepseek_free_api.simulator import create_app as create_simulator
+from deepseek_free_api.stores.memory import MemoryResponses
+from deepseek_free_api.stores.protocols import ResponseLimits
 from tests.api.conftest import API_KEY, TOKENS, Stack, sdk_client, simulator_config, start_stack
 
 OTHER_KEY = "sk-test-other-service-key"
@@ -556,9 +559,12 @@ def test_a_kept_response_holds_file_ids_not_attachment_bytes_and_reads_back() ->
     assert from_record(record) == kept
     (message, *_) = conversation
     assert message.attachments[0].file_id == "file-1" and message.attachments[0].inline is None
+    store = MemoryResponses(ResponseLimits())
     unmatched = with_file_ids(asked, [])  # the turn's ids did not line up: no id, and a follow-up is refused
     with pytest.raises(RequestError, match="was not kept"):
-        conversation_of(replace(kept, conversation=unmatched), "previous_response_id")
+        asyncio.run(
+            conversation_of(store, replace(kept, messages=unmatched), "previous_response_id", max_links=9)
+        )
 
 
 def test_a_failure_after_only_keepalives_still_opens_the_response() -> None:

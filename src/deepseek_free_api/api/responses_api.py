@@ -27,7 +27,7 @@ from deepseek_free_api.api.responses_models import ResponsesRequest, parse_respo
 from deepseek_free_api.api.responses_render import ResponseRenderer
 from deepseek_free_api.api.state import core_of, turn_response
 from deepseek_free_api.chat.events import ChatEvent, Completed, Started
-from deepseek_free_api.chat.request import ChatMessage
+from deepseek_free_api.chat.request import ChatMessage, ChatRequest
 from deepseek_free_api.chat.responses_store import (
     KeptResponse,
     conversation_of,
@@ -73,13 +73,31 @@ class ResponsesDialect:
         return openai_error_response(error)
 
 
+class _Chain:
+    """The stored response a follow-up continues; the whole conversation read back only when needed."""
+
+    def __init__(self, store: ResponseStore, stored: KeptResponse) -> None:
+        self.stored = stored
+        self._store = store
+        self.earlier: tuple[ChatMessage, ...] | None = None  # the whole conversation, once read
+
+    async def read(self) -> tuple[ChatMessage, ...]:
+        """The conversation up to and including the stored answer (404 if part of it is gone)."""
+        if self.earlier is None:
+            links = self._store.limits.max_count
+            self.earlier = await conversation_of(
+                self._store, self.stored, "previous_response_id", max_links=links
+            )
+        return self.earlier
+
+
 @dataclass(frozen=True, slots=True)
 class _Keeping:
     """What storing one response needs besides its events."""
 
     store: ResponseStore
     owner: str
-    earlier: tuple[ChatMessage, ...]  # the conversation before this request's input
+    chain: _Chain | None  # the stored response this one follows
     context: str  # the session's model type and instructions (``session_context``)
     parsed: ResponsesRequest
     input_items: bytes  # the request's input as items (api/responses_items.py)
@@ -104,22 +122,27 @@ class _StoringSink:
         await self._sink.emit(events)
 
     def _kept(self) -> KeptResponse:
-        keeping, twin, started = self._keeping, self._twin, self._started
-        asked = (*keeping.earlier, *keeping.parsed.input)
+        keeping, twin, started, chain = self._keeping, self._twin, self._started, self._keeping.chain
+        asked = keeping.parsed.input
+        # A turn in a new session names the files of the whole conversation it replayed, one that went
+        # on in its session only its new ones (``with_file_ids``): this response's are the last.
+        earlier = () if chain is None or chain.earlier is None else chain.earlier
         files = started.file_ids if started is not None else ()
-        account = started.account_id if started is not None and any(m.attachments for m in asked) else None
-        conversation = (*with_file_ids(asked, files), twin.answer())
-        body = orjson.dumps(twin.response())
+        added = with_file_ids((*earlier, *asked), files)[len(earlier) :]
+        earlier_files = chain is not None and chain.stored.files_account is not None
+        with_files = earlier_files or any(m.attachments for m in asked)
+        account = started.account_id if started is not None and with_files else None
         native = started.conversation_id if started is not None else None
         return KeptResponse(
             twin.response_id,
             keeping.owner,
-            conversation,
-            body,
+            (*added, twin.answer()),
+            orjson.dumps(twin.response()),
             keeping.input_items,
             account,
             native,
             keeping.context,
+            None if chain is None else chain.stored.id,
         )
 
     def leased(self) -> None:
@@ -137,6 +160,35 @@ async def _kept(store: ResponseStore, response_id: str, owner: str) -> KeptRespo
     return None if record is None else from_record(record)
 
 
+async def _chain(store: ResponseStore, response_id: str, owner: str) -> _Chain:
+    stored = await _kept(store, response_id, owner)
+    if stored is None:
+        raise ConversationNotFoundError(
+            f"Previous response with id '{response_id}' not found (responses are kept within the server's "
+            "store bounds and store.responses_ttl_s; store=false never keeps one). Send the whole "
+            "conversation as input instead.",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        )
+    return _Chain(store, stored)
+
+
+async def _follow_up(parsed: ResponsesRequest, chain: _Chain, context: str) -> ChatRequest:
+    """The request going on after ``chain``: natively with only what the stored response holds itself
+    when its session assumes the same context and nothing in the input rewrites the end of the
+    conversation (the rest is read back if it is replayed after all); else the whole conversation."""
+    stored = chain.stored
+    files_account = stored.files_account
+
+    async def whole() -> ChatRequest:
+        return parsed.chat(await chain.read(), files_account=files_account)
+
+    if stored.native is None or stored.context != context or any(m.role == "assistant" for m in parsed.input):
+        return await whole()
+    natively = parsed.chat(stored.messages, files_account=files_account)
+    return replace(natively, resume=stored.native, history=whole)
+
+
 @router.post("/v1/responses", response_model=None)
 async def create_response(request: Request) -> Response:
     """OpenAI Responses, streaming or not (one code path)."""
@@ -147,26 +199,13 @@ async def create_response(request: Request) -> Response:
         body, gpt_model=request.app.state.gpt_model, hosted_search=request.app.state.hosted_web_search
     )
     store, owner = store_of(request), caller.principal.id
-    previous: tuple[ChatMessage, ...] = ()
-    files_account = resume = None
     context = session_context(parsed.model.model_type, parsed.instructions)
+    chain = None
     if parsed.previous_response_id:
-        stored = await _kept(store, parsed.previous_response_id, owner)
-        if stored is None:
-            raise ConversationNotFoundError(
-                f"Previous response with id '{parsed.previous_response_id}' not found (responses are kept "
-                "within the server's store bounds and store.responses_ttl_s; store=false never keeps "
-                "one). Send the whole conversation as input instead.",
-                param="previous_response_id",
-                code="previous_response_not_found",
-            )
-        previous = conversation_of(stored, "previous_response_id")
-        files_account = stored.files_account
-        # The stored answer's session goes on with only the new input when it assumes the same
-        # context and nothing in the input rewrites the end of the conversation.
-        if stored.context == context and not any(m.role == "assistant" for m in parsed.input):
-            resume = stored.native
-    chat = replace(parsed.chat(previous, files_account=files_account), resume=resume)
+        chain = await _chain(store, parsed.previous_response_id, owner)
+        chat = await _follow_up(parsed, chain, context)
+    else:
+        chat = parsed.chat()
     renderer = partial(
         ResponseRenderer,
         parsed,
@@ -176,7 +215,7 @@ async def create_response(request: Request) -> Response:
         created_at=int(time.time()),
     )
     keeping = (
-        _Keeping(store, owner, previous, context, parsed, input_items(body.get("input")))
+        _Keeping(store, owner, chain, context, parsed, input_items(body.get("input")))
         if parsed.store
         else None
     )

@@ -161,7 +161,13 @@ class ChatRunner:
             await resumer.give_back(resumed)  # refused before anything went upstream
             raise
         owner = f"{os.getpid()}:{next(_requests)}"
-        tracked = _Tracked(resumer.keeping(request, caller.principal, resumed, sink, own_tokens=own))
+        # The end of a stored chain alone (``ChatRequest.history``) is no conversation to reuse by digest.
+        keeping = (
+            sink
+            if request.history is not None
+            else resumer.keeping(request, caller.principal, resumed, sink, own_tokens=own)
+        )
+        tracked = _Tracked(keeping)
         excluded: set[str] = set()
         relogged: set[str] = set()
         last: ServiceError | None = None
@@ -171,6 +177,8 @@ class ChatRunner:
             lease = None if resumed is None else await resumer.lease(resumed, candidates, owner)
             if lease is None:
                 resumed = None  # its account cannot serve within the wait: the history is replayed
+                if request.history is not None:  # read back only now that it is needed
+                    request = await request.history()
                 attempt += 1
                 lease = await self._acquire(
                     candidates, prefer, bound is not None, excluded, owner, last, caller

@@ -8,7 +8,7 @@ system/developer instructions become leading ``system``/``developer`` messages, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -134,6 +134,10 @@ class ChatRequest:
     # only the messages after the last assistant message, when it can; else the whole ``messages``
     # are replayed in a new session (``chat.failover``).
     resume: str | None = None
+    # Set when ``messages`` end a longer conversation kept by the server (a stored Response chain):
+    # they suffice to go on in its session (``resume``); this reads the whole request back for a
+    # replay in a new session, so that going on natively never reads the chain's history.
+    history: Callable[[], Awaitable[ChatRequest]] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.messages:

@@ -1,15 +1,21 @@
 """Stored OpenAI Responses: what ``previous_response_id`` continues and ``GET /v1/responses/{id}`` shows.
 
-A stored response keeps the conversation up to and including its own answer (reasoning left
-out, as in every prompt), and the reply id of that answer in its DeepSeek session (``native``). A
-follow-up with the same model type and instructions (``context``) goes on in that session with only
-its new input; when it cannot (the session or its account is gone, the account is busy past
-``chat.resume_wait_s``, or the context changed) the stored conversation is prepended and the whole
-thing folded again into a new session. It lives in
-``stores.responses`` (the SQLite file by default: it survives a restart and is shared by the
-processes of one store), bounded in count, bytes, per owner and in time (``store.responses_*``);
-past those bounds an id is unknown and the caller gets a 404 saying so, never an answer without
-its context.
+A stored response keeps only what it added to its conversation (its input and its answer, reasoning
+left out as in every prompt), the id of the response it followed (``previous``), and the reply id of
+its answer in its DeepSeek session (``native``). A follow-up with the same model type and
+instructions (``context``) goes on in that session with only its new input, and reads nothing but
+that one record: a long chain costs the same per turn as a short one. When it cannot go on (the
+session or its account is gone, the account is busy past ``chat.resume_wait_s``, or the context
+changed) the whole conversation is read back along the ``previous`` links (``conversation_of``),
+oldest first, and folded again into a new session; if a response of the chain is no longer stored
+the caller gets a 404 naming it, never an answer without its context. Records of the first format
+hold the whole conversation up to them and are read as such.
+
+Records live in ``stores.responses`` (the SQLite file by default: they survive a restart and are
+shared by the processes of one store), bounded in count, bytes, per owner and in time
+(``store.responses_*``), least recently used first. Reading a chain back marks each of its
+responses as used; going on natively reads only the newest, so a long chain's oldest turns are the
+first to go when the store is full (a native follow-up does not need them).
 
 A record holds no attachment bytes: each image or file is kept as the id DeepSeek gave it, with
 the account that uploaded it (``files_account``). A follow-up runs on that account and refers
@@ -27,10 +33,13 @@ from typing import Any
 import orjson
 
 from deepseek_free_api.chat.request import Attachment, ChatMessage, ToolCall
-from deepseek_free_api.errors import RequestError
-from deepseek_free_api.stores.protocols import StoredResponse
+from deepseek_free_api.errors import ConversationNotFoundError, RequestError
+from deepseek_free_api.stores.protocols import ResponseStore, StoredResponse
 
-_FORMAT = 1  # of the ``conversation`` JSON; a record of another format is treated as unknown
+# Of the ``conversation`` JSON. 1: the whole conversation up to the response; 2: only what the
+# response added, and a link to the one before. A record of another format is treated as unknown.
+_FORMAT = 2
+_WHOLE = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +48,15 @@ class KeptResponse:
 
     id: str
     owner: str  # the Principal id that created it: another caller's response is "not found"
-    conversation: tuple[ChatMessage, ...]
+    # What the response added (its input, then its answer); in a record of the first format, the
+    # whole conversation up to and including its answer (then ``previous`` is None).
+    messages: tuple[ChatMessage, ...]
     body: bytes = dataclasses.field(repr=False)  # the response JSON, as it was returned
     input_items: bytes = b"[]"  # the request's input items (api/responses_items), without bytes
     files_account: str | None = None  # the account holding the conversation's files
     native: str | None = None  # the answer's reply id in its DeepSeek session (``chat.conversations``)
     context: str = ""  # what that session assumes besides the messages (``session_context``)
+    previous: str | None = None  # the response it followed (``previous_response_id``)
 
 
 def session_context(model_type: str, instructions: str | None) -> str:
@@ -86,36 +98,64 @@ def with_file_ids(messages: Sequence[ChatMessage], file_ids: Sequence[str]) -> t
     return tuple(kept)
 
 
-def conversation_of(kept: KeptResponse, param: str) -> tuple[ChatMessage, ...]:
-    """The stored conversation for a follow-up; 400 if one of its files was not kept."""
-    for message in kept.conversation:
+async def conversation_of(
+    store: ResponseStore, kept: KeptResponse, param: str, *, max_links: int
+) -> tuple[ChatMessage, ...]:
+    """The whole conversation up to and including ``kept``'s answer, oldest first, read back along the
+    ``previous`` links (at most ``max_links`` records: the store holds no more); 404 naming a response
+    of the chain that is no longer stored, 400 if one of its files was not kept."""
+    parts, seen, link = [kept.messages], {kept.id}, kept.previous
+    while link is not None:
+        if link in seen or len(seen) >= max_links:  # a loop, or longer than the store can hold
+            raise ConversationNotFoundError(
+                f"the conversation of the response '{kept.id}' cannot be read back (its chain of earlier "
+                "responses is broken); send the whole conversation as input instead",
+                param=param,
+                code="previous_response_not_found",
+            )
+        record = await store.get(link, kept.owner)  # marks it used: a chain read back stays longer
+        earlier = None if record is None else from_record(record)
+        if earlier is None:
+            raise ConversationNotFoundError(
+                f"the response '{link}', an earlier turn of the conversation of '{kept.id}', is no longer "
+                "stored (expired or evicted from the server's store, or deleted), and the conversation has "
+                "to be replayed in a new DeepSeek session now; send the whole conversation as input instead",
+                param=param,
+                code="previous_response_not_found",
+            )
+        parts.append(earlier.messages)
+        seen.add(link)
+        link = earlier.previous
+    conversation = tuple(message for part in reversed(parts) for message in part)
+    for message in conversation:
         for attachment in message.attachments:
             if attachment.file_id is None:
                 raise RequestError(
-                    f"the response '{kept.id}' holds an image or file ('{attachment.param}') that was not "
-                    "kept; send the whole conversation as input instead",
+                    f"the conversation of the response '{kept.id}' holds an image or file "
+                    f"('{attachment.param}') that was not kept; send the whole conversation as input instead",
                     param=param,
                 )
-    return kept.conversation
+    return conversation
 
 
 def to_record(kept: KeptResponse, created_at: float) -> StoredResponse:
-    """The store's record of ``kept``: its body, and the rest as JSON."""
+    """The store's record of ``kept``: its body, and the rest as JSON (always the current format)."""
     conversation = {
         "format": _FORMAT,
         "files_account": kept.files_account,
         "input_items": orjson.Fragment(kept.input_items),
-        "messages": [_message(message) for message in kept.conversation],
+        "messages": [_message(message) for message in kept.messages],
         "native": kept.native,
         "context": kept.context,
+        "previous": kept.previous,
     }
     return StoredResponse(kept.id, kept.owner, kept.body, orjson.dumps(conversation), created_at=created_at)
 
 
 def from_record(record: StoredResponse) -> KeptResponse | None:
-    """The response a record holds; None for a record of another format."""
+    """The response a record holds; None for a record of an unknown format."""
     data = orjson.loads(record.conversation)
-    if not isinstance(data, dict) or data.get("format") != _FORMAT:
+    if not isinstance(data, dict) or data.get("format") not in (_WHOLE, _FORMAT):
         return None
     return KeptResponse(
         record.id,
@@ -124,8 +164,9 @@ def from_record(record: StoredResponse) -> KeptResponse | None:
         record.body,
         orjson.dumps(data["input_items"]),
         data["files_account"],
-        data.get("native"),  # absent in records of earlier versions: those are replayed
+        data.get("native"),  # absent in the earliest records: those are replayed
         data.get("context", ""),
+        data.get("previous") if data["format"] == _FORMAT else None,  # a whole conversation: no link
     )
 
 
@@ -140,16 +181,7 @@ def _message(message: ChatMessage) -> dict[str, Any]:
     if message.name is not None:
         out["name"] = message.name
     if message.attachments:
-        out["attachments"] = [
-            {
-                "kind": a.kind,
-                "filename": a.filename,
-                "media_type": a.media_type,
-                "param": a.param,
-                "file_id": a.file_id,
-            }
-            for a in message.attachments
-        ]
+        out["attachments"] = [_attachment(a) for a in message.attachments]
     return out
 
 

@@ -316,6 +316,11 @@ class MemoryResponses:
     def _drop(self, response_id: str) -> None:
         self._bytes -= self._items.pop(response_id).size
 
+    @property
+    def limits(self) -> ResponseLimits:
+        """Its bounds."""
+        return self._limits
+
     async def put(self, response: StoredResponse) -> None:
         now = self._clock()
         if response.expires_at is None:

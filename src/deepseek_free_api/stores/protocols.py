@@ -356,6 +356,11 @@ class StoredResponse:
 class ResponseStore(Protocol):
     """Stored responses, bounded in count, bytes and per owner, each for at most a TTL."""
 
+    @property
+    def limits(self) -> ResponseLimits:
+        """Its bounds (a chain of responses read back is never longer than ``max_count``)."""
+        ...
+
     async def put(self, response: StoredResponse) -> None:
         """Keep ``response`` (replacing one with its id); least recently used ones go first.
 

@@ -423,6 +423,11 @@ class RedisResponses:
         self._get = client.register_script(lua.GET_RESPONSE)
         self._delete = client.register_script(lua.DELETE_RESPONSE)
 
+    @property
+    def limits(self) -> ResponseLimits:
+        """Its bounds."""
+        return self._limits
+
     async def put(self, response: StoredResponse) -> None:
         now = time.time()
         limits = self._limits

@@ -417,6 +417,11 @@ class SqliteResponses:
         self._limits = limits
         self._clock = clock
 
+    @property
+    def limits(self) -> ResponseLimits:
+        """Its bounds."""
+        return self._limits
+
     async def put(self, response: StoredResponse) -> None:
         limits = self._limits
 
