@@ -30,6 +30,7 @@ dialect's error body in ``api/`` (one function per dialect)::
         ├── ThrottledError            "too frequent" / rate_limit_reached                retryable
         ├── MutedError                biz_code 5, ``mute_until`` (epoch seconds)         retryable elsewhere
         ├── InvalidSessionError       session deleted / expired / unknown                retryable
+        │   └── SessionFullError      the conversation reached DeepSeek's length limit (400)
         ├── ContentFilteredError      CONTENT_FILTER before any text could be delivered
         ├── EdgeBlockedError          WAF / Cloudflare / IP block (HTML, 202 + x-amzn-waf-action) (503)
         ├── ClientVersionError        client version too low (40005) / unsupported_client_by_model
@@ -186,6 +187,10 @@ class InvalidSessionError(UpstreamError):
     """The chat session no longer exists upstream."""
 
     retryable = True
+
+
+class SessionFullError(InvalidSessionError):
+    """The session reached DeepSeek's length limit: nothing more can go on in it (a new one can)."""
 
 
 class ContentFilteredError(UpstreamError):

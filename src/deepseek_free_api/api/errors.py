@@ -43,6 +43,7 @@ from deepseek_free_api.errors import (
     RequestError,
     RequestTimeoutError,
     ServiceError,
+    SessionFullError,
     ShuttingDownError,
     ThrottledError,
     UnsupportedContentError,
@@ -86,6 +87,8 @@ _TABLE: tuple[tuple[type[ServiceError], int, str, str], ...] = (
     (EdgeBlockedError, 503, "upstream_error", "upstream_blocked"),
     (UpstreamTimeoutError, 504, "upstream_error", "upstream_timeout"),
     (InvalidPowError, 502, "upstream_error", "proof_of_work_rejected"),
+    # The caller's conversation_id cannot go on: a 400 it can act on (start a new conversation).
+    (SessionFullError, 400, "invalid_request_error", "context_length_exceeded"),
     (InvalidSessionError, 502, "upstream_error", "upstream_session_invalid"),
     (ContentFilteredError, 502, "upstream_error", "content_filter"),
     (ClientVersionError, 502, "upstream_error", "upstream_client_version"),

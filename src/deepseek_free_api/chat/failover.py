@@ -43,6 +43,7 @@ from deepseek_free_api.errors import (
     InvalidTokenError,
     NoUsableAccountError,
     ServiceError,
+    SessionFullError,
     UpstreamUnreachableError,
 )
 from deepseek_free_api.stores.protocols import ReuseStore
@@ -207,7 +208,8 @@ class ChatRunner:
                         type(error).__name__,
                         error.message,
                     )
-                    resumer.outcome("failed")
+                    # A full session is a rollover forced by DeepSeek, not a failure of the turn.
+                    resumer.outcome("rollover" if isinstance(error, SessionFullError) else "failed")
                     resumed = None
                     if is_account_fault(error) and bound is None and not isinstance(error, InvalidTokenError):
                         excluded.add(account.id)

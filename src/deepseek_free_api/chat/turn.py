@@ -47,6 +47,7 @@ from deepseek_free_api.errors import (
     InputTooLongError,
     InvalidPowError,
     MutedError,
+    SessionFullError,
     UnsupportedContentError,
     UpstreamServerError,
 )
@@ -218,6 +219,13 @@ class TurnRunner:
         except InputTooLongError as error:
             if reader.started or error.code != "context_length_exceeded":
                 raise
+            if native is not None:
+                # Only the new turn went up, in an earlier session: it is the conversation that is
+                # too long (DeepSeek: "Length limit reached. Please start a new chat."), not the prompt.
+                raise SessionFullError(
+                    f"the DeepSeek conversation {native.session_id} reached its length limit; "
+                    "start a new conversation (send the history without conversation_id)"
+                ) from error
             sent_as_file = fitted.history is not None
             raise await self._fitter.refused(
                 request, identity, prompt_chars, sent_as_file=sent_as_file
