@@ -80,11 +80,17 @@ def running(
 ) -> Iterator[Running]:
     """Start ``argv`` in ``cwd``, wait until ``ready_path`` answers on ``port``, then SIGTERM it on exit.
 
-    The output goes to a pipe, or to ``log_file`` (a process that logs a lot cannot block on a
-    full pipe there); either way it is in ``output`` once stopped. ``preexec_fn`` runs in the
-    child before ``argv`` (e.g. to lower its limits).
+    The output goes to ``log_file``, or to a temporary file, never to a pipe: a pipe nobody reads
+    fills after a few hundred access-log lines and then blocks the server (seen at turn 250 of a
+    chain test). Either way it is in ``output`` once stopped. ``preexec_fn`` runs in the child
+    before ``argv`` (e.g. to lower its limits).
     """
-    sink: IO[str] | int = log_file.open("w") if log_file is not None else subprocess.PIPE
+    scratch = None
+    if log_file is None:
+        fd, name = tempfile.mkstemp(prefix="dsfa-test-output-", suffix=".log")
+        os.close(fd)
+        scratch = Path(name)
+    sink: IO[str] = (log_file or scratch or Path(os.devnull)).open("w")
     process = subprocess.Popen(
         argv,
         cwd=cwd,
@@ -95,17 +101,18 @@ def running(
         start_new_session=True,  # our own process group, so nothing can outlive the test
         preexec_fn=preexec_fn,
     )
-    result = Running(f"http://127.0.0.1:{port}", process, log_file=log_file)
+    # While it runs, ``logged()`` reads the temporary file too (failure messages show the output).
+    result = Running(f"http://127.0.0.1:{port}", process, log_file=log_file or scratch)
     try:
         _wait_ready(result, ready_path)
         yield result
     finally:
         stopped = _stop(process)
-        if process.stdout and not process.stdout.closed:
-            result.output, _ = process.communicate()
-        if not isinstance(sink, int):
-            sink.close()
-        result.output = result.logged() or result.output
+        sink.close()
+        result.output = result.logged()
+        if scratch is not None:
+            scratch.unlink(missing_ok=True)
+            result.log_file = None
         assert stopped, f"{argv} did not exit within 30 s of SIGTERM:\n{result.output}"
         assert not _port_open(port), f"{argv} still listens after exiting"
 
