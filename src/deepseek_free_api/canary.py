@@ -31,7 +31,7 @@ from deepseek_free_api.settings import Settings
 from deepseek_free_api.stores import Lease, Stores
 from deepseek_free_api.upstream.client import DeepSeekClient
 from deepseek_free_api.upstream.probe import OK, CheckResult, Probe
-from deepseek_free_api.upstream.wire import Identity
+from deepseek_free_api.upstream.wire import Identity, locality_of
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ async def probe(
     label = name or account.id
     at = time.time()
     if account.token:
-        identity = Identity(token=account.token, device_id=account.device_id, proxy=account.proxy)
+        identity = Identity.of(account)
         checks = await checker.account(label, identity, completion=completion)
     else:
         login: dict[str, Any] = {
@@ -91,7 +91,10 @@ async def probe(
             login["email"] = account.email
         else:
             login.update({"mobile": account.mobile, "area_code": account.area_code})
-        checks = await checker.account(label, None, login=login, completion=completion)
+        locality = locality_of(account)
+        checks = await checker.account(
+            label, None, login=login, completion=completion, proxy=account.proxy, locality=locality
+        )
     return CanaryRun(label, at, tuple(checks))
 
 

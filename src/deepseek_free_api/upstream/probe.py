@@ -45,6 +45,7 @@ from deepseek_free_api.upstream.client import (
 )
 from deepseek_free_api.upstream.decoder import StreamDecoder
 from deepseek_free_api.upstream.events import Finish, Ready, StreamErrorFrame, TextDelta
+from deepseek_free_api.upstream.persona import Locality
 from deepseek_free_api.upstream.pow import PowChallenge, encode_header, solve_async
 from deepseek_free_api.upstream.wire import Identity
 
@@ -143,14 +144,24 @@ class Probe:
         *,
         login: Mapping[str, Any] | None = None,
         completion: bool = False,
+        proxy: str | None = None,
+        locality: Locality | None = None,
     ) -> list[CheckResult]:
-        """Every check on one account, stopping early once the rest could only fail the same way."""
+        """Every check on one account, stopping early once the rest could only fail the same way.
+
+        ``proxy`` and ``locality``: the account's, for its login (as the server logs it in).
+        """
         results: list[CheckResult] = []
         if identity is None or login is not None:
-            token = await self._check(results, name, "login", self._login(login or {}))
+            token = await self._check(results, name, "login", self._login(login or {}, proxy, locality))
             if not isinstance(token, str):
                 return results
-            identity = Identity(token=token, device_id=str((login or {}).get("device_id", "")))
+            identity = Identity(
+                token=token,
+                device_id=str((login or {}).get("device_id", "")),
+                proxy=proxy,
+                locality=locality or Locality(),
+            )
             self._secrets.append(token)
         steps = [("users/current", self._current), ("client/settings", self._settings), ("pow", self._pow)]
         if completion:
@@ -178,8 +189,12 @@ class Probe:
 
     # -- the checks ------------------------------------------------------------------------------
 
-    async def _login(self, body: Mapping[str, Any]) -> tuple[str, str]:
-        data = await self._json("POST", "/users/login", None, json=body, login=True)
+    async def _login(
+        self, body: Mapping[str, Any], proxy: str | None, locality: Locality | None
+    ) -> tuple[str, str]:
+        data = await self._json(
+            "POST", "/users/login", None, json=body, login=True, proxy=proxy, locality=locality
+        )
         user = data.get("user") if isinstance(data, Mapping) else None
         token = user.get("token") if isinstance(user, Mapping) else None
         if not isinstance(token, str) or not token:
@@ -277,9 +292,11 @@ class Probe:
         *,
         json: Mapping[str, Any] | None = None,
         login: bool = False,
+        proxy: str | None = None,
+        locality: Locality | None = None,
     ) -> Any:
         """``biz_data`` of one call, or _Failed with the verdict and the evidence."""
-        raw = await self._client.raw(method, path, identity, json=json)
+        raw = await self._client.raw(method, path, identity, json=json, proxy=proxy, locality=locality)
         try:
             return envelope_data(raw.status, raw.headers, raw.body, API + path, login=login)
         except ServiceError as error:
