@@ -160,8 +160,8 @@ _COLUMNS = (
     "REASON",
     "LAST USED",
     "LAST ERROR",
-    "PROXY",
     "LOCALITY",
+    "PROXY",
 )
 
 
@@ -184,8 +184,8 @@ async def _list(stores: Stores, out: TextIO) -> None:
                 record.invalid_reason or (record.condition != "healthy" and record.condition_reason) or "-",
                 _when(record.last_used_at),
                 error,
-                actions.proxy_of(record.proxy),
                 _locality(record),
+                actions.proxy_of(record.proxy),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
