@@ -21,7 +21,7 @@ from deepseek_free_api.accounts.login import masked
 from deepseek_free_api.accounts.records import Clocks, account_from_record, apply_marks, definition
 from deepseek_free_api.config import AccountConfig, Settings
 from deepseek_free_api.errors import InvalidTokenError, ServiceError
-from deepseek_free_api.settings import proxy_problem, token_problem
+from deepseek_free_api.settings import locale_problem, proxy_problem, timezone_offset_of, token_problem
 from deepseek_free_api.stores import AccountRecord, LeaseSlot, Stores
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
@@ -48,6 +48,8 @@ class NewAccount:
     area_code: str | None = None
     password: str | None = None
     proxy: str | None = None
+    locale: str | None = None  # its own X-Client-Locale / Accept-Language (None: persona.locale)
+    timezone_offset: str | None = None  # seconds east of UTC or "auto" (None: persona.timezone_offset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +81,14 @@ def new_account(spec: NewAccount, device_salt: str) -> Account:
         problem = "an area code goes with a mobile number"
     elif spec.proxy and (why := proxy_problem(spec.proxy)):
         problem = f"the proxy {why}"
+    elif spec.locale and (why := locale_problem(spec.locale)):
+        problem = f"the locale {why}"
     if problem is not None:
         raise ActionError(400, problem)
+    try:
+        offset = None if spec.timezone_offset is None else timezone_offset_of(spec.timezone_offset)
+    except ValueError as exc:
+        raise ActionError(400, f"the timezone offset {exc}") from None
     config = AccountConfig(
         name=spec.name or None,
         token=token,
@@ -89,6 +97,8 @@ def new_account(spec: NewAccount, device_salt: str) -> Account:
         area_code=spec.area_code or None,
         password=password,
         proxy=spec.proxy or None,
+        locale=spec.locale or None,
+        timezone_offset=offset,
     )
     return account_from_config(config, device_salt)
 
@@ -155,7 +165,7 @@ async def check(
     try:
         if account.token is not None:
             try:
-                await client.current_user(Identity(account.token, account.device_id, account.proxy))
+                await client.current_user(Identity.of(account))
             except InvalidTokenError:
                 if not account.has_credentials:
                     raise

@@ -18,7 +18,7 @@ import anyio
 from deepseek_free_api import account_actions as actions
 from deepseek_free_api.accounts import Account
 from deepseek_free_api.config import ConfigError, Settings, load_settings
-from deepseek_free_api.stores import StoreError, Stores, open_stores
+from deepseek_free_api.stores import AccountRecord, StoreError, Stores, open_stores
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +41,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add.add_argument("--area-code", help="with --mobile: the country calling code, e.g. +86")
     add.add_argument("--password", help="the login's password ('-': read it from standard input)")
     add.add_argument("--proxy", help="HTTP(S) or SOCKS proxy for this account, e.g. socks5://host:1080")
+    add.add_argument(
+        "--locale", help="its X-Client-Locale and Accept-Language, e.g. en-US (default: persona.locale)"
+    )
+    add.add_argument(
+        "--timezone-offset",
+        help="its X-Client-Timezone-Offset: seconds east of UTC (28800 = UTC+8) or 'auto' for this "
+        "machine's (default: persona.timezone_offset)",
+    )
     remove = commands.add_parser("remove", parents=[config], help="remove an account from the store")
     remove.add_argument("name")
     check = commands.add_parser("check", parents=[config], help="ask DeepSeek about one account now")
@@ -137,6 +145,8 @@ def _spec(args: argparse.Namespace) -> actions.NewAccount:
         area_code=args.area_code,
         password=_secret(args.password),
         proxy=args.proxy,
+        locale=args.locale,
+        timezone_offset=args.timezone_offset,
     )
 
 
@@ -150,6 +160,7 @@ _COLUMNS = (
     "REASON",
     "LAST USED",
     "LAST ERROR",
+    "LOCALITY",
     "PROXY",
 )
 
@@ -173,6 +184,7 @@ async def _list(stores: Stores, out: TextIO) -> None:
                 record.invalid_reason or (record.condition != "healthy" and record.condition_reason) or "-",
                 _when(record.last_used_at),
                 error,
+                _locality(record),
                 actions.proxy_of(record.proxy),
             )
         )
@@ -181,6 +193,14 @@ async def _list(stores: Stores, out: TextIO) -> None:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(), file=out
         )
+
+
+def _locality(record: AccountRecord) -> str:
+    """The account's own locale and timezone offset (``en-US UTC+3600``); ``-`` where persona.* applies."""
+    locale = record.locale or "-"
+    offset = record.timezone_offset
+    zone = "-" if offset is None else "auto" if offset == "auto" else f"UTC{int(offset):+d}s"
+    return "-" if locale == zone == "-" else f"{locale} {zone}"
 
 
 def _when(epoch: float | None) -> str:

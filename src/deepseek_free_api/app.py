@@ -47,6 +47,7 @@ from deepseek_free_api.config import Settings, device_id_for, mask_secret, token
 from deepseek_free_api.errors import InvalidTokenError, RequestError, ServiceError
 from deepseek_free_api.stores import Orphan, ResponseLimits, ReuseLimits, StoreOptions, Stores, open_stores
 from deepseek_free_api.upstream.client import DeepSeekClient, Identity
+from deepseek_free_api.upstream.wire import locality_of
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ async def log_in(client: DeepSeekClient, account: Account) -> str:
         area_code=account.area_code,
         device_id=account.device_id,
         proxy=account.proxy,
+        locality=locality_of(account),
     )
 
 
@@ -70,7 +72,7 @@ async def stop_orphan(client: DeepSeekClient, account: Account, orphan: Orphan) 
     """Stop the generation a killed process left on ``account``; False if DeepSeek did not confirm."""
     if orphan.message_id is None or not account.token:
         return True  # nothing known to stop: a generation still running is refused as busy (§2.6)
-    identity = Identity(token=account.token, device_id=account.device_id, proxy=account.proxy)
+    identity = Identity.of(account)
     try:
         await send_stop(
             client, UnconfirmedStop(identity, orphan.session_id, orphan.message_id, time.monotonic())
@@ -155,7 +157,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             account = pool.get(account_id)
             if account is None or not account.token:
                 return None
-            return Identity(token=account.token, device_id=account.device_id, proxy=account.proxy)
+            return Identity.of(account)
 
         # With session_delete = "delete" nothing may be left upstream, not even an empty session.
         warmth = WarmAccounts(

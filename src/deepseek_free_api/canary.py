@@ -6,6 +6,9 @@ server share it). ``CanaryRunner`` runs it under a lease on the account taken fr
 the result is written with the lease (``AccountStore.report``), so a lease holder's write cannot
 overwrite it with an older copy. The last run of each account is kept in its record (``canary``,
 JSON): the verdict, the time, and every check with the sanitized evidence of a failing one.
+The verdict also moves the account's health as a request's failure would (``marked``): token
+invalid, muted, banned or disabled park it (a login account logs in again); a server-wide verdict
+(unreachable, client version, missing header, WAF, format or mode changes) parks nothing.
 ``CanarySchedule`` runs it every ``upstream.canary_interval_s`` per account, spread evenly over the
 interval (one account at a time, never a burst), and skips an account another process checked
 within the interval.
@@ -19,19 +22,23 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
 import orjson
 
-from deepseek_free_api.accounts import Account, AccountPool
+from deepseek_free_api.accounts import Account, AccountHealth, AccountPool, is_account_fault
+from deepseek_free_api.accounts.condition import Condition
+from deepseek_free_api.accounts.health import INVALID_RECHECK_S
+from deepseek_free_api.accounts.records import Clocks, apply_marks, with_marks
 from deepseek_free_api.api.ops.labels import account_label
+from deepseek_free_api.errors import UpstreamUnreachableError
 from deepseek_free_api.settings import Settings
-from deepseek_free_api.stores import Lease, Stores
+from deepseek_free_api.stores import AccountRecord, Lease, Stores
 from deepseek_free_api.upstream.client import DeepSeekClient
 from deepseek_free_api.upstream.probe import OK, CheckResult, Probe
-from deepseek_free_api.upstream.wire import Identity
+from deepseek_free_api.upstream.wire import Identity, locality_of
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +69,7 @@ class CanaryRun:
         """The run as plain JSON (what the store keeps and the admin page shows)."""
         checks = []
         for check in self.checks:
-            data = asdict(check)
+            data = check.as_json()
             data.pop("account")
             if check.evidence is not None:
                 data["evidence"]["headers"] = [list(h) for h in check.evidence.headers[:MAX_HEADERS]]
@@ -79,7 +86,7 @@ async def probe(
     label = name or account.id
     at = time.time()
     if account.token:
-        identity = Identity(token=account.token, device_id=account.device_id, proxy=account.proxy)
+        identity = Identity.of(account)
         checks = await checker.account(label, identity, completion=completion)
     else:
         login: dict[str, Any] = {
@@ -91,8 +98,44 @@ async def probe(
             login["email"] = account.email
         else:
             login.update({"mobile": account.mobile, "area_code": account.area_code})
-        checks = await checker.account(label, None, login=login, completion=completion)
+        locality = locality_of(account)
+        checks = await checker.account(
+            label, None, login=login, completion=completion, proxy=account.proxy, locality=locality
+        )
     return CanaryRun(label, at, tuple(checks))
+
+
+def marked(
+    record: AccountRecord, run: CanaryRun, account: Account, *, completion: bool, clocks: Clocks
+) -> AccountRecord:
+    """``record`` with what ``run`` says of the account's health, as a request's failure would say it.
+
+    An ok run ends a ban or disable only when it included a completion (a ban may show only there),
+    and only a mark the health rules re-check by themselves (never one kept for the operator).
+    """
+    health = AccountHealth(label=record.id)
+    apply_marks(health, record, clocks)
+    failing = next((check for check in run.checks if not check.ok), None)
+    if failing is None:
+        proved = completion or health.condition not in (Condition.BANNED, Condition.DISABLED)
+        if proved and health.recheck_passed("the canary's re-check worked", wall_now=clocks.wall):
+            return with_marks(record, health, clocks)
+        return record
+    error = failing.error
+    if error is None or not (is_account_fault(error) or isinstance(error, UpstreamUnreachableError)):
+        return record  # a server-wide change, or nothing the account did: kept in the run, not parked
+    recheck_at = clocks.now + INVALID_RECHECK_S
+    if failing.check == "login" and is_account_fault(error):  # wrong password, banned, disabled
+        health.login_failed(error, error.message, now=clocks.now, wall_now=clocks.wall, recheck_at=recheck_at)
+    else:
+        health.record_error(
+            error,
+            now=clocks.now,
+            wall_now=clocks.wall,
+            can_login=account.has_credentials,
+            recheck_at=recheck_at,
+        )
+    return with_marks(record, health, clocks, failed=True)
 
 
 def last_run(text: str | None) -> dict[str, Any] | None:
@@ -145,7 +188,7 @@ class CanaryRunner:
                 async with anyio.create_task_group() as group:
                     group.start_soon(self._renew, lease)
                     run = await probe(self._client, account, self._settings, completion=completion, name=name)
-                    await self._keep(lease, run.as_json() | {"account": account.id})
+                    await self._keep(lease, run, account, completion=completion)
                     group.cancel_scope.cancel()
             finally:
                 with anyio.CancelScope(shield=True):
@@ -174,11 +217,13 @@ class CanaryRunner:
                 return
             lease = renewed
 
-    async def _keep(self, lease: Lease, result: dict[str, Any]) -> None:
+    async def _keep(self, lease: Lease, run: CanaryRun, account: Account, *, completion: bool) -> None:
         record = await self._stores.accounts.get(lease.account_id)
         if record is None:
             return  # removed meanwhile
-        text = orjson.dumps(result).decode()
+        text = orjson.dumps(run.as_json() | {"account": account.id}).decode()
+        clocks = Clocks(time.monotonic(), time.time())
+        record = marked(record, run, account, completion=completion, clocks=clocks)
         if not await self._stores.accounts.report(lease, replace(record, canary=text)):
             log.warning("canary: the lease on account %s ended before its result was kept", lease.account_id)
 

@@ -16,7 +16,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -106,7 +105,7 @@ def _table(results: list[Any], out: TextIO) -> None:
 
 
 def _plain(result: Any) -> dict[str, Any]:
-    data: dict[str, Any] = asdict(result)
+    data: dict[str, Any] = result.as_json()
     data["ok"] = result.ok
     return data
 

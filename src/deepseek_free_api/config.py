@@ -42,8 +42,8 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `persona.client_version` | `DEEPSEEK_FREE_API_PERSONA_CLIENT_VERSION` | `2.5.0` (android `2.0.4`) | `X-Client-Version` |
 | `persona.app_version` | `DEEPSEEK_FREE_API_PERSONA_APP_VERSION` | `20241129.1` (android: none) | `X-App-Version`; empty = omit |
 | `persona.user_agent` | `DEEPSEEK_FREE_API_PERSONA_USER_AGENT` | desktop Chrome 145 (android `DeepSeek/2.0.4 Android/35`) | `User-Agent` |
-| `persona.locale` | `DEEPSEEK_FREE_API_PERSONA_LOCALE` | `zh_CN` | `X-Client-Locale` |
-| `persona.timezone_offset` | `DEEPSEEK_FREE_API_PERSONA_TIMEZONE_OFFSET` | this machine's (`auto`) | `X-Client-Timezone-Offset`, seconds east of UTC (e.g. `28800` for UTC+8) |
+| `persona.locale` | `DEEPSEEK_FREE_API_PERSONA_LOCALE` | `zh_CN` | `X-Client-Locale`, and the first language of `Accept-Language`; an account's own `locale` wins |
+| `persona.timezone_offset` | `DEEPSEEK_FREE_API_PERSONA_TIMEZONE_OFFSET` | this machine's (`auto`) | `X-Client-Timezone-Offset`, seconds east of UTC (e.g. `28800` for UTC+8); an account's own `timezone_offset` wins |
 | `persona.bundle_id` | `DEEPSEEK_FREE_API_PERSONA_BUNDLE_ID` | `com.deepseek.chat` | `X-Client-Bundle-Id` |
 | `persona.impersonate` | `DEEPSEEK_FREE_API_PERSONA_IMPERSONATE` | `chrome145` (android `chrome131_android`) | curl_cffi TLS fingerprint |
 | `persona.device_salt` | `DEEPSEEK_FREE_API_PERSONA_DEVICE_SALT` | empty | mixed into each account's stable `X-Device-Id` |
@@ -86,7 +86,7 @@ Lists in the environment are comma-separated; booleans are ``1/0``, ``true/false
 | `files.parse_timeout_s` | `DEEPSEEK_FREE_API_FILES_PARSE_TIMEOUT_S` | `60` | longest wait for DeepSeek to accept an upload |
 | `log_level` | `DEEPSEEK_FREE_API_LOG_LEVEL` | `info` | `debug`, `info`, `warning`, `error`, `critical` |
 | `demo` | `DEEPSEEK_FREE_API_DEMO` (flag `--demo`) | `false` | run against the in-process simulator |
-| `[[accounts]]` | `DEEP_SEEK_CHAT_AUTHORIZATION` (comma-separated tokens) | none | server-side accounts: `token`, or `email`/`mobile` (+ `area_code`) and `password`; optional `name` and `proxy` (`http://`, `https://`, `socks5://`… URL its DeepSeek requests go through); merged into the store at start, beside accounts added with `deepseek-free-api accounts add` |
+| `[[accounts]]` | `DEEP_SEEK_CHAT_AUTHORIZATION` (comma-separated tokens) | none | server-side accounts: `token`, or `email`/`mobile` (+ `area_code`) and `password`; optional `name`, `proxy` (`http://`, `https://`, `socks5://`… URL its DeepSeek requests go through), `locale` (e.g. `en-US`: its `X-Client-Locale` and `Accept-Language`) and `timezone_offset` (seconds east of UTC, or `auto` = this machine's) instead of `persona.*`'s; merged into the store at start, beside accounts added with `deepseek-free-api accounts add` |
 | - | `DEEPSEEK_FREE_API_CONFIG` (flag `--config`) | none | path of the TOML file |
 | - | `DEEPSEEK_FREE_API_NO_NATIVE` | unset | at install time: `1` skips building the native proof-of-work core |
 
@@ -124,6 +124,7 @@ from deepseek_free_api.settings import (
     StoreSettings,
     UpstreamSettings,
     device_id_for,
+    locale_problem,
     mask_secret,
     parse_accounts,
     token_identity,
@@ -340,6 +341,8 @@ def _coerce(key: str, raw: Any, source: str, hint: Any, meta: Mapping[str, Any])
     if hint is str:
         if not isinstance(raw, str):
             raise bad("a string")
+        if meta.get("locale") and (problem := locale_problem(raw.strip())):
+            raise ConfigError(key, f"{problem} (from {source})")
         return raw.strip()
     if get_origin(hint) is tuple:  # tuple[str, ...]
         items = raw.split(",") if isinstance(raw, str) else raw

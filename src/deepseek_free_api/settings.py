@@ -7,6 +7,7 @@ Each section is a frozen dataclass whose fields carry their defaults and allowed
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,9 @@ from typing import Any, Literal
 MAX_TOKEN_LENGTH = 4096
 
 Platform = Literal["web", "android"]
+# An account's own X-Client-Timezone-Offset: seconds east of UTC, or "auto" (this machine's).
+TimezoneOffset = int | Literal["auto"]
+MAX_TIMEZONE_OFFSET = 50400  # UTC+14 (Kiribati) and UTC-12 fit with room; a larger one is a typo
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 # Persona defaults per platform (docs/PROTOCOL.md §1.4). Web: X-Client-Version 2.5.0 is what the web app
@@ -114,10 +118,12 @@ class PersonaSettings:
     client_version: str = PERSONA_DEFAULTS["web"]["client_version"]
     app_version: str = PERSONA_DEFAULTS["web"]["app_version"]
     user_agent: str = _CHROME_UA
-    locale: str = "zh_CN"
+    locale: str = field(default="zh_CN", metadata={"locale": True})
     # Seconds east of UTC, as the web app sends it; None: this machine's (the browser the account
     # is used from is usually on the same machine, or in the same place).
-    timezone_offset: int | None = field(default=None, metadata=_min(-50400, maximum=50400))
+    timezone_offset: int | None = field(
+        default=None, metadata=_min(-MAX_TIMEZONE_OFFSET, maximum=MAX_TIMEZONE_OFFSET)
+    )
     bundle_id: str = "com.deepseek.chat"
     impersonate: str = PERSONA_DEFAULTS["web"]["impersonate"]
     device_salt: str = field(default="", repr=False, metadata={"secret": True})
@@ -241,6 +247,10 @@ class AccountConfig:
     area_code: str | None = None
     password: str | None = field(default=None, repr=False)
     proxy: str | None = field(default=None, repr=False)  # http(s):// or socks5:// URL for this account
+    # The account's own X-Client-Locale / Accept-Language and X-Client-Timezone-Offset (None:
+    # persona.locale and persona.timezone_offset): accounts used from different places say so.
+    locale: str | None = None
+    timezone_offset: TimezoneOffset | None = None
 
     @property
     def identity(self) -> str:
@@ -320,7 +330,46 @@ def device_id_for(account_identity: str, install_salt: str) -> str:
     return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
-_ACCOUNT_KEYS = frozenset({"name", "token", "email", "mobile", "area_code", "password", "proxy"})
+_ACCOUNT_KEYS = frozenset(
+    {"name", "token", "email", "mobile", "area_code", "password", "proxy", "locale", "timezone_offset"}
+)
+# A BCP 47 language tag as browsers send it (zh-CN, en-US, zh-Hant-TW, es-419), with "_" as the web
+# app's X-Client-Locale writes it (zh_CN). It goes into two headers, so nothing else is accepted.
+_LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}")
+MAX_LOCALE_LENGTH = 35
+
+
+def locale_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a locale (it becomes X-Client-Locale and Accept-Language), or None."""
+    if len(value) > MAX_LOCALE_LENGTH:
+        return f"must be a language tag like en-US or zh_CN of at most {MAX_LOCALE_LENGTH} characters"
+    if not _LOCALE.fullmatch(value):
+        shown = value if value.isprintable() and value.isascii() else ascii(value)
+        return f"must be a language tag like en-US or zh_CN (letters, digits, '-' or '_'), got {shown!r}"
+    return None
+
+
+def timezone_offset_of(raw: Any) -> TimezoneOffset:
+    """An account's timezone offset from a config value or flag: seconds east of UTC, or ``auto``.
+
+    Raises ValueError with the reason.
+    """
+    if isinstance(raw, str) and raw.strip().lower() == "auto":
+        return "auto"
+    try:
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise ValueError
+        offset = int(raw)
+    except ValueError:
+        raise ValueError(
+            f"must be seconds east of UTC (e.g. 28800 for UTC+8) or 'auto', got {str(raw)[:40]!r}"
+        ) from None
+    if abs(offset) > MAX_TIMEZONE_OFFSET:
+        limit = MAX_TIMEZONE_OFFSET
+        raise ValueError(f"must be between -{limit} and {limit} seconds, got {offset}")
+    return offset
+
+
 PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
 
 
@@ -359,16 +408,25 @@ def _account(key: str, raw: Any, source: str) -> AccountConfig:
         return AccountConfig(token=_checked_token(key, raw.strip(), source))
     if not isinstance(raw, Mapping):
         raise ConfigError(key, f"must be a token or a table (from {source})")
+    fields_: dict[str, Any] = {}
     for name, value in raw.items():
         if name not in _ACCOUNT_KEYS:
             raise ConfigError(f"{key}.{name}", f"unknown account setting (from {source})")
+        if name == "timezone_offset":
+            try:
+                fields_[name] = timezone_offset_of(value)
+            except ValueError as exc:
+                raise ConfigError(f"{key}.{name}", f"{exc} (from {source})") from None
+            continue
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{key}.{name}", f"must be a non-empty string (from {source})")
-    fields_ = {name: value.strip() for name, value in raw.items()}
+        fields_[name] = value.strip()
     if "token" in fields_:
         _checked_token(f"{key}.token", fields_["token"], source)
     if "proxy" in fields_ and (problem := proxy_problem(fields_["proxy"])):
         raise ConfigError(f"{key}.proxy", f"{problem} (from {source})")
+    if "locale" in fields_ and (problem := locale_problem(fields_["locale"])):
+        raise ConfigError(f"{key}.locale", f"{problem} (from {source})")
     account = AccountConfig(**fields_)
     if account.token and (account.email or account.mobile or account.password):
         raise ConfigError(f"{key}.token", f"give either a token or a login, not both (from {source})")

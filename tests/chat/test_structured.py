@@ -111,6 +111,8 @@ class Account:
     token: str | None = "tok"
     device_id: str = "dev"
     proxy: str | None = None
+    locale: str | None = None
+    timezone_offset: int | None = None
 
 
 @dataclass

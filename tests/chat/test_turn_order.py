@@ -49,6 +49,8 @@ class Account:
     token = ALPHA.token
     device_id = ALPHA.device_id
     proxy = None
+    locale = None
+    timezone_offset = None
 
 
 class Recorder:

@@ -39,10 +39,12 @@ def simulator() -> Iterator[BackgroundServer]:
 def test_the_client_sends_the_area_code_of_a_mobile_login(simulator: BackgroundServer) -> None:
     persona = Persona(**{f.name: getattr(PersonaSettings(), f.name) for f in fields(Persona)})
 
-    async def log_in(**credentials: str) -> str:
+    async def log_in(*, mobile: str, area_code: str | None = None) -> str:
         client = DeepSeekClient(simulator.url, persona)
         try:
-            return await client.login(password=PASSWORD, device_id="device-1", **credentials)
+            return await client.login(
+                password=PASSWORD, device_id="device-1", mobile=mobile, area_code=area_code
+            )
         finally:
             await client.aclose()
 

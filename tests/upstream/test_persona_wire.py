@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 
-from deepseek_free_api.config import load_settings
+from deepseek_free_api.config import ConfigError, load_settings
+from deepseek_free_api.errors import UpstreamProtocolError
 from deepseek_free_api.upstream.client import CompletionParams, DeepSeekClient, Identity
+from deepseek_free_api.upstream.persona import Locality
 
 Captured = list[tuple[str, dict[str, str]]]
 
@@ -137,3 +139,45 @@ def test_a_user_agent_of_another_chrome_than_the_impersonated_one_is_warned_abou
     settings = load_settings(env={}, overrides={"user_agent": agent})
     assert any("Chrome 120" in w and "chrome145" in w for w in settings.warnings), settings.warnings
     assert not load_settings(env={}).warnings
+
+
+def test_an_accounts_own_locality_wins_over_the_persona_and_auto_means_this_machine(
+    capture: tuple[str, Captured],
+) -> None:
+    url, seen = capture
+    accounts = [
+        Identity(token="tok-a", device_id="device-a", locality=Locality("en-US", 3600)),
+        Identity(token="tok-b", device_id="device-b", locality=Locality(None, "auto")),
+        Identity(token="tok-c", device_id="device-c"),
+    ]
+
+    async def main() -> None:
+        client = _client(url, timezone_offset="-14400", locale="fr_FR")
+        try:
+            for identity in accounts:
+                await client.current_user(identity)
+            with pytest.raises(UpstreamProtocolError):  # the capture answers "{}": only the headers count
+                await client.login(
+                    password="p", device_id="d", email="d@example.com", locality=Locality("ja_JP", 32400)
+                )
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+    here = str(time.localtime().tm_gmtoff)
+    shown = [
+        (h["x-client-locale"], h["accept-language"], h["x-client-timezone-offset"], h.get("x-device-id"))
+        for _, h in seen
+    ]
+    assert shown == [
+        ("en_US", "en-US,en;q=0.9", "3600", "device-a"),
+        ("fr_FR", "fr-FR,fr;q=0.9,en;q=0.8", here, "device-b"),
+        ("fr_FR", "fr-FR,fr;q=0.9,en;q=0.8", "-14400", "device-c"),
+        ("ja_JP", "ja-JP,ja;q=0.9,en;q=0.8", "32400", None),
+    ]
+
+
+def test_a_locale_that_is_no_language_tag_is_refused() -> None:
+    for bad in ("en US", "en-US\r\nX-Injected: 1", "zh-" + "x" * 40, "日本語"):
+        with pytest.raises(ConfigError, match="persona.locale.*language tag"):
+            load_settings(env={"DEEPSEEK_FREE_API_PERSONA_LOCALE": bad})

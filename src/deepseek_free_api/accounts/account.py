@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from deepseek_free_api.config import device_id_for
+from deepseek_free_api.settings import TimezoneOffset
 
 AccountSource = Literal["server", "caller"]
 
@@ -44,6 +45,9 @@ class Account:
     source: AccountSource = "server"
     # An HTTP(S) or SOCKS proxy this account's requests to DeepSeek go through (its URL may hold a password).
     proxy: str | None = field(default=None, repr=False)
+    # Its own X-Client-Locale/Accept-Language and X-Client-Timezone-Offset (None: persona.*'s).
+    locale: str | None = None
+    timezone_offset: TimezoneOffset | None = None
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -60,12 +64,22 @@ class Account:
         source: AccountSource = "server",
         device_id: str = "",
         proxy: str | None = None,
+        locale: str | None = None,
+        timezone_offset: TimezoneOffset | None = None,
     ) -> Account:
         """An account known only by its token; the id is a hash of it unless ``name`` is given."""
         if not token:
             raise ValueError("empty token")
         account_id = name or token_account_id(token)
-        return cls(id=account_id, token=token, source=source, device_id=device_id, proxy=proxy)
+        return cls(
+            id=account_id,
+            token=token,
+            source=source,
+            device_id=device_id,
+            proxy=proxy,
+            locale=locale,
+            timezone_offset=timezone_offset,
+        )
 
     @classmethod
     def from_credentials(
@@ -79,6 +93,8 @@ class Account:
         token: str | None = None,
         device_id: str = "",
         proxy: str | None = None,
+        locale: str | None = None,
+        timezone_offset: TimezoneOffset | None = None,
     ) -> Account:
         """An account that can log in; the id derives from the e-mail or mobile, not the token."""
         login = email or mobile
@@ -94,6 +110,8 @@ class Account:
             password=password,
             device_id=device_id,
             proxy=proxy,
+            locale=locale,
+            timezone_offset=timezone_offset,
         )
 
     @property

@@ -244,6 +244,22 @@ class AccountHealth:
         if self.condition is not Condition.HEALTHY:
             self._move(Condition.HEALTHY, "a generation worked", wall_now=_wall(wall_now))
 
+    def recheck_passed(self, reason: str, *, wall_now: float | None = None) -> bool:
+        """A re-check (the canary) found the account working: its invalid mark ends, if one may.
+
+        Only a mark that has a re-check time ends this way (what a probation lease would prove);
+        one kept until the operator acts stays. Mutes and cooldowns keep their own end.
+        """
+        if self.invalid_reason is not None and math.isinf(self.invalid_until):
+            return False
+        changed = self.invalid_reason is not None
+        self.invalid_reason = None
+        self.invalid_until = 0.0
+        if self.condition in _RECHECKED:
+            self._move(Condition.HEALTHY, reason, wall_now=_wall(wall_now))
+            changed = True
+        return changed
+
     def cool_down(self, now: float, seconds: float) -> None:
         """Keep the account out of rotation for ``seconds``."""
         self.cooldown_until = max(self.cooldown_until, now + max(0.0, seconds))
@@ -333,6 +349,17 @@ class AccountHealth:
         if self.invalid_reason is not None and self.invalid_until <= now and is_account_fault(error):
             self.invalid_until = recheck_at  # the probation lease failed too: look again later
 
+
+# Conditions a working re-check ends (a mute ends at its time, a throttle after its cooldown).
+_RECHECKED = frozenset(
+    {
+        Condition.BANNED,
+        Condition.DISABLED,
+        Condition.LOGIN_FAILED,
+        Condition.INVALID_TOKEN,
+        Condition.UNREACHABLE,
+    }
+)
 
 _INVALID_KIND = {
     Condition.BANNED: "banned by DeepSeek",

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, replace
 
 from ..config import AccountConfig, device_id_for
+from ..settings import TimezoneOffset, locale_problem, timezone_offset_of
 from ..stores import AccountOrigin, AccountRecord
 from .account import Account
 from .condition import Condition, Transition
@@ -48,9 +49,18 @@ def account_from_config(config: AccountConfig, device_salt: str) -> Account:
             token=config.token,
             device_id=device_id,
             proxy=config.proxy,
+            locale=config.locale,
+            timezone_offset=config.timezone_offset,
         )
     assert config.token
-    return Account.from_token(config.token, name=config.name, device_id=device_id, proxy=config.proxy)
+    return Account.from_token(
+        config.token,
+        name=config.name,
+        device_id=device_id,
+        proxy=config.proxy,
+        locale=config.locale,
+        timezone_offset=config.timezone_offset,
+    )
 
 
 def config_of(record: AccountRecord) -> AccountConfig:
@@ -64,7 +74,17 @@ def config_of(record: AccountRecord) -> AccountConfig:
         area_code=record.area_code,
         password=record.password,
         proxy=record.proxy,
+        locale=None if record.locale is None or locale_problem(record.locale) else record.locale,
+        timezone_offset=_timezone_offset(record.timezone_offset),
     )
+
+
+def _timezone_offset(stored: int | str | None) -> TimezoneOffset | None:
+    """A record's timezone offset; one this version cannot read is the persona's (None)."""
+    try:
+        return None if stored is None else timezone_offset_of(stored)
+    except ValueError:
+        return None
 
 
 def account_from_record(record: AccountRecord, device_salt: str) -> Account | None:
@@ -89,6 +109,8 @@ def definition(account: Account, origin: AccountOrigin, base: AccountRecord | No
         area_code=account.area_code,
         password=account.password,
         proxy=account.proxy,
+        locale=account.locale,
+        timezone_offset=account.timezone_offset,
         origin=origin,
     )
 
@@ -104,12 +126,22 @@ def with_health(
 ) -> AccountRecord:
     """``record`` with the account's current token and marks; ``used``/``failed``: a generation just ended."""
     token_changed = account.token != record.token
+    marked = with_marks(record, health, clocks, used=used, failed=failed)
+    return replace(
+        marked,
+        token=account.token,
+        token_updated_at=clocks.wall if token_changed else record.token_updated_at,
+    )
+
+
+def with_marks(
+    record: AccountRecord, health: AccountHealth, clocks: Clocks, *, used: bool = False, failed: bool = False
+) -> AccountRecord:
+    """``record`` with the marks, counters and condition of ``health`` (its token unchanged)."""
     invalid = health.invalid_reason is not None
     last = health.last_transition
     return replace(
         record,
-        token=account.token,
-        token_updated_at=clocks.wall if token_changed else record.token_updated_at,
         needs_login=health.needs_login,
         invalid_reason=health.invalid_reason,
         invalid_until=(

@@ -18,7 +18,7 @@ from ..stores import AccountOrigin, AccountRecord, AccountStore
 from .account import Account
 from .lease import Lease
 from .matching import Slot
-from .records import Clocks, account_from_record, apply_marks, definition, with_health
+from .records import Clocks, account_from_record, apply_marks, config_of, definition, with_health
 from .registry import AccountRegistry
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,10 @@ class SharedAccounts(AccountRegistry):
         self._known[account_id] = record
         if record.token and record.token != slot.account.token and self._slots.get(account_id) is slot:
             self.update_token(account_id, record.token)  # logged in elsewhere, or set by an operator
-        if record.origin == "added":  # a configured account's proxy is the configuration's
-            slot.account.proxy = record.proxy
+        if record.origin == "added":  # a configured account's proxy and locality are the configuration's
+            added = config_of(record)
+            slot.account.proxy = added.proxy
+            slot.account.locale, slot.account.timezone_offset = added.locale, added.timezone_offset
         apply_marks(slot.health, record, self.clocks())
 
     async def write_record(

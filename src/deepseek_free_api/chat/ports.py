@@ -6,6 +6,7 @@ from typing import Protocol
 
 from deepseek_free_api.chat.events import ChatEvent
 from deepseek_free_api.upstream.client import Identity
+from deepseek_free_api.upstream.wire import AccountLike
 
 
 class Warmth(Protocol):
@@ -17,17 +18,11 @@ class Warmth(Protocol):
     def pow_rejected(self) -> None: ...
 
 
-class TurnAccount(Protocol):
-    """The account a turn runs on."""
+class TurnAccount(AccountLike, Protocol):
+    """The account a turn runs on: who calls (``AccountLike``), and its id."""
 
     @property
     def id(self) -> str: ...
-    @property
-    def token(self) -> str | None: ...
-    @property
-    def device_id(self) -> str: ...
-    @property
-    def proxy(self) -> str | None: ...
 
 
 class GenerationNotes(Protocol):

@@ -155,7 +155,7 @@ class TurnRunner:
         An answer that ended at a tool call it cannot use (``malformed="repair"``) is not completed:
         what the repair round needs comes back instead.
         """
-        identity = Identity(token=account.token or "", device_id=account.device_id, proxy=account.proxy)
+        identity = Identity.of(account)
         self._tokens.prefetch()  # usage is counted at the end (and recorded): have the tokenizer by then
         if request.max_tokens is not None:
             await self._tokens.ready()  # the budget counts every piece as it passes

@@ -150,6 +150,10 @@ class AccountRecord:
     area_code: str | None = None
     password: str | None = field(default=None, repr=False)
     proxy: str | None = field(default=None, repr=False)  # http(s):// or socks5:// URL, may hold a password
+    # The account's own X-Client-Locale and X-Client-Timezone-Offset (seconds east, or "auto");
+    # None: the server's persona.* (records written before they existed read as None).
+    locale: str | None = None
+    timezone_offset: int | str | None = None
     origin: AccountOrigin = "config"
     checked_at: float | None = None  # the last ``accounts check``
     canary: str | None = None  # the last canary run as JSON (canary.py): verdict, checks, evidence

@@ -28,7 +28,7 @@ from deepseek_free_api.errors import (
 )
 from deepseek_free_api.upstream.account_info import ModeConfig, UserStatus, mode_configs, user_status
 from deepseek_free_api.upstream.classifier import classify_envelope, classify_http
-from deepseek_free_api.upstream.persona import Persona
+from deepseek_free_api.upstream.persona import Locality, Persona
 from deepseek_free_api.upstream.stream import UpstreamStream, network_error
 from deepseek_free_api.upstream.transfer import OwnedSession, Transfer
 from deepseek_free_api.upstream.wire import (
@@ -128,12 +128,16 @@ class DeepSeekClient:
         observe(endpoint, None)
 
     def _headers(
-        self, identity: Identity | None, extra: Mapping[str, str] | None = None
+        self,
+        identity: Identity | None,
+        extra: Mapping[str, str] | None = None,
+        locality: Locality | None = None,
     ) -> dict[str, str | None]:
         headers = self.persona.headers(
             token=identity.token if identity else None,
             device_id=identity.device_id if identity else None,
             origin=self.base_url,
+            locality=identity.locality if identity else locality,
         )
         if extra:
             headers.update(extra)
@@ -149,9 +153,10 @@ class DeepSeekClient:
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
         proxy: str | None = None,
+        locality: Locality | None = None,
     ) -> Any:
         via = identity.proxy if identity is not None and identity.proxy else proxy
-        sent = self._headers(identity, headers)
+        sent = self._headers(identity, headers, locality)
         body = None
         if json is not None:
             # orjson, as the browser's JSON.stringify: UTF-8 as is (curl_cffi's json= escapes every
@@ -184,10 +189,13 @@ class DeepSeekClient:
         json: Mapping[str, Any] | None = None,
         login: bool = False,
         proxy: str | None = None,
+        locality: Locality | None = None,
     ) -> Any:
         """One JSON call; returns ``biz_data`` or raises the classified error."""
         with self._observed(path):
-            response = await self._send(method, API + path, identity, json=json, proxy=proxy)
+            response = await self._send(
+                method, API + path, identity, json=json, proxy=proxy, locality=locality
+            )
             return envelope_data(
                 response.status_code, dict(response.headers), response.content, path, login=login
             )
@@ -200,13 +208,18 @@ class DeepSeekClient:
         *,
         json: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        proxy: str | None = None,
+        locality: Locality | None = None,
     ) -> RawAnswer:
         """One call as DeepSeek answered it, unclassified (the canary keeps it as evidence).
 
+        ``proxy`` and ``locality``: the account's, for a call without an identity (a login).
         Network failures still raise (UpstreamUnreachableError, UpstreamTimeoutError…).
         """
         with self._observed(path):
-            response = await self._send(method, API + path, identity, json=json, headers=headers)
+            response = await self._send(
+                method, API + path, identity, json=json, headers=headers, proxy=proxy, locality=locality
+            )
         return RawAnswer(response.status_code, dict(response.headers), bytes(response.content[:RAW_LIMIT]))
 
     # -- endpoints --------------------------------------------------------------------------
@@ -220,10 +233,12 @@ class DeepSeekClient:
         mobile: str | None = None,
         area_code: str | None = None,
         proxy: str | None = None,
+        locality: Locality | None = None,
     ) -> str:
         """``users/login`` with e-mail, or mobile and its area code (``+86``); returns the user token.
 
-        ``proxy``: the account's own proxy, so that DeepSeek sees its login from the same address.
+        ``proxy`` and ``locality``: the account's own, so that DeepSeek sees its login come from
+        the same address, language and time zone as its other calls.
         """
         body: dict[str, Any] = {"password": password, "device_id": device_id, "os": self.persona.platform}
         if email:
@@ -231,7 +246,9 @@ class DeepSeekClient:
         else:
             # The web sends "+86"-style codes; null when none is configured, as DS2-go does (2026-05).
             body.update({"mobile": mobile, "area_code": area_code or None})
-        data = await self._call("POST", "/users/login", None, json=body, login=True, proxy=proxy)
+        data = await self._call(
+            "POST", "/users/login", None, json=body, login=True, proxy=proxy, locality=locality
+        )
         token = _dig(data, "user", "token")
         if not isinstance(token, str) or not token:
             raise UpstreamProtocolError("DeepSeek's login answer carried no token")

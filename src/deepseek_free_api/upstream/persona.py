@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from deepseek_free_api.settings import PersonaSettings
+    from deepseek_free_api.settings import PersonaSettings, TimezoneOffset
 
 # What curl_cffi adds by itself when it impersonates Chrome are the headers of a *page load*
 # (Sec-Fetch-Mode: navigate, Sec-Fetch-Dest: document, Upgrade-Insecure-Requests…) and a
@@ -66,6 +66,22 @@ def host_timezone_offset() -> int:
     return time.localtime().tm_gmtoff
 
 
+def accept_language(locale: str) -> str:
+    """The ``Accept-Language`` of a Chrome set to ``locale`` (``zh-CN,zh;q=0.9,en;q=0.8``)."""
+    tag = locale.replace("_", "-")
+    base = tag.split("-", 1)[0]
+    others = [base] * (base != tag) + ["en"] * (base.lower() != "en")
+    return ",".join([tag, *(f"{lang};q=0.{9 - index}" for index, lang in enumerate(others))])
+
+
+@dataclass(frozen=True, slots=True)
+class Locality:
+    """Where an account is used from: its own locale and time zone (None: the persona's)."""
+
+    locale: str | None = None
+    timezone_offset: TimezoneOffset | None = None  # seconds east of UTC; "auto": this machine's
+
+
 @dataclass(frozen=True, slots=True)
 class Persona:
     """Who we claim to be (web or android client)."""
@@ -98,22 +114,31 @@ class Persona:
         return []
 
     def headers(
-        self, *, token: str | None, device_id: str | None, origin: str, page: str = "/"
+        self,
+        *,
+        token: str | None,
+        device_id: str | None,
+        origin: str,
+        page: str = "/",
+        locality: Locality | None = None,
     ) -> dict[str, str | None]:
         """Headers sent on every API call; ``token`` None for login; ``page``: the chat page it comes from.
 
-        A value of None removes a header curl_cffi would add for the impersonated browser.
+        ``locality``: the account's own locale and time zone, where it has them. A value of None
+        removes a header curl_cffi would add for the impersonated browser.
         """
+        locale = (locality and locality.locale) or self.locale
+        offset = self.timezone_offset
+        if locality is not None and locality.timezone_offset is not None:
+            offset = None if locality.timezone_offset == "auto" else locality.timezone_offset
         headers: dict[str, str | None] = {
             "User-Agent": self.user_agent,
             "Accept": "*/*",
-            "Accept-Language": self.locale.replace("_", "-") + ",en;q=0.9",
+            "Accept-Language": accept_language(locale),
             "X-Client-Platform": self.platform,
             "X-Client-Version": self.client_version,
-            "X-Client-Locale": self.locale,
-            "X-Client-Timezone-Offset": str(
-                host_timezone_offset() if self.timezone_offset is None else self.timezone_offset
-            ),
+            "X-Client-Locale": locale.replace("-", "_"),  # the web app writes zh_CN, en_US
+            "X-Client-Timezone-Offset": str(host_timezone_offset() if offset is None else offset),
         }
         if self.platform == "web":
             headers.update(_WEB_FETCH)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
@@ -45,6 +45,7 @@ from deepseek_free_api.upstream.client import (
 )
 from deepseek_free_api.upstream.decoder import StreamDecoder
 from deepseek_free_api.upstream.events import Finish, Ready, StreamErrorFrame, TextDelta
+from deepseek_free_api.upstream.persona import Locality
 from deepseek_free_api.upstream.pow import PowChallenge, encode_header, solve_async
 from deepseek_free_api.upstream.wire import Identity
 
@@ -94,11 +95,24 @@ class CheckResult:
     result: str
     detail: str = ""
     evidence: Evidence | None = None
+    # The error of the project's tree the answer stands for, if any: what it means for the
+    # account's health (canary.py applies it as a request's failure would be). Never shown.
+    error: ServiceError | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         """Whether DeepSeek answered this check as expected."""
         return self.result == OK
+
+    def as_json(self) -> dict[str, Any]:
+        """The result as plain JSON (without ``error``)."""
+        return {
+            "account": self.account,
+            "check": self.check,
+            "result": self.result,
+            "detail": self.detail,
+            "evidence": None if self.evidence is None else asdict(self.evidence),
+        }
 
 
 def verdict(error: ServiceError) -> str:
@@ -124,9 +138,11 @@ def verdict(error: ServiceError) -> str:
 class _Failed(Exception):
     """A check failed in a way the canary has a word for (raised inside the checks only)."""
 
-    def __init__(self, result: str, detail: str, evidence: Evidence | None) -> None:
+    def __init__(
+        self, result: str, detail: str, evidence: Evidence | None, error: ServiceError | None = None
+    ) -> None:
         super().__init__(detail)
-        self.result, self.detail, self.evidence = result, detail, evidence
+        self.result, self.detail, self.evidence, self.error = result, detail, evidence, error
 
 
 class Probe:
@@ -143,14 +159,24 @@ class Probe:
         *,
         login: Mapping[str, Any] | None = None,
         completion: bool = False,
+        proxy: str | None = None,
+        locality: Locality | None = None,
     ) -> list[CheckResult]:
-        """Every check on one account, stopping early once the rest could only fail the same way."""
+        """Every check on one account, stopping early once the rest could only fail the same way.
+
+        ``proxy`` and ``locality``: the account's, for its login (as the server logs it in).
+        """
         results: list[CheckResult] = []
         if identity is None or login is not None:
-            token = await self._check(results, name, "login", self._login(login or {}))
+            token = await self._check(results, name, "login", self._login(login or {}, proxy, locality))
             if not isinstance(token, str):
                 return results
-            identity = Identity(token=token, device_id=str((login or {}).get("device_id", "")))
+            identity = Identity(
+                token=token,
+                device_id=str((login or {}).get("device_id", "")),
+                proxy=proxy,
+                locality=locality or Locality(),
+            )
             self._secrets.append(token)
         steps = [("users/current", self._current), ("client/settings", self._settings), ("pow", self._pow)]
         if completion:
@@ -168,18 +194,24 @@ class Probe:
         try:
             value, detail = await step
         except _Failed as failed:
-            results.append(CheckResult(name, check, failed.result, failed.detail, failed.evidence))
+            results.append(
+                CheckResult(name, check, failed.result, failed.detail, failed.evidence, failed.error)
+            )
             return None
         except ServiceError as error:  # no answer at all (network, timeout), or a classified one
-            results.append(CheckResult(name, check, verdict(error), self._clean(error.message)))
+            results.append(CheckResult(name, check, verdict(error), self._clean(error.message), error=error))
             return None
         results.append(CheckResult(name, check, OK, detail))
         return value
 
     # -- the checks ------------------------------------------------------------------------------
 
-    async def _login(self, body: Mapping[str, Any]) -> tuple[str, str]:
-        data = await self._json("POST", "/users/login", None, json=body, login=True)
+    async def _login(
+        self, body: Mapping[str, Any], proxy: str | None, locality: Locality | None
+    ) -> tuple[str, str]:
+        data = await self._json(
+            "POST", "/users/login", None, json=body, login=True, proxy=proxy, locality=locality
+        )
         user = data.get("user") if isinstance(data, Mapping) else None
         token = user.get("token") if isinstance(user, Mapping) else None
         if not isinstance(token, str) or not token:
@@ -191,9 +223,9 @@ class Probe:
         status = user_status(data)
         if status.muted:
             until = status.mute_until
-            raise _Failed(
-                f"muted until {iso(until)}" if until else "muted until …", "users/current: is_muted = 1", None
-            )
+            detail = "users/current: is_muted = 1"
+            error = MutedError(f"DeepSeek muted this account ({detail})", mute_until=until or None)
+            raise _Failed(verdict(error), detail, None, error)
         return status, "not muted"
 
     async def _settings(self, identity: Identity) -> tuple[object, str]:
@@ -214,7 +246,8 @@ class Probe:
         session_id = (session or {}).get("id") if isinstance(session, Mapping) else None
         session_id = session_id or (data.get("id") if isinstance(data, Mapping) else None)
         if not session_id:
-            raise _Failed("banned", "chat_session/create gave no session (account or IP banned)", None)
+            detail = "chat_session/create gave no session (account or IP banned)"
+            raise _Failed("banned", detail, None, AccountBannedError(detail))
         try:
             header = await self._solved(identity, COMPLETION_PATH)
             body = CompletionParams(session_id=str(session_id), prompt=PROMPT).body()
@@ -255,13 +288,13 @@ class Probe:
                     self._evidence(raw),
                 )
         if error is not None:
-            raise _Failed(verdict(error), self._clean(error.message), self._evidence(raw))
+            raise _Failed(verdict(error), self._clean(error.message), self._evidence(raw), error)
         decoder = StreamDecoder()
         events = [*decoder.feed(raw.body), *decoder.close()]
         for event in events:
             if isinstance(event, StreamErrorFrame):
                 error = classify_stream_error(event)
-                raise _Failed(verdict(error), self._clean(error.message), self._evidence(raw))
+                raise _Failed(verdict(error), self._clean(error.message), self._evidence(raw), error)
         text = "".join(e.text for e in events if isinstance(e, TextDelta))
         if not any(isinstance(e, Ready) for e in events) or decoder.finish is None or not text:
             seen = sorted({type(e).__name__ for e in events}) or ["nothing this server understands"]
@@ -277,13 +310,16 @@ class Probe:
         *,
         json: Mapping[str, Any] | None = None,
         login: bool = False,
+        proxy: str | None = None,
+        locality: Locality | None = None,
     ) -> Any:
         """``biz_data`` of one call, or _Failed with the verdict and the evidence."""
-        raw = await self._client.raw(method, path, identity, json=json)
+        raw = await self._client.raw(method, path, identity, json=json, proxy=proxy, locality=locality)
         try:
             return envelope_data(raw.status, raw.headers, raw.body, API + path, login=login)
         except ServiceError as error:
-            raise _Failed(verdict(error), self._clean(error.message), self._evidence(raw)) from error
+            evidence = self._evidence(raw)
+            raise _Failed(verdict(error), self._clean(error.message), evidence, error) from error
 
     def _evidence(self, raw: RawAnswer) -> Evidence:
         headers = tuple(

@@ -4,13 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from deepseek_free_api.errors import UpstreamProtocolError
+from deepseek_free_api.upstream.persona import Locality
+
+if TYPE_CHECKING:
+    from deepseek_free_api.settings import TimezoneOffset
 
 API = "/api/v0"
 COMPLETION_PATH = f"{API}/chat/completion"
 UPLOAD_PATH = f"{API}/file/upload_file"
+
+
+class AccountLike(Protocol):
+    """What an identity is made of (``accounts.Account`` has it)."""
+
+    @property
+    def token(self) -> str | None: ...
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def proxy(self) -> str | None: ...
+    @property
+    def locale(self) -> str | None: ...
+    @property
+    def timezone_offset(self) -> TimezoneOffset | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +39,22 @@ class Identity:
     token: str = field(repr=False)
     device_id: str
     proxy: str | None = field(default=None, repr=False)  # the account's own HTTP/SOCKS proxy
+    locality: Locality = Locality()  # the account's own locale and time zone, if it has them
+
+    @classmethod
+    def of(cls, account: AccountLike, token: str | None = None) -> Identity:
+        """The identity ``account`` calls with (``token``: instead of its own, e.g. just logged in)."""
+        return cls(
+            token=token or account.token or "",
+            device_id=account.device_id,
+            proxy=account.proxy,
+            locality=locality_of(account),
+        )
+
+
+def locality_of(account: AccountLike) -> Locality:
+    """The account's own locale and time zone (None where it has none)."""
+    return Locality(account.locale, account.timezone_offset)
 
 
 @dataclass(frozen=True, slots=True)
