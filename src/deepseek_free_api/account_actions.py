@@ -277,6 +277,8 @@ def view(record: AccountRecord) -> dict[str, Any]:
         "login": login_of(record),
         "origin": record.origin,
         "proxy": proxy_of(record.proxy),
+        "locale": record.locale,
+        "timezone_offset": record.timezone_offset,
         "condition": record.condition,
         "condition_reason": record.condition_reason,
         "condition_at": record.condition_at,

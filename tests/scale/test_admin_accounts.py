@@ -117,10 +117,15 @@ def test_add_check_enable_canary_remove_across_processes(
             "email": "lima@example.com",
             "password": PASSWORD,
             "proxy": f"socks5://user:{PROXY_PASSWORD}@127.0.0.1:1080",
+            "locale": "en-US",
+            "timezone_offset": 28800,
         },
     )
     assert login.status_code == 201, login.text
     assert login.json()["proxy"] == "socks5://127.0.0.1:1080"
+    assert (login.json()["locale"], login.json()["timezone_offset"]) == ("en-US", 28800)
+    bad = act(a, "/admin/api/accounts", {"name": "mike", "token": GAMMA_TOKEN, "locale": "en US\r\nX: y"})
+    assert bad.status_code == 400 and "locale" in bad.text, bad.text
     assert login.json()["login"] == "email lima@example.com"
     assert act(a, "/admin/api/accounts/lima/remove").status_code == 200
     refused = act(a, "/admin/api/accounts", {"email": "x@example.com"})  # no password

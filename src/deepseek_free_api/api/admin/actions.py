@@ -26,7 +26,9 @@ from deepseek_free_api.stores import Stores
 
 log = logging.getLogger(__name__)
 
-_ADD_FIELDS = ("name", "token", "email", "mobile", "area_code", "password", "proxy")
+_ADD_FIELDS = (
+    "name", "token", "email", "mobile", "area_code", "password", "proxy", "locale", "timezone_offset"
+)  # fmt: skip
 
 
 def add_routes(router: APIRouter, sessions: Sessions, settings: Settings, headers: dict[str, str]) -> None:
@@ -49,6 +51,9 @@ def add_routes(router: APIRouter, sessions: Sessions, settings: Settings, header
     async def add_account(request: Request) -> JSONResponse:
         stores, pool = allowed(request)
         form = await read_json(request)
+        offset = form.get("timezone_offset")
+        if isinstance(offset, int) and not isinstance(offset, bool):  # JSON callers send a number
+            form["timezone_offset"] = str(offset)
         values = {name: _text(form.get(name)) for name in _ADD_FIELDS}
         try:
             account = actions.new_account(actions.NewAccount(**values), settings.persona.device_salt)

@@ -98,6 +98,9 @@ _ADD_FORM = (
     "<label>Password <input name=password type=password autocomplete=new-password></label>"
     "<label>Proxy (optional) <input name=proxy type=password autocomplete=off "
     "placeholder='socks5://user:pass@host:1080'></label>"
+    "<label>Locale (optional) <input name=locale placeholder='en-US' maxlength=35></label>"
+    "<label>Timezone offset, seconds east of UTC (optional) <input name=timezone_offset "
+    "placeholder='28800 or auto' maxlength=8></label>"
     "<button>Add</button></form>"
 )
 _ACTIONS = (("check", "Re-check"), ("enable", "Re-enable"), ("canary", "Canary"), ("remove", "Remove"))
