@@ -8,6 +8,7 @@ for disabled and banned accounts (90008, 40012) and turns validation failures in
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -91,6 +92,7 @@ def pow_refusal(call: Call) -> Response | None:
 
 
 Handler = Callable[[Call], Awaitable[Response]]
+WAF_COOKIE = "HWWAFSESID"
 
 
 def bearer(request: Request) -> str | None:
@@ -180,6 +182,10 @@ def gated(sim: Simulator, handler: Handler, *, auth: bool = True) -> Callable[[R
             except BodyInvalid as exc:
                 response = exc.response()
         entry["status"] = response.status_code
+        if WAF_COOKIE not in request.cookies:
+            # The edge's WAF gives each new browser its session cookie (PROTOCOL.md §1, Cookie row):
+            # a client that sends one account's to another ties the two together.
+            response.set_cookie(WAF_COOKIE, secrets.token_hex(16), path="/", httponly=True)
         return response
 
     return endpoint

@@ -28,6 +28,7 @@ from deepseek_free_api.errors import (
 )
 from deepseek_free_api.upstream.account_info import ModeConfig, UserStatus, mode_configs, user_status
 from deepseek_free_api.upstream.classifier import classify_envelope, classify_http
+from deepseek_free_api.upstream.cookies import CookieJars
 from deepseek_free_api.upstream.persona import Locality, Persona
 from deepseek_free_api.upstream.stream import UpstreamStream, network_error
 from deepseek_free_api.upstream.transfer import OwnedSession, Transfer
@@ -91,7 +92,9 @@ class DeepSeekClient:
             # curl_cffi allows 10 concurrent transfers by default and a stream holds one for its
             # whole life: that capped the server at 10 generations. Handles are made on demand.
             max_clients=max_transfers,
+            discard_cookies=True,  # never one jar for every account: each has its own (upstream.cookies)
         )
+        self._jars = CookieJars()
 
     async def aclose(self) -> None:
         """Close pooled connections."""
@@ -156,6 +159,8 @@ class DeepSeekClient:
         locality: Locality | None = None,
     ) -> Any:
         via = identity.proxy if identity is not None and identity.proxy else proxy
+        # The account's own cookies; a login (no identity yet) is known by the device id it sends.
+        jar = identity.device_id if identity is not None else _device_of(json)
         sent = self._headers(identity, headers, locality)
         body = None
         if json is not None:
@@ -165,11 +170,12 @@ class DeepSeekClient:
             body = orjson.dumps(json if isinstance(json, dict) else dict(json))
             sent["Content-Type"] = "application/json"
         try:
-            return await self._session.request(
+            response = await self._session.request(
                 method,  # type: ignore[arg-type]
                 self.base_url + path,
                 content=body,
                 headers=sent,
+                cookies=self._jars.for_request(jar),
                 timeout=(self._connect_timeout, self._idle_timeout if stream else self._request_timeout),
                 stream=stream,
                 allow_redirects=False,
@@ -179,6 +185,8 @@ class DeepSeekClient:
             raise UpstreamTimeoutError(f"DeepSeek did not answer {path} in time") from exc
         except RequestException as exc:
             raise network_error(exc, path, self._host) from exc
+        self._jars.keep(jar, response)
+        return response
 
     async def _call(
         self,
@@ -432,3 +440,9 @@ __all__ = [
     "UploadedFile",
     "UpstreamStream",
 ]
+
+
+def _device_of(body: Mapping[str, Any] | None) -> str | None:
+    """The device id a login sends (its cookie jar's key before it has a token)."""
+    device = body.get("device_id") if body is not None else None
+    return device if isinstance(device, str) and device else None

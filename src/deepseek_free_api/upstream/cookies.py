@@ -1,0 +1,58 @@
+"""One cookie jar per account, as each account would have its own browser.
+
+DeepSeek's edge and web app set cookies (PROTOCOL.md §1: the WAF's ``HWWAFSESID``, Cloudflare's
+``cf_clearance``, ``smidV2``, ``ds_session_id``) that identify a browser. curl_cffi keeps one jar per
+session, and the server has one session for every account: a cookie set in an answer to one
+account would go with every other account's calls from then on, and tie them together as one
+device would. So the session keeps no cookies (``discard_cookies``), and each account's calls send
+and keep the cookies of that account's own jar, found by its device id (the login, which has no
+token yet, by the device id it logs in with). Bounded: the jars of the accounts used last, each
+of a bounded number of cookies; not kept over a restart (a browser that was closed).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from curl_cffi.requests import Cookies
+
+MAX_JARS = 4096  # more than any server's accounts (caller accounts are capped at 1000 by default)
+MAX_COOKIES = 64  # per jar: a jar past it starts again empty (no answer should set that many)
+
+
+class CookieJars:
+    """The cookie jars of the accounts, by device id, the least recently used dropped first."""
+
+    def __init__(self, max_jars: int = MAX_JARS, max_cookies: int = MAX_COOKIES) -> None:
+        self._jars: OrderedDict[str, Cookies] = OrderedDict()
+        self._max_jars = max_jars
+        self._max_cookies = max_cookies
+
+    def for_request(self, key: str | None) -> Cookies | None:
+        """The cookies to send for ``key`` (None: none)."""
+        if key is None:
+            return None
+        jar = self._jars.get(key)
+        if jar is None:
+            return None
+        self._jars.move_to_end(key)
+        return jar if len(jar) else None
+
+    def keep(self, key: str | None, response: Any) -> None:
+        """Keep the cookies ``response`` set, in ``key``'s jar only."""
+        if key is None:
+            return
+        received = getattr(response, "cookies", None)
+        if not received:
+            return
+        jar = self._jars.get(key)
+        if jar is None:
+            jar = self._jars[key] = Cookies()
+            while len(self._jars) > self._max_jars:
+                self._jars.popitem(last=False)
+        self._jars.move_to_end(key)
+        jar.update(received)
+        if len(jar) > self._max_cookies:
+            jar.clear()
+            jar.update(received)
