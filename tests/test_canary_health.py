@@ -188,6 +188,13 @@ def test_the_scheduled_canary_sends_a_login_account_with_a_revoked_token_to_log_
             return list(httpx.get(s.sim_url + "/_sim/requests").json()["requests"])
 
         _chat(s.served.url)  # the server logs the account in and keeps its token
+        # The turn's refill (the next session and PoW, prepared after it) goes out with the token
+        # that was still good: wait until it has, so that "after" holds only what the revocation led to.
+        quiet_since, count = time.monotonic(), len(calls())
+        while time.monotonic() - quiet_since < 1.0:
+            time.sleep(0.1)
+            if (now := len(calls())) != count:
+                quiet_since, count = time.monotonic(), now
         revoked_at = time.time()
         s.sim("/_sim/accounts/mail", {"revoked": True})
         seen = eventually(lambda: s.listed()["mail"]["CONDITION"], "invalid_token")
