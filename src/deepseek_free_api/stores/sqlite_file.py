@@ -114,6 +114,7 @@ class Database:
             self._inline.execute("PRAGMA synchronous=NORMAL")
             self._inline.execute("PRAGMA wal_autocheckpoint=0")
         except sqlite3.Error as exc:
+            self._connection.close()
             raise StoreError(f"cannot open the SQLite store {path}: {exc}") from exc
 
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
