@@ -117,6 +117,8 @@ def _log_entry(request: Request, body: bytes) -> dict[str, Any]:
         parsed = {**parsed, "password": "***"}
     return {
         "time": time.time(),
+        # The client's end of the connection: which calls came over one connection.
+        "client_port": request.client.port if request.client is not None else None,
         "method": request.method,
         "path": request.url.path,
         "query": dict(request.query_params),

@@ -31,7 +31,7 @@ from deepseek_free_api.upstream.classifier import classify_envelope, classify_ht
 from deepseek_free_api.upstream.cookies import CookieJars
 from deepseek_free_api.upstream.persona import Locality, Persona
 from deepseek_free_api.upstream.stream import UpstreamStream, network_error
-from deepseek_free_api.upstream.transfer import OwnedSession, Transfer
+from deepseek_free_api.upstream.transfer import OwnedSession, Transfer, connections_of
 from deepseek_free_api.upstream.wire import (
     API,
     COMPLETION_PATH,
@@ -170,17 +170,18 @@ class DeepSeekClient:
             body = orjson.dumps(json if isinstance(json, dict) else dict(json))
             sent["Content-Type"] = "application/json"
         try:
-            response = await self._session.request(
-                method,  # type: ignore[arg-type]
-                self.base_url + path,
-                content=body,
-                headers=sent,
-                cookies=self._jars.for_request(jar),
-                timeout=(self._connect_timeout, self._idle_timeout if stream else self._request_timeout),
-                stream=stream,
-                allow_redirects=False,
-                proxy=via,  # the account's own; None: the session's (if any)
-            )
+            with connections_of(jar):  # the account's own connections, as its cookies
+                response = await self._session.request(
+                    method,  # type: ignore[arg-type]
+                    self.base_url + path,
+                    content=body,
+                    headers=sent,
+                    cookies=self._jars.for_request(jar),
+                    timeout=(self._connect_timeout, self._idle_timeout if stream else self._request_timeout),
+                    stream=stream,
+                    allow_redirects=False,
+                    proxy=via,  # the account's own; None: the session's (if any)
+                )
         except Timeout as exc:
             raise UpstreamTimeoutError(f"DeepSeek did not answer {path} in time") from exc
         except RequestException as exc:
@@ -358,19 +359,22 @@ class DeepSeekClient:
             },
         )
         try:
-            response = await self._session.request(
-                "POST",
-                self.base_url + UPLOAD_PATH,
-                data=body,
-                headers=headers,
-                timeout=(self._connect_timeout, self._request_timeout),
-                allow_redirects=False,
-                proxy=identity.proxy,
-            )
+            with connections_of(identity.device_id):
+                response = await self._session.request(
+                    "POST",
+                    self.base_url + UPLOAD_PATH,
+                    data=body,
+                    headers=headers,
+                    cookies=self._jars.for_request(identity.device_id),
+                    timeout=(self._connect_timeout, self._request_timeout),
+                    allow_redirects=False,
+                    proxy=identity.proxy,
+                )
         except Timeout as exc:
             raise UpstreamTimeoutError(f"DeepSeek did not answer {UPLOAD_PATH} in time") from exc
         except RequestException as exc:
             raise network_error(exc, UPLOAD_PATH, self._host) from exc
+        self._jars.keep(identity.device_id, response)
         data = envelope_data(response.status_code, dict(response.headers), response.content, UPLOAD_PATH)
         return UploadedFile.from_json(data)
 

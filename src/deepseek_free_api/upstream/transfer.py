@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from curl_cffi import CurlOpt
+from curl_cffi._wrapper import ffi
+from curl_cffi.curl import CurlShare
 from curl_cffi.requests import AsyncSession
 
 log = logging.getLogger("deepseek_free_api.upstream.client")
@@ -85,15 +89,55 @@ async def settle(response: Any) -> None:
         log.debug("closing a streaming transfer failed", exc_info=task.exception())
 
 
+_ACCOUNT: ContextVar[str | None] = ContextVar("deepseek_free_api_account", default=None)
+MAX_POOLS = 2048  # connection pools kept: more than any server's accounts and the caller cap
+
+
+@contextmanager
+def connections_of(account: str | None) -> Iterator[None]:
+    """Within this block, requests go over ``account``'s own connections (None: the shared ones)."""
+    token = _ACCOUNT.set(account)
+    try:
+        yield
+    finally:
+        _ACCOUNT.reset(token)
+
+
 class OwnedSession(AsyncSession[Any]):
-    """curl_cffi's session, telling the current ``Transfer`` which curl handle its request uses."""
+    """curl_cffi's session, telling the current ``Transfer`` which curl handle its request uses.
+
+    Each account's requests go over that account's own connections, as from its own browser: one
+    connection (under HTTP/2 one TLS connection carries every request of a client) must never
+    carry two accounts' calls. libcurl keeps the connections of the handles attached to a share
+    with ``CURL_LOCK_DATA_CONNECT`` in that share, apart from every other; one share per account,
+    on the one multi handle of the session (no timer or multi per account).
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._owners: dict[Any, Transfer] = {}
+        self._pools: OrderedDict[str, CurlShare] = OrderedDict()
+
+    def _pool(self, account: str) -> CurlShare:
+        pool = self._pools.get(account)
+        if pool is None:
+            pool = self._pools[account] = CurlShare(connect=True, dns=False, ssl_session=False)
+            while len(self._pools) > MAX_POOLS:
+                self._pools.popitem(last=False)  # freed once no handle uses it (curl_cffi keeps it alive)
+        else:
+            self._pools.move_to_end(account)
+        return pool
 
     async def pop_curl(self) -> Any:
         curl = await super().pop_curl()
+        account = _ACCOUNT.get()
+        if account is None:
+            curl.setopt(CurlOpt.SHARE, ffi.NULL)
+            curl._share = None
+        else:
+            pool = self._pool(account)
+            curl.setopt(CurlOpt.SHARE, pool._curl_share)
+            curl._share = pool  # alive while the handle uses it
         transfer = _CURRENT.get()
         if transfer is not None:
             self._owners[curl] = transfer
