@@ -17,7 +17,7 @@ from pathlib import Path
 import anyio
 
 from deepseek_free_api.stores.protocols import StoreOptions
-from deepseek_free_api.stores.sqlite import SqliteLeases, SqliteUsage
+from deepseek_free_api.stores.sqlite import SqliteLeases, SqliteRates, SqliteUsage
 from deepseek_free_api.stores.sqlite_file import Database
 
 
@@ -77,5 +77,30 @@ def test_inline_commits_are_checkpointed_so_the_wal_stays_small(tmp_path: Path) 
         # 6,000 commits of a few pages each: about 50 MB of WAL unless it is checkpointed (and
         # then reused from its start); SQLite's own auto-checkpoint keeps it near 4 MB.
         assert wal < 8 * 1024 * 1024, f"WAL file is {wal / 1e6:.1f} MB"
+    finally:
+        database.close()
+
+
+def test_a_rate_limit_hit_after_a_busy_hour_deletes_a_bounded_number_of_old_hits(tmp_path: Path) -> None:
+    # A rate-limit hit runs on the event loop: an hour of another caller's hits, expired at once,
+    # must go a bounded number per call, not all in the call that happens to come first.
+    database = Database(tmp_path / "state.db")
+    rates = SqliteRates(database)
+    old = time.time() - 7200
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        busy = [("busy", old + i * 0.01) for i in range(20_000)]
+        db.executemany("INSERT INTO rate_hits VALUES (?, ?)", busy)
+        db.executemany("INSERT INTO rate_hits VALUES (?, ?)", [("me", time.time() - 1)] * 3)
+
+    async def main() -> list[float | None]:
+        return [await rates.hit("me", limit=4, window_s=60.0) for _ in range(2)]
+
+    try:
+        first, second = anyio.run(main)
+        assert first is None and second is not None and 0 < second <= 60  # the 4 of 4 in the window
+        with sqlite3.connect(tmp_path / "state.db") as db:
+            (left,) = db.execute("SELECT COUNT(*) FROM rate_hits WHERE principal = 'busy'").fetchone()
+        assert 20_000 - left <= 2 * 1000, left  # two calls deleted at most their bound each
+        assert left < 20_000  # and some: the old hits do go
     finally:
         database.close()

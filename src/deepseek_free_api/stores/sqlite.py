@@ -330,6 +330,10 @@ class SqliteUsage:
         return await self._db.read(work)
 
 
+# Expired rate-limit hits deleted per call at most (two statements: any principal's, the caller's).
+_PRUNE_ROWS = 500
+
+
 class SqliteRates:
     """``RateStore`` in the SQLite file: the window's hits are rows, counted in one transaction."""
 
@@ -340,15 +344,26 @@ class SqliteRates:
     async def hit(self, principal: str, limit: int, window_s: float = 60.0) -> float | None:
         def work(db: sqlite3.Connection) -> float | None:
             now = self._clock()
-            db.execute("DELETE FROM rate_hits WHERE at <= ?", (now - max(window_s, 3600.0),))
-            db.execute("DELETE FROM rate_hits WHERE principal = ? AND at <= ?", (principal, now - window_s))
+            since = now - window_s
+            # Expired hits go a bounded number at a time (this runs on the event loop): an hour of
+            # a busy server's hits must not be deleted in one call. The count looks at the window
+            # only, so hits not deleted yet never count.
+            db.execute(
+                "DELETE FROM rate_hits WHERE rowid IN (SELECT rowid FROM rate_hits WHERE at <= ? LIMIT ?)",
+                (now - max(window_s, 3600.0), _PRUNE_ROWS),
+            )
+            db.execute(
+                "DELETE FROM rate_hits WHERE rowid IN "
+                "(SELECT rowid FROM rate_hits WHERE principal = ? AND at <= ? LIMIT ?)",
+                (principal, since, _PRUNE_ROWS),
+            )
             (count,) = db.execute(
-                "SELECT COUNT(*) FROM rate_hits WHERE principal = ?", (principal,)
+                "SELECT COUNT(*) FROM rate_hits WHERE principal = ? AND at > ?", (principal, since)
             ).fetchone()
             if count >= limit:
                 (oldest,) = db.execute(
-                    "SELECT at FROM rate_hits WHERE principal = ? ORDER BY at LIMIT 1 OFFSET ?",
-                    (principal, count - limit),
+                    "SELECT at FROM rate_hits WHERE principal = ? AND at > ? ORDER BY at LIMIT 1 OFFSET ?",
+                    (principal, since, count - limit),
                 ).fetchone()
                 return max(0.0, float(oldest) + window_s - now)
             db.execute("INSERT INTO rate_hits VALUES (?, ?)", (principal, now))
