@@ -159,8 +159,9 @@ class DeepSeekClient:
         locality: Locality | None = None,
     ) -> Any:
         via = identity.proxy if identity is not None and identity.proxy else proxy
-        # The account's own cookies; a login (no identity yet) is known by the device id it sends.
-        jar = identity.device_id if identity is not None else _device_of(json)
+        # The account's own cookies and connections; a login (no identity yet) is known by the
+        # device id it sends.
+        account = identity.device_id if identity is not None else _device_of(json)
         sent = self._headers(identity, headers, locality)
         body = None
         if json is not None:
@@ -170,13 +171,13 @@ class DeepSeekClient:
             body = orjson.dumps(json if isinstance(json, dict) else dict(json))
             sent["Content-Type"] = "application/json"
         try:
-            with connections_of(jar):  # the account's own connections, as its cookies
+            with connections_of(account):
                 response = await self._session.request(
                     method,  # type: ignore[arg-type]
                     self.base_url + path,
                     content=body,
                     headers=sent,
-                    cookies=self._jars.for_request(jar),
+                    cookies=self._jars.for_request(account),
                     timeout=(self._connect_timeout, self._idle_timeout if stream else self._request_timeout),
                     stream=stream,
                     allow_redirects=False,
@@ -186,7 +187,7 @@ class DeepSeekClient:
             raise UpstreamTimeoutError(f"DeepSeek did not answer {path} in time") from exc
         except RequestException as exc:
             raise network_error(exc, path, self._host) from exc
-        self._jars.keep(jar, response)
+        self._jars.keep(account, response)
         return response
 
     async def _call(
@@ -447,6 +448,6 @@ __all__ = [
 
 
 def _device_of(body: Mapping[str, Any] | None) -> str | None:
-    """The device id a login sends (its cookie jar's key before it has a token)."""
+    """The device id a login sends (the key of its cookies and connections before it has a token)."""
     device = body.get("device_id") if body is not None else None
     return device if isinstance(device, str) and device else None

@@ -6,7 +6,8 @@ session, and the server has one session for every account: a cookie set in an an
 account would go with every other account's calls from then on, and tie them together as one
 device would. So the session keeps no cookies (``discard_cookies``), and each account's calls send
 and keep the cookies of that account's own jar, found by its device id (the login, which has no
-token yet, by the device id it logs in with). Bounded: the jars of the accounts used last, each
+token yet, by the device id it logs in with), the key of its own connections too
+(``upstream.transfer.connections_of``). Bounded: the jars of the accounts used last, each
 of a bounded number of cookies; not kept over a restart (a browser that was closed).
 """
 
@@ -17,7 +18,9 @@ from typing import Any
 
 from curl_cffi.requests import Cookies
 
-MAX_JARS = 4096  # more than any server's accounts (caller accounts are capped at 1000 by default)
+from deepseek_free_api.upstream.transfer import MAX_ACCOUNTS
+
+MAX_JARS = MAX_ACCOUNTS  # as many as the accounts whose connections are kept apart
 MAX_COOKIES = 64  # per jar: a jar past it starts again empty (no answer should set that many)
 
 

@@ -1,4 +1,4 @@
-"""Streaming transfers that can be aborted before DeepSeek's answer arrives.
+"""The curl_cffi session: streaming transfers that can be aborted, and each account's own connections.
 
 curl_cffi's ``AsyncSession.request(stream=True)`` starts a task that performs the transfer and
 then waits for the first bytes of the body. Cancelling that wait (a client that left, a request
@@ -7,6 +7,9 @@ generating for a reader that will never come (curl_cffi 0.17). ``OwnedSession`` 
 handle a request takes while a ``Transfer`` is current, so the transfer's owner can take the
 handle out of curl's multi handle: that ends the transfer and closes its connection at once, and
 curl_cffi's own clean-up then returns the handle to the pool.
+
+The same place, where a request takes its handle, attaches the handle to the connection pool of
+the account it is made for (``connections_of``): see ``OwnedSession``.
 """
 
 from __future__ import annotations
@@ -90,7 +93,9 @@ async def settle(response: Any) -> None:
 
 
 _ACCOUNT: ContextVar[str | None] = ContextVar("deepseek_free_api_account", default=None)
-MAX_POOLS = 2048  # connection pools kept: more than any server's accounts and the caller cap
+# Accounts whose connections (and cookies, upstream.cookies) are kept apart, the least recently
+# used forgotten first: more than any server's accounts and the default cap of caller accounts.
+MAX_ACCOUNTS = 2048
 
 
 @contextmanager
@@ -122,7 +127,7 @@ class OwnedSession(AsyncSession[Any]):
         pool = self._pools.get(account)
         if pool is None:
             pool = self._pools[account] = CurlShare(connect=True, dns=False, ssl_session=False)
-            while len(self._pools) > MAX_POOLS:
+            while len(self._pools) > MAX_ACCOUNTS:
                 self._pools.popitem(last=False)  # freed once no handle uses it (curl_cffi keeps it alive)
         else:
             self._pools.move_to_end(account)
