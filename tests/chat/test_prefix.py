@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from deepseek_free_api.chat.models import parse_model
@@ -64,3 +65,37 @@ def test_the_earlier_turns_end_at_the_last_assistant_message() -> None:
     result = ChatMessage(role="tool", text="contents", tool_call_id="call_1")
     assert earlier_turns((*HISTORY, result)) == HISTORY
     assert earlier_turns(HISTORY[:2]) == ()
+
+
+def test_consecutive_assistant_messages_count_as_one_in_order() -> None:
+    split = (
+        ChatMessage(role="user", text="go"),
+        ChatMessage(role="assistant", text="first"),
+        ChatMessage(role="assistant", text="", tool_calls=(ToolCall("c1", "run", '{"a": 1}'),)),
+        ChatMessage(role="assistant", text="last", tool_calls=(ToolCall("c2", "run", "{}"),)),
+    )
+    whole = (
+        ChatMessage(role="user", text="go"),
+        ChatMessage(
+            role="assistant",
+            text="first  last",
+            tool_calls=(ToolCall("x1", "run", '{"a":1}'), ToolCall("x2", "run", "{}")),
+        ),
+    )
+    assert key(split) == key(whole)
+    assert key((split[0], split[1], split[3], split[2])) != key(split)  # the calls in another order
+
+
+def test_the_digest_of_many_short_assistant_messages_grows_linearly() -> None:
+    # An 8 MiB body holds about 150,000 of them; joined message by message, their digest took
+    # minutes of CPU (the text so far copied at every step: 15 s for 40,000). A ratio of two
+    # sizes, not a clock bound: 4 times the messages must cost well under quadratic work's 16.
+    def cost(count: int) -> float:
+        messages = tuple(ChatMessage(role="assistant", text="abcdefghij" * 5) for _ in range(count))
+        began = time.process_time()
+        key(messages)
+        return time.process_time() - began
+
+    cost(2_000)  # warm
+    small, large = min(cost(10_000) for _ in range(3)), min(cost(40_000) for _ in range(3))
+    assert large < 8 * max(small, 1e-3), (small, large)

@@ -59,19 +59,36 @@ def conversation_key(principal_id: str, request: ChatRequest, messages: Sequence
 
 
 def _merged(messages: Iterable[ChatMessage]) -> list[ChatMessage]:
-    """Consecutive assistant messages as one: text joined, calls in order."""
+    """Consecutive assistant messages as one: text joined, calls in order.
+
+    Each run is joined once: joining message by message copied the text so far at every step,
+    which made a request of many short assistant messages (an 8 MiB body holds 150,000) cost
+    minutes of CPU.
+    """
     merged: list[ChatMessage] = []
-    for message in messages:
-        if merged and message.role == "assistant" and merged[-1].role == "assistant":
-            before = merged[-1]
-            merged[-1] = ChatMessage(
-                role="assistant",
-                text=f"{before.text} {message.text}",
-                tool_calls=(*before.tool_calls, *message.tool_calls),
-                attachments=(*before.attachments, *message.attachments),
+    run: list[ChatMessage] = []
+
+    def flush() -> None:
+        if len(run) == 1:
+            merged.append(run[0])
+        elif run:
+            merged.append(
+                ChatMessage(
+                    role="assistant",
+                    text=" ".join(m.text for m in run),
+                    tool_calls=tuple(c for m in run for c in m.tool_calls),
+                    attachments=tuple(a for m in run for a in m.attachments),
+                )
             )
+        run.clear()
+
+    for message in messages:
+        if message.role == "assistant":
+            run.append(message)
         else:
+            flush()
             merged.append(message)
+    flush()
     return merged
 
 

@@ -264,7 +264,8 @@ class _Keeping:
 
 async def _key(principal_id: str, request: ChatRequest, messages: Sequence[ChatMessage]) -> str:
     """``conversation_key``, off the event loop for a long history (CPU work)."""
-    size = sum(len(m.text) + sum(len(c.arguments) for c in m.tool_calls) for m in messages)
+    # Each message costs its text and calls, and some work of its own however short it is.
+    size = sum(64 + len(m.text) + sum(len(c.arguments) for c in m.tool_calls) for m in messages)
     if size <= DIGEST_INLINE_MAX:
         return conversation_key(principal_id, request, messages)
     return await anyio.to_thread.run_sync(conversation_key, principal_id, request, messages)
