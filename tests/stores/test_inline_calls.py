@@ -104,3 +104,44 @@ def test_a_rate_limit_hit_after_a_busy_hour_deletes_a_bounded_number_of_old_hits
         assert left < 20_000  # and some: the old hits do go
     finally:
         database.close()
+
+
+def test_a_lease_among_a_thousand_accounts_costs_about_one_among_one(tmp_path: Path) -> None:
+    """The pool asks for its free accounts first: the store must not read every candidate's row.
+
+    With 1,000 accounts each lease read 1,000 rows on the event loop (1.3 ms per lease against
+    0.07 ms); counted here in SQLite virtual-machine steps, which do not depend on the machine's load.
+    """
+    database = Database(tmp_path / "state.db")
+    leases = SqliteLeases(database, StoreOptions())
+    ids = [f"a{i}" for i in range(1000)]
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    async def taken(candidates: list[str]) -> int:
+        nonlocal steps
+        lease = await leases.acquire(candidates, "me", 30.0)
+        assert lease is not None and lease.account_id == candidates[0]
+        steps = 0
+        database._inline.set_progress_handler(count, 1)
+        again = await leases.acquire(candidates[1:], "me", 30.0)  # the first is now leased
+        database._inline.set_progress_handler(None, 1)
+        assert again is not None and again.account_id == candidates[1]
+        return steps
+
+    async def main() -> tuple[int, int]:
+        for account_id in ids:  # every account has a row, as after a while of serving
+            lease = await leases.acquire([account_id], "me", 30.0)
+            assert lease is not None
+            await leases.release(lease, pause_s=0)
+        return await taken(ids[:2]), await taken(ids[2:])
+
+    try:
+        among_two, among_many = anyio.run(main)
+    finally:
+        database.close()
+    assert among_many <= 2 * among_two, (among_two, among_many)
