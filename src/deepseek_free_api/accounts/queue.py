@@ -33,13 +33,14 @@ from ..stores import Lease as Grant
 from .health import LeaseRecord
 from .lease import Lease, LeaseKeeper
 from .matching import (
+    Rankings,
     Slot,
     Waiter,
     candidates_for,
     estimate_wait,
     on_probation,
     one_probe,
-    rank,
+    pick,
     why_hopeless,
 )
 from .pacing import HourlyQuota
@@ -250,19 +251,23 @@ class LeaseQueue(SharedAccounts):
         chosen: set[str] = set()
         # Re-checks of invalid marks run one at a time (in this process): see ``one_probe``.
         probing = any(s.health.busy and on_probation(s) for s in self._slots.values())
+        rankings = Rankings(self._slots, self._clock())
         for waiter in self._waiters:
             if waiter.future.done():
                 continue
-            now = self._clock()
-            candidates = candidates_for(waiter, self._slots)
-            ranked = one_probe(rank(waiter, candidates, now), probing)
-            probing = probing or any(on_probation(s) for s in ranked)
+            kind = rankings.of(waiter)
+            ranked, start = kind.ranked, kind.cursor
+            if kind.probation:  # rare: this waiter's own list, without a shared place in it
+                ranked, start = one_probe(ranked, probing), 0
+                probing = probing or any(on_probation(s) for s in ranked)
             if not ranked:
-                error = self._hopeless(waiter, candidates, now)
+                error = self._hopeless(waiter, kind.candidates, rankings.now)
                 if error is not None:
                     waiter.future.set_exception(error)
                 continue
-            ids = [s.account.id for s in ranked if s.account.id not in refused and s.account.id not in chosen]
+            ids, first = pick(ranked, start, refused, chosen)
+            if not kind.probation:
+                kind.cursor = first + 1
             if ids:
                 chosen.add(ids[0])
                 batch.append((waiter, ids))
