@@ -59,7 +59,7 @@ def rank(waiter: Waiter, candidates: list[Slot], now: float) -> list[Slot]:
     recently *leased* instead would pick an account that just finished a long answer over one
     that has rested since.
     """
-    free = [s for s in candidates if s.health.usable(now)]
+    free = [s for s in candidates if s.health.holder is None and s.health.blocked_until() <= now]  # usable
     return sorted(
         free,
         key=lambda s: (

@@ -250,7 +250,8 @@ class LeaseQueue(SharedAccounts):
         batch: list[tuple[Waiter, list[str]]] = []
         chosen: set[str] = set()
         # Re-checks of invalid marks run one at a time (in this process): see ``one_probe``.
-        probing = any(s.health.busy and on_probation(s) for s in self._slots.values())
+        # (Looked at only when a waiter's candidates include one due for a re-check: rare.)
+        probing: bool | None = None
         rankings = Rankings(self._slots, self._clock())
         for waiter in self._waiters:
             if waiter.future.done():
@@ -258,6 +259,8 @@ class LeaseQueue(SharedAccounts):
             kind = rankings.of(waiter)
             ranked, start = kind.ranked, kind.cursor
             if kind.probation:  # rare: this waiter's own list, without a shared place in it
+                if probing is None:
+                    probing = any(s.health.busy and on_probation(s) for s in self._slots.values())
                 ranked, start = one_probe(ranked, probing), 0
                 probing = probing or any(on_probation(s) for s in ranked)
             if not ranked:
