@@ -75,6 +75,7 @@ class DeepSeekClient:
         proxy: str | None = None,
         max_transfers: int = 1024,
         on_call: CallObserver | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._host = urlsplit(self.base_url).netloc or self.base_url  # named when it cannot be reached
@@ -93,6 +94,7 @@ class DeepSeekClient:
             # whole life: that capped the server at 10 generations. Handles are made on demand.
             max_clients=max_transfers,
             discard_cookies=True,  # never one jar for every account: each has its own (upstream.cookies)
+            verify=ca_file or True,  # ca_file: a CA bundle to trust instead of the system's (tests)
         )
         self._jars = CookieJars()
 

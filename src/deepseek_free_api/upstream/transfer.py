@@ -8,8 +8,8 @@ handle a request takes while a ``Transfer`` is current, so the transfer's owner 
 handle out of curl's multi handle: that ends the transfer and closes its connection at once, and
 curl_cffi's own clean-up then returns the handle to the pool.
 
-The same place, where a request takes its handle, attaches the handle to the connection pool of
-the account it is made for (``connections_of``): see ``OwnedSession``.
+The same place, where a request takes its handle, attaches the handle to the connection pool and
+TLS session cache of the account it is made for (``connections_of``): see ``OwnedSession``.
 """
 
 from __future__ import annotations
@@ -115,7 +115,9 @@ class OwnedSession(AsyncSession[Any]):
     connection (under HTTP/2 one TLS connection carries every request of a client) must never
     carry two accounts' calls. libcurl keeps the connections of the handles attached to a share
     with ``CURL_LOCK_DATA_CONNECT`` in that share, apart from every other; one share per account,
-    on the one multi handle of the session (no timer or multi per account).
+    on the one multi handle of the session (no timer or multi per account). The share keeps the
+    account's TLS session tickets too (``CURL_LOCK_DATA_SSL_SESSION``): left in the multi handle,
+    a ticket one account was given was offered on another account's next connection.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -126,7 +128,7 @@ class OwnedSession(AsyncSession[Any]):
     def _pool(self, account: str) -> CurlShare:
         pool = self._pools.get(account)
         if pool is None:
-            pool = self._pools[account] = CurlShare(connect=True, dns=False, ssl_session=False)
+            pool = self._pools[account] = CurlShare(connect=True, dns=False, ssl_session=True)
             while len(self._pools) > MAX_ACCOUNTS:
                 self._pools.popitem(last=False)  # freed once no handle uses it (curl_cffi keeps it alive)
         else:
