@@ -112,7 +112,7 @@ class SessionClient(DeepSeekClient):
                 call.url,
                 content=call.body,
                 headers=call.headers,
-                cookies=call.cookies,
+                cookies=self._jars.for_request(call.account),
                 timeout=(self._connect_timeout, read),
                 stream=stream is not None,
                 allow_redirects=False,

@@ -158,7 +158,7 @@ class DeepSeekClient:
             content,
             account,
             via or self._proxy,
-            self._jars.for_request(account),
+            self._jars.for_curl(account, self.base_url),
         )
 
     async def _send(self, path: str, call: Call, *, stream: Transfer | None = None) -> Any:

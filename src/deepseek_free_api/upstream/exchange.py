@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from curl_cffi import CurlError, CurlInfo, CurlOpt
 from curl_cffi._wrapper import ffi, lib
+from curl_cffi.curl import Curl
 from curl_cffi.requests import Cookies
 from curl_cffi.requests.exceptions import RequestException, code2error
 
@@ -40,7 +41,7 @@ class Call(NamedTuple):
     body: bytes | None
     account: str | None  # whose connections and cookies (None: the shared pool, no cookies)
     proxy: str | None
-    cookies: Cookies | None
+    cookies: tuple[bytes, ...]  # the account's, as curl's cookie engine loads them (upstream.cookies)
 
 
 def header_lines(headers: dict[str, str | None]) -> list[bytes]:
@@ -191,16 +192,16 @@ def _prepare(
     handle: Handle, pool: HandlePool, call: Call, sink: _Sink, timeouts: tuple[float, float], *, stream: bool
 ) -> None:
     curl = handle.curl
-    setopt = curl.setopt
-    setopt(CurlOpt.URL, call.url.encode())
+    _set(curl, CurlOpt.URL, call.url.encode())
     if call.method == "POST":
         body = b"" if call.body is None else call.body  # as curl_cffi: a POST always has a body
-        setopt(CurlOpt.POSTFIELDS, body)  # also makes it a POST
-        setopt(CurlOpt.POSTFIELDSIZE, len(body))
+        curl._body_handle = body  # curl reads it during the transfer: kept alive
+        _set(curl, CurlOpt.POSTFIELDS, body)  # also makes it a POST
+        _set(curl, CurlOpt.POSTFIELDSIZE, len(body))
     elif call.method == "GET" and call.body is None:
-        setopt(CurlOpt.POSTFIELDS, ffi.NULL)
-        setopt(CurlOpt.POSTFIELDSIZE, -1)
-        setopt(CurlOpt.HTTPGET, 1)
+        _set(curl, CurlOpt.POSTFIELDS, ffi.NULL)
+        _set(curl, CurlOpt.POSTFIELDSIZE, -1)
+        _set(curl, CurlOpt.HTTPGET, 1)
     else:
         raise ValueError(f"{call.method} with{'out' if call.body is None else ''} a body is not sent here")
     old = curl._headers
@@ -208,13 +209,12 @@ def _prepare(
     for line in header_lines(call.headers):
         lines = lib.curl_slist_append(lines, line)
     curl._headers = lines
-    lib._curl_easy_setopt(curl._curl, CurlOpt.HTTPHEADER, lines)
+    _set(curl, CurlOpt.HTTPHEADER, lines)
     if old != ffi.NULL:
         lib.curl_slist_free_all(old)
-    setopt(CurlOpt.COOKIELIST, b"ALL")  # whatever the last request or answer left
-    if call.cookies:
-        for morsel in call.cookies.get_cookies_for_curl(_Target(call.url)):
-            setopt(CurlOpt.COOKIELIST, morsel.to_curl_format())  # type: ignore[no-untyped-call]
+    _set(curl, CurlOpt.COOKIELIST, b"ALL")  # whatever the last request or answer left
+    for cookie in call.cookies:
+        _set(curl, CurlOpt.COOKIELIST, cookie)
     connect, rest = timeouts
     wanted = (
         (int(connect * 1000), 0, math.ceil(connect + rest))
@@ -223,41 +223,40 @@ def _prepare(
     )
     if wanted != handle.timeouts:
         handle.timeouts = wanted
-        setopt(CurlOpt.CONNECTTIMEOUT_MS, wanted[0])
-        setopt(CurlOpt.TIMEOUT_MS, wanted[1])
+        _set(curl, CurlOpt.CONNECTTIMEOUT_MS, wanted[0])
+        _set(curl, CurlOpt.TIMEOUT_MS, wanted[1])
         # A stream's time limit is on silence, not length (curl_cffi's low-speed trick).
-        setopt(CurlOpt.LOW_SPEED_LIMIT, 1 if wanted[2] else 0)
-        setopt(CurlOpt.LOW_SPEED_TIME, wanted[2])
+        _set(curl, CurlOpt.LOW_SPEED_LIMIT, 1 if wanted[2] else 0)
+        _set(curl, CurlOpt.LOW_SPEED_TIME, wanted[2])
     if call.proxy != handle.proxy:
         _set_proxy(handle, call.url, call.proxy)
     share = pool.shares.of(call.account)
     if share is not handle.share:
-        setopt(CurlOpt.SHARE, ffi.NULL if share is None else share._curl_share)
+        _set(curl, CurlOpt.SHARE, ffi.NULL if share is None else share._curl_share)
         handle.share = curl._share = share  # alive while the handle uses it
     handle.forget_errors()
     handle.sink = sink
 
 
 def _set_proxy(handle: Handle, url: str, proxy: str | None) -> None:
-    setopt = handle.curl.setopt
+    curl = handle.curl
     handle.proxy = proxy
     # NULL: curl's default, the environment's proxy, as a handle curl_cffi never gave a proxy.
-    setopt(CurlOpt.PROXY, ffi.NULL if proxy is None else proxy.encode())
+    _set(curl, CurlOpt.PROXY, ffi.NULL if proxy is None else proxy.encode())
     # As curl_cffi: a new connection when the proxy's credentials change, and no TLS session
     # resumed across proxies; an http proxy tunnels to an https site.
-    setopt(CurlOpt.PROXY_CREDENTIAL_NO_REUSE, 0 if proxy is None else 1)
+    _set(curl, CurlOpt.PROXY_CREDENTIAL_NO_REUSE, 0 if proxy is None else 1)
     tunnel = proxy is not None and urlsplit(url).scheme == "https" and not proxy.startswith("socks")
-    setopt(CurlOpt.HTTPPROXYTUNNEL, 1 if tunnel else 0)
+    _set(curl, CurlOpt.HTTPPROXYTUNNEL, 1 if tunnel else 0)
 
 
-class _Target:
-    """What curl_cffi's ``Cookies.get_cookies_for_curl`` reads of a request: its URL."""
-
-    __slots__ = ("url", "headers")
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.headers: dict[str, str] = {}
+def _set(curl: Curl, option: CurlOpt, value: Any) -> None:
+    """``curl_easy_setopt``, without ``Curl.setopt``'s conversion table per call: an int is a long."""
+    code = lib._curl_easy_setopt(
+        curl._curl, option, ffi.new("long*", value) if value.__class__ is int else value
+    )
+    if code:
+        curl._check_error(code, "setopt", option, value)
 
 
 def _parse(handle: Handle, lines: list[bytes]) -> tuple[int, dict[str, str], list[str]]:
