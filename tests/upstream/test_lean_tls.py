@@ -4,7 +4,9 @@ A TCP listener on ``https://localhost`` reads the first TLS record each connecti
 ClientHello) and closes. The fingerprint compared: the cipher suites in order, the set of
 extensions (Chrome permutes their order), ALPN, supported groups, signature algorithms, the key
 share groups, supported versions, certificate compression; GREASE values are left out, and so are
-the random, session id and key share bytes, which change on every connection.
+the random, session id and key share bytes, which change on every connection, and the padding
+extension (21), which BoringSSL adds only when the hello's length falls in a window (its ECH
+GREASE has a random length: curl_cffi's session itself sends it on some connections only).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from deepseek_free_api.upstream.wire import Identity
 
 from ..support.session_client import SessionClient
 
+PADDING = 21
 ALPHA = Identity(token="tok-alpha", device_id="device-alpha")
 BETA = Identity(token="tok-beta", device_id="device-beta")
 
@@ -76,7 +79,7 @@ def fingerprint(record: bytes) -> Fingerprint:
         data = data[4 + size :]
     return Fingerprint(
         ciphers=ciphers,
-        extensions=frozenset(kind for kind in extensions if not _grease(kind)),
+        extensions=frozenset(kind for kind in extensions if not _grease(kind) and kind != PADDING),
         alpn=tuple(alpn),
         groups=_u16s(extensions.get(10, b"\0\0"), 2),
         signatures=_u16s(extensions.get(13, b"\0\0"), 2),
