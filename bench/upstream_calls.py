@@ -10,8 +10,8 @@ client can send them, in interleaved rounds (the other path first every other ro
 - ``session``: the same client sending through curl_cffi's ``AsyncSession.request`` with the
   arguments of f179a6a (tests/support/session_client.py), the way before 2026-12-05.
 
-It prints the bench process's CPU per turn (solving the PoW left out: both paths solve the same
-challenges) and the wall time per turn, medians and (min..max) over rounds.
+It prints the bench process's CPU per turn (solving the PoW and encoding its header left out: both
+paths do the same) and the wall time per turn, medians and (min..max) over rounds.
 
     .venv/bin/python bench/upstream_calls.py [--turns 400] [--rounds 5] [--concurrency 10]
 """
@@ -27,7 +27,6 @@ from dataclasses import fields
 from pathlib import Path
 
 from common import Processes, machine_load, wait_ready
-
 from deepseek_free_api.config import PersonaSettings
 from deepseek_free_api.upstream.client import COMPLETION_PATH, DeepSeekClient
 from deepseek_free_api.upstream.persona import Persona
@@ -52,10 +51,11 @@ class Turns:
         client = self.client
         session_id = await client.create_session(identity)
         challenge = PowChallenge.from_json(await client.create_pow_challenge(identity, COMPLETION_PATH))
-        began = time.process_time()
+        began = time.process_time()  # solving and encoding: the same for both paths, left out
         header = encode_header(challenge, solve(challenge))
         self.solving += time.process_time() - began
-        stream = await client.open_completion(identity, CompletionParams(session_id, f"bench-calls {number}"), header)
+        params = CompletionParams(session_id, f"bench-calls {number}")
+        stream = await client.open_completion(identity, params, header)
         try:
             size = sum([len(chunk) async for chunk in stream])
         finally:
@@ -120,7 +120,9 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--turns", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=10)
