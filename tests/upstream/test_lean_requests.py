@@ -21,6 +21,7 @@ import pytest
 from deepseek_free_api.config import PersonaSettings
 from deepseek_free_api.errors import UpstreamTimeoutError, UpstreamUnreachableError
 from deepseek_free_api.upstream.client import DeepSeekClient
+from deepseek_free_api.upstream.handles import HandlePool
 from deepseek_free_api.upstream.persona import Locality, Persona
 from deepseek_free_api.upstream.wire import CompletionParams, Identity
 
@@ -149,3 +150,38 @@ async def turn_without_get(client: DeepSeekClient, identity: Identity) -> None:
         assert b"Qx7" in b"".join([chunk async for chunk in stream])
     finally:
         await stream.aclose()
+
+
+def test_calls_past_max_transfers_wait_for_a_handle_and_one_that_left_takes_none() -> None:
+    async def calls(client: DeepSeekClient) -> None:
+        stream = await client.open_completion(ALPHA, CompletionParams("session-1", "hi"), "pow-header")
+        left = asyncio.ensure_future(client.current_user(BETA))
+        waiting = asyncio.ensure_future(client.create_session(BETA))
+        await asyncio.sleep(0.3)
+        assert not left.done() and not waiting.done()  # the stream holds the only handle
+        left.cancel()  # the first in line leaves before its turn: nothing of it is sent
+        with contextlib.suppress(asyncio.CancelledError):
+            await left
+        await stream.aclose()
+        assert await waiting == "session-1"
+        await client.current_user(ALPHA)
+
+    same_bytes(calls, 3, **{COMPLETION: "stream"})
+
+
+def test_a_handle_handed_to_a_caller_who_left_goes_to_the_next() -> None:
+    async def handover() -> None:
+        pool = HandlePool(PERSONA.impersonate, "v1", max_handles=1)
+        try:
+            handle = await pool.take()
+            first = asyncio.ensure_future(pool.take())
+            second = asyncio.ensure_future(pool.take())
+            await asyncio.sleep(0)
+            pool.give_back(handle)  # to the first in line...
+            first.cancel()  # ...who leaves before it runs: the handle goes on to the second
+            assert await second is handle
+            assert first.cancelled()
+        finally:
+            await pool.close()
+
+    asyncio.run(asyncio.wait_for(handover(), 5))
