@@ -20,7 +20,7 @@ from http.cookies import SimpleCookie
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from curl_cffi import CurlError, CurlInfo, CurlOpt
+from curl_cffi import CurlError, CurlOpt
 from curl_cffi._wrapper import ffi, lib
 from curl_cffi.curl import Curl
 from curl_cffi.requests import Cookies
@@ -99,7 +99,7 @@ class StreamAnswer:
     """A streamed answer whose headers came: ``queue`` gets the chunks, then STREAM_END or an error."""
 
     def __init__(self, handle: Handle, pool: HandlePool, sink: _Sink, released: asyncio.Event) -> None:
-        self.status_code, self.headers, set_cookies = _parse(handle, sink.headers)
+        self.status_code, self.headers, set_cookies = _parse(sink.headers)
         self.cookies = received_cookies(set_cookies) if set_cookies else None
         assert sink.queue is not None
         self.queue = sink.queue
@@ -132,7 +132,7 @@ async def fetch(pool: HandlePool, call: Call, timeouts: tuple[float, float]) -> 
     handle, done = await _start(pool, call, sink, timeouts, stream=False)
     try:
         await done
-        status, headers, set_cookies = _parse(handle, sink.headers)
+        status, headers, set_cookies = _parse(sink.headers)
     except CurlError as exc:
         raise _error(exc) from exc
     finally:
@@ -259,12 +259,18 @@ def _set(curl: Curl, option: CurlOpt, value: Any) -> None:
         curl._check_error(code, "setopt", option, value)
 
 
-def _parse(handle: Handle, lines: list[bytes]) -> tuple[int, dict[str, str], list[str]]:
-    """Status, headers of the last header block (after any 1xx) and the Set-Cookie values."""
-    status = int(handle.curl.getinfo(CurlInfo.RESPONSE_CODE))  # type: ignore[arg-type]
-    block: list[bytes] = []
+def _parse(lines: list[bytes]) -> tuple[int, dict[str, str], list[str]]:
+    """Status and headers of the last header block (after any 1xx or a proxy's CONNECT answer),
+    and the Set-Cookie values.
+
+    Read from the lines alone, not from the handle: a stream's handle may serve another request
+    by the time its answer is read (an answer that ended before its owner looked).
+    """
+    status, block = 0, list[bytes]()
     for line in lines:  # bytes; the text comes after, decoded once
         if line.startswith(b"HTTP/"):
+            code = line.split(None, 2)[1:2]
+            status = int(code[0]) if code and code[0].isdigit() else 0
             block = []
         elif line[:1] in (b" ", b"\t") and block:
             block[-1] = block[-1].rstrip(b"\r\n") + line  # a folded line continues the last one
