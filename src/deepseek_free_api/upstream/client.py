@@ -25,9 +25,9 @@ from deepseek_free_api.errors import (
     UpstreamTimeoutError,
 )
 from deepseek_free_api.upstream.account_info import ModeConfig, UserStatus, mode_configs, user_status
-from deepseek_free_api.upstream.answers import RAW_LIMIT, RawAnswer, device_of, dig, envelope_data
+from deepseek_free_api.upstream.answers import RAW_LIMIT, Answer, RawAnswer, device_of, dig, envelope_data
 from deepseek_free_api.upstream.cookies import CookieJars
-from deepseek_free_api.upstream.exchange import Answer, Call, StreamAnswer, fetch, open_stream
+from deepseek_free_api.upstream.exchange import Call, StreamAnswer, fetch, open_stream
 from deepseek_free_api.upstream.handles import HandlePool
 from deepseek_free_api.upstream.persona import Locality, Persona
 from deepseek_free_api.upstream.stream import UpstreamStream, network_error

@@ -6,8 +6,7 @@ and the account's connection pool. Everything a previous request may have left o
 set again, so a handle reused for another account or another kind of call sends what a fresh
 one sends (tests/upstream/test_lean_requests.py compares the bytes with curl_cffi's session).
 
-The answer reads what the client uses: the status, the headers (lower-case names, repeated ones
-joined with ", ", as curl_cffi's ``dict(response.headers)``), the body and the cookies set.
+The answer reads what the client uses (``upstream.answers``: status, headers, body, cookies set).
 Failures raise curl_cffi's exception types (``Timeout``, ``RequestException``...), which
 ``upstream.stream.network_error`` puts in our words.
 """
@@ -16,16 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import math
-from http.cookies import SimpleCookie
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from curl_cffi import CurlError, CurlOpt
 from curl_cffi._wrapper import ffi, lib
 from curl_cffi.curl import Curl
-from curl_cffi.requests import Cookies
 from curl_cffi.requests.exceptions import RequestException, code2error
 
+from deepseek_free_api.upstream.answers import Answer, parse_head, received_cookies
 from deepseek_free_api.upstream.handles import Handle, HandlePool
 from deepseek_free_api.upstream.transfer import Transfer
 
@@ -55,23 +53,6 @@ def header_lines(headers: dict[str, str | None]) -> list[bytes]:
     return lines
 
 
-class Answer:
-    """A whole answer: status, headers, body, and the cookies it set."""
-
-    __slots__ = ("status_code", "headers", "content", "_set_cookies")
-
-    def __init__(self, status: int, headers: dict[str, str], content: bytes, set_cookies: list[str]) -> None:
-        self.status_code = status
-        self.headers = headers
-        self.content = content
-        self._set_cookies = set_cookies
-
-    @property
-    def cookies(self) -> Cookies | None:
-        """The cookies the answer set, parsed as curl_cffi's session parses them (None: none)."""
-        return received_cookies(self._set_cookies) if self._set_cookies else None
-
-
 class _Sink:
     """Where a handle's callbacks put one request's header lines and body."""
 
@@ -99,7 +80,7 @@ class StreamAnswer:
     """A streamed answer whose headers came: ``queue`` gets the chunks, then STREAM_END or an error."""
 
     def __init__(self, handle: Handle, pool: HandlePool, sink: _Sink, released: asyncio.Event) -> None:
-        self.status_code, self.headers, set_cookies = _parse(sink.headers)
+        self.status_code, self.headers, set_cookies = parse_head(sink.headers)
         self.cookies = received_cookies(set_cookies) if set_cookies else None
         assert sink.queue is not None
         self.queue = sink.queue
@@ -132,7 +113,7 @@ async def fetch(pool: HandlePool, call: Call, timeouts: tuple[float, float]) -> 
     handle, done = await _start(pool, call, sink, timeouts, stream=False)
     try:
         await done
-        status, headers, set_cookies = _parse(sink.headers)
+        status, headers, set_cookies = parse_head(sink.headers)
     except CurlError as exc:
         raise _error(exc) from exc
     finally:
@@ -257,62 +238,6 @@ def _set(curl: Curl, option: CurlOpt, value: Any) -> None:
     )
     if code:
         curl._check_error(code, "setopt", option, value)
-
-
-def _parse(lines: list[bytes]) -> tuple[int, dict[str, str], list[str]]:
-    """Status and headers of the last header block (after any 1xx or a proxy's CONNECT answer),
-    and the Set-Cookie values.
-
-    Read from the lines alone, not from the handle: a stream's handle may serve another request
-    by the time its answer is read (an answer that ended before its owner looked).
-    """
-    status, block = 0, list[bytes]()
-    for line in lines:  # bytes; the text comes after, decoded once
-        if line.startswith(b"HTTP/"):
-            code = line.split(None, 2)[1:2]
-            status = int(code[0]) if code and code[0].isdigit() else 0
-            block = []
-        elif line[:1] in (b" ", b"\t") and block:
-            block[-1] = block[-1].rstrip(b"\r\n") + line  # a folded line continues the last one
-        elif line.strip():
-            block.append(line)
-    raw = b"".join(block)
-    try:  # as curl_cffi's Headers: UTF-8 when every byte fits, else ISO-8859-1
-        text = raw.decode()
-    except UnicodeDecodeError:
-        text = raw.decode("iso-8859-1")
-    headers: dict[str, str] = {}
-    set_cookies: list[str] = []
-    for text_line in text.splitlines():
-        name, _, value = text_line.partition(":")
-        name, value = name.lower(), value.strip()
-        if name in headers:
-            headers[name] += ", " + value
-        else:
-            headers[name] = value
-        if name == "set-cookie":
-            set_cookies.append(value)
-    return status, headers, set_cookies
-
-
-def received_cookies(set_cookies: list[str]) -> Cookies:
-    """The cookies of Set-Cookie values, as curl_cffi's ``Response.cookies`` has them."""
-    cookies = Cookies()
-    for set_cookie in set_cookies:
-        try:
-            cookie: SimpleCookie = SimpleCookie()
-            cookie.load(set_cookie)
-            for name, morsel in cookie.items():
-                cookies.set(
-                    name,
-                    morsel.coded_value,
-                    domain=morsel.get("domain", ""),
-                    path=morsel.get("path", "/"),
-                    secure=bool(morsel.get("secure")),
-                )
-        except Exception:  # noqa: BLE001, S112 - as curl_cffi: a cookie it cannot parse is skipped
-            continue
-    return cookies
 
 
 def _error(exc: CurlError) -> RequestException:
