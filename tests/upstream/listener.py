@@ -31,6 +31,8 @@ _BIZ = {
     "/api/v0/chat_session/create": {"chat_session": {"id": "session-1"}},
     "/api/v0/chat/create_pow_challenge": {"challenge": CHALLENGE},
     "/api/v0/users/login": {"user": {"token": "token-new"}},
+    "/api/v0/file/upload_file": {"id": "file-1", "status": "PENDING"},
+    "/api/v0/file/fetch_files": {"files": [{"id": "file-1", "status": "SUCCESS"}]},
 }
 
 
@@ -43,7 +45,7 @@ class Seen:
 
     @property
     def path(self) -> str:
-        return self.raw.split(b" ", 2)[1].decode()
+        return self.raw.split(b" ", 2)[1].decode().split("?", 1)[0]
 
 
 @dataclass

@@ -20,10 +20,11 @@ import pytest
 
 from deepseek_free_api.config import PersonaSettings
 from deepseek_free_api.errors import UpstreamTimeoutError, UpstreamUnreachableError
+from deepseek_free_api.upstream import wire
 from deepseek_free_api.upstream.client import DeepSeekClient
 from deepseek_free_api.upstream.handles import HandlePool
 from deepseek_free_api.upstream.persona import Locality, Persona
-from deepseek_free_api.upstream.wire import CompletionParams, Identity
+from deepseek_free_api.upstream.wire import CompletionParams, FileUpload, Identity
 
 from ..support.session_client import SessionClient
 from ..support.socks_proxy import SocksProxy
@@ -74,7 +75,11 @@ def same_bytes(calls: Calls, count: int, **stall: Any) -> None:
         assert now == before, f"request {index}:\n{shown}"
 
 
-def test_the_calls_of_turns_for_several_accounts_on_one_handle_are_the_sessions() -> None:
+def test_the_calls_of_turns_for_several_accounts_on_one_handle_are_the_sessions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(wire.secrets, "token_urlsafe", lambda size: "Ab3-fixed_boundary"[:size])  # one body
+
     async def calls(client: DeepSeekClient) -> None:
         await turn(client, ALPHA)  # the first of each account gets its cookie, the next send it
         await turn(client, BETA)  # another account, locale and time zone on the same handle
@@ -83,8 +88,11 @@ def test_the_calls_of_turns_for_several_accounts_on_one_handle_are_the_sessions(
         await client.raw("POST", "/chat_session/delete", None, json={"chat_session_id": "s"})
         await turn(client, ALPHA)
         await client.login(password="pw", device_id="device-login", email="a@example.com")
+        upload = FileUpload('n\u00e4me "1".txt', "text/plain", b"\x00bytes\r\n" * 100)
+        assert (await client.upload_file(BETA, upload, "pow-header")).id == "file-1"
+        assert (await client.fetch_files(BETA, ["file-1", "file 2,3"]))[0].status == "SUCCESS"
 
-    same_bytes(calls, 4 * 3 + 2 + 1)
+    same_bytes(calls, 4 * 3 + 2 + 1 + 2)
 
 
 def test_a_proxied_accounts_handle_then_serves_a_direct_one_directly() -> None:
