@@ -33,7 +33,7 @@ from .listener import COMPLETION, Listener
 PERSONA = Persona(**{f.name: getattr(PersonaSettings(), f.name) for f in fields(Persona)})
 ALPHA = Identity(token="tok-alpha", device_id="device-alpha")
 BETA = Identity(token="tok-beta", device_id="device-beta", locality=Locality("de-DE", 3600))
-Calls = Callable[[DeepSeekClient], Awaitable[None]]
+Calls = Callable[[DeepSeekClient, Listener], Awaitable[None]]
 
 
 async def turn(client: DeepSeekClient, identity: Identity) -> None:
@@ -54,7 +54,7 @@ async def requests(listener: Listener, make: type[DeepSeekClient], calls: Calls)
     listener.forget()
     client = make(listener.url, PERSONA, max_transfers=1, connect_timeout=2, request_timeout=0.5)
     try:
-        await calls(client)
+        await calls(client, listener)
     finally:
         await client.aclose()
     return [seen.raw for seen in listener.seen]
@@ -68,7 +68,7 @@ def same_bytes(calls: Calls, count: int, **stall: Any) -> None:
             old = await requests(listener, SessionClient, calls)
             return old, await requests(listener, DeepSeekClient, calls)
 
-    old, new = asyncio.run(both())
+    old, new = asyncio.run(asyncio.wait_for(both(), 60))  # a call that never ends fails the test
     assert len(old) == count
     for index, (before, now) in enumerate(zip(old, new, strict=True)):
         shown = f"{before.decode(errors='replace')}\n!=\n{now.decode(errors='replace')}"
@@ -80,7 +80,7 @@ def test_the_calls_of_turns_for_several_accounts_on_one_handle_are_the_sessions(
 ) -> None:
     monkeypatch.setattr(wire.secrets, "token_urlsafe", lambda size: "Ab3-fixed_boundary"[:size])  # one body
 
-    async def calls(client: DeepSeekClient) -> None:
+    async def calls(client: DeepSeekClient, listener: Listener) -> None:
         await turn(client, ALPHA)  # the first of each account gets its cookie, the next send it
         await turn(client, BETA)  # another account, locale and time zone on the same handle
         answer = await client.raw("GET", "/users/current", None)  # no account: no cookies
@@ -100,7 +100,7 @@ def test_a_proxied_accounts_handle_then_serves_a_direct_one_directly() -> None:
         gamma = Identity(token="tok-gamma", device_id="device-gamma", proxy=proxy.url)
         through: list[int] = []
 
-        async def calls(client: DeepSeekClient) -> None:
+        async def calls(client: DeepSeekClient, listener: Listener) -> None:
             await turn(client, ALPHA)
             await turn(client, gamma)
             through.append(len(proxy.connections))
@@ -114,7 +114,7 @@ def test_a_proxied_accounts_handle_then_serves_a_direct_one_directly() -> None:
 def test_a_proxy_that_refuses_fails_its_call_and_not_the_next_accounts() -> None:
     refused = Identity(token="tok-gamma", device_id="device-gamma", proxy="socks5://127.0.0.1:1")
 
-    async def calls(client: DeepSeekClient) -> None:
+    async def calls(client: DeepSeekClient, listener: Listener) -> None:
         with pytest.raises(UpstreamUnreachableError):
             await client.create_session(refused)
         await turn(client, ALPHA)
@@ -123,7 +123,7 @@ def test_a_proxy_that_refuses_fails_its_call_and_not_the_next_accounts() -> None
 
 
 def test_after_an_aborted_stream_the_handle_sends_the_next_call_as_a_fresh_one() -> None:
-    async def calls(client: DeepSeekClient) -> None:
+    async def calls(client: DeepSeekClient, listener: Listener) -> None:
         stream = await client.open_completion(ALPHA, CompletionParams("session-1", "hi"), "pow-header")
         try:
             async for _ in stream:
@@ -137,11 +137,12 @@ def test_after_an_aborted_stream_the_handle_sends_the_next_call_as_a_fresh_one()
 
 
 def test_after_a_timeout_and_a_caller_who_left_the_handle_sends_the_next_call_as_a_fresh_one() -> None:
-    async def calls(client: DeepSeekClient) -> None:
+    async def calls(client: DeepSeekClient, listener: Listener) -> None:
         with pytest.raises(UpstreamTimeoutError):
             await client.current_user(ALPHA)  # the listener never answers users/current
         call = asyncio.ensure_future(client.current_user(BETA))
-        await asyncio.sleep(0.1)
+        while len(listener.seen) < 2:  # sent, and waiting for its answer
+            await asyncio.sleep(0.01)
         call.cancel()  # the caller left while the call was on its way
         with contextlib.suppress(asyncio.CancelledError):
             await call
@@ -161,7 +162,7 @@ async def turn_without_get(client: DeepSeekClient, identity: Identity) -> None:
 
 
 def test_calls_past_max_transfers_wait_for_a_handle_and_one_that_left_takes_none() -> None:
-    async def calls(client: DeepSeekClient) -> None:
+    async def calls(client: DeepSeekClient, listener: Listener) -> None:
         stream = await client.open_completion(ALPHA, CompletionParams("session-1", "hi"), "pow-header")
         left = asyncio.ensure_future(client.current_user(BETA))
         waiting = asyncio.ensure_future(client.create_session(BETA))
