@@ -27,7 +27,7 @@ from curl_cffi import CurlOpt
 from curl_cffi._wrapper import ffi
 from curl_cffi.aio import AsyncCurl
 from curl_cffi.curl import DEFAULT_CACERT, Curl, CurlShare
-from curl_cffi.requests.exceptions import ImpersonateError
+from curl_cffi.requests.exceptions import ImpersonateError, SessionClosed
 from curl_cffi.requests.impersonate import resolve_latest_browser_type
 from curl_cffi.requests.utils import NATIVE_TARGET_NAMES, normalize_http_version
 
@@ -136,8 +136,8 @@ class HandlePool:
 
     async def take(self) -> Handle:
         """A free handle, made if fewer than ``max_handles`` exist, else the next one released."""
-        if self._closed:
-            raise RuntimeError("the DeepSeek client is closed")
+        if self._closed:  # as curl_cffi's closed session: a network error to the caller
+            raise SessionClosed("the DeepSeek client is closed")
         if self._idle:
             return self._idle.pop()
         if self._made < self._max:
