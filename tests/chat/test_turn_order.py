@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections import deque
 from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ from deepseek_free_api.simulator import create_app as create_simulator
 from deepseek_free_api.stores import StoreOptions
 from deepseek_free_api.stores.memory import MemoryConversations
 from deepseek_free_api.upstream.client import COMPLETION_PATH, CompletionParams, DeepSeekClient, Identity
+from deepseek_free_api.upstream.exchange import STREAM_END
 from deepseek_free_api.upstream.persona import Persona
 from deepseek_free_api.upstream.pow import PowChallenge, encode_header, solve
 from deepseek_free_api.upstream.stream import UpstreamStream
@@ -135,19 +137,34 @@ def test_the_upstream_stream_is_closed_by_the_turn_not_by_the_garbage_collector(
     assert [name for name in left_to_gc if "UpstreamStream" in name] == []
 
 
+class Ready:
+    """A stream's queue whose next chunk is always there when asked for, one at a time: as when
+    the network delivers the next chunk while the turn is busy with the last one."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._items: deque[object] = deque([*chunks, STREAM_END])
+
+    async def get(self) -> object:
+        return self._items.popleft()
+
+    def empty(self) -> bool:
+        return True  # taken one by one, never joined
+
+    def get_nowait(self) -> object:
+        raise asyncio.QueueEmpty
+
+
 class Replayed:
-    """A streaming answer whose chunks are all there already, as when the network delivered them
-    together: iterating it never waits."""
+    """A streaming answer whose chunks never make the turn wait."""
 
     status_code = 200
     headers = {"content-type": "text/event-stream; charset=utf-8"}
 
     def __init__(self, chunks: list[bytes]) -> None:
-        self._chunks = chunks
+        self.queue = Ready(chunks)
 
-    async def aiter_content(self) -> AsyncGenerator[bytes, None]:
-        for chunk in self._chunks:
-            yield chunk
+    async def aclose(self) -> None:
+        pass
 
 
 class ReplayingClient(DeepSeekClient):

@@ -5,8 +5,9 @@ A TLS 1.3 server hands its client session tickets; a client that comes back offe
 as a name: DeepSeek's edge sees which connections resumed which. libcurl keeps tickets in the
 multi handle that every account's transfers share unless a share says otherwise, so beta's
 ClientHello offered the ticket alpha had been given. Here an HTTPS server (a self-signed
-certificate for localhost, ``tests/support/tls``) closes every connection after one answer, so
-each call makes a new one, and a TCP front records each ClientHello's extensions.
+certificate for localhost, ``tests/support/tls``, trusted through ``REQUESTS_CA_BUNDLE``) closes
+every connection after one answer, so each call makes a new one, and a TCP front records each
+ClientHello's extensions.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import orjson
+import pytest
 
 from deepseek_free_api.config import PersonaSettings
 from deepseek_free_api.upstream.client import DeepSeekClient
@@ -84,16 +86,18 @@ async def serve(hellos: list[bytes]) -> tuple[asyncio.Server, asyncio.Server]:
     return tls, await asyncio.start_server(front, "127.0.0.1", 0)
 
 
-def test_an_account_never_offers_a_ticket_another_account_was_given() -> None:
+def test_an_account_never_offers_a_ticket_another_account_was_given(monkeypatch: pytest.MonkeyPatch) -> None:
     persona = Persona(**{f.name: getattr(PersonaSettings(), f.name) for f in fields(Persona)})
     alpha = Identity(token="tok-alpha", device_id="device-alpha")
     beta = Identity(token="tok-beta", device_id="device-beta")
     hellos: list[bytes] = []
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # trusted as curl_cffi trusts one
+        monkeypatch.setenv(name, str(TLS / "cert.pem"))
 
     async def calls() -> None:
         tls, front = await serve(hellos)
         port = front.sockets[0].getsockname()[1]
-        client = DeepSeekClient(f"https://localhost:{port}", persona, ca_file=str(TLS / "cert.pem"))
+        client = DeepSeekClient(f"https://localhost:{port}", persona)
         try:
             for identity in (alpha, alpha, beta, beta):
                 await client.current_user(identity)

@@ -1,17 +1,16 @@
 """The only module that speaks HTTP to DeepSeek (``/api/v0``), over curl_cffi.
 
 curl_cffi gives us a real browser's TLS and HTTP/2 fingerprint (PROTOCOL.md §1.4: DeepSeek's
-edge scores fingerprints). Every answer is checked for status and Content-Type before it is
-parsed, and every failure is mapped to the error tree by ``upstream.classifier``.
+edge scores fingerprints), on curl handles set up once (``upstream.handles``) and sent by
+``upstream.exchange``. Every answer is checked for status and Content-Type before it is parsed,
+and every failure is mapped to the error tree by ``upstream.classifier``.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -22,16 +21,17 @@ from deepseek_free_api.config import Settings
 from deepseek_free_api.errors import (
     AccountBannedError,
     ServiceError,
-    UpstreamError,
     UpstreamProtocolError,
     UpstreamTimeoutError,
 )
 from deepseek_free_api.upstream.account_info import ModeConfig, UserStatus, mode_configs, user_status
-from deepseek_free_api.upstream.classifier import classify_envelope, classify_http
+from deepseek_free_api.upstream.answers import RAW_LIMIT, Answer, RawAnswer, device_of, dig, envelope_data
 from deepseek_free_api.upstream.cookies import CookieJars
+from deepseek_free_api.upstream.exchange import Call, StreamAnswer, fetch, open_stream
+from deepseek_free_api.upstream.handles import HandlePool
 from deepseek_free_api.upstream.persona import Locality, Persona
 from deepseek_free_api.upstream.stream import UpstreamStream, network_error
-from deepseek_free_api.upstream.transfer import OwnedSession, Transfer, connections_of
+from deepseek_free_api.upstream.transfer import Transfer
 from deepseek_free_api.upstream.wire import (
     API,
     COMPLETION_PATH,
@@ -43,20 +43,6 @@ from deepseek_free_api.upstream.wire import (
 )
 
 log = logging.getLogger(__name__)
-
-# The most of one raw answer kept in memory (a completion's whole event stream, for the canary).
-RAW_LIMIT = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class RawAnswer:
-    """A non-streamed answer as it came: status, headers and the body (at most RAW_LIMIT bytes)."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes = field(repr=False)
-
-
 # Told of every call: the endpoint (``/chat/completion``) and the error it raised, or None.
 CallObserver = Callable[[str, ServiceError | None], None]
 
@@ -75,7 +61,6 @@ class DeepSeekClient:
         proxy: str | None = None,
         max_transfers: int = 1024,
         on_call: CallObserver | None = None,
-        ca_file: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._host = urlsplit(self.base_url).netloc or self.base_url  # named when it cannot be reached
@@ -84,23 +69,17 @@ class DeepSeekClient:
         self._request_timeout = request_timeout
         self._idle_timeout = idle_timeout
         self._on_call = on_call
+        self._proxy = proxy  # for calls of accounts without their own
         # Plain http (the simulator) must not try an h2c upgrade; https negotiates HTTP/2 like Chrome.
         plain = urlsplit(self.base_url).scheme == "http"
-        self._session = OwnedSession(
-            impersonate=persona.impersonate,
-            http_version="v1" if plain else None,
-            proxy=proxy,
-            # curl_cffi allows 10 concurrent transfers by default and a stream holds one for its
-            # whole life: that capped the server at 10 generations. Handles are made on demand.
-            max_clients=max_transfers,
-            discard_cookies=True,  # never one jar for every account: each has its own (upstream.cookies)
-            verify=ca_file or True,  # ca_file: a CA bundle to trust instead of the system's (tests)
-        )
-        self._jars = CookieJars()
+        # A stream holds a handle for its whole life (curl_cffi's default of 10 capped the server
+        # at 10 generations); handles are made on demand, up to max_transfers.
+        self._handles = HandlePool(persona.impersonate, "v1" if plain else None, max_transfers)
+        self._jars = CookieJars()  # never one jar for every account: each has its own
 
     async def aclose(self) -> None:
-        """Close pooled connections."""
-        await self._session.close()
+        """End running transfers and close pooled connections."""
+        await self._handles.close()
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -148,7 +127,7 @@ class DeepSeekClient:
             headers.update(extra)
         return headers
 
-    async def _send(
+    def _request(
         self,
         method: str,
         path: str,
@@ -156,41 +135,48 @@ class DeepSeekClient:
         *,
         json: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
-        stream: bool = False,
+        content: bytes | None = None,
         proxy: str | None = None,
         locality: Locality | None = None,
-    ) -> Any:
+    ) -> Call:
+        """What a call sends: header lines, body, and whose connections, cookies and proxy."""
         via = identity.proxy if identity is not None and identity.proxy else proxy
         # The account's own cookies and connections; a login (no identity yet) is known by the
         # device id it sends.
-        account = identity.device_id if identity is not None else _device_of(json)
+        account = identity.device_id if identity is not None else device_of(json)
         sent = self._headers(identity, headers, locality)
-        body = None
         if json is not None:
             # orjson, as the browser's JSON.stringify: UTF-8 as is (curl_cffi's json= escapes every
             # non-ASCII character) and a tenth of the stdlib's time on a long prompt. The header
             # goes last, where curl_cffi puts it for json=.
-            body = orjson.dumps(json if isinstance(json, dict) else dict(json))
+            content = orjson.dumps(json if isinstance(json, dict) else dict(json))
             sent["Content-Type"] = "application/json"
+        return Call(
+            method,
+            self.base_url + path,
+            sent,
+            content,
+            account,
+            via or self._proxy,
+            self._jars.for_curl(account, self.base_url),
+        )
+
+    async def _send(self, path: str, call: Call, *, stream: Transfer | None = None) -> Any:
+        """Send ``call``: the whole answer, or (``stream``) the answer whose body started to flow."""
         try:
-            with connections_of(account):
-                response = await self._session.request(
-                    method,  # type: ignore[arg-type]
-                    self.base_url + path,
-                    content=body,
-                    headers=sent,
-                    cookies=self._jars.for_request(account),
-                    timeout=(self._connect_timeout, self._idle_timeout if stream else self._request_timeout),
-                    stream=stream,
-                    allow_redirects=False,
-                    proxy=via,  # the account's own; None: the session's (if any)
+            if stream is None:
+                answer: Answer | StreamAnswer = await fetch(
+                    self._handles, call, (self._connect_timeout, self._request_timeout)
                 )
+            else:
+                timeouts = (self._connect_timeout, self._idle_timeout)
+                answer = await open_stream(self._handles, call, timeouts, stream)
         except Timeout as exc:
             raise UpstreamTimeoutError(f"DeepSeek did not answer {path} in time") from exc
         except RequestException as exc:
             raise network_error(exc, path, self._host) from exc
-        self._jars.keep(account, response)
-        return response
+        self._jars.keep(call.account, answer)
+        return answer
 
     async def _call(
         self,
@@ -205,12 +191,9 @@ class DeepSeekClient:
     ) -> Any:
         """One JSON call; returns ``biz_data`` or raises the classified error."""
         with self._observed(path):
-            response = await self._send(
-                method, API + path, identity, json=json, proxy=proxy, locality=locality
-            )
-            return envelope_data(
-                response.status_code, dict(response.headers), response.content, path, login=login
-            )
+            call = self._request(method, API + path, identity, json=json, proxy=proxy, locality=locality)
+            answer = await self._send(API + path, call)
+            return envelope_data(answer.status_code, answer.headers, answer.content, path, login=login)
 
     async def raw(
         self,
@@ -229,10 +212,11 @@ class DeepSeekClient:
         Network failures still raise (UpstreamUnreachableError, UpstreamTimeoutError…).
         """
         with self._observed(path):
-            response = await self._send(
+            call = self._request(
                 method, API + path, identity, json=json, headers=headers, proxy=proxy, locality=locality
             )
-        return RawAnswer(response.status_code, dict(response.headers), bytes(response.content[:RAW_LIMIT]))
+            answer = await self._send(API + path, call)
+        return RawAnswer(answer.status_code, answer.headers, answer.content[:RAW_LIMIT])
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -261,7 +245,7 @@ class DeepSeekClient:
         data = await self._call(
             "POST", "/users/login", None, json=body, login=True, proxy=proxy, locality=locality
         )
-        token = _dig(data, "user", "token")
+        token = dig(data, "user", "token")
         if not isinstance(token, str) or not token:
             raise UpstreamProtocolError("DeepSeek's login answer carried no token")
         return token
@@ -283,7 +267,7 @@ class DeepSeekClient:
         """``chat_session/create``; returns the new session id."""
         data = await self._call("POST", "/chat_session/create", identity, json={})
         # 2026: biz_data.chat_session.id; until 2025: biz_data.id (PROTOCOL.md §4.1).
-        session_id = _dig(data, "chat_session", "id") or _dig(data, "id")
+        session_id = dig(data, "chat_session", "id") or dig(data, "id")
         if not session_id:
             raise AccountBannedError(
                 "DeepSeek created no chat session for this account: the account or this IP may be banned"
@@ -299,7 +283,7 @@ class DeepSeekClient:
         data = await self._call(
             "POST", "/chat/create_pow_challenge", identity, json={"target_path": target_path}
         )
-        challenge = _dig(data, "challenge")
+        challenge = dig(data, "challenge")
         if not isinstance(challenge, Mapping):
             raise UpstreamProtocolError("DeepSeek's PoW challenge answer had no challenge")
         return challenge
@@ -337,54 +321,24 @@ class DeepSeekClient:
             return await self._upload_file(identity, upload, pow_header)
 
     async def _upload_file(self, identity: Identity, upload: FileUpload, pow_header: str) -> UploadedFile:
-        # Built here rather than by curl's mime API: the bytes and the boundary are ours to check.
-        # The boundary looks like Chrome's (----WebKitFormBoundary + 16 characters).
-        boundary = "----WebKitFormBoundary" + secrets.token_urlsafe(12)[:16]
-        filename = upload.filename.replace('"', "%22").replace("\r", " ").replace("\n", " ")
-        body = b"".join(
-            (
-                f"--{boundary}\r\n".encode(),
-                f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'.encode(),
-                f"Content-Type: {upload.media_type}\r\n\r\n".encode(),
-                upload.data,
-                f"\r\n--{boundary}--\r\n".encode(),
-            )
-        )
-        headers = self._headers(
-            identity,
-            {
-                "Content-Type": f"multipart/form-data; boundary={boundary}",
-                "X-Ds-Pow-Response": pow_header,
-                # 2026 upload headers (DS2-go client_upload.go, PROTOCOL.md §1.4)
-                "x-file-size": str(len(upload.data)),
-                "x-model-type": upload.model_type,
-                "x-thinking-enabled": "1" if upload.thinking else "0",
-            },
-        )
-        try:
-            with connections_of(identity.device_id):
-                response = await self._session.request(
-                    "POST",
-                    self.base_url + UPLOAD_PATH,
-                    data=body,
-                    headers=headers,
-                    cookies=self._jars.for_request(identity.device_id),
-                    timeout=(self._connect_timeout, self._request_timeout),
-                    allow_redirects=False,
-                    proxy=identity.proxy,
-                )
-        except Timeout as exc:
-            raise UpstreamTimeoutError(f"DeepSeek did not answer {UPLOAD_PATH} in time") from exc
-        except RequestException as exc:
-            raise network_error(exc, UPLOAD_PATH, self._host) from exc
-        self._jars.keep(identity.device_id, response)
-        data = envelope_data(response.status_code, dict(response.headers), response.content, UPLOAD_PATH)
+        content_type, body = upload.multipart()
+        extra = {
+            "Content-Type": content_type,
+            "X-Ds-Pow-Response": pow_header,
+            # 2026 upload headers (DS2-go client_upload.go, PROTOCOL.md §1.4)
+            "x-file-size": str(len(upload.data)),
+            "x-model-type": upload.model_type,
+            "x-thinking-enabled": "1" if upload.thinking else "0",
+        }
+        call = self._request("POST", UPLOAD_PATH, identity, headers=extra, content=body)
+        answer = await self._send(UPLOAD_PATH, call)
+        data = envelope_data(answer.status_code, answer.headers, answer.content, UPLOAD_PATH)
         return UploadedFile.from_json(data)
 
     async def fetch_files(self, identity: Identity, file_ids: Sequence[str]) -> list[UploadedFile]:
         """``file/fetch_files``: the current state of these files (those of this account)."""
         data = await self._call("GET", "/file/fetch_files?file_ids=" + quote(",".join(file_ids)), identity)
-        files = _dig(data, "files")
+        files = dig(data, "files")
         if not isinstance(files, list):
             raise UpstreamProtocolError("DeepSeek's fetch_files answer had no file list")
         return [UploadedFile.from_json(item) for item in files]
@@ -397,41 +351,11 @@ class DeepSeekClient:
         async def send() -> Any:
             # The curl handle this request takes belongs to the stream; the call counts in the
             # metrics (an answer that is not a stream is classified, and counted, per attempt).
-            with self._observed(path), transfer.current():
-                return await self._send("POST", path, identity, json=body, headers=headers, stream=True)
+            with self._observed(path):
+                call = self._request("POST", path, identity, json=body, headers=headers)
+                return await self._send(path, call, stream=transfer)
 
         return UpstreamStream(send, path, abort=transfer.abort, idle_timeout_s=self._idle_timeout)
-
-
-def envelope_data(
-    status: int, headers: Mapping[str, str], content: bytes, path: str, *, login: bool = False
-) -> Any:
-    """``biz_data`` of a JSON answer to ``path``, or the classified error it stands for, raised."""
-    content_type = headers.get("content-type", "")
-    error: ServiceError | None = classify_http(status, headers, content, content_type)
-    if error is not None:
-        raise error
-    try:
-        envelope = orjson.loads(content)
-    except orjson.JSONDecodeError as exc:
-        raise UpstreamProtocolError(f"DeepSeek answered {path} with invalid JSON") from exc
-    if not isinstance(envelope, Mapping):
-        raise UpstreamProtocolError(f"DeepSeek answered {path} with an unexpected JSON shape")
-    error = classify_envelope(envelope, login=login)
-    if error is not None:
-        raise error
-    data = envelope.get("data")
-    if not isinstance(data, Mapping):
-        raise UpstreamError(f"DeepSeek answered {path} without data")
-    return data.get("biz_data")
-
-
-def _dig(data: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(key)
-    return data
 
 
 __all__ = [
@@ -447,9 +371,3 @@ __all__ = [
     "UploadedFile",
     "UpstreamStream",
 ]
-
-
-def _device_of(body: Mapping[str, Any] | None) -> str | None:
-    """The device id a login sends (the key of its cookies and connections before it has a token)."""
-    device = body.get("device_id") if body is not None else None
-    return device if isinstance(device, str) and device else None

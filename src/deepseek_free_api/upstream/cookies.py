@@ -29,6 +29,7 @@ class CookieJars:
 
     def __init__(self, max_jars: int = MAX_JARS, max_cookies: int = MAX_COOKIES) -> None:
         self._jars: OrderedDict[str, Cookies] = OrderedDict()
+        self._lines: dict[str, tuple[bytes, ...]] = {}  # for_curl's, until the jar changes
         self._max_jars = max_jars
         self._max_cookies = max_cookies
 
@@ -42,6 +43,26 @@ class CookieJars:
         self._jars.move_to_end(key)
         return jar if len(jar) else None
 
+    def for_curl(self, key: str | None, url: str) -> tuple[bytes, ...]:
+        """``key``'s cookies as curl's cookie engine loads them (``COOKIELIST`` lines) for ``url``.
+
+        The lines curl_cffi's session made of the jar for each request, made once per change of
+        the jar: curl itself leaves out what has expired or does not match the URL.
+        """
+        if key is None:
+            return ()
+        lines = self._lines.get(key)
+        if lines is not None:
+            self._jars.move_to_end(key)  # used last, as for_request has it
+            return lines
+        jar = self.for_request(key)
+        if jar is None:
+            return ()
+        # Cached only beside a jar, so bounded as the jars are.
+        morsels = jar.get_cookies_for_curl(_At(url))
+        lines = self._lines[key] = tuple(m.to_curl_format().encode() for m in morsels)  # type: ignore[no-untyped-call]
+        return lines
+
     def keep(self, key: str | None, response: Any) -> None:
         """Keep the cookies ``response`` set, in ``key``'s jar only."""
         if key is None:
@@ -53,9 +74,20 @@ class CookieJars:
         if jar is None:
             jar = self._jars[key] = Cookies()
             while len(self._jars) > self._max_jars:
-                self._jars.popitem(last=False)
+                self._lines.pop(self._jars.popitem(last=False)[0], None)
         self._jars.move_to_end(key)
+        self._lines.pop(key, None)
         jar.update(received)
         if len(jar) > self._max_cookies:
             jar.clear()
             jar.update(received)
+
+
+class _At:
+    """What ``Cookies.get_cookies_for_curl`` reads of a request: its URL (the host of host-only cookies)."""
+
+    __slots__ = ("url", "headers")
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.headers: dict[str, str] = {}

@@ -1,4 +1,4 @@
-"""A DeepSeek event stream over curl_cffi, owned from before it opens, and network failures in our words."""
+"""A DeepSeek event stream over curl, owned from before it opens, and network failures in our words."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from deepseek_free_api.errors import (
     UpstreamUnreachableError,
 )
 from deepseek_free_api.upstream.classifier import classify_http
-from deepseek_free_api.upstream.transfer import settle
 
 log = logging.getLogger("deepseek_free_api.upstream.client")
 
@@ -95,14 +94,9 @@ class UpstreamStream:
     async def _iterate(self) -> AsyncGenerator[bytes, None]:
         if self._response is None:
             raise UpstreamServerError(f"the stream of {self.path} was never opened")
-        queue: asyncio.Queue[Any] | None = getattr(self._response, "queue", None)
-        if queue is None:  # not curl_cffi's streaming response (tests): plain iteration
-            async for chunk in self._response.aiter_content():
-                if chunk:
-                    yield chunk
-            return
-        # curl_cffi 0.17 streams through an asyncio.Queue of bytes, ending with STREAM_END or an
-        # exception (models.Response.aiter_content); we read it directly to take all that is ready.
+        # The answer's queue of bytes ends with STREAM_END or an exception (upstream.exchange); we
+        # read it directly to take all that is ready.
+        queue: asyncio.Queue[Any] = self._response.queue
         silence = None if not self.idle_timeout_s else _Silence(queue, self.idle_timeout_s)
         try:
             while True:
@@ -130,12 +124,11 @@ class UpstreamStream:
     async def aclose(self) -> None:
         """End the transfer now, however far it got (idempotent).
 
-        curl_cffi's own ``aclose`` waits for the whole body, and its ``quit_now`` only acts when the
-        next bytes arrive; taking the transfer out of curl ends it at once, stalled or not. Its
-        perform task then finishes (cancelled after a short grace if it does not).
+        Taking the transfer out of curl ends it at once, stalled or not; its handle is then free.
         """
         self._abort()
-        await settle(self._response)
+        if self._response is not None:
+            await self._response.aclose()
 
 
 def _raise_end(item: Any, silence: _Silence | None) -> None:

@@ -1,4 +1,4 @@
-"""The curl_cffi session: streaming transfers that can be aborted, and each account's own connections.
+"""Streaming transfers that can be aborted, on curl_cffi's session or on ``upstream.handles``.
 
 curl_cffi's ``AsyncSession.request(stream=True)`` starts a task that performs the transfer and
 then waits for the first bytes of the body. Cancelling that wait (a client that left, a request
@@ -6,25 +6,19 @@ timeout) leaves the task and its transfer running with nobody to close it, while
 generating for a reader that will never come (curl_cffi 0.17). ``OwnedSession`` notes which curl
 handle a request takes while a ``Transfer`` is current, so the transfer's owner can take the
 handle out of curl's multi handle: that ends the transfer and closes its connection at once, and
-curl_cffi's own clean-up then returns the handle to the pool.
-
-The same place, where a request takes its handle, attaches the handle to the connection pool and
-TLS session cache of the account it is made for (``connections_of``): see ``OwnedSession``.
+curl_cffi's own clean-up then returns the handle to the pool. DeepSeek's calls run on
+``upstream.handles`` instead, which binds a ``Transfer`` the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from curl_cffi import CurlOpt
-from curl_cffi._wrapper import ffi
-from curl_cffi.curl import CurlShare
 from curl_cffi.requests import AsyncSession
 
 log = logging.getLogger("deepseek_free_api.upstream.client")
@@ -37,7 +31,7 @@ class Transfer:
 
     def __init__(self) -> None:
         self._curl: Any = None
-        self._session: OwnedSession | None = None
+        self._session: Any = None
 
     @contextmanager
     def current(self) -> Iterator[None]:
@@ -48,8 +42,11 @@ class Transfer:
         finally:
             _CURRENT.reset(token)
 
-    def bind(self, session: OwnedSession, curl: Any) -> None:
-        """For ``OwnedSession``: the request took ``curl`` (None: its handle went back to the pool)."""
+    def bind(self, session: Any, curl: Any) -> None:
+        """For the pool a request took ``curl`` from (None: its handle went back to the pool).
+
+        ``session`` has ``abort(curl)``: ``OwnedSession`` or ``upstream.handles.HandlePool``.
+        """
         self._session, self._curl = session, curl
 
     def abort(self) -> None:
@@ -92,59 +89,21 @@ async def settle(response: Any) -> None:
         log.debug("closing a streaming transfer failed", exc_info=task.exception())
 
 
-_ACCOUNT: ContextVar[str | None] = ContextVar("deepseek_free_api_account", default=None)
-# Accounts whose connections (and cookies, upstream.cookies) are kept apart, the least recently
-# used forgotten first: more than any server's accounts and the default cap of caller accounts.
+# Accounts whose connections (upstream.handles) and cookies (upstream.cookies) are kept apart, the
+# least recently used forgotten first: more than any server's accounts and the default cap of
+# caller accounts.
 MAX_ACCOUNTS = 2048
 
 
-@contextmanager
-def connections_of(account: str | None) -> Iterator[None]:
-    """Within this block, requests go over ``account``'s own connections (None: the shared ones)."""
-    token = _ACCOUNT.set(account)
-    try:
-        yield
-    finally:
-        _ACCOUNT.reset(token)
-
-
 class OwnedSession(AsyncSession[Any]):
-    """curl_cffi's session, telling the current ``Transfer`` which curl handle its request uses.
-
-    Each account's requests go over that account's own connections, as from its own browser: one
-    connection (under HTTP/2 one TLS connection carries every request of a client) must never
-    carry two accounts' calls. libcurl keeps the connections of the handles attached to a share
-    with ``CURL_LOCK_DATA_CONNECT`` in that share, apart from every other; one share per account,
-    on the one multi handle of the session (no timer or multi per account). The share keeps the
-    account's TLS session tickets too (``CURL_LOCK_DATA_SSL_SESSION``): left in the multi handle,
-    a ticket one account was given was offered on another account's next connection.
-    """
+    """curl_cffi's session, telling the current ``Transfer`` which curl handle its request uses."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._owners: dict[Any, Transfer] = {}
-        self._pools: OrderedDict[str, CurlShare] = OrderedDict()
-
-    def _pool(self, account: str) -> CurlShare:
-        pool = self._pools.get(account)
-        if pool is None:
-            pool = self._pools[account] = CurlShare(connect=True, dns=False, ssl_session=True)
-            while len(self._pools) > MAX_ACCOUNTS:
-                self._pools.popitem(last=False)  # freed once no handle uses it (curl_cffi keeps it alive)
-        else:
-            self._pools.move_to_end(account)
-        return pool
 
     async def pop_curl(self) -> Any:
         curl = await super().pop_curl()
-        account = _ACCOUNT.get()
-        if account is None:
-            curl.setopt(CurlOpt.SHARE, ffi.NULL)
-            curl._share = None
-        else:
-            pool = self._pool(account)
-            curl.setopt(CurlOpt.SHARE, pool._curl_share)
-            curl._share = pool  # alive while the handle uses it
         transfer = _CURRENT.get()
         if transfer is not None:
             self._owners[curl] = transfer

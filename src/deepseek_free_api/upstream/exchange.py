@@ -1,0 +1,246 @@
+"""One request to DeepSeek on a handle of ``upstream.handles``: what a request sets, and its answer.
+
+A request sets on its handle only what it changes: URL, method and body, the header lines, the
+account's cookies, and (when they differ from the handle's last request) the timeouts, the proxy
+and the account's connection pool. Everything a previous request may have left on the handle is
+set again, so a handle reused for another account or another kind of call sends what a fresh
+one sends (tests/upstream/test_lean_requests.py compares the bytes with curl_cffi's session).
+
+The answer reads what the client uses (``upstream.answers``: status, headers, body, cookies set).
+Failures raise curl_cffi's exception types (``Timeout``, ``RequestException``...), which
+``upstream.stream.network_error`` puts in our words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+from curl_cffi import CurlError, CurlOpt
+from curl_cffi._wrapper import ffi, lib
+from curl_cffi.curl import Curl
+from curl_cffi.requests.exceptions import RequestException, code2error
+
+from deepseek_free_api.upstream.answers import Answer, parse_head, received_cookies
+from deepseek_free_api.upstream.handles import Handle, HandlePool
+from deepseek_free_api.upstream.transfer import Transfer
+
+STREAM_END = object()  # the last item of a stream's queue when it ended without an error
+
+
+class Call(NamedTuple):
+    """What one request sends; a header of value None is one curl must not add."""
+
+    method: str
+    url: str
+    headers: dict[str, str | None]
+    body: bytes | None
+    account: str | None  # whose connections and cookies (None: the shared pool, no cookies)
+    proxy: str | None
+    cookies: tuple[bytes, ...]  # the account's, as curl's cookie engine loads them (upstream.cookies)
+
+
+def header_lines(headers: dict[str, str | None]) -> list[bytes]:
+    """The lines curl_cffi makes of a header dict: None removes a header curl would add."""
+    lines = [
+        (f"{name}:" if value is None else f"{name};" if value == "" else f"{name}: {value}").encode()
+        for name, value in headers.items()
+    ]
+    if not any(line[:7].lower() == b"expect:" for line in lines):
+        lines.append(b"Expect: ")  # never sent (curl_cffi adds the same line)
+    return lines
+
+
+class _Sink:
+    """Where a handle's callbacks put one request's header lines and body."""
+
+    __slots__ = ("headers", "chunks", "queue", "first")
+
+    def __init__(self, stream: bool) -> None:
+        self.headers: list[bytes] = []
+        self.chunks: list[bytes] = []
+        self.queue: asyncio.Queue[Any] | None = asyncio.Queue() if stream else None
+        self.first: asyncio.Future[None] | None = None
+        if stream:
+            self.first = asyncio.get_running_loop().create_future()
+
+    def body(self, chunk: bytes) -> int:
+        if self.queue is None:
+            self.chunks.append(chunk)
+        else:
+            self.queue.put_nowait(chunk)
+            if self.first is not None and not self.first.done():
+                self.first.set_result(None)
+        return len(chunk)
+
+
+class StreamAnswer:
+    """A streamed answer whose headers came: ``queue`` gets the chunks, then STREAM_END or an error."""
+
+    def __init__(self, handle: Handle, pool: HandlePool, sink: _Sink, released: asyncio.Event) -> None:
+        self.status_code, self.headers, set_cookies = parse_head(sink.headers)
+        self.cookies = received_cookies(set_cookies) if set_cookies else None
+        assert sink.queue is not None
+        self.queue = sink.queue
+        self._curl = handle.curl
+        self._pool = pool
+        self._released = released
+
+    async def acontent(self) -> bytes:
+        """The rest of the body (for an answer that is not an event stream)."""
+        chunks: list[bytes] = []
+        while True:
+            item = await self.queue.get()
+            if isinstance(item, bytes):
+                chunks.append(item)
+            elif item is STREAM_END:
+                return b"".join(chunks)
+            else:
+                raise item
+
+    async def aclose(self) -> None:
+        """End the transfer where it stands and wait until its handle is free again (idempotent)."""
+        if not self._released.is_set():
+            self._pool.abort(self._curl)
+            await self._released.wait()
+
+
+async def fetch(pool: HandlePool, call: Call, timeouts: tuple[float, float]) -> Answer:
+    """Send ``call`` and read its whole answer; ``timeouts``: connect, then the rest of the call."""
+    sink = _Sink(stream=False)
+    handle, done = await _start(pool, call, sink, timeouts, stream=False)
+    try:
+        await done
+        status, headers, set_cookies = parse_head(sink.headers)
+    except CurlError as exc:
+        raise _error(exc) from exc
+    finally:
+        if not done.done() or done.cancelled():  # our caller was cancelled: end the transfer
+            pool.abort(handle.curl)
+        pool.give_back(handle)
+    return Answer(status, headers, b"".join(sink.chunks), set_cookies)
+
+
+async def open_stream(
+    pool: HandlePool, call: Call, timeouts: tuple[float, float], transfer: Transfer
+) -> StreamAnswer:
+    """Send ``call`` and return once the first body bytes came; ``transfer`` can abort it from now on."""
+    sink = _Sink(stream=True)
+    released = asyncio.Event()
+    handle, done = await _start(pool, call, sink, timeouts, stream=True)
+    handle.transfer = transfer
+    transfer.bind(pool, handle.curl)
+
+    def ended(future: asyncio.Future[None]) -> None:
+        queue, first = sink.queue, sink.first
+        assert queue is not None and first is not None
+        if not future.cancelled() and (exc := future.exception()) is not None:
+            queue.put_nowait(_error(exc) if isinstance(exc, CurlError) else RequestException(str(exc)))
+        queue.put_nowait(STREAM_END)
+        if not first.done():
+            first.set_result(None)
+        pool.give_back(handle)
+        released.set()
+
+    done.add_done_callback(ended)
+    assert sink.first is not None and sink.queue is not None
+    try:
+        await sink.first
+    except BaseException:
+        transfer.abort()  # cancelled before the answer: the transfer must not go on
+        raise
+    if not sink.queue.empty() and isinstance(first := sink.queue._queue[0], RequestException):  # type: ignore[attr-defined]
+        raise first  # it failed before any byte of the body (refused, timed out, reset)
+    return StreamAnswer(handle, pool, sink, released)
+
+
+async def _start(
+    pool: HandlePool, call: Call, sink: _Sink, timeouts: tuple[float, float], *, stream: bool
+) -> tuple[Handle, asyncio.Future[None]]:
+    """A handle with ``call`` set on it, its transfer started on the multi handle."""
+    handle = await pool.take()
+    try:
+        _prepare(handle, pool, call, sink, timeouts, stream=stream)
+        return handle, pool.acurl.add_handle(handle.curl)
+    except BaseException:
+        pool.give_back(handle)
+        raise
+
+
+def _prepare(
+    handle: Handle, pool: HandlePool, call: Call, sink: _Sink, timeouts: tuple[float, float], *, stream: bool
+) -> None:
+    curl = handle.curl
+    _set(curl, CurlOpt.URL, call.url.encode())
+    if call.method == "POST":
+        body = b"" if call.body is None else call.body  # as curl_cffi: a POST always has a body
+        curl._body_handle = body  # curl reads it during the transfer: kept alive
+        _set(curl, CurlOpt.POSTFIELDS, body)  # also makes it a POST
+        _set(curl, CurlOpt.POSTFIELDSIZE, len(body))
+    elif call.method == "GET" and call.body is None:
+        _set(curl, CurlOpt.POSTFIELDS, ffi.NULL)
+        _set(curl, CurlOpt.POSTFIELDSIZE, -1)
+        _set(curl, CurlOpt.HTTPGET, 1)
+    else:
+        raise ValueError(f"{call.method} with{'out' if call.body is None else ''} a body is not sent here")
+    old = curl._headers
+    lines = ffi.NULL
+    for line in header_lines(call.headers):
+        lines = lib.curl_slist_append(lines, line)
+    curl._headers = lines
+    _set(curl, CurlOpt.HTTPHEADER, lines)
+    if old != ffi.NULL:
+        lib.curl_slist_free_all(old)
+    _set(curl, CurlOpt.COOKIELIST, b"ALL")  # whatever the last request or answer left
+    for cookie in call.cookies:
+        _set(curl, CurlOpt.COOKIELIST, cookie)
+    connect, rest = timeouts
+    wanted = (
+        (int(connect * 1000), 0, math.ceil(connect + rest))
+        if stream
+        else (int(connect * 1000), int((connect + rest) * 1000), 0)
+    )
+    if wanted != handle.timeouts:
+        handle.timeouts = wanted
+        _set(curl, CurlOpt.CONNECTTIMEOUT_MS, wanted[0])
+        _set(curl, CurlOpt.TIMEOUT_MS, wanted[1])
+        # A stream's time limit is on silence, not length (curl_cffi's low-speed trick).
+        _set(curl, CurlOpt.LOW_SPEED_LIMIT, 1 if wanted[2] else 0)
+        _set(curl, CurlOpt.LOW_SPEED_TIME, wanted[2])
+    if call.proxy != handle.proxy:
+        _set_proxy(handle, call.url, call.proxy)
+    share = pool.shares.of(call.account)
+    if share is not handle.share:
+        _set(curl, CurlOpt.SHARE, ffi.NULL if share is None else share._curl_share)
+        handle.share = curl._share = share  # alive while the handle uses it
+    handle.forget_errors()
+    handle.sink = sink
+
+
+def _set_proxy(handle: Handle, url: str, proxy: str | None) -> None:
+    curl = handle.curl
+    handle.proxy = proxy
+    # NULL: curl's default, the environment's proxy, as a handle curl_cffi never gave a proxy.
+    _set(curl, CurlOpt.PROXY, ffi.NULL if proxy is None else proxy.encode())
+    # As curl_cffi: a new connection when the proxy's credentials change, and no TLS session
+    # resumed across proxies; an http proxy tunnels to an https site.
+    _set(curl, CurlOpt.PROXY_CREDENTIAL_NO_REUSE, 0 if proxy is None else 1)
+    tunnel = proxy is not None and urlsplit(url).scheme == "https" and not proxy.startswith("socks")
+    _set(curl, CurlOpt.HTTPPROXYTUNNEL, 1 if tunnel else 0)
+
+
+def _set(curl: Curl, option: CurlOpt, value: Any) -> None:
+    """``curl_easy_setopt``, without ``Curl.setopt``'s conversion table per call: an int is a long."""
+    code = lib._curl_easy_setopt(
+        curl._curl, option, ffi.new("long*", value) if value.__class__ is int else value
+    )
+    if code:
+        curl._check_error(code, "setopt", option, value)
+
+
+def _error(exc: CurlError) -> RequestException:
+    """curl_cffi's exception for a failed transfer (``Timeout`` for code 28, ...)."""
+    error: type[RequestException] = code2error(exc.code, str(exc))  # type: ignore[arg-type]
+    return error(str(exc), exc.code)  # type: ignore[arg-type]
