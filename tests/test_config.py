@@ -285,3 +285,14 @@ def test_accounts_with_the_same_login_share_an_identity_only_with_themselves() -
     settings = load_settings(overrides={"tokens": ["t1", "t2"]}, env={})
     ids = {device_id_for(account.identity, "") for account in settings.accounts}
     assert len(ids) == 2
+
+
+def test_a_browser_curl_cffi_does_not_impersonate_natively_is_refused_at_start() -> None:
+    # Its fingerprint would be missing from every call; it used to fail on each one instead.
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={"DEEPSEEK_FREE_API_PERSONA_IMPERSONATE": "netscape4"})
+    assert info.value.key == "persona.impersonate"
+    assert "DEEPSEEK_FREE_API_PERSONA_IMPERSONATE" in str(info.value) and "chrome145" in str(info.value)
+    assert (
+        load_settings(env={"DEEPSEEK_FREE_API_PERSONA_IMPERSONATE": "chrome"}).persona.impersonate == "chrome"
+    )

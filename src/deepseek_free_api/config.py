@@ -288,11 +288,28 @@ def _build(
     upstream = sections["upstream"]
     if "base_url" in upstream:
         upstream["base_url"] = _check_url(upstream["base_url"], values["upstream.base_url"][1])
+    if "impersonate" in persona:
+        _check_impersonate(
+            persona["impersonate"], values.get("persona.impersonate", (None, "the defaults"))[1]
+        )
     built = {name: cls(**sections[name]) for name, cls in _SECTIONS.items()}
     top = {name: coerced[name] for name in _TOP_LEVEL if name in coerced}
     parsed_accounts = parse_accounts(*accounts) if accounts is not None else ()
     persona_warnings = Persona.from_settings(built["persona"]).problems()
     return Settings(**built, **top, accounts=parsed_accounts, warnings=(*warnings, *persona_warnings))
+
+
+def _check_impersonate(target: str, source: str) -> None:
+    """Refuse a browser curl_cffi does not impersonate natively (its TLS and HTTP/2 fingerprint)."""
+    from curl_cffi.requests.impersonate import resolve_latest_browser_type
+    from curl_cffi.requests.utils import NATIVE_TARGET_NAMES
+
+    if resolve_latest_browser_type(target) not in NATIVE_TARGET_NAMES:  # type: ignore[no-untyped-call]
+        raise ConfigError(
+            "persona.impersonate",
+            f"{target!r} (from {source}) is not a browser curl_cffi impersonates natively, e.g. chrome145 or "
+            "chrome131_android",
+        )
 
 
 def _check_url(url: str, source: str) -> str:
