@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from deepseek_free_api.api.anthropic_models import (
@@ -51,8 +51,6 @@ from deepseek_free_api.errors import (
     ThrottledError,
     UpstreamTimeoutError,
 )
-
-router = APIRouter()
 
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 DEFAULT_MODELS = ClaudeModels()
@@ -159,7 +157,6 @@ async def count_prompt_tokens(chat: ChatRequest) -> int:
     return _TOKENS.count(prompt)
 
 
-@router.post("/v1/messages", response_model=None)
 async def messages(request: Request) -> Response:
     """Anthropic Messages, streaming or not (one code path); ``?beta=true`` is the same route."""
     try:
@@ -186,7 +183,6 @@ async def _messages(request: Request) -> Response:
     return turn_response(core, run, AnthropicDialect(renderer), stream=chat.stream)
 
 
-@router.post("/v1/messages/count_tokens", response_model=None)
 async def count_tokens(request: Request) -> Response:
     """``{"input_tokens": N}`` for the prompt a Messages request would send, with DeepSeek's tokenizer."""
     try:

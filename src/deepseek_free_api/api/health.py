@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter
 from pydantic import BaseModel
 from starlette.responses import JSONResponse
-
-router = APIRouter()
 
 
 class Health(BaseModel):
@@ -21,8 +18,6 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
-@router.get("/healthz", response_model=Health, operation_id="healthz")
-@router.head("/healthz", response_model=Health, operation_id="healthz_head")
 async def healthz() -> JSONResponse:
     """Liveness: 200 ``{"status": "ok"}`` while the process serves requests (``HEAD`` too)."""
     return JSONResponse({"status": "ok"})

@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from deepseek_free_api.api.auth import presented_credential
@@ -17,8 +17,6 @@ from deepseek_free_api.api.request_body import read_json
 from deepseek_free_api.api.state import core_of, turn_response
 from deepseek_free_api.chat.events import ChatEvent
 from deepseek_free_api.errors import ServiceError
-
-router = APIRouter()
 
 KEEPALIVE = b": keep-alive\n\n"
 DONE = b"data: [DONE]\n\n"
@@ -53,7 +51,6 @@ class OpenAIChatDialect:
         return openai_error_response(error)
 
 
-@router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(request: Request) -> Response:
     """OpenAI Chat Completions, streaming or not (one code path)."""
     core = core_of(request)

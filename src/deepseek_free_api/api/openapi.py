@@ -6,6 +6,7 @@ see the request models: they are added here, with the responses the server reall
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -162,3 +163,14 @@ class DocumentedApp(FastAPI):
         if "securitySchemes" not in schema.get("components", {}):
             document_api(schema, anonymous=self.anonymous)
         return schema
+
+    def allowed_methods(self, path: str) -> str:
+        """Every method served on ``path``, for a 405's ``Allow`` (Starlette's names only the last
+        matching route's). Read from the OpenAPI document, which lists every public route."""
+        methods: set[str] = set()
+        for template, operations in self.openapi().get("paths", {}).items():
+            if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+                methods |= {method.upper() for method in operations}
+        if "GET" in methods:
+            methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+        return ", ".join(sorted(methods))

@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from deepseek_free_api.api.auth import presented_credential
@@ -39,8 +39,6 @@ from deepseek_free_api.chat.responses_store import (
 from deepseek_free_api.chat.turn import EventSink
 from deepseek_free_api.errors import ConversationNotFoundError, ServiceError
 from deepseek_free_api.stores.protocols import ResponseStore
-
-router = APIRouter()
 
 KEEPALIVE = b": keep-alive\n\n"
 
@@ -189,7 +187,6 @@ async def _follow_up(parsed: ResponsesRequest, chain: _Chain, context: str) -> C
     return replace(natively, resume=stored.native, history=whole)
 
 
-@router.post("/v1/responses", response_model=None)
 async def create_response(request: Request) -> Response:
     """OpenAI Responses, streaming or not (one code path)."""
     core = core_of(request)
@@ -229,14 +226,12 @@ async def create_response(request: Request) -> Response:
     return turn_response(core, guarded, ResponsesDialect(renderer()), stream=chat.stream)
 
 
-@router.get("/v1/responses/{response_id}", response_model=None)
 async def get_response(response_id: str, request: Request) -> Response:
     """A stored response, as it was returned."""
     stored = await _stored(response_id, request)
     return Response(stored.body, media_type="application/json")
 
 
-@router.delete("/v1/responses/{response_id}", response_model=None)
 async def delete_response(response_id: str, request: Request) -> Response:
     """Forget a stored response (OpenAI's ``responses.delete``)."""
     store, owner = store_of(request), await _owner(request)
@@ -245,7 +240,6 @@ async def delete_response(response_id: str, request: Request) -> Response:
     return JSONResponse({"id": response_id, "object": "response", "deleted": True})
 
 
-@router.get("/v1/responses/{response_id}/input_items", response_model=None)
 async def list_input_items(
     response_id: str,
     request: Request,
