@@ -13,17 +13,16 @@ from starlette.applications import Starlette
 
 from deepseek_free_api.accounts import Account, AccountPool, AccountState, account_from_config
 from deepseek_free_api.api import admin
-from deepseek_free_api.api.anthropic_models import ClaudeModels
 from deepseek_free_api.api.auth import CallerResolver
 from deepseek_free_api.api.client_address import ClientAddressMiddleware, TrustedProxies
 from deepseek_free_api.api.dispatch import EdgeApp, LazyApp
 from deepseek_free_api.api.edge import Drain
 from deepseek_free_api.api.failures import exception_handlers
 from deepseek_free_api.api.limits import KeyGate
+from deepseek_free_api.api.model_names import ClaudeModels, gpt_model_from_settings
 from deepseek_free_api.api.ops import install as install_ops
 from deepseek_free_api.api.ops.meters import MeteredLeases, MeteredRunner, TimedWarmth
 from deepseek_free_api.api.origin import OriginGuard, origin_policy
-from deepseek_free_api.api.responses_models import gpt_model_from_settings
 from deepseek_free_api.api.routes import ROUTES
 from deepseek_free_api.api.state import Core, OutputOptions
 from deepseek_free_api.canary import CanaryRunner, start_schedule, stop_schedule

@@ -14,17 +14,33 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import State
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from deepseek_free_api import __version__
 from deepseek_free_api.api import docs_page
 from deepseek_free_api.api.admin.routes import router_for
 from deepseek_free_api.api.errors import openai_error_response
 from deepseek_free_api.api.failures import Handler
-from deepseek_free_api.api.openapi import DESCRIPTION, DocumentedApp
+from deepseek_free_api.api.openapi import DESCRIPTION, DocumentedApp, Health, Model, ModelList, TokenLiveness
 from deepseek_free_api.api.routes import ROUTES
 from deepseek_free_api.errors import RequestError
 from deepseek_free_api.settings import Settings
+
+_OWN_RESPONSE: dict[str, Any] = {"response_model": None}  # the route answers a Response of its own making
+_UNDOCUMENTED: dict[str, Any] = {"include_in_schema": False}  # the operator's endpoints, not the public API
+# What FastAPI documents of a route besides its handler's signature, by (path, methods).
+_OPTIONS: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {
+    ("/metrics", ("GET",)): _UNDOCUMENTED,
+    ("/readyz", ("GET", "HEAD")): _UNDOCUMENTED,
+    ("/v1/models", ("GET",)): {"response_model": ModelList},
+    ("/v1/models/{model_id:path}", ("GET",)): {"response_model": Model},
+    ("/ping", ("HEAD",)): {"response_class": PlainTextResponse, "operation_id": "ping_head"},
+    ("/ping", ("GET",)): {"response_class": PlainTextResponse, "operation_id": "ping"},
+    ("/token/check", ("POST",)): {"response_model": TokenLiveness},
+    ("/", ("GET",)): {"response_class": HTMLResponse},
+    ("/healthz", ("HEAD",)): {"response_model": Health, "operation_id": "healthz_head"},
+    ("/healthz", ("GET",)): {"response_model": Health, "operation_id": "healthz"},
+}
 
 
 def build_api(settings: Settings, state: State, handlers: Mapping[Any, Handler]) -> DocumentedApp:
@@ -39,7 +55,8 @@ def build_api(settings: Settings, state: State, handlers: Mapping[Any, Handler])
     app.state = state
     app.anonymous = settings.auth.allow_anonymous
     for spec in ROUTES:
-        app.add_api_route(spec.path, spec.endpoint, methods=list(spec.methods), **spec.options)
+        options = _OPTIONS.get((spec.path, spec.methods), _OWN_RESPONSE)
+        app.add_api_route(spec.path, spec.endpoint, methods=list(spec.methods), **options)
     app.include_router(docs_page.router)
     app.include_router(router_for(settings))
     for kind, handler in handlers.items():

@@ -6,16 +6,7 @@ different question (readiness), answered elsewhere.
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel
 from starlette.responses import JSONResponse
-
-
-class Health(BaseModel):
-    """``GET /healthz`` answer."""
-
-    status: Literal["ok"]
 
 
 async def healthz() -> JSONResponse:

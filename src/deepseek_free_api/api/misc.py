@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
@@ -80,34 +79,6 @@ def _token_check_limiter(request: Request) -> RateLimiter:
     if limiter is None:  # one per application, made on first use
         limiter = state.token_check_limiter = RateLimiter(TOKEN_CHECK_BURST, TOKEN_CHECK_PER_SECOND)
     return limiter
-
-
-class Model(BaseModel):
-    """One model in OpenAI's format."""
-
-    id: str
-    object: str = "model"
-    created: int
-    owned_by: str
-
-
-class ModelList(BaseModel):
-    """``GET /v1/models``."""
-
-    object: str = "list"
-    data: list[Model]
-
-
-class TokenCheck(BaseModel):
-    """``POST /token/check``: the DeepSeek token to check."""
-
-    token: str = Field(min_length=1)
-
-
-class TokenLiveness(BaseModel):
-    """``POST /token/check`` answer."""
-
-    live: bool
 
 
 def _model(info: ModelInfo) -> dict[str, object]:

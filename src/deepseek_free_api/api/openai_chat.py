@@ -11,7 +11,6 @@ from starlette.responses import JSONResponse, Response
 
 from deepseek_free_api.api.auth import presented_credential
 from deepseek_free_api.api.errors import openai_error, openai_error_response
-from deepseek_free_api.api.openai_models import parse_chat_request
 from deepseek_free_api.api.openai_render import ChunkRenderer, merge_chunks
 from deepseek_free_api.api.request_body import read_json
 from deepseek_free_api.api.state import core_of, turn_response
@@ -53,6 +52,8 @@ class OpenAIChatDialect:
 
 async def chat_completions(request: Request) -> Response:
     """OpenAI Chat Completions, streaming or not (one code path)."""
+    from deepseek_free_api.api.openai_models import parse_chat_request  # pydantic: on first use
+
     core = core_of(request)
     caller = await core.caller(presented_credential(request))  # 401 before anything about the body
     body = await read_json(request)

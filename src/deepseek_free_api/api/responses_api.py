@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
@@ -23,7 +23,6 @@ from deepseek_free_api.api.auth import presented_credential
 from deepseek_free_api.api.errors import openai_error_response
 from deepseek_free_api.api.request_body import read_json
 from deepseek_free_api.api.responses_items import input_items, page
-from deepseek_free_api.api.responses_models import ResponsesRequest, parse_responses_request
 from deepseek_free_api.api.responses_render import ResponseRenderer
 from deepseek_free_api.api.state import core_of, turn_response
 from deepseek_free_api.chat.events import ChatEvent, Completed, Started
@@ -39,6 +38,9 @@ from deepseek_free_api.chat.responses_store import (
 from deepseek_free_api.chat.turn import EventSink
 from deepseek_free_api.errors import ConversationNotFoundError, ServiceError
 from deepseek_free_api.stores.protocols import ResponseStore
+
+if TYPE_CHECKING:
+    from deepseek_free_api.api.responses_models import ResponsesRequest
 
 KEEPALIVE = b": keep-alive\n\n"
 
@@ -189,6 +191,8 @@ async def _follow_up(parsed: ResponsesRequest, chain: _Chain, context: str) -> C
 
 async def create_response(request: Request) -> Response:
     """OpenAI Responses, streaming or not (one code path)."""
+    from deepseek_free_api.api.responses_models import parse_responses_request  # pydantic: on first use
+
     core = core_of(request)
     caller = await core.caller(presented_credential(request))  # 401 before anything about the body
     body = await read_json(request)

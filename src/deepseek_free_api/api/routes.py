@@ -9,12 +9,11 @@ here: the same handler functions, without FastAPI's routing and per-request mach
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import Response
 
 from deepseek_free_api.api import anthropic_messages, health, misc, openai_chat, responses_api
 from deepseek_free_api.api.ops import wiring
@@ -25,12 +24,11 @@ EdgeEndpoint = Callable[[Request], Awaitable[Response]]
 
 @dataclass(frozen=True, slots=True)
 class RouteSpec:
-    """One route: FastAPI's view of it and how the edge calls it."""
+    """One route: its handler as FastAPI sees it, and how the edge calls it."""
 
     path: str
     methods: tuple[str, ...]
     endpoint: Endpoint  # FastAPI reads its parameters (path, query) from the signature
-    options: Mapping[str, Any] = field(default_factory=dict)  # FastAPI's ``add_api_route`` keywords
     edge: EdgeEndpoint | None = None  # how the edge calls it; None: ``endpoint(request)``
 
     def edge_endpoint(self) -> EdgeEndpoint:
@@ -70,33 +68,25 @@ async def _list_input_items(request: Request) -> Response:
     )
 
 
-_UNDOCUMENTED = {"include_in_schema": False}  # the operator's endpoints, not the public API
-_OWN = {"response_model": None}  # the route answers a Response of its own making
 _ITEM = "/v1/responses/{response_id}"
-_PING = PlainTextResponse
-
-
-def _health(operation_id: str) -> dict[str, Any]:
-    return {"response_model": health.Health, "operation_id": operation_id}
-
 
 # In FastAPI's order of old (it decides the order of /openapi.json's paths).
 ROUTES: tuple[RouteSpec, ...] = (
-    RouteSpec("/metrics", ("GET",), wiring.metrics, _UNDOCUMENTED),
-    RouteSpec("/readyz", ("GET", "HEAD"), wiring.readyz, _UNDOCUMENTED),
-    RouteSpec("/v1/chat/completions", ("POST",), openai_chat.chat_completions, _OWN),
-    RouteSpec("/v1/messages", ("POST",), anthropic_messages.messages, _OWN),
-    RouteSpec("/v1/messages/count_tokens", ("POST",), anthropic_messages.count_tokens, _OWN),
-    RouteSpec("/v1/responses", ("POST",), responses_api.create_response, _OWN),
-    RouteSpec(_ITEM, ("GET",), responses_api.get_response, _OWN, _get_response),
-    RouteSpec(_ITEM, ("DELETE",), responses_api.delete_response, _OWN, _delete_response),
-    RouteSpec(_ITEM + "/input_items", ("GET",), responses_api.list_input_items, _OWN, _list_input_items),
-    RouteSpec("/v1/models", ("GET",), misc.models, {"response_model": misc.ModelList}),
-    RouteSpec("/v1/models/{model_id:path}", ("GET",), misc.model, {"response_model": misc.Model}, _model),
-    RouteSpec("/ping", ("HEAD",), misc.ping, {"response_class": _PING, "operation_id": "ping_head"}, _ping),
-    RouteSpec("/ping", ("GET",), misc.ping, {"response_class": _PING, "operation_id": "ping"}, _ping),
-    RouteSpec("/token/check", ("POST",), misc.token_check, {"response_model": misc.TokenLiveness}),
-    RouteSpec("/", ("GET",), misc.index, {"response_class": HTMLResponse}),
-    RouteSpec("/healthz", ("HEAD",), health.healthz, _health("healthz_head"), _healthz),
-    RouteSpec("/healthz", ("GET",), health.healthz, _health("healthz"), _healthz),
+    RouteSpec("/metrics", ("GET",), wiring.metrics),
+    RouteSpec("/readyz", ("GET", "HEAD"), wiring.readyz),  # uptime probes often send HEAD
+    RouteSpec("/v1/chat/completions", ("POST",), openai_chat.chat_completions),
+    RouteSpec("/v1/messages", ("POST",), anthropic_messages.messages),
+    RouteSpec("/v1/messages/count_tokens", ("POST",), anthropic_messages.count_tokens),
+    RouteSpec("/v1/responses", ("POST",), responses_api.create_response),
+    RouteSpec(_ITEM, ("GET",), responses_api.get_response, _get_response),
+    RouteSpec(_ITEM, ("DELETE",), responses_api.delete_response, _delete_response),
+    RouteSpec(_ITEM + "/input_items", ("GET",), responses_api.list_input_items, _list_input_items),
+    RouteSpec("/v1/models", ("GET",), misc.models),
+    RouteSpec("/v1/models/{model_id:path}", ("GET",), misc.model, _model),
+    RouteSpec("/ping", ("HEAD",), misc.ping, _ping),
+    RouteSpec("/ping", ("GET",), misc.ping, _ping),
+    RouteSpec("/token/check", ("POST",), misc.token_check),
+    RouteSpec("/", ("GET",), misc.index),
+    RouteSpec("/healthz", ("HEAD",), health.healthz, _healthz),
+    RouteSpec("/healthz", ("GET",), health.healthz, _healthz),
 )
