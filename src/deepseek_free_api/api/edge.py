@@ -180,8 +180,8 @@ class TurnResponse(Response):
             finally:
                 watch.cancel()
                 channel.abandon()
-                if failed:  # the consumer raised or was cancelled: nobody waits for the answer
-                    producer.cancel()
+                if failed:  # the consumer raised or was cancelled: nobody is left to answer
+                    _cancel(outcome, producer, "gone")
                 await _join((produce, watch), producer)
 
     async def _produce(self, scope: anyio.CancelScope, channel: Channel, outcome: _Outcome) -> None:
