@@ -3,34 +3,27 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.applications import Starlette
 
-from deepseek_free_api import __version__
 from deepseek_free_api.accounts import Account, AccountPool, AccountState, account_from_config
-from deepseek_free_api.api import admin, anthropic_messages, docs_page, misc, openai_chat, responses_api
-from deepseek_free_api.api.anthropic_models import ClaudeModels
+from deepseek_free_api.api import admin
 from deepseek_free_api.api.auth import CallerResolver
 from deepseek_free_api.api.client_address import ClientAddressMiddleware, TrustedProxies
+from deepseek_free_api.api.dispatch import EdgeApp, LazyApp
 from deepseek_free_api.api.edge import Drain
-from deepseek_free_api.api.errors import http_error_response, openai_error_response
-from deepseek_free_api.api.health import router as health_router
+from deepseek_free_api.api.failures import exception_handlers
 from deepseek_free_api.api.limits import KeyGate
-from deepseek_free_api.api.openapi import DESCRIPTION, DocumentedApp
+from deepseek_free_api.api.model_names import ClaudeModels, gpt_model_from_settings
 from deepseek_free_api.api.ops import install as install_ops
-from deepseek_free_api.api.ops import note_error
 from deepseek_free_api.api.ops.meters import MeteredLeases, MeteredRunner, TimedWarmth
 from deepseek_free_api.api.origin import OriginGuard, origin_policy
-from deepseek_free_api.api.responses_models import gpt_model_from_settings
+from deepseek_free_api.api.routes import ROUTES
 from deepseek_free_api.api.state import Core, OutputOptions
 from deepseek_free_api.canary import CanaryRunner, start_schedule, stop_schedule
 from deepseek_free_api.chat.conversations import ConversationBook
@@ -44,10 +37,13 @@ from deepseek_free_api.chat.tokens import LazyTokenCounter
 from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
 from deepseek_free_api.chat.warm import WarmAccounts
 from deepseek_free_api.config import Settings, device_id_for, mask_secret, token_identity
-from deepseek_free_api.errors import InvalidTokenError, RequestError, ServiceError
+from deepseek_free_api.errors import InvalidTokenError
 from deepseek_free_api.stores import Orphan, ResponseLimits, ReuseLimits, StoreOptions, Stores, open_stores
 from deepseek_free_api.upstream.client import DeepSeekClient, Identity
 from deepseek_free_api.upstream.wire import locality_of
+
+if TYPE_CHECKING:
+    from deepseek_free_api.api.openapi import DocumentedApp
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +105,7 @@ def store_options(settings: Settings) -> StoreOptions:
     )
 
 
-def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
+def create_app(settings: Settings, *, stores: Stores | None = None) -> Starlette:
     """The ASGI application; nothing connects or loads until its lifespan starts.
 
     ``stores`` is the state that outlives a request (``stores/``); by default the lifespan opens
@@ -117,7 +113,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     """
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as opened:
             state = stores
             if state is None:
@@ -131,7 +127,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
                 yield
 
     @asynccontextmanager
-    async def _serving(app: FastAPI, stores: Stores) -> AsyncIterator[None]:
+    async def _serving(app: Starlette, stores: Stores) -> AsyncIterator[None]:
         client = DeepSeekClient.from_settings(settings, on_call=ops.metrics.upstream_call)
 
         salt = settings.persona.device_salt
@@ -267,15 +263,18 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
             await client.aclose()
 
     drain = Drain()
-    app = DocumentedApp(
-        title="deepseek-free-api",
-        version=__version__,
-        lifespan=lifespan,
-        description=DESCRIPTION,
-        docs_url=None,  # api/docs_page.py serves /docs from local files (FastAPI's uses a CDN)
-        redoc_url=None,
-    )
-    app.anonymous = settings.auth.allow_anonymous
+
+    def build_api() -> DocumentedApp:
+        from deepseek_free_api.api.documented import build_api  # FastAPI, on the first request for it
+
+        return build_api(settings, app.state, handlers)
+
+    async def allowed_methods(path: str) -> str:
+        return (await api.ready()).allowed_methods(path)
+
+    api: LazyApp[DocumentedApp] = LazyApp(build_api)
+    handlers = exception_handlers(allowed_methods)
+    app = EdgeApp(ROUTES, api, lifespan=lifespan, exception_handlers=handlers)
     app.state.drain = drain
     app.state.claude_models = ClaudeModels.from_settings(settings.chat)  # a wrong name fails at startup
     app.state.gpt_model = gpt_model_from_settings(settings.chat)  # checked at startup too
@@ -285,63 +284,5 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> FastAPI:
     # Outermost: foreign Host/Origin values are refused before anything else runs (api/origin.py).
     app.add_middleware(OriginGuard, policy=origin_policy(settings))
     ops = install_ops(app, settings)  # its access log goes outside the guard: refusals are logged
-    app.include_router(openai_chat.router)
-    app.include_router(anthropic_messages.router)
-    app.include_router(responses_api.router)
-    app.include_router(misc.router)
-    app.include_router(docs_page.router)
-    app.include_router(health_router)
-    app.include_router(admin.router_for(settings))
-
-    @app.exception_handler(ServiceError)
-    async def service_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ServiceError)
-        note_error(exc)
-        return openai_error_response(exc)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: Exception) -> Response:
-        # Unknown routes and wrong methods answer in the OpenAI envelope, not {"detail": …}.
-        assert isinstance(exc, StarletteHTTPException)
-        headers = dict(exc.headers or {})
-        if exc.status_code == 405:
-            headers["Allow"] = _allowed_methods(request)
-        return http_error_response(exc.status_code, request.method, request.url.path, exc.detail, headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: Exception) -> Response:
-        # Routes read their own bodies; this only guards a framework-validated parameter.
-        assert isinstance(exc, RequestValidationError)
-        first = exc.errors()[0] if exc.errors() else {}
-        param = ".".join(str(part) for part in first.get("loc", ())) or None
-        return openai_error_response(RequestError(f"Invalid '{param}': {first.get('msg')}", param=param))
-
-    @app.exception_handler(ClientDisconnect)
-    async def client_gone(request: Request, exc: Exception) -> Response:
-        # The client closed the connection while sending its body: nobody is left to answer, and a
-        # traceback per dropped client would let anyone flood the log.
-        log.debug(
-            "client %s went away while sending %s %s", _client(request), request.method, request.url.path
-        )
-        return Response(status_code=499)  # nginx's "client closed request"; never delivered
-
+    admin.announce(settings)
     return app
-
-
-def _allowed_methods(request: Request) -> str:
-    """Every method served on this path (Starlette's 405 names only the last matching route's).
-
-    Read from the OpenAPI document, which lists every route (FastAPI nests included routers).
-    """
-    path = request.url.path
-    methods: set[str] = set()
-    for template, operations in request.app.openapi().get("paths", {}).items():
-        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
-            methods |= {method.upper() for method in operations}
-    if "GET" in methods:
-        methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
-    return ", ".join(sorted(methods))
-
-
-def _client(request: Request) -> str:
-    return f"{request.client.host}:{request.client.port}" if request.client else "unknown"

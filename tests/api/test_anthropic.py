@@ -12,7 +12,7 @@ import pydantic
 import pytest
 from anthropic.types import RawMessageStreamEvent
 
-from deepseek_free_api.api.anthropic_models import ClaudeModels
+from deepseek_free_api.api.model_names import ClaudeModels
 from deepseek_free_api.config import ConfigError, load_settings
 from deepseek_free_api.errors import ModelNotFoundError
 from tests.api.conftest import API_KEY, Stack, sdk_client, simulator_config, start_stack

@@ -12,17 +12,13 @@ from typing import Any
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from deepseek_free_api.api.anthropic_models import (
-    ClaudeModels,
-    parse_count_request,
-    parse_messages_request,
-)
 from deepseek_free_api.api.anthropic_render import MessageRenderer, StreamEvent, assemble
 from deepseek_free_api.api.auth import presented_credential
 from deepseek_free_api.api.errors import not_worth_retrying, retry_after
+from deepseek_free_api.api.model_names import ClaudeModels
 from deepseek_free_api.api.ops import note_error
 from deepseek_free_api.api.request_body import read_json
 from deepseek_free_api.api.state import core_of, turn_response
@@ -51,8 +47,6 @@ from deepseek_free_api.errors import (
     ThrottledError,
     UpstreamTimeoutError,
 )
-
-router = APIRouter()
 
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 DEFAULT_MODELS = ClaudeModels()
@@ -159,7 +153,6 @@ async def count_prompt_tokens(chat: ChatRequest) -> int:
     return _TOKENS.count(prompt)
 
 
-@router.post("/v1/messages", response_model=None)
 async def messages(request: Request) -> Response:
     """Anthropic Messages, streaming or not (one code path); ``?beta=true`` is the same route."""
     try:
@@ -169,6 +162,8 @@ async def messages(request: Request) -> Response:
 
 
 async def _messages(request: Request) -> Response:
+    from deepseek_free_api.api.anthropic_models import parse_messages_request  # pydantic: on first use
+
     core = core_of(request)
     caller = await core.caller(presented_credential(request))  # 401 before anything about the body
     body = await read_json(request)
@@ -186,9 +181,10 @@ async def _messages(request: Request) -> Response:
     return turn_response(core, run, AnthropicDialect(renderer), stream=chat.stream)
 
 
-@router.post("/v1/messages/count_tokens", response_model=None)
 async def count_tokens(request: Request) -> Response:
     """``{"input_tokens": N}`` for the prompt a Messages request would send, with DeepSeek's tokenizer."""
+    from deepseek_free_api.api.anthropic_models import parse_count_request  # pydantic: on first use
+
     try:
         core = core_of(request)
         await core.caller(presented_credential(request))

@@ -9,13 +9,14 @@ ignored, and the README says so (sampling knobs, ``metadata``, ``cache_control``
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from deepseek_free_api.api.model_names import ClaudeModels
 from deepseek_free_api.chat.content import split_content
-from deepseek_free_api.chat.models import ModelSpec, parse_model
+from deepseek_free_api.chat.models import ModelSpec
 from deepseek_free_api.chat.request import (
     Attachment,
     ChatMessage,
@@ -27,47 +28,13 @@ from deepseek_free_api.chat.request import (
     ToolChoice,
     ToolSpec,
 )
-from deepseek_free_api.errors import ModelNotFoundError, RequestError
-from deepseek_free_api.settings import ChatSettings, ConfigError
+from deepseek_free_api.errors import RequestError
 
 # Claude Code's first system block (2.1, 2026): "x-anthropic-billing-header: cc_version=…;
 # cc_entrypoint=…;", different on every request; prompting with it would only add noise.
 _BILLING_HEADER = "x-anthropic-billing-header:"
 _MEDIA_BLOCKS = frozenset({"image", "document"})  # uploaded as attachments (user turns only)
 _SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})  # earlier reasoning is not re-sent
-
-
-@dataclass(frozen=True, slots=True)
-class ClaudeModels:
-    """Which DeepSeek model answers for a ``claude-*`` name, by family (``chat.claude_*_model``)."""
-
-    opus: str = "deepseek-v4-pro"
-    sonnet: str = "deepseek-v4-flash"
-    haiku: str = "deepseek-chat"
-
-    def __post_init__(self) -> None:
-        for target in (self.opus, self.sonnet, self.haiku):
-            parse_model(target)  # a wrong target fails at startup, not on the first request
-
-    @classmethod
-    def from_settings(cls, chat: ChatSettings) -> ClaudeModels:
-        """The map from ``chat.claude_*_model``; ConfigError names a target that is no model name."""
-        for family in ("opus", "sonnet", "haiku"):
-            key = f"claude_{family}_model"
-            try:
-                parse_model(getattr(chat, key))
-            except ModelNotFoundError as exc:
-                raise ConfigError(f"chat.{key}", exc.message) from exc
-        return cls(chat.claude_opus_model, chat.claude_sonnet_model, chat.claude_haiku_model)
-
-    def resolve(self, name: str) -> ModelSpec:
-        """The model for a public name: a Claude family by its target, anything else as itself."""
-        lowered = name.strip().lower()
-        if not lowered.startswith("claude"):
-            return parse_model(name)
-        # Names without a known family (claude-2.1, claude-instant-1.2) get the everyday default.
-        family = next((f for f in ("opus", "haiku") if f in lowered), "sonnet")
-        return parse_model(getattr(self, family))
 
 
 class _Wire(BaseModel):

@@ -1,23 +1,29 @@
 """The one runner every dialect shares: a chat turn behind an HTTP response.
 
-``TurnResponse`` is an ASGI response that owns the request's concurrency in one task group:
+``TurnResponse`` is an ASGI response that owns the request's concurrency:
 
-- the producer runs the failover loop and sends event batches into a bounded channel; it lives in
-  a cancel scope whose deadline is ``server.request_timeout_s``;
-- a watcher waits for ``http.disconnect`` (streaming or not) and cancels the producer at once;
+- the producer task runs the failover loop and sends event batches into a bounded channel; it
+  runs in a cancel scope whose deadline is ``server.request_timeout_s``;
+- a watcher task waits for ``http.disconnect`` (streaming or not) and cancels the producer at once;
 - a shutdown (SIGTERM) cancels every producer through ``Drain``;
 - the consumer (this task) renders batches with the dialect. Keep-alive is a timeout on its
-  receive, only while nothing is ready; no task or timer per chunk.
+  wait for the next batch, only while nothing is ready; no task or timer per chunk.
 
-The producer's cancellation runs the turn's clean-up in order (stop DeepSeek's generation, close
-the upstream stream, release the lease) before the consumer answers. An error before the first
-event is the dialect's HTTP status and body; after it, the dialect's error event. A stream sends
-its headers with its first event, or with the first keep-alive once an account is leased, so a
-full queue or a wait timeout is a real 429 with ``Retry-After``.
+The two tasks are plain asyncio tasks and the channel a deque with one waiter: per request that
+is cheaper than an anyio task group and memory stream (whose every send and receive also yields to
+the loop once). The structure is the same: the response does not return before both tasks have
+ended, and if the consumer fails, or is cancelled itself, the producer is cancelled and waited
+for. The producer's cancellation is an anyio cancel scope, so that the turn's shielded clean-up
+runs in order (stop DeepSeek's generation, close the upstream stream, release the lease) before
+the consumer answers. An error before the first event is the dialect's HTTP status and body;
+after it, the dialect's error event. A stream sends its headers with its first event, or with the
+first keep-alive once an account is leased, so a full queue or a wait timeout is a real 429 with
+``Retry-After``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -27,10 +33,10 @@ from typing import Any, Literal, Protocol
 
 import anyio
 import orjson
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from deepseek_free_api.api.channel import Abandoned, Channel
 from deepseek_free_api.api.ops.record import RequestRecord, current_request
 from deepseek_free_api.chat.events import ChatEvent, Completed
 from deepseek_free_api.errors import RequestTimeoutError, ServiceError, ShuttingDownError
@@ -119,7 +125,7 @@ def _cancel(outcome: _Outcome, scope: anyio.CancelScope, reason: Reason) -> None
 class ChannelSink:
     """The producer's end of the channel (``chat.turn.EventSink``)."""
 
-    def __init__(self, channel: MemoryObjectSendStream[list[ChatEvent]], outcome: _Outcome) -> None:
+    def __init__(self, channel: Channel, outcome: _Outcome) -> None:
         self._channel = channel
         self._outcome = outcome
 
@@ -155,34 +161,37 @@ class TurnResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         outcome = _Outcome()
         record = current_request.get()  # the access log's; what the answer came to goes there
-        producer = anyio.CancelScope(deadline=anyio.current_time() + self._timeout_s)
-        watcher = anyio.CancelScope()
-        sender, receiver = anyio.create_memory_object_stream[list[ChatEvent]](_CHANNEL_BATCHES)
+        loop = asyncio.get_running_loop()
+        producer = anyio.CancelScope(deadline=loop.time() + self._timeout_s)  # anyio's clock is the loop's
+        channel = Channel(_CHANNEL_BATCHES)
         with self._drain.track(outcome, producer):
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._produce, producer, sender, outcome)
-                group.start_soon(self._watch, watcher, receive, producer, outcome)
-                try:
-                    async with receiver:
-                        if self._stream:
-                            await self._send_stream(receiver, send, outcome, watcher, record)
-                        else:
-                            await self._send_reply(receiver, send, outcome, watcher, record)
-                except OSError:  # the socket is gone under us: same as a disconnect
+            produce = loop.create_task(self._produce(producer, channel, outcome))
+            watch = loop.create_task(self._watch(receive, producer, outcome))
+            failed = True
+            try:
+                if self._stream:
+                    await self._send_stream(channel, send, outcome, watch, record)
+                else:
+                    await self._send_reply(channel, send, outcome, watch, record)
+                failed = False
+            except OSError:  # the socket is gone under us: same as a disconnect
+                _cancel(outcome, producer, "gone")
+                failed = False
+            finally:
+                watch.cancel()
+                channel.abandon()
+                if failed:  # the consumer raised or was cancelled: nobody is left to answer
                     _cancel(outcome, producer, "gone")
-                finally:
-                    watcher.cancel()
+                await _join((produce, watch), producer)
 
-    async def _produce(
-        self, scope: anyio.CancelScope, channel: MemoryObjectSendStream[list[ChatEvent]], outcome: _Outcome
-    ) -> None:
-        async with channel:
+    async def _produce(self, scope: anyio.CancelScope, channel: Channel, outcome: _Outcome) -> None:
+        try:
             with scope:
                 try:
                     await self._run(ChannelSink(channel, outcome))
                 except ServiceError as error:
                     outcome.error = error
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                except Abandoned:
                     outcome.cancelled_for = outcome.cancelled_for or "gone"  # the consumer left
                 except Exception:
                     log.exception("the chat turn failed")
@@ -195,47 +204,39 @@ class TurnResponse(Response):
                         f"the request took longer than server.request_timeout_s ({self._timeout_s:g} s); "
                         "the answer was stopped"
                     )
+        finally:
+            channel.end()
 
     @staticmethod
-    async def _watch(
-        scope: anyio.CancelScope, receive: Receive, producer: anyio.CancelScope, outcome: _Outcome
-    ) -> None:
-        with scope:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    _cancel(outcome, producer, "gone")
-                    return
+    async def _watch(receive: Receive, producer: anyio.CancelScope, outcome: _Outcome) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                _cancel(outcome, producer, "gone")
+                return
 
     async def _send_stream(
         self,
-        receiver: MemoryObjectReceiveStream[list[ChatEvent]],
+        channel: Channel,
         send: Send,
         outcome: _Outcome,
-        watcher: anyio.CancelScope,
+        watch: asyncio.Task[None],
         record: RequestRecord | None,
     ) -> None:
         dialect = self._dialect
         started = False
         while True:
-            try:
-                batch = receiver.receive_nowait()
-            except anyio.WouldBlock:
-                batch = None
-                with anyio.move_on_after(self._keepalive_s):
-                    batch = await self._receive(receiver)
-                if batch is None:
-                    if outcome.leased:
-                        started = await self._body(send, started, dialect.keepalive())
-                    continue
-            except anyio.EndOfStream:
-                batch = []
+            batch = await channel.receive(self._keepalive_s)
+            if batch is None:  # nothing within the keep-alive interval
+                if outcome.leased:
+                    started = await self._body(send, started, dialect.keepalive())
+                continue
             if not batch:  # the producer is done without a Completed: an error, or cancelled
                 break
             _noted(record, batch)
             frames = dialect.frames(batch)
             if isinstance(batch[-1], Completed):
-                watcher.cancel()  # the client may hang up now: the clean-up must not be cancelled
+                watch.cancel()  # the client may hang up now: the clean-up must not be cancelled
                 await self._body(send, started, frames + dialect.end(), last=True)
                 return
             started = await self._body(send, started, frames)
@@ -252,18 +253,18 @@ class TurnResponse(Response):
 
     async def _send_reply(
         self,
-        receiver: MemoryObjectReceiveStream[list[ChatEvent]],
+        channel: Channel,
         send: Send,
         outcome: _Outcome,
-        watcher: anyio.CancelScope,
+        watch: asyncio.Task[None],
         record: RequestRecord | None,
     ) -> None:
         events: list[ChatEvent] = []
-        async for batch in receiver:
+        while batch := await channel.receive():
             _noted(record, batch)
             events += batch
             if isinstance(batch[-1], Completed):
-                watcher.cancel()
+                watch.cancel()
                 break
         else:
             if outcome.cancelled_for == "gone":
@@ -282,13 +283,6 @@ class TurnResponse(Response):
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-    @staticmethod
-    async def _receive(receiver: MemoryObjectReceiveStream[list[ChatEvent]]) -> list[ChatEvent]:
-        try:
-            return await receiver.receive()
-        except anyio.EndOfStream:
-            return []
 
     async def _body(self, send: Send, started: bool, data: bytes, *, last: bool = False) -> bool:
         if not started:
@@ -315,3 +309,21 @@ def _noted(record: RequestRecord | None, batch: list[ChatEvent]) -> None:
     last = batch[-1]
     if isinstance(last, Completed):
         record.usage = last.usage
+
+
+async def _join(tasks: tuple[asyncio.Task[None], ...], producer: anyio.CancelScope) -> None:
+    """Wait until ``tasks`` have ended, as a task group's exit does: cancelled meanwhile, cancel
+    the producer, still wait, then raise the cancellation; an error of a task is raised here."""
+    cancelled = False
+    while not all(task.done() for task in tasks):
+        try:
+            await asyncio.wait(tasks)
+        except asyncio.CancelledError:
+            cancelled = True
+            producer.cancel()
+    if cancelled:
+        raise asyncio.CancelledError
+    for task in tasks:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error

@@ -14,7 +14,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
 from deepseek_free_api.errors import (
@@ -186,18 +185,3 @@ def http_error_response(
     kind, code = _HTTP.get(status, ("invalid_request_error", "invalid_request"))
     message = f"{shorten(method, 16)} {shorten(path)}: {detail}"
     return JSONResponse(envelope(message, kind, code), status_code=status, headers=headers)
-
-
-class ErrorDetail(BaseModel):
-    """The inside of the OpenAI error envelope (for the OpenAPI document)."""
-
-    message: str
-    type: str
-    param: str | None
-    code: str | None
-
-
-class ErrorResponse(BaseModel):
-    """``{"error": {message, type, param, code}}``: every error this server answers."""
-
-    error: ErrorDetail

@@ -6,23 +6,9 @@ different question (readiness), answered elsewhere.
 
 from __future__ import annotations
 
-from typing import Literal
-
-from fastapi import APIRouter
-from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
-router = APIRouter()
 
-
-class Health(BaseModel):
-    """``GET /healthz`` answer."""
-
-    status: Literal["ok"]
-
-
-@router.get("/healthz", response_model=Health, operation_id="healthz")
-@router.head("/healthz", response_model=Health, operation_id="healthz_head")
 async def healthz() -> JSONResponse:
     """Liveness: 200 ``{"status": "ok"}`` while the process serves requests (``HEAD`` too)."""
     return JSONResponse({"status": "ok"})

@@ -8,8 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from deepseek_free_api import __version__
@@ -21,8 +20,6 @@ from deepseek_free_api.chat.models import ModelInfo, list_models, parse_model
 from deepseek_free_api.chat.modes import ModeCatalogue
 from deepseek_free_api.config import token_problem
 from deepseek_free_api.errors import AuthenticationError, CapacityError, RequestError
-
-router = APIRouter()
 
 # /token/check makes one upstream call per request: a small budget per caller (``budget_of``) keeps
 # it from being used to probe tokens in bulk or to hammer DeepSeek from this server's address.
@@ -84,39 +81,10 @@ def _token_check_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
-class Model(BaseModel):
-    """One model in OpenAI's format."""
-
-    id: str
-    object: str = "model"
-    created: int
-    owned_by: str
-
-
-class ModelList(BaseModel):
-    """``GET /v1/models``."""
-
-    object: str = "list"
-    data: list[Model]
-
-
-class TokenCheck(BaseModel):
-    """``POST /token/check``: the DeepSeek token to check."""
-
-    token: str = Field(min_length=1)
-
-
-class TokenLiveness(BaseModel):
-    """``POST /token/check`` answer."""
-
-    live: bool
-
-
 def _model(info: ModelInfo) -> dict[str, object]:
     return {"id": info.id, "object": "model", "created": info.created, "owned_by": info.owned_by}
 
 
-@router.get("/v1/models", response_model=ModelList)
 async def models(request: Request) -> JSONResponse:
     """The model catalogue in OpenAI's list format, without the modes DeepSeek has switched off."""
     catalogue: ModeCatalogue | None = getattr(request.app.state, "modes", None)
@@ -125,7 +93,6 @@ async def models(request: Request) -> JSONResponse:
     return JSONResponse({"object": "list", "data": listed})
 
 
-@router.get("/v1/models/{model_id:path}", response_model=Model)
 async def model(model_id: str, request: Request) -> JSONResponse:
     """One model: any name the grammar accepts, listed or not, and the ``claude-*`` names of
     /v1/messages and ``gpt-*`` names of /v1/responses, which the SDKs retrieve (404 otherwise)."""
@@ -137,8 +104,6 @@ async def model(model_id: str, request: Request) -> JSONResponse:
     return JSONResponse(_model(ModelInfo(id=model_id)))
 
 
-@router.get("/ping", response_class=PlainTextResponse, operation_id="ping")
-@router.head("/ping", response_class=PlainTextResponse, operation_id="ping_head")
 async def ping() -> PlainTextResponse:
     """Liveness (``HEAD`` too, for uptime probes)."""
     return PlainTextResponse("pong")
@@ -169,7 +134,6 @@ def _spend(request: Request, caller: Caller | None) -> None:
         raise CapacityError("Too many token checks from this caller; retry later", retry_after=wait)
 
 
-@router.post("/token/check", response_model=TokenLiveness)
 async def token_check(request: Request) -> JSONResponse:
     """``{"token": "..."}`` -> ``{"live": bool}``, as the original server answered.
 
@@ -222,7 +186,6 @@ Point your client's base URL at <code>{base}/v1</code> (Anthropic clients: <code
 """
 
 
-@router.get("/", response_class=HTMLResponse)
 async def index(request: Request) -> HTMLResponse:
     """A small page: what this is, the endpoints, a link to /docs."""
     base = html.escape(str(request.base_url).rstrip("/"))

@@ -6,19 +6,16 @@ from functools import partial
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from deepseek_free_api.api.auth import presented_credential
 from deepseek_free_api.api.errors import openai_error, openai_error_response
-from deepseek_free_api.api.openai_models import parse_chat_request
 from deepseek_free_api.api.openai_render import ChunkRenderer, merge_chunks
 from deepseek_free_api.api.request_body import read_json
 from deepseek_free_api.api.state import core_of, turn_response
 from deepseek_free_api.chat.events import ChatEvent
 from deepseek_free_api.errors import ServiceError
-
-router = APIRouter()
 
 KEEPALIVE = b": keep-alive\n\n"
 DONE = b"data: [DONE]\n\n"
@@ -53,9 +50,10 @@ class OpenAIChatDialect:
         return openai_error_response(error)
 
 
-@router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(request: Request) -> Response:
     """OpenAI Chat Completions, streaming or not (one code path)."""
+    from deepseek_free_api.api.openai_models import parse_chat_request  # pydantic: on first use
+
     core = core_of(request)
     caller = await core.caller(presented_credential(request))  # 401 before anything about the body
     body = await read_json(request)

@@ -6,15 +6,14 @@ see the request models: they are added here, with the responses the server reall
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Literal
 
 from fastapi import FastAPI
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
-from deepseek_free_api.api import misc
 from deepseek_free_api.api.anthropic_models import CountTokensRequest, MessagesRequest
-from deepseek_free_api.api.errors import ErrorResponse
 from deepseek_free_api.api.openai_models import ChatCompletionRequest
 from deepseek_free_api.api.responses_models import ResponsesRequestIn
 
@@ -25,10 +24,62 @@ DESCRIPTION = (
     'except on `/v1/messages`, which answers Anthropic\'s `{"type": "error", "error": {...}}`.'
 )
 
+# What the small routes answer (they build their JSON themselves; these only document it).
+
+
+class Health(BaseModel):
+    """``GET /healthz`` answer."""
+
+    status: Literal["ok"]
+
+
+class Model(BaseModel):
+    """One model in OpenAI's format."""
+
+    id: str
+    object: str = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    """``GET /v1/models``."""
+
+    object: str = "list"
+    data: list[Model]
+
+
+class TokenCheck(BaseModel):
+    """``POST /token/check``: the DeepSeek token to check."""
+
+    token: str = Field(min_length=1)
+
+
+class TokenLiveness(BaseModel):
+    """``POST /token/check`` answer."""
+
+    live: bool
+
+
+class ErrorDetail(BaseModel):
+    """The inside of the OpenAI error envelope (for the OpenAPI document)."""
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    """``{"error": {message, type, param, code}}``: every error this server answers."""
+
+    error: ErrorDetail
+
+
 # Routes that read their own body (for their size limit and error messages) document it here.
 _REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("/v1/chat/completions", "post"): ChatCompletionRequest,
-    ("/token/check", "post"): misc.TokenCheck,
+    ("/token/check", "post"): TokenCheck,
     ("/v1/responses", "post"): ResponsesRequestIn,
     ("/v1/messages", "post"): MessagesRequest,
     ("/v1/messages/count_tokens", "post"): CountTokensRequest,
@@ -162,3 +213,14 @@ class DocumentedApp(FastAPI):
         if "securitySchemes" not in schema.get("components", {}):
             document_api(schema, anonymous=self.anonymous)
         return schema
+
+    def allowed_methods(self, path: str) -> str:
+        """Every method served on ``path``, for a 405's ``Allow`` (Starlette's names only the last
+        matching route's). Read from the OpenAPI document, which lists every public route."""
+        methods: set[str] = set()
+        for template, operations in self.openapi().get("paths", {}).items():
+            if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+                methods |= {method.upper() for method in operations}
+        if "GET" in methods:
+            methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+        return ", ".join(sorted(methods))

@@ -13,17 +13,16 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from deepseek_free_api.api.auth import presented_credential
 from deepseek_free_api.api.errors import openai_error_response
 from deepseek_free_api.api.request_body import read_json
 from deepseek_free_api.api.responses_items import input_items, page
-from deepseek_free_api.api.responses_models import ResponsesRequest, parse_responses_request
 from deepseek_free_api.api.responses_render import ResponseRenderer
 from deepseek_free_api.api.state import core_of, turn_response
 from deepseek_free_api.chat.events import ChatEvent, Completed, Started
@@ -40,7 +39,8 @@ from deepseek_free_api.chat.turn import EventSink
 from deepseek_free_api.errors import ConversationNotFoundError, ServiceError
 from deepseek_free_api.stores.protocols import ResponseStore
 
-router = APIRouter()
+if TYPE_CHECKING:
+    from deepseek_free_api.api.responses_models import ResponsesRequest
 
 KEEPALIVE = b": keep-alive\n\n"
 
@@ -189,9 +189,10 @@ async def _follow_up(parsed: ResponsesRequest, chain: _Chain, context: str) -> C
     return replace(natively, resume=stored.native, history=whole)
 
 
-@router.post("/v1/responses", response_model=None)
 async def create_response(request: Request) -> Response:
     """OpenAI Responses, streaming or not (one code path)."""
+    from deepseek_free_api.api.responses_models import parse_responses_request  # pydantic: on first use
+
     core = core_of(request)
     caller = await core.caller(presented_credential(request))  # 401 before anything about the body
     body = await read_json(request)
@@ -229,14 +230,12 @@ async def create_response(request: Request) -> Response:
     return turn_response(core, guarded, ResponsesDialect(renderer()), stream=chat.stream)
 
 
-@router.get("/v1/responses/{response_id}", response_model=None)
 async def get_response(response_id: str, request: Request) -> Response:
     """A stored response, as it was returned."""
     stored = await _stored(response_id, request)
     return Response(stored.body, media_type="application/json")
 
 
-@router.delete("/v1/responses/{response_id}", response_model=None)
 async def delete_response(response_id: str, request: Request) -> Response:
     """Forget a stored response (OpenAI's ``responses.delete``)."""
     store, owner = store_of(request), await _owner(request)
@@ -245,7 +244,6 @@ async def delete_response(response_id: str, request: Request) -> Response:
     return JSONResponse({"id": response_id, "object": "response", "deleted": True})
 
 
-@router.get("/v1/responses/{response_id}/input_items", response_model=None)
 async def list_input_items(
     response_id: str,
     request: Request,

@@ -43,8 +43,7 @@ from deepseek_free_api.chat.request import (
     ToolChoice,
     ToolSpec,
 )
-from deepseek_free_api.errors import ModelNotFoundError, RequestError
-from deepseek_free_api.settings import ChatSettings, ConfigError
+from deepseek_free_api.errors import RequestError
 
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 _THINKING_OFF: frozenset[str] = frozenset({"none", "minimal"})
@@ -122,15 +121,6 @@ class ResponsesRequest:
             parallel_tool_calls=self.parallel_tool_calls,
             files_account=files_account,
         )
-
-
-def gpt_model_from_settings(chat: ChatSettings) -> str:
-    """``chat.gpt_model``, checked; ConfigError if it is no model name of the catalogue."""
-    try:
-        parse_model(chat.gpt_model)
-    except ModelNotFoundError as exc:
-        raise ConfigError("chat.gpt_model", exc.message) from exc
-    return chat.gpt_model
 
 
 def parse_responses_request(

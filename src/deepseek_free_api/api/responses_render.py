@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from deepseek_free_api.api.errors import status_of
 from deepseek_free_api.api.render_text import sources_list
-from deepseek_free_api.api.responses_models import CUSTOM_INPUT, ResponsesRequest
+from deepseek_free_api.api.responses_input import CUSTOM_INPUT
 from deepseek_free_api.chat.events import (
     ChatEvent,
     Citation,
@@ -33,6 +33,9 @@ from deepseek_free_api.chat.events import (
 )
 from deepseek_free_api.chat.request import ChatMessage
 from deepseek_free_api.errors import ServiceError
+
+if TYPE_CHECKING:
+    from deepseek_free_api.api.responses_models import ResponsesRequest
 
 Status = Literal["in_progress", "completed", "incomplete", "failed"]
 Event = dict[str, Any]

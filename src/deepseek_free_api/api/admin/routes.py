@@ -36,9 +36,7 @@ def router_for(settings: Settings) -> APIRouter:
     """The ``/admin`` routes, or none (so ``/admin`` is a 404) when no admin key is configured."""
     router = APIRouter(include_in_schema=False)
     if not settings.auth.admin_keys:
-        log.info("admin page: off; set auth.admin_keys (DEEPSEEK_FREE_API_AUTH_ADMIN_KEYS) to serve /admin")
         return router
-    log.info("admin page: /admin (log in with one of %d admin key(s))", len(settings.auth.admin_keys))
     sessions = Sessions(settings.auth.admin_keys)
 
     def page(request: Request) -> Session:

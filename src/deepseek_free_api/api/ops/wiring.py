@@ -1,10 +1,15 @@
-"""The operator's view, put into the application: ``GET /metrics``, ``GET /readyz`` and the access log."""
+"""The operator's view, put into the application: ``GET /metrics``, ``GET /readyz`` and the access log.
+
+The two routes are in ``api/routes.py``'s table, left out of the OpenAPI document: they are the
+operator's, not part of the public API.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import APIRouter, FastAPI, Request
+from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from deepseek_free_api.accounts import AccountPool
@@ -14,9 +19,6 @@ from deepseek_free_api.api.ops.labels import KeyLabels
 from deepseek_free_api.api.ops.metrics import CONTENT_TYPE, Metrics
 from deepseek_free_api.api.ops.readiness import readiness
 from deepseek_free_api.settings import Settings
-
-# Operator endpoints, not part of the public API: left out of the OpenAPI document.
-router = APIRouter(include_in_schema=False)
 
 
 @dataclass(slots=True)
@@ -45,12 +47,11 @@ class Ops:
         )
 
 
-def install(app: FastAPI, settings: Settings) -> Ops:
-    """Add the access log (outermost, so refused requests are logged too) and the routes."""
+def install(app: Starlette, settings: Settings) -> Ops:
+    """Add the access log (outermost: refused requests are logged too); ``app.state.ops`` for the routes."""
     ops = Ops.from_settings(settings)
     app.state.ops = ops
     app.add_middleware(AccessLog, metrics=ops.metrics, keys=ops.keys)
-    app.include_router(router)
     return ops
 
 
@@ -61,14 +62,12 @@ def ops_of(request: Request) -> Ops:
     return ops
 
 
-@router.get("/metrics")
 async def metrics(request: Request) -> Response:
     """Prometheus metrics in the text format."""
     ops = ops_of(request)
     return Response(await ops.metrics.render(ops.pool), media_type=CONTENT_TYPE)
 
 
-@router.api_route("/readyz", methods=["GET", "HEAD"])  # uptime probes often send HEAD
 async def readyz(request: Request) -> JSONResponse:
     """200 when an account can serve now; 503 with every account's reason otherwise."""
     ops = ops_of(request)
