@@ -281,6 +281,8 @@ class TurnRunner:
         decoder = generation.decoder
         while True:
             assert generation.stream is not None
+            if reader.delivered:  # a continuation of an answer already on its way
+                generation.stream.steady()
             async with aclosing(aiter(generation.stream)) as chunks:  # closed on every way out
                 async for chunk in chunks:
                     batch = await reader.read(decoder.feed(chunk), generation)
@@ -338,6 +340,8 @@ class TurnRunner:
             reader.delivered = True
             self._refills.arrived()
             self._refills.refill(account_id)
+            if generation.stream is not None:
+                generation.stream.steady()  # the rest may come in fewer, larger pieces
             # Let the writer put the first token on the wire now: this task would otherwise read
             # and decode the chunks already buffered behind it first (0.3-0.5 ms at 1 concurrent).
             await asyncio.sleep(0)

@@ -54,26 +54,38 @@ def header_lines(headers: dict[str, str | None]) -> list[bytes]:
 
 
 class _Sink:
-    """Where a handle's callbacks put one request's header lines and body."""
+    """Where a handle's callbacks put one request's header lines and body.
 
-    __slots__ = ("headers", "chunks", "queue", "first")
+    A stream's chunks go to ``queue`` once per turn of the event loop, joined: libcurl calls the
+    write callback for every HTTP chunk, and DeepSeek (like the simulator) sends each event as
+    one; a reply streamed as fast as the network allows made 12,500 queue items, each one a trip
+    through the reader, where one per read of the socket does.
+    """
+
+    __slots__ = ("headers", "chunks", "queue", "first", "_loop")
 
     def __init__(self, stream: bool) -> None:
         self.headers: list[bytes] = []
-        self.chunks: list[bytes] = []
+        self.chunks: list[bytes] = []  # the whole body; for a stream, what is not queued yet
         self.queue: asyncio.Queue[Any] | None = asyncio.Queue() if stream else None
         self.first: asyncio.Future[None] | None = None
         if stream:
-            self.first = asyncio.get_running_loop().create_future()
+            self._loop = asyncio.get_running_loop()
+            self.first = self._loop.create_future()
 
     def body(self, chunk: bytes) -> int:
-        if self.queue is None:
-            self.chunks.append(chunk)
-        else:
-            self.queue.put_nowait(chunk)
+        if self.queue is not None and not self.chunks:
+            self._loop.call_soon(self.flush)  # after libcurl's other callbacks of this read
+        self.chunks.append(chunk)
+        return len(chunk)
+
+    def flush(self) -> None:
+        """Queue the chunks that came since the last flush, joined (a stream's)."""
+        chunks, self.chunks = self.chunks, []
+        if chunks and self.queue is not None:
+            self.queue.put_nowait(chunks[0] if len(chunks) == 1 else b"".join(chunks))
             if self.first is not None and not self.first.done():
                 self.first.set_result(None)
-        return len(chunk)
 
 
 class StreamAnswer:
@@ -136,6 +148,7 @@ async def open_stream(
     def ended(future: asyncio.Future[None]) -> None:
         queue, first = sink.queue, sink.first
         assert queue is not None and first is not None
+        sink.flush()  # what came last goes before the end
         if not future.cancelled() and (exc := future.exception()) is not None:
             queue.put_nowait(_error(exc) if isinstance(exc, CurlError) else RequestException(str(exc)))
         queue.put_nowait(STREAM_END)

@@ -1,0 +1,119 @@
+"""How a fast event stream reaches the turn: in few pieces, the first at once.
+
+DeepSeek sends each event as one HTTP chunk, and libcurl calls the write callback for each. A
+server over a real socket here writes an event stream as DeepSeek does: the first event, then
+after a pause the rest, either all at once or a millisecond apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import fields
+
+from deepseek_free_api.config import PersonaSettings
+from deepseek_free_api.upstream.client import CompletionParams, DeepSeekClient
+from deepseek_free_api.upstream.persona import Persona
+from deepseek_free_api.upstream.stream import GATHER_S, UpstreamStream
+from deepseek_free_api.upstream.wire import Identity
+
+ALPHA = Identity(token="tok-alpha", device_id="device-alpha")
+EVENT = b'data: {"p":"response/fragments/-1/content","o":"APPEND","v":"word "}\n\n'
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+async def serve(rest: int, spacing_s: float | None) -> asyncio.Server:
+    """Answers every request with the first event, then (50 ms later) ``rest`` more: in one write
+    (``spacing_s`` None) or one every ``spacing_s``."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")
+        )
+        await reader.readexactly(length)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + chunk(EVENT)
+        )
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        if spacing_s is None:
+            writer.write(b"".join(chunk(EVENT) for _ in range(rest)))
+        else:
+            for _ in range(rest):
+                writer.write(chunk(EVENT))
+                await writer.drain()
+                await asyncio.sleep(spacing_s)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(answer, "127.0.0.1", 0)
+
+
+async def completion(server: asyncio.Server) -> tuple[DeepSeekClient, UpstreamStream]:
+    persona = Persona(**{f.name: getattr(PersonaSettings(), f.name) for f in fields(Persona)})
+    client = DeepSeekClient(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", persona)
+    stream = client.completion(ALPHA, CompletionParams("session-1", "hello"), "pow")
+    await stream.open()
+    return client, stream
+
+
+def test_events_that_come_in_one_read_reach_the_reader_as_one_piece() -> None:
+    """500 events in one write: one item in the stream's queue per read of the socket, not one per
+    event (each item is a trip through the reader; 12,500 of them for a long reply)."""
+    items = 0
+
+    async def main() -> bytes:
+        nonlocal items
+        server = await serve(500, None)
+        client, stream = await completion(server)
+        queue = stream._response.queue  # the answer's, filled by libcurl's callbacks
+        put = queue.put_nowait
+
+        def counted(item: object) -> None:
+            nonlocal items
+            items += 1
+            put(item)
+
+        queue.put_nowait = counted
+        try:
+            return b"".join([piece async for piece in stream])
+        finally:
+            await stream.aclose()
+            await client.aclose()
+            server.close()
+
+    body = asyncio.run(main())
+    assert body == EVENT * 501
+    # One per read of the socket (a few for 40 KB) and the end; on the code before, 501.
+    assert items <= 20, items
+
+
+def test_once_steady_close_events_come_in_fewer_pieces_and_the_first_at_once() -> None:
+    """After the first token is out the turn says the stream is steady: events a millisecond
+    apart then reach it a few at a time (one piece per GATHER_S), while the first came alone."""
+
+    async def main() -> list[tuple[float, bytes]]:
+        server = await serve(40, 0.001)
+        client, stream = await completion(server)
+        pieces: list[tuple[float, bytes]] = []
+        try:
+            async for piece in stream:
+                pieces.append((time.monotonic(), piece))
+                stream.steady()
+        finally:
+            await stream.aclose()
+            await client.aclose()
+            server.close()
+        return pieces
+
+    pieces = asyncio.run(main())
+    assert pieces[0][1] == EVENT  # not held back for the ones behind it
+    assert b"".join(piece for _, piece in pieces) == EVENT * 41
+    # 40 events over at least 40 ms, one piece per 4 ms at most: about 11; one per event without.
+    assert len(pieces) - 1 <= 40 * 0.001 / GATHER_S + 6, len(pieces)
