@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import pytest
 from tokenizers import Tokenizer
@@ -116,3 +118,21 @@ def test_the_lazy_counter_loads_only_when_asked_and_never_on_the_event_loop() ->
         assert loaded_on and loaded_on[0] != threading.current_thread().name
 
     asyncio.run(main())
+
+
+def test_loading_the_tokenizer_keeps_no_more_memory_than_it_needs() -> None:
+    """In a fresh process: parsing tokenizer.json grew RSS by 67 MB, 19 MB of it freed heap that
+    glibc kept for the life of the server; the load now hands that back (47 MB here)."""
+    code = (
+        "import re\n"
+        "from deepseek_free_api.chat.tokens import TokenCounter\n"
+        "def rss():\n"
+        "    return int(re.search(r'VmRSS:\\s+(\\d+)', open('/proc/self/status').read())[1]) // 1024\n"
+        "before = rss()\n"
+        "assert TokenCounter.load().count('hello world') > 0\n"
+        "print(rss() - before)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert int(done.stdout) <= 56, done.stdout  # MB

