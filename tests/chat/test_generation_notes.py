@@ -98,16 +98,76 @@ def test_a_lost_lease_fails_the_request_before_anything_is_sent() -> None:
     assert log == ["closed"]  # the stream it owned is closed all the same
 
 
-def test_an_announced_generation_never_requested_leaves_no_task_behind() -> None:
+@pytest.mark.parametrize("waited", [True, False])
+def test_an_announced_generation_never_requested_leaves_no_task_behind(waited: bool) -> None:
     async def main() -> tuple[list[str], Any]:
         log: list[str] = []
         generation = Generation(Client(log), IDENTITY, "s1", SlowNotes(log))  # type: ignore[arg-type]
         with pytest.raises(RuntimeError):
             async with generation:
                 generation.announce(2)
+                if waited:
+                    await asyncio.sleep(0.01)  # waiting for the PoW answer: the note set out
                 raise RuntimeError("the PoW answer failed")
         pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         return log, pending
 
     log, pending = asyncio.run(main())
-    assert pending == [] and log == ["noted s1 2"]
+    # A note on its way lands; one that never set out is not made for a request never sent.
+    assert pending == [] and log == (["noted s1 2"] if waited else [])
+
+
+class TimedNotes(SlowNotes):
+    async def generating(self, session_id: str, message_id: int | None) -> None:
+        self.log.append("note set out")
+        await super().generating(session_id, message_id)
+
+
+def test_the_note_travels_while_the_turn_waits_for_its_proof_of_work() -> None:
+    async def main() -> list[str]:
+        log: list[str] = []
+        generation = Generation(Client(log), IDENTITY, "s1", TimedNotes(log))  # type: ignore[arg-type]
+        async with generation:
+            generation.announce(2)
+            await asyncio.sleep(0.05)  # the PoW answer
+            log.append("pow answered")
+            await generation.request(Stream(log), 2)  # type: ignore[arg-type]
+            generation.ended()
+        return log
+
+    log = asyncio.run(main())
+    assert log[:2] == ["note set out", "pow answered"], log
+    assert log.index("noted s1 2") < log.index("sent"), log
+
+
+class InstantNotes:
+    """A store that answers without waiting (SQLite on the event loop, memory)."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def generating(self, session_id: str, message_id: int | None) -> None:
+        self.log.append(f"noted {session_id} {message_id}")
+
+
+def test_a_note_the_store_answers_at_once_costs_no_task() -> None:
+    async def main() -> tuple[list[str], int]:
+        log: list[str] = []
+        tasks = 0
+        loop = asyncio.get_running_loop()
+
+        def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+            nonlocal tasks
+            tasks += 1
+            return asyncio.Task(coro, loop=loop, **kwargs)
+
+        loop.set_task_factory(counting)
+        generation = Generation(Client(log), IDENTITY, "s1", InstantNotes(log))  # type: ignore[arg-type]
+        async with generation:
+            generation.announce(2)
+            await generation.request(Stream(log), 2)  # type: ignore[arg-type]
+            generation.ended()
+        return log, tasks
+
+    log, tasks = asyncio.run(main())
+    assert log == ["noted s1 2", "sent", "closed"] and tasks == 0

@@ -85,7 +85,7 @@ class Generation:
         self.unconfirmed: UnconfirmedStop | None = None
         self._expected_id: int | None = None
         self._started_at = 0.0
-        self._noting: tuple[int, asyncio.Future[None]] | None = None  # (expected id, the store's note)
+        self._noting: _Announced | None = None  # the store's note, started by ``announce``
 
     @property
     def message_id(self) -> int | None:
@@ -93,26 +93,27 @@ class Generation:
         return self.decoder.response_message_id
 
     def announce(self, expected_id: int) -> None:
-        """Start noting the generation about to run on the lease, so its round trip to the store
-        overlaps what comes before ``request`` (the PoW answer, the prompt); ``request`` awaits it."""
-        if self._noting is None:
-            self._noting = self._note(expected_id)
-
-    def _note(self, expected_id: int) -> tuple[int, asyncio.Future[None]] | None:
-        if self._notes is None:
-            return None
-        return expected_id, asyncio.ensure_future(self._notes.generating(self.session_id, expected_id))
+        """Have the note on the lease travel while the turn waits before ``request`` (the PoW answer);
+        ``request`` awaits it. A turn that does not wait meanwhile has ``request`` make it itself."""
+        if self._noting is None and self._notes is not None:
+            self._noting = _Announced(self._notes, self.session_id, expected_id)
 
     async def _noted(self, expected_id: int) -> None:
         """The note for ``expected_id`` has landed (CapacityError if the lease was lost meanwhile)."""
-        noting, self._noting = self._noting, None
-        if noting is not None and noting[0] != expected_id:
-            await _settle(noting[1])  # announced for another message: note this one instead
-            noting = None
-        if noting is None and (noting := self._note(expected_id)) is None:
+        announced, self._noting = self._noting, None
+        task = None if announced is None else announced.withdraw()
+        if task is not None:
+            await _settle(task)
+            if announced is not None and announced.expected_id == expected_id:
+                task.result()
+                return
+            # announced for another message: note this one instead
+        if self._notes is None:
             return
-        await _settle(noting[1])
-        noting[1].result()
+        # Awaited here, the note costs no task and no turn of the loop (a SQLite or memory store
+        # answers at once); shielded like ``_settle``: a note that began lands whatever the caller.
+        with anyio.CancelScope(shield=True):
+            await self._notes.generating(self.session_id, expected_id)
 
     async def request(self, stream: UpstreamStream, expected_id: int) -> None:
         """Own ``stream`` (closing the previous round's), then send it; ``expected_id``: its answer's id.
@@ -150,9 +151,10 @@ class Generation:
     ) -> None:
         with anyio.CancelScope(shield=True):
             try:
-                if self._noting is not None:  # announced, never requested: let the note land
-                    await _settle(self._noting[1])
-                    self._noting = None
+                if self._noting is not None:  # announced, never requested: a note on its way lands
+                    task, self._noting = self._noting.withdraw(), None
+                    if task is not None:
+                        await _settle(task)
                 if self.running:
                     await self.stop()
             finally:
@@ -190,6 +192,23 @@ class Generation:
                             return
             except Exception:  # noqa: BLE001 - a broken stream has no id to offer
                 return
+
+
+class _Announced:
+    """A note to start once the turn first waits: at the loop's next turn, which comes only then."""
+
+    def __init__(self, notes: GenerationNotes, session_id: str, expected_id: int) -> None:
+        self.expected_id = expected_id
+        self._task: asyncio.Future[None] | None = None
+        self._start = asyncio.get_running_loop().call_soon(self._begin, notes, session_id)
+
+    def _begin(self, notes: GenerationNotes, session_id: str) -> None:
+        self._task = asyncio.ensure_future(notes.generating(session_id, self.expected_id))
+
+    def withdraw(self) -> asyncio.Future[None] | None:
+        """The note on its way, if it started; otherwise it never will."""
+        self._start.cancel()
+        return self._task
 
 
 async def _settle(note: asyncio.Future[None]) -> None:
