@@ -319,6 +319,16 @@ async def wait_quiet(children: Sequence[Child], timeout: float = 20.0, window: f
     return time.monotonic() - began
 
 
+def cpu_and_wall(name: str, values: Sequence[tuple[float, float]], width: int = 8) -> str:
+    """One line: median (min..max) over rounds of (CPU s, wall s) pairs, in ms."""
+    cpu = [c * 1000 for c, _ in values]
+    wall = [w * 1000 for _, w in values]
+    return (
+        f"  {name:<{width}} CPU {statistics.median(cpu):.3f} ms ({min(cpu):.3f}..{max(cpu):.3f})"
+        f"  wall {statistics.median(wall):.3f} ms ({min(wall):.3f}..{max(wall):.3f})"
+    )
+
+
 def machine_load() -> str:
     """``uptime``-style load averages and the CPU count, for the record."""
     one, five, fifteen = os.getloadavg()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import anyio
 
+from common import cpu_and_wall
 from deepseek_free_api.stores import sqlite_file
 from deepseek_free_api.stores.protocols import AccountRecord, StoreOptions
 from deepseek_free_api.stores.sqlite import SqliteAccounts, SqliteLeases, SqliteUsage
@@ -73,12 +74,7 @@ def main() -> None:
     sqlite_file.Database._try_inline = inline_attempt  # type: ignore[method-assign]
     print(f"{args.turns} turns x {args.rounds} rounds; per turn, median (min..max) over rounds")
     for mode, values in figures.items():
-        cpu = [c * 1000 for c, _ in values]
-        wall = [w * 1000 for _, w in values]
-        print(
-            f"  {mode:<7} CPU {statistics.median(cpu):.3f} ms ({min(cpu):.3f}..{max(cpu):.3f})"
-            f"  wall {statistics.median(wall):.3f} ms ({min(wall):.3f}..{max(wall):.3f})"
-        )
+        print(cpu_and_wall(mode, values, width=7))
     ratio = statistics.median(c for c, _ in figures["inline"]) / statistics.median(
         c for c, _ in figures["thread"]
     )

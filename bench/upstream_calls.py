@@ -26,7 +26,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from common import Processes, machine_load, wait_ready
+from common import Processes, cpu_and_wall, machine_load, wait_ready
 from deepseek_free_api.config import PersonaSettings
 from deepseek_free_api.upstream.client import COMPLETION_PATH, DeepSeekClient
 from deepseek_free_api.upstream.persona import Persona
@@ -106,12 +106,7 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"{args.turns} turns x {args.rounds} rounds, {args.concurrency} concurrent; {machine_load()}")
     print("per turn (3 upstream calls), median (min..max) over rounds")
     for path, values in figures.items():
-        cpu = [c * 1000 for c, _ in values]
-        wall = [w * 1000 for _, w in values]
-        print(
-            f"  {path:<8} CPU {statistics.median(cpu):.3f} ms ({min(cpu):.3f}..{max(cpu):.3f})"
-            f"  wall {statistics.median(wall):.3f} ms ({min(wall):.3f}..{max(wall):.3f})"
-        )
+        print(cpu_and_wall(path, values))
     ratios = [new[0] / old[0] for new, old in zip(figures["handles"], figures["session"], strict=True)]
     print(
         f"  handles / session CPU: {statistics.median(ratios):.2f} per round-pair median"
