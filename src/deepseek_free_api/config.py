@@ -288,10 +288,8 @@ def _build(
     upstream = sections["upstream"]
     if "base_url" in upstream:
         upstream["base_url"] = _check_url(upstream["base_url"], values["upstream.base_url"][1])
-    if "impersonate" in persona:
-        _check_impersonate(
-            persona["impersonate"], values.get("persona.impersonate", (None, "the defaults"))[1]
-        )
+    if "persona.impersonate" in values:  # the platform's default is a native target already
+        _check_impersonate(persona["impersonate"], values["persona.impersonate"][1])
     built = {name: cls(**sections[name]) for name, cls in _SECTIONS.items()}
     top = {name: coerced[name] for name in _TOP_LEVEL if name in coerced}
     parsed_accounts = parse_accounts(*accounts) if accounts is not None else ()

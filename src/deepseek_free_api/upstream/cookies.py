@@ -4,11 +4,11 @@ DeepSeek's edge and web app set cookies (PROTOCOL.md §1: the WAF's ``HWWAFSESID
 ``cf_clearance``, ``smidV2``, ``ds_session_id``) that identify a browser. curl_cffi keeps one jar per
 session, and the server has one session for every account: a cookie set in an answer to one
 account would go with every other account's calls from then on, and tie them together as one
-device would. So the session keeps no cookies (``discard_cookies``), and each account's calls send
-and keep the cookies of that account's own jar, found by its device id (the login, which has no
-token yet, by the device id it logs in with), the key of its own connections too
-(``upstream.transfer.connections_of``). Bounded: the jars of the accounts used last, each
-of a bounded number of cookies; not kept over a restart (a browser that was closed).
+device would. So each account's calls send and keep the cookies of that account's own jar, found
+by its device id (the login, which has no token yet, by the device id it logs in with), the key
+of its own connections too (``upstream.handles.AccountShares``); each request empties the
+handle's cookie engine first (``upstream.exchange``). Bounded: the jars of the accounts used
+last, each of a bounded number of cookies; not kept over a restart (a browser that was closed).
 """
 
 from __future__ import annotations
