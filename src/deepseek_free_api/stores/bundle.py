@@ -162,7 +162,7 @@ def _memory(location: StoreLocation, options: StoreOptions) -> Stores:
 
 
 async def _sqlite(location: StoreLocation, options: StoreOptions) -> Stores:
-    from . import reuse, sqlite, sqlite_file
+    from . import reuse, sqlite, sqlite_chats, sqlite_file
 
     assert location.path is not None
     database = await anyio.to_thread.run_sync(sqlite_file.Database, location.path)
@@ -177,8 +177,8 @@ async def _sqlite(location: StoreLocation, options: StoreOptions) -> Stores:
         sqlite.SqliteKeys(database),
         sqlite.SqliteUsage(database, options),
         sqlite.SqliteRates(database),
-        sqlite.SqliteConversations(database, options),
-        sqlite.SqliteResponses(database, options.responses),
+        sqlite_chats.SqliteConversations(database, options),
+        sqlite_chats.SqliteResponses(database, options.responses),
         reuse.SqliteReuse(database, options.reuse),
         close,
     )
