@@ -353,6 +353,18 @@ def test_malformed_lines_are_skipped_counted_and_logged_without_content(
     assert "secret-user-text" not in caplog.text
 
 
+def test_a_status_that_is_no_string_does_not_end_or_break_the_answer() -> None:
+    # An object (or list) where the status string belongs: not a terminal status, and the answer
+    # goes on. It used to raise TypeError (unhashable) out of the decoder, failing the turn.
+    data = gen3(
+        append("one "), {"p": "response/status", "o": "SET", "v": {"state": "FINISHED"}}, append("two")
+    )
+    decoder = StreamDecoder()
+    events = decoder.feed(data) + decoder.close()
+    assert text(events) == "one two"
+    assert decoder.finish == Finish("FINISHED")
+
+
 def test_garbage_stream_gives_no_finish() -> None:
     decoder = StreamDecoder()
     events = decoder.feed(b"<html><body>Just a moment...</body></html>\n\n") + decoder.close()

@@ -232,7 +232,9 @@ class StreamDecoder:
                 self._generation = 2
         if self._response_id is None:
             self._ids(_int(response.get("parent_id")), _int(response.get("message_id")), out)
-        status = _TERMINAL.get(response.get("status"))
+        raw_status = response.get("status")
+        # A status that is no string (an object, a list) is no terminal one, and cannot be hashed.
+        status = _TERMINAL.get(raw_status) if isinstance(raw_status, str) else None
         terminal = self._finish is None and status is not None
         # Resolve after the whole frame: a [reference:N] and its entry may share one BATCH.
         out += self._derive(final=terminal and status != "INCOMPLETE")
