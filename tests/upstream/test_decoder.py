@@ -61,9 +61,8 @@ def load(case: str) -> tuple[list[bytes], list[dict[str, Any]]]:
     return [(STREAMS / name).read_bytes() for name in spec["rounds"]], joined(spec["events"])
 
 
-def run(rounds: list[list[bytes]]) -> list[StreamEvent]:
+def feed_rounds(decoder: StreamDecoder, rounds: list[list[bytes]]) -> list[StreamEvent]:
     """Decode rounds of chunks the way the chat service does: feed, close, continue."""
-    decoder = StreamDecoder()
     events: list[StreamEvent] = []
     for number, chunks in enumerate(rounds):
         if number:
@@ -71,6 +70,13 @@ def run(rounds: list[list[bytes]]) -> list[StreamEvent]:
         for chunk in chunks:
             events += decoder.feed(chunk)
         events += decoder.close()
+    return events
+
+
+def run(rounds: list[list[bytes]]) -> list[StreamEvent]:
+    """``feed_rounds`` on a new decoder, which must skip no frame."""
+    decoder = StreamDecoder()
+    events = feed_rounds(decoder, rounds)
     assert decoder.skipped_frames == 0
     return events
 
