@@ -164,7 +164,6 @@ class Gen2Layer:
         self._answer = AnswerCursor()
         self._search_count = 0
         self._cite: dict[int, Source] = {}
-
         # The two text fields as the last ``events`` call saw them (see ``grown``).
         self._thinking: object = None
         self._content: object = None
