@@ -44,12 +44,15 @@ class Gen3Layer:
         # The THINK and RESPONSE texts of the last full read, by key (and, for an answer, its
         # citation resolver): while only one of them grows, reading it alone is a full read.
         self._texts: dict[TextBuffer, tuple[_Key, _ReferenceResolver | None]] = {}
+        # Those still plain strings then: the first APPEND turns one into a TextBuffer.
+        self._strings: list[tuple[Mapping[str, Any], _Key, _ReferenceResolver | None]] = []
 
     def events(self, response: Mapping[str, Any], *, final: bool) -> list[StreamEvent]:
         """Everything new in the fragments since the last call."""
         fragments = _fragments(response)
         out: list[StreamEvent] = []
         texts: dict[TextBuffer, tuple[_Key, _ReferenceResolver | None]] = {}
+        strings: list[tuple[Mapping[str, Any], _Key, _ReferenceResolver | None]] = []
         keys: set[_Key] = set()
         for position, fragment in fragments:
             kind = fragment.get("type")
@@ -60,12 +63,16 @@ class Gen3Layer:
                 self._think(key, content, out)
                 if type(content) is TextBuffer:
                     texts[content] = (key, None)
+                elif type(content) is str:
+                    strings.append((fragment, key, None))
             elif kind == "RESPONSE" and isinstance(content, str | TextBuffer):
                 cursor = self._answers.setdefault(key, AnswerCursor())
                 resolve = _ReferenceResolver(fragment, fragments)
                 out += cursor.advance(content, resolve, self._book, final=final)
                 if type(content) is TextBuffer:
                     texts[content] = (key, resolve)
+                else:
+                    strings.append((fragment, key, resolve))
             elif kind in _SEARCH_TYPES:
                 raw = fragment.get("results")
                 # Compare sizes before converting: this runs after every frame of the stream.
@@ -77,7 +84,8 @@ class Gen3Layer:
             # TOOL_OPEN stays in the tree for citations; TIP is a UI footnote ("AI-generated…"),
             # TEMPLATE_RESPONSE only matters for Finish (read by the decoder), never answer text.
         # Fragments sharing an id and type share what was delivered: only a full read is right.
-        self._texts = texts if len(keys) == len(fragments) else {}
+        unique = len(keys) == len(fragments)
+        self._texts, self._strings = (texts, strings) if unique else ({}, [])
         self.holding = any(cursor.held for cursor in self._answers.values())
         return out
 
@@ -90,7 +98,13 @@ class Gen3Layer:
         """
         found = self._texts.get(text)
         if found is None:
-            return None
+            # A string of the last read that the first APPEND since made this TextBuffer.
+            found = next(
+                ((key, how) for fragment, key, how in self._strings if fragment.get("content") is text), None
+            )
+            if found is None:
+                return None
+            self._texts[text] = found
         key, resolve = found
         out: list[StreamEvent] = []
         if resolve is None:
@@ -102,7 +116,7 @@ class Gen3Layer:
 
     def forget(self) -> None:
         """The state changed without ``events`` reading it: ``grown`` knows nothing until it does."""
-        self._texts = {}
+        self._texts, self._strings = {}, []
 
     def _think(self, key: _Key, content: Any, out: list[StreamEvent]) -> None:
         delivered = self._reasoning.get(key, 0)
