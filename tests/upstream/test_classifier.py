@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deepseek_free_api.errors import (
     AccountBusyError,
@@ -23,6 +26,7 @@ from deepseek_free_api.errors import (
     UpstreamProtocolError,
     UpstreamServerError,
 )
+from deepseek_free_api.upstream import classifier
 from deepseek_free_api.upstream.classifier import classify_envelope, classify_http, classify_stream_error
 from deepseek_free_api.upstream.events import StreamErrorFrame
 
@@ -295,3 +299,48 @@ def test_words_decide_when_the_fields_say_nothing_specific(
     error: ServiceError | None, kind: type[ServiceError]
 ) -> None:
     assert type(error) is kind
+
+
+CODES: list[Any] = [0, 0.0, False, True, None, "0", " 7", 1, 5, 40003, "40003", 50006, [], {}]
+envelopes = st.fixed_dictionaries(
+    {},
+    optional={
+        "code": st.sampled_from(CODES),
+        "msg": st.sampled_from(["", "MUTED", "Authorization Failed (invalid token)"]),
+        "data": st.one_of(
+            st.none(),
+            st.just([]),
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "biz_code": st.sampled_from(CODES),
+                    "biz_msg": st.sampled_from(["", "user is muted"]),
+                    "biz_data": st.one_of(st.none(), st.just({"mute_until": 1900000000})),
+                },
+            ),
+        ),
+    },
+)
+
+
+def described(error: ServiceError | None) -> tuple[type[ServiceError], str] | None:
+    return None if error is None else (type(error), str(error))
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=envelopes, status=st.sampled_from([200, 202, 400, 429, 500]), login=st.booleans())
+def test_the_success_shortcut_decides_as_the_full_reading(
+    body: dict[str, Any], status: int, login: bool
+) -> None:
+    # The shortcut for code 0 / biz_code 0 answers never decides otherwise than reading them whole.
+    raw = orjson.dumps(body)
+    shortcut = (
+        described(classify_envelope(body, login=login)),
+        described(classify_http(status, {}, raw, "application/json")),
+    )
+    with patch.object(classifier, "_succeeded", lambda envelope: False):
+        full = (
+            described(classify_envelope(body, login=login)),
+            described(classify_http(status, {}, raw, "application/json")),
+        )
+    assert shortcut == full

@@ -61,9 +61,8 @@ def load(case: str) -> tuple[list[bytes], list[dict[str, Any]]]:
     return [(STREAMS / name).read_bytes() for name in spec["rounds"]], joined(spec["events"])
 
 
-def run(rounds: list[list[bytes]]) -> list[StreamEvent]:
+def feed_rounds(decoder: StreamDecoder, rounds: list[list[bytes]]) -> list[StreamEvent]:
     """Decode rounds of chunks the way the chat service does: feed, close, continue."""
-    decoder = StreamDecoder()
     events: list[StreamEvent] = []
     for number, chunks in enumerate(rounds):
         if number:
@@ -71,6 +70,13 @@ def run(rounds: list[list[bytes]]) -> list[StreamEvent]:
         for chunk in chunks:
             events += decoder.feed(chunk)
         events += decoder.close()
+    return events
+
+
+def run(rounds: list[list[bytes]]) -> list[StreamEvent]:
+    """``feed_rounds`` on a new decoder, which must skip no frame."""
+    decoder = StreamDecoder()
+    events = feed_rounds(decoder, rounds)
     assert decoder.skipped_frames == 0
     return events
 
@@ -351,6 +357,18 @@ def test_malformed_lines_are_skipped_counted_and_logged_without_content(
     assert decoder.skipped_frames == 3
     assert len(caplog.records) == 3
     assert "secret-user-text" not in caplog.text
+
+
+def test_a_status_that_is_no_string_does_not_end_or_break_the_answer() -> None:
+    # An object (or list) where the status string belongs: not a terminal status, and the answer
+    # goes on. It used to raise TypeError (unhashable) out of the decoder, failing the turn.
+    data = gen3(
+        append("one "), {"p": "response/status", "o": "SET", "v": {"state": "FINISHED"}}, append("two")
+    )
+    decoder = StreamDecoder()
+    events = decoder.feed(data) + decoder.close()
+    assert text(events) == "one two"
+    assert decoder.finish == Finish("FINISHED")
 
 
 def test_garbage_stream_gives_no_finish() -> None:

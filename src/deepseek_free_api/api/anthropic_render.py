@@ -75,6 +75,8 @@ class MessageRenderer:
     def render(self, event: ChatEvent) -> list[StreamEvent]:
         """Stream events for one chat event (KeepAlive gives none: the transport sends ``ping``)."""
         out = self._start()
+        if type(event) is TextDelta:  # nearly every event: before the union isinstance below
+            return out + self._text(self._close_inline() + event.text)
         if isinstance(event, KeepAlive | SearchResults | Started):
             return out
         if isinstance(event, ReasoningDelta):

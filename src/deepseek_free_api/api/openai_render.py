@@ -52,6 +52,8 @@ class ChunkRenderer:
 
     def render(self, event: ChatEvent) -> list[dict[str, Any]]:
         """Chunks for one event (KeepAlive gives none: the transport sends a comment)."""
+        if type(event) is TextDelta:  # nearly every event: before the union isinstance below
+            return self._content(self._close_reasoning() + self._answer(event.text))
         if isinstance(event, KeepAlive | SearchResults):
             return []
         if isinstance(event, Started):

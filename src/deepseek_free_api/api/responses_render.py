@@ -64,6 +64,8 @@ class ResponseRenderer:
     def render(self, event: ChatEvent) -> list[Event]:
         """Stream events for one chat event (the first one also opens the response)."""
         events = self._begin() if self._sequence == 0 else []
+        if type(event) is TextDelta:  # nearly every event: before the union isinstance below
+            return events + self._text(event.text)
         if isinstance(event, KeepAlive | SearchResults | Started):
             return events
         if isinstance(event, ReasoningDelta):

@@ -36,6 +36,8 @@ def classify_envelope(envelope: Mapping[str, Any], *, login: bool = False) -> Se
 
     ``login``: the answer to ``users/login``, where ``biz_code`` 10 means a banned account.
     """
+    if _succeeded(envelope):
+        return None
     signal = replace(_envelope_signal(envelope), login=login)
     if not signal.code and not signal.biz_code:
         return None
@@ -59,6 +61,8 @@ def classify_http(
         return _decide(Signal(status=status, html=html, waf=waf, text=_html_title(body)))
     payload = _json(body)
     if isinstance(payload, Mapping) and ("code" in payload or "data" in payload):
+        if status < 400 and _succeeded(payload):
+            return None
         signal = _envelope_signal(payload)
         if status < 400 and not signal.code and not signal.biz_code:
             return None
@@ -157,6 +161,15 @@ _SECRET = re.compile(r"(?i)bearer\s+\S+|[A-Za-z0-9_\-+/=.]{32,}")
 def _redact(text: str) -> str:
     text = _SECRET.sub("[redacted]", " ".join(text.split()))
     return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _succeeded(envelope: Mapping[str, Any]) -> bool:
+    """``code`` 0 and ``biz_code`` 0: nearly every answer, and no error whatever else it holds.
+
+    A shortcut only: every envelope it accepts, ``_envelope_signal`` reads as no error too.
+    """
+    data = envelope.get("data")
+    return envelope.get("code") == 0 and isinstance(data, Mapping) and data.get("biz_code") == 0
 
 
 def _envelope_signal(envelope: Mapping[str, Any]) -> Signal:

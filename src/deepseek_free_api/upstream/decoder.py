@@ -10,7 +10,10 @@ Frames that arrive together are decoded together: a run of frames that only appe
 ``feed()`` call does, and adjacent text or reasoning pieces of one call are merged into one
 event. Any other frame (a new fragment, references, a status) is read at once, with what came
 before it read first, so events come in the same order, with citations at the same positions,
-as if the tree were read after every frame.
+as if the tree were read after every frame. The common frame, ``{"v": "text"}`` going on with the
+text the last frame grew, takes a shortcut (no path resolution, no second look at the frame), and
+while only that text grew the generation layer reads its fragment alone (``grown``), not the whole
+response: ``StreamDecoder(fast=False)`` turns both off, the reference the shortcut is tested on.
 
 Malformed input (a ``data:`` line that is not JSON, a patch frame that does not apply) is skipped,
 counted in ``skipped_frames`` and logged without its content: DeepSeek adds frame kinds without
@@ -57,7 +60,9 @@ _IGNORED_EVENTS = frozenset({"update_session", "finish", "close"})  # "finish" i
 class StreamDecoder:
     """Incremental decoder of one assistant message's SSE stream(s)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fast: bool = True) -> None:
+        """``fast=False`` reads every frame the general way (the reference the fast path is tested on)."""
+        self._fast = fast
         self._reader = SSEReader()
         self._state = PatchState()
         self._book = CitationBook()
@@ -103,7 +108,10 @@ class StreamDecoder:
         """Decode more bytes."""
         out: list[StreamEvent] = []
         for event in self._reader.feed(chunk):
-            self._event(event, out)
+            if event.event == "message":
+                self._message(event.data, out)
+            else:
+                self._event(event, out)
         self._catch_up(out)
         return _coalesced(out)
 
@@ -130,6 +138,7 @@ class StreamDecoder:
         self._reader = SSEReader()
         self._state = PatchState()
         self._finish = None
+        self._forget()
 
     # -- events ----------------------------------------------------------------------------
 
@@ -172,9 +181,11 @@ class StreamDecoder:
             out.append(ready)
 
     def _message(self, data: str, out: list[StreamEvent]) -> None:
+        frame = _loads(data)  # "[DONE]" is no JSON: it comes out None
+        if type(frame) is dict and len(frame) == 1 and self._fast and self._appended(frame, out):
+            return
         if data.strip() == "[DONE]":  # gen 1 end marker
             return
-        frame = _loads(data)
         if not isinstance(frame, Mapping):
             self._skip("not a JSON object", data)
             return
@@ -195,6 +206,28 @@ class StreamDecoder:
         else:
             self._skip("unknown frame shape", data)
 
+    def _appended(self, frame: dict[str, Any], out: list[StreamEvent]) -> bool:
+        """The fast path of nearly every frame, ``{"v": "text"}``; ``False`` when it does not apply.
+
+        Such a frame keeps the sticky path and op, so when the last frame appended text it appends
+        to the same text: exactly what ``_message`` and ``_patch`` would do with it, without
+        resolving the path or reading the tree again.
+        """
+        value = frame.get("v")
+        text = self._state.live_text
+        if type(value) is not str or "[" in value or text is None or self._generation is None:
+            return False
+        path = self._state.path
+        if self._pending != path:  # as ``_continues_run``: another field's run is read first
+            self._catch_up(out)
+        text.append(value)
+        layer: Gen2Layer | Gen3Layer = self._gen3 if self._generation == 3 else self._gen2
+        if layer.holding:
+            self._read_state(out)
+        else:
+            self._pending = path
+        return True
+
     def _continues_run(self, frame: Mapping[str, Any]) -> bool:
         """``frame`` appends plain text to the field whose appends are not read yet."""
         value = frame.get("v")
@@ -209,12 +242,26 @@ class StreamDecoder:
         """Read the text appended by the frames put off so far."""
         if self._pending is not None:
             self._pending = None
-            out += self._derive(final=False)
+            text = self._state.live_text
+            # Only that text grew since the tree was last read: the layer reads it alone.
+            grown = None
+            if self._fast and text is not None:
+                if self._generation == 3:
+                    grown = self._gen3.grown(text)
+                elif self._generation == 2:
+                    grown = self._gen2.grown(text)
+            out += self._derive(final=False) if grown is None else grown
+
+    def _forget(self) -> None:
+        """The tree changed without the layers reading it: their shortcut (``grown``) is void."""
+        self._gen3.forget()
+        self._gen2.forget()
 
     def _patch(self, frame: Mapping[str, Any], data: str, out: list[StreamEvent]) -> None:
         try:
             grown = self._state.apply(frame)
         except PatchError as exc:
+            self._forget()  # a BATCH may have applied in part
             self._skip(f"patch not applicable: {exc}", data)
             return
         if grown is not None and self._generation is not None and self._may_defer(frame):
@@ -222,8 +269,13 @@ class StreamDecoder:
             # now would give the same events as reading it after the next frames.
             self._pending = grown
             return
+        self._read_state(out)
+
+    def _read_state(self, out: list[StreamEvent]) -> None:
+        """Read the tree after a frame that changed it: ids, text, usage, the end."""
         response = self._response()
         if response is None:
+            self._forget()
             return
         if self._generation is None:
             if "fragments" in response:
@@ -232,7 +284,9 @@ class StreamDecoder:
                 self._generation = 2
         if self._response_id is None:
             self._ids(_int(response.get("parent_id")), _int(response.get("message_id")), out)
-        status = _TERMINAL.get(response.get("status"))
+        raw_status = response.get("status")
+        # A status that is no string (an object, a list) is no terminal one, and cannot be hashed.
+        status = _TERMINAL.get(raw_status) if isinstance(raw_status, str) else None
         terminal = self._finish is None and status is not None
         # Resolve after the whole frame: a [reference:N] and its entry may share one BATCH.
         out += self._derive(final=terminal and status != "INCOMPLETE")
@@ -305,6 +359,8 @@ def decode_all(data: bytes) -> list[StreamEvent]:
 
 def _coalesced(events: list[StreamEvent]) -> list[StreamEvent]:
     """``events`` with each run of adjacent TextDelta (or ReasoningDelta) merged into one."""
+    if len(events) < 2:
+        return events
     out: list[StreamEvent] = []
     run: list[TextDelta | ReasoningDelta] = []
     for event in [*events, None]:

@@ -28,6 +28,8 @@ _SEARCH_TYPES = frozenset({"TOOL_SEARCH", "SEARCH"})  # SEARCH: mid-2026 name (s
 # §5.5 d): they are separate blocks in the web UI and no source names a joining text, so a blank
 # line keeps them separate paragraphs in Markdown instead of running sentences together.
 THINK_SEPARATOR = "\n\n"
+_Fragments = list[tuple[int, Mapping[str, Any]]]  # (position, fragment) of the fragments that are objects
+_Key = tuple[object, str]  # a fragment's id (or "#position") and type
 
 
 class Gen3Layer:
@@ -35,30 +37,42 @@ class Gen3Layer:
 
     def __init__(self, book: CitationBook) -> None:
         self._book = book
-        self._reasoning: dict[tuple[object, str], int] = {}
-        self._answers: dict[tuple[object, str], AnswerCursor] = {}
-        self._searches: dict[tuple[object, str], int] = {}
+        self._reasoning: dict[_Key, int] = {}
+        self._answers: dict[_Key, AnswerCursor] = {}
+        self._searches: dict[_Key, int] = {}
         self.holding = False  # an answer cursor keeps text back for the next frame
+        # The THINK and RESPONSE texts of the last full read, by key (and, for an answer, its
+        # citation resolver): while only one of them grows, reading it alone is a full read.
+        self._texts: dict[TextBuffer, tuple[_Key, _ReferenceResolver | None]] = {}
+        # Those still plain strings then: the first APPEND turns one into a TextBuffer.
+        self._strings: list[tuple[Mapping[str, Any], _Key, _ReferenceResolver | None]] = []
 
     def events(self, response: Mapping[str, Any], *, final: bool) -> list[StreamEvent]:
         """Everything new in the fragments since the last call."""
         fragments = _fragments(response)
         out: list[StreamEvent] = []
+        texts: dict[TextBuffer, tuple[_Key, _ReferenceResolver | None]] = {}
+        strings: list[tuple[Mapping[str, Any], _Key, _ReferenceResolver | None]] = []
+        keys: set[_Key] = set()
         for position, fragment in fragments:
             kind = fragment.get("type")
-            key = (fragment.get("id", f"#{position}"), str(kind))
+            key = (fragment["id"] if "id" in fragment else f"#{position}", str(kind))
+            keys.add(key)
             content = fragment.get("content")
             if kind == "THINK":
-                delivered = self._reasoning.get(key, 0)
-                new = text_since(content, delivered)
-                if new:
-                    starts_block = key not in self._reasoning and any(self._reasoning.values())
-                    out.append(ReasoningDelta(THINK_SEPARATOR + new if starts_block else new))
-                    self._reasoning[key] = delivered + len(new)
+                self._think(key, content, out)
+                if type(content) is TextBuffer:
+                    texts[content] = (key, None)
+                elif type(content) is str:
+                    strings.append((fragment, key, None))
             elif kind == "RESPONSE" and isinstance(content, str | TextBuffer):
                 cursor = self._answers.setdefault(key, AnswerCursor())
                 resolve = _ReferenceResolver(fragment, fragments)
                 out += cursor.advance(content, resolve, self._book, final=final)
+                if type(content) is TextBuffer:
+                    texts[content] = (key, resolve)
+                else:
+                    strings.append((fragment, key, resolve))
             elif kind in _SEARCH_TYPES:
                 raw = fragment.get("results")
                 # Compare sizes before converting: this runs after every frame of the stream.
@@ -69,8 +83,48 @@ class Gen3Layer:
                         out.append(SearchResults(hits, _queries(fragment.get("queries"))))
             # TOOL_OPEN stays in the tree for citations; TIP is a UI footnote ("AI-generated…"),
             # TEMPLATE_RESPONSE only matters for Finish (read by the decoder), never answer text.
+        # Fragments sharing an id and type share what was delivered: only a full read is right.
+        unique = len(keys) == len(fragments)
+        self._texts, self._strings = (texts, strings) if unique else ({}, [])
         self.holding = any(cursor.held for cursor in self._answers.values())
         return out
+
+    def grown(self, text: TextBuffer) -> list[StreamEvent] | None:
+        """What ``events`` would give when nothing but ``text`` changed since the last call.
+
+        ``None`` when ``text`` is no THINK or RESPONSE text of that call (the caller reads
+        everything). The caller vouches that only appends to ``text`` happened since, and calls
+        ``forget`` whenever the state changed in any other way without a call to ``events``.
+        """
+        found = self._texts.get(text)
+        if found is None:
+            # A string of the last read that the first APPEND since made this TextBuffer.
+            found = next(
+                ((key, how) for fragment, key, how in self._strings if fragment.get("content") is text), None
+            )
+            if found is None:
+                return None
+            self._texts[text] = found
+        key, resolve = found
+        out: list[StreamEvent] = []
+        if resolve is None:
+            self._think(key, text, out)
+        else:
+            out += self._answers[key].advance(text, resolve, self._book, final=False)
+            self.holding = any(cursor.held for cursor in self._answers.values())
+        return out
+
+    def forget(self) -> None:
+        """The state changed without ``events`` reading it: ``grown`` knows nothing until it does."""
+        self._texts, self._strings = {}, []
+
+    def _think(self, key: _Key, content: Any, out: list[StreamEvent]) -> None:
+        delivered = self._reasoning.get(key, 0)
+        new = text_since(content, delivered)
+        if new:
+            starts_block = key not in self._reasoning and any(self._reasoning.values())
+            out.append(ReasoningDelta(THINK_SEPARATOR + new if starts_block else new))
+            self._reasoning[key] = delivered + len(new)
 
     @staticmethod
     def template(response: Mapping[str, Any]) -> str | None:
@@ -85,7 +139,7 @@ class Gen3Layer:
 class _ReferenceResolver:
     """``[reference:N]``: entry N of the RESPONSE fragment's ``references`` -> fragment -> URLs."""
 
-    def __init__(self, fragment: Mapping[str, Any], fragments: list[tuple[int, Mapping[str, Any]]]) -> None:
+    def __init__(self, fragment: Mapping[str, Any], fragments: _Fragments) -> None:
         self._fragment = fragment
         self._fragments = fragments
 
@@ -124,6 +178,9 @@ class Gen2Layer:
         self._answer = AnswerCursor()
         self._search_count = 0
         self._cite: dict[int, Source] = {}
+        # The two text fields as the last ``events`` call saw them (see ``grown``).
+        self._thinking: object = None
+        self._content: object = None
 
     @property
     def holding(self) -> bool:
@@ -140,14 +197,37 @@ class Gen2Layer:
             self._cite = citation_index(hits)
             if hits:
                 out.append(SearchResults(hits))
-        thinking = text_since(response.get("thinking_content"), self._reasoning)
-        if thinking:
-            out.append(ReasoningDelta(thinking))
-            self._reasoning += len(thinking)
-        content = response.get("content")
+        self._thinking = response.get("thinking_content")
+        self._reasoning_since(self._thinking, out)
+        content = self._content = response.get("content")
         if isinstance(content, str | TextBuffer):
             out += self._answer.advance(content, self._resolve, self._book, final=final)
         return out
+
+    def grown(self, text: TextBuffer) -> list[StreamEvent] | None:
+        """What ``events`` would give when nothing but ``text`` changed since the last call.
+
+        ``None`` when ``text`` is neither text field of that call. The caller vouches as for
+        ``Gen3Layer.grown``.
+        """
+        out: list[StreamEvent] = []
+        if text is self._thinking:
+            self._reasoning_since(text, out)
+        elif text is self._content:
+            out += self._answer.advance(text, self._resolve, self._book, final=False)
+        else:
+            return None
+        return out
+
+    def forget(self) -> None:
+        """The state changed without ``events`` reading it: ``grown`` knows nothing until it does."""
+        self._thinking = self._content = None
+
+    def _reasoning_since(self, field: Any, out: list[StreamEvent]) -> None:
+        thinking = text_since(field, self._reasoning)
+        if thinking:
+            out.append(ReasoningDelta(thinking))
+            self._reasoning += len(thinking)
 
     def _resolve(self, kind: str, number: int) -> Sequence[Source]:
         return _cited(self._cite, kind, number)
@@ -202,7 +282,7 @@ def _cited(index: Mapping[int, Source], kind: str, number: int) -> Sequence[Sour
     return [source] if source else []
 
 
-def _fragments(response: Mapping[str, Any]) -> list[tuple[int, Mapping[str, Any]]]:
+def _fragments(response: Mapping[str, Any]) -> _Fragments:
     """``(position, fragment)`` pairs; positions key fragments that carry no id."""
     fragments = response.get("fragments")
     if not isinstance(fragments, list):

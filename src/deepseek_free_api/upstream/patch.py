@@ -148,6 +148,20 @@ class PatchState:
         self._text = grown
         return path
 
+    @property
+    def live_text(self) -> TextBuffer | None:
+        """The text the last frame appended to, while a bare ``{"v": str}`` frame would append to it too.
+
+        Such a frame keeps the sticky path and op (``APPEND``), so ``live_text.append(value)`` is
+        all ``apply`` would do with it: the decoder's fast path for answer text does just that.
+        """
+        return self._text
+
+    @property
+    def path(self) -> str:
+        """The sticky path: where a frame without ``p`` acts."""
+        return self._path
+
     def resolve(self, frame: Mapping[str, Any]) -> tuple[str, str]:
         """The path and op ``frame`` would act with (sticky rules applied), without applying it."""
         return _sticky(frame, self._path, self._op)

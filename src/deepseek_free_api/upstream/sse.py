@@ -24,6 +24,11 @@ class SSEEvent(NamedTuple):
     data: str
 
 
+def _event(name: str, data: str) -> SSEEvent:
+    """``SSEEvent(name, data)`` without the named tuple's Python-level ``__new__`` (per frame)."""
+    return tuple.__new__(SSEEvent, (name, data))
+
+
 class SSEReader:
     """Feed byte chunks, get complete events (WHATWG event-stream rules, lenient at EOF)."""
 
@@ -38,18 +43,44 @@ class SSEReader:
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Add bytes; return the events they complete."""
         buffer = self._buffer
-        buffer += chunk
-        # A lone "\r" at the very end may be the first half of "\r\n": wait for the next byte.
-        end = len(buffer) - (1 if buffer.endswith(b"\r") else 0)
-        cut = max(buffer.rfind(b"\n", self._scan_from, end), buffer.rfind(b"\r", self._scan_from, end)) + 1
         events: list[SSEEvent] = []
+        if not buffer and chunk.endswith(b"\n"):
+            # Whole lines, nothing waiting (a paced stream sends one frame per chunk): the cut
+            # below would take all of it.
+            text = chunk.decode("utf-8", errors="replace")
+            cut = len(chunk)
+        else:
+            buffer += chunk
+            # A lone "\r" at the very end may be the first half of "\r\n": wait for the next byte.
+            end = len(buffer) - (1 if buffer.endswith(b"\r") else 0)
+            start = self._scan_from
+            cut = max(buffer.rfind(b"\n", start, end), buffer.rfind(b"\r", start, end)) + 1
+            if cut > 0:
+                text = buffer[:cut].decode("utf-8", errors="replace")  # bad UTF-8 becomes U+FFFD
+                del buffer[:cut]
         if cut > 0:
-            text = buffer[:cut].decode("utf-8", errors="replace")  # bad UTF-8 becomes U+FFFD
-            del buffer[:cut]
-            lines = _LINE_END.split(text)
+            # DeepSeek ends lines with "\n" only: a plain split is cheaper than the pattern.
+            lines = _LINE_END.split(text) if "\r" in text else text.split("\n")
             lines.pop()  # "" after the last line end
+            if self._first_line:
+                self._first_line = False
+                lines[0] = lines[0].removeprefix(_BOM)
+            # The two lines nearly every event is made of ("data: …" and the blank line that ends
+            # it) are handled here, without a call per line; ``_line`` reads the others.
+            data = self._data
             for line in lines:
-                self._line(line, events)
+                if not line:  # ``_dispatch``
+                    if self._has_data:
+                        events.append(_event(self._event or "message", "\n".join(data)))
+                        self._data = data = []
+                        self._has_data = False
+                    self._event = ""
+                elif line.startswith("data: "):
+                    data.append(line[6:])
+                    self._has_data = True
+                else:
+                    self._line(line, events)
+                    data = self._data
         # What is left holds no line end (but maybe a trailing "\r"): never scan it again.
         self._scan_from = len(buffer) - (1 if buffer.endswith(b"\r") else 0)
         return events
@@ -92,7 +123,7 @@ class SSEReader:
 
     def _dispatch(self, events: list[SSEEvent]) -> None:
         if self._has_data:
-            events.append(SSEEvent(self._event or "message", "\n".join(self._data)))
+            events.append(_event(self._event or "message", "\n".join(self._data)))
         self._event = ""
         self._data = []
         self._has_data = False
