@@ -27,10 +27,18 @@ from deepseek_free_api.errors import (
 from deepseek_free_api.upstream.account_info import ModeConfig, UserStatus, mode_configs, user_status
 from deepseek_free_api.upstream.answers import RAW_LIMIT, Answer, RawAnswer, device_of, dig, envelope_data
 from deepseek_free_api.upstream.cookies import CookieJars
-from deepseek_free_api.upstream.exchange import Call, StreamAnswer, fetch, open_stream
+from deepseek_free_api.upstream.exchange import (
+    MAX_ANSWER_BYTES,
+    STREAM_BUFFER_BYTES,
+    AnswerTooLarge,
+    Call,
+    StreamAnswer,
+    fetch,
+    open_stream,
+)
 from deepseek_free_api.upstream.handles import HandlePool
 from deepseek_free_api.upstream.persona import Locality, Persona
-from deepseek_free_api.upstream.stream import UpstreamStream, network_error
+from deepseek_free_api.upstream.stream import UpstreamStream, network_error, too_large
 from deepseek_free_api.upstream.transfer import Transfer
 from deepseek_free_api.upstream.wire import (
     API,
@@ -60,6 +68,8 @@ class DeepSeekClient:
         idle_timeout: float = 120.0,
         proxy: str | None = None,
         max_transfers: int = 1024,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        stream_buffer_bytes: int = STREAM_BUFFER_BYTES,
         on_call: CallObserver | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -68,6 +78,8 @@ class DeepSeekClient:
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
         self._idle_timeout = idle_timeout
+        self._max_answer = max_answer_bytes
+        self._stream_buffer = stream_buffer_bytes
         self._on_call = on_call
         self._proxy = proxy  # for calls of accounts without their own
         # Plain http (the simulator) must not try an h2c upgrade; https negotiates HTTP/2 like Chrome.
@@ -93,6 +105,8 @@ class DeepSeekClient:
             connect_timeout=upstream.connect_timeout_s,
             request_timeout=upstream.request_timeout_s,
             idle_timeout=upstream.stream_idle_timeout_s,
+            max_answer_bytes=upstream.max_answer_bytes,
+            stream_buffer_bytes=upstream.stream_buffer_bytes,
             on_call=on_call,
         )
 
@@ -166,11 +180,13 @@ class DeepSeekClient:
         try:
             if stream is None:
                 answer: Answer | StreamAnswer = await fetch(
-                    self._handles, call, (self._connect_timeout, self._request_timeout)
+                    self._handles, call, (self._connect_timeout, self._request_timeout), self._max_answer
                 )
             else:
                 timeouts = (self._connect_timeout, self._idle_timeout)
-                answer = await open_stream(self._handles, call, timeouts, stream)
+                answer = await open_stream(self._handles, call, timeouts, stream, self._stream_buffer)
+        except AnswerTooLarge as exc:
+            raise too_large(exc, path) from exc
         except Timeout as exc:
             raise UpstreamTimeoutError(f"DeepSeek did not answer {path} in time") from exc
         except RequestException as exc:
@@ -355,7 +371,13 @@ class DeepSeekClient:
                 call = self._request("POST", path, identity, json=body, headers=headers)
                 return await self._send(path, call, stream=transfer)
 
-        return UpstreamStream(send, path, abort=transfer.abort, idle_timeout_s=self._idle_timeout)
+        return UpstreamStream(
+            send,
+            path,
+            abort=transfer.abort,
+            idle_timeout_s=self._idle_timeout,
+            max_answer_bytes=self._max_answer,
+        )
 
 
 __all__ = [

@@ -6,6 +6,10 @@ and the account's connection pool. Everything a previous request may have left o
 set again, so a handle reused for another account or another kind of call sends what a fresh
 one sends (tests/upstream/test_lean_requests.py compares the bytes with curl_cffi's session).
 
+Bounds: a whole answer is read up to a limit (``upstream.max_answer_bytes``), and a stream's
+bytes not yet taken by its reader up to a bound (``upstream.stream_buffer_bytes``), past which
+the transfer pauses; neither an upstream nor a client can make the server buffer without end.
+
 The answer reads what the client uses (``upstream.answers``: status, headers, body, cookies set).
 Failures raise curl_cffi's exception types (``Timeout``, ``RequestException``...), which
 ``upstream.stream.network_error`` puts in our words.
@@ -20,7 +24,7 @@ from urllib.parse import urlsplit
 
 from curl_cffi import CurlError, CurlOpt
 from curl_cffi._wrapper import ffi, lib
-from curl_cffi.curl import Curl
+from curl_cffi.curl import CURL_WRITEFUNC_ERROR, CURL_WRITEFUNC_PAUSE, CURLPAUSE_CONT, Curl
 from curl_cffi.requests.exceptions import RequestException, code2error
 
 from deepseek_free_api.upstream.answers import Answer, parse_head, received_cookies
@@ -28,6 +32,9 @@ from deepseek_free_api.upstream.handles import Handle, HandlePool
 from deepseek_free_api.upstream.transfer import Transfer
 
 STREAM_END = object()  # the last item of a stream's queue when it ended without an error
+# Defaults of ``upstream.max_answer_bytes`` and ``upstream.stream_buffer_bytes`` (settings.py).
+MAX_ANSWER_BYTES = 4 * 1024 * 1024  # DeepSeek's JSON answers are a few KB
+STREAM_BUFFER_BYTES = 64 * 1024
 
 
 class Call(NamedTuple):
@@ -53,59 +60,122 @@ def header_lines(headers: dict[str, str | None]) -> list[bytes]:
     return lines
 
 
-class _Sink:
-    """Where a handle's callbacks put one request's header lines and body.
+class AnswerTooLarge(Exception):
+    """An answer's body passed the most bytes the call reads; its transfer was cut there."""
 
-    A stream's chunks go to ``queue`` once per turn of the event loop, joined: libcurl calls the
-    write callback for every HTTP chunk, and DeepSeek (like the simulator) sends each event as
-    one; a reply streamed as fast as the network allows made 12,500 queue items, each one a trip
-    through the reader, where one per read of the socket does.
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the answer was larger than {limit} bytes")
+        self.limit = limit
+
+
+class _Whole:
+    """Where a handle's callbacks put a whole answer's header lines and body, at most ``limit`` bytes.
+
+    A body that passes the limit ends the transfer in the write callback, as the bytes arrive:
+    a broken or hostile upstream (or a proxy) sending an endless body is never buffered whole.
     """
 
-    __slots__ = ("headers", "chunks", "queue", "first", "_loop")
+    __slots__ = ("headers", "chunks", "size", "limit")
 
-    def __init__(self, stream: bool) -> None:
+    def __init__(self, limit: int) -> None:
         self.headers: list[bytes] = []
-        self.chunks: list[bytes] = []  # the whole body; for a stream, what is not queued yet
-        self.queue: asyncio.Queue[Any] | None = asyncio.Queue() if stream else None
-        self.first: asyncio.Future[None] | None = None
-        if stream:
-            self._loop = asyncio.get_running_loop()
-            self.first = self._loop.create_future()
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.limit = limit
 
     def body(self, chunk: bytes) -> int:
-        if self.queue is not None and not self.chunks:
-            self._loop.call_soon(self.flush)  # after libcurl's other callbacks of this read
+        self.size += len(chunk)
+        if self.size > self.limit:
+            return CURL_WRITEFUNC_ERROR  # libcurl ends the transfer (CURLE_WRITE_ERROR)
         self.chunks.append(chunk)
         return len(chunk)
 
+
+class _Flow:
+    """Where a handle's callbacks put a stream's header lines and body, and the stream's pace.
+
+    The chunks go to ``queue`` once per turn of the event loop, joined: libcurl calls the write
+    callback for every HTTP chunk, and DeepSeek (like the simulator) sends each event as one; a
+    reply streamed as fast as the network allows made 12,500 queue items, each one a trip through
+    the reader, where one per read of the socket does.
+
+    Backpressure: once ``bound`` bytes are queued that the reader has not taken (a client that
+    reads slower than DeepSeek sends, or not at all), the write callback pauses the transfer and
+    libcurl keeps the chunk and stops reading the socket, so DeepSeek's bytes wait in the network,
+    not in this process. ``taken`` resumes it once the reader has brought the queue below the bound.
+    """
+
+    __slots__ = ("headers", "chunks", "queue", "first", "queued", "bound", "paused", "handle", "_loop")
+
+    def __init__(self, bound: int) -> None:
+        self.headers: list[bytes] = []
+        self.chunks: list[bytes] = []  # what is not queued yet
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self.first: asyncio.Future[None] = self._loop.create_future()
+        self.queued = 0  # bytes received and not taken by the reader
+        self.bound = bound
+        self.paused = False
+        self.handle: Handle | None = None  # the handle while this transfer is set on it
+
+    def body(self, chunk: bytes) -> int:
+        if self.queued >= self.bound:
+            self.paused = True
+            return CURL_WRITEFUNC_PAUSE  # given again once resumed (``taken``)
+        if not self.chunks:
+            self._loop.call_soon(self.flush)  # after libcurl's other callbacks of this read
+        self.chunks.append(chunk)
+        self.queued += len(chunk)
+        return len(chunk)
+
     def flush(self) -> None:
-        """Queue the chunks that came since the last flush, joined (a stream's)."""
+        """Queue the chunks that came since the last flush, joined."""
         chunks, self.chunks = self.chunks, []
-        if chunks and self.queue is not None:
+        if chunks:
             self.queue.put_nowait(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-            if self.first is not None and not self.first.done():
+            if not self.first.done():
                 self.first.set_result(None)
+
+    def taken(self, size: int) -> None:
+        """The reader took ``size`` bytes from the queue: resume a paused transfer below the bound."""
+        self.queued -= size
+        if self.paused and self.queued < self.bound:
+            self.paused = False
+            handle = self.handle
+            # Only while the transfer runs: once it ended, its handle may carry another request.
+            if handle is not None and handle.sink is self:
+                # libcurl may hand over the chunk it kept before this returns (``body``), and it
+                # sets its timer to go on reading the socket on the next turn of the loop.
+                lib.curl_easy_pause(handle.curl._curl, CURLPAUSE_CONT)
 
 
 class StreamAnswer:
-    """A streamed answer whose headers came: ``queue`` gets the chunks, then STREAM_END or an error."""
+    """A streamed answer whose headers came: ``queue`` gets the chunks, then STREAM_END or an error.
 
-    def __init__(self, handle: Handle, pool: HandlePool, sink: _Sink, released: asyncio.Event) -> None:
+    Its reader calls ``taken`` with the size of what it took from the queue (the stream's pace).
+    """
+
+    def __init__(self, handle: Handle, pool: HandlePool, sink: _Flow, released: asyncio.Event) -> None:
         self.status_code, self.headers, set_cookies = parse_head(sink.headers)
         self.cookies = received_cookies(set_cookies) if set_cookies else None
-        assert sink.queue is not None
         self.queue = sink.queue
+        self.taken = sink.taken
         self._curl = handle.curl
         self._pool = pool
         self._released = released
 
-    async def acontent(self) -> bytes:
-        """The rest of the body (for an answer that is not an event stream)."""
+    async def acontent(self, limit: int) -> bytes:
+        """The rest of the body (for an answer that is not an event stream), at most ``limit`` bytes."""
         chunks: list[bytes] = []
+        size = 0
         while True:
             item = await self.queue.get()
             if isinstance(item, bytes):
+                self.taken(len(item))
+                size += len(item)
+                if size > limit:
+                    await self.aclose()
+                    raise AnswerTooLarge(limit)
                 chunks.append(item)
             elif item is STREAM_END:
                 return b"".join(chunks)
@@ -119,14 +189,19 @@ class StreamAnswer:
             await self._released.wait()
 
 
-async def fetch(pool: HandlePool, call: Call, timeouts: tuple[float, float]) -> Answer:
-    """Send ``call`` and read its whole answer; ``timeouts``: connect, then the rest of the call."""
-    sink = _Sink(stream=False)
+async def fetch(pool: HandlePool, call: Call, timeouts: tuple[float, float], limit: int) -> Answer:
+    """Send ``call`` and read its whole answer; ``timeouts``: connect, then the rest of the call.
+
+    A body of more than ``limit`` bytes ends the transfer as it passes the limit: AnswerTooLarge.
+    """
+    sink = _Whole(limit)
     handle, done = await _start(pool, call, sink, timeouts, stream=False)
     try:
         await done
         status, headers, set_cookies = parse_head(sink.headers)
     except CurlError as exc:
+        if sink.size > limit:
+            raise AnswerTooLarge(limit) from exc
         raise _error(exc) from exc
     finally:
         if not done.done() or done.cancelled():  # our caller was cancelled: end the transfer
@@ -136,10 +211,13 @@ async def fetch(pool: HandlePool, call: Call, timeouts: tuple[float, float]) -> 
 
 
 async def open_stream(
-    pool: HandlePool, call: Call, timeouts: tuple[float, float], transfer: Transfer
+    pool: HandlePool, call: Call, timeouts: tuple[float, float], transfer: Transfer, bound: int
 ) -> StreamAnswer:
-    """Send ``call`` and return once the first body bytes came; ``transfer`` can abort it from now on."""
-    sink = _Sink(stream=True)
+    """Send ``call`` and return once the first body bytes came; ``transfer`` can abort it from now on.
+
+    ``bound``: the most bytes received and not yet taken by the reader before the transfer pauses.
+    """
+    sink = _Flow(bound)
     released = asyncio.Event()
     handle, done = await _start(pool, call, sink, timeouts, stream=True)
     handle.transfer = transfer
@@ -147,7 +225,6 @@ async def open_stream(
 
     def ended(future: asyncio.Future[None]) -> None:
         queue, first = sink.queue, sink.first
-        assert queue is not None and first is not None
         sink.flush()  # what came last goes before the end
         if not future.cancelled() and (exc := future.exception()) is not None:
             queue.put_nowait(_error(exc) if isinstance(exc, CurlError) else RequestException(str(exc)))
@@ -158,7 +235,6 @@ async def open_stream(
         released.set()
 
     done.add_done_callback(ended)
-    assert sink.first is not None and sink.queue is not None
     try:
         await sink.first
     except BaseException:
@@ -170,7 +246,7 @@ async def open_stream(
 
 
 async def _start(
-    pool: HandlePool, call: Call, sink: _Sink, timeouts: tuple[float, float], *, stream: bool
+    pool: HandlePool, call: Call, sink: _Whole | _Flow, timeouts: tuple[float, float], *, stream: bool
 ) -> tuple[Handle, asyncio.Future[None]]:
     """A handle with ``call`` set on it, its transfer started on the multi handle."""
     handle = await pool.take()
@@ -183,7 +259,13 @@ async def _start(
 
 
 def _prepare(
-    handle: Handle, pool: HandlePool, call: Call, sink: _Sink, timeouts: tuple[float, float], *, stream: bool
+    handle: Handle,
+    pool: HandlePool,
+    call: Call,
+    sink: _Whole | _Flow,
+    timeouts: tuple[float, float],
+    *,
+    stream: bool,
 ) -> None:
     curl = handle.curl
     _set(curl, CurlOpt.URL, call.url.encode())
@@ -230,6 +312,8 @@ def _prepare(
         handle.share = curl._share = share  # alive while the handle uses it
     handle.forget_errors()
     handle.sink = sink
+    if isinstance(sink, _Flow):
+        sink.handle = handle
 
 
 def _set_proxy(handle: Handle, url: str, proxy: str | None) -> None:
