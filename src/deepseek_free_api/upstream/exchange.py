@@ -6,9 +6,8 @@ and the account's connection pool. Everything a previous request may have left o
 set again, so a handle reused for another account or another kind of call sends what a fresh
 one sends (tests/upstream/test_lean_requests.py compares the bytes with curl_cffi's session).
 
-Bounds: a whole answer is read up to a limit (``upstream.max_answer_bytes``), and a stream's
-bytes not yet taken by its reader up to a bound (``upstream.stream_buffer_bytes``), past which
-the transfer pauses; neither an upstream nor a client can make the server buffer without end.
+Where the body goes, and its bounds, is ``upstream.bodies``: a whole answer up to a limit, a
+stream's queue up to a bound past which the transfer pauses.
 
 The answer reads what the client uses (``upstream.answers``: status, headers, body, cookies set).
 Failures raise curl_cffi's exception types (``Timeout``, ``RequestException``...), which
@@ -24,129 +23,33 @@ from urllib.parse import urlsplit
 
 from curl_cffi import CurlError, CurlOpt
 from curl_cffi._wrapper import ffi, lib
-from curl_cffi.curl import CURL_WRITEFUNC_ERROR, CURL_WRITEFUNC_PAUSE, CURLPAUSE_CONT, Curl
+from curl_cffi.curl import Curl
 from curl_cffi.requests.exceptions import RequestException, code2error
 
 from deepseek_free_api.upstream.answers import Answer, parse_head, received_cookies
+from deepseek_free_api.upstream.bodies import STREAM_END, AnswerTooLarge, StreamBody, WholeBody
 from deepseek_free_api.upstream.handles import Handle, HandlePool
+from deepseek_free_api.upstream.header_lines import AccountHeaders, Extra
 from deepseek_free_api.upstream.transfer import Transfer
-
-STREAM_END = object()  # the last item of a stream's queue when it ended without an error
-# Defaults of ``upstream.max_answer_bytes`` and ``upstream.stream_buffer_bytes`` (settings.py).
-MAX_ANSWER_BYTES = 4 * 1024 * 1024  # DeepSeek's JSON answers are a few KB
-STREAM_BUFFER_BYTES = 64 * 1024
 
 
 class Call(NamedTuple):
-    """What one request sends; a header of value None is one curl must not add."""
+    """What one request sends: the account's persona headers, then the call's own (``extra``)."""
 
     method: str
     url: str
-    headers: dict[str, str | None]
+    lines: AccountHeaders  # the persona's headers for the account, encoded once
+    extra: Extra  # the call's own headers, in order; a value of None is one curl must not add
+    recurring: bool  # whether calls with the same ``extra`` come again (its header list is kept)
     body: bytes | None
     account: str | None  # whose connections and cookies (None: the shared pool, no cookies)
     proxy: str | None
     cookies: tuple[bytes, ...]  # the account's, as curl's cookie engine loads them (upstream.cookies)
 
-
-def header_lines(headers: dict[str, str | None]) -> list[bytes]:
-    """The lines curl_cffi makes of a header dict: None removes a header curl would add."""
-    lines = [
-        (f"{name}:" if value is None else f"{name};" if value == "" else f"{name}: {value}").encode()
-        for name, value in headers.items()
-    ]
-    if not any(line[:7].lower() == b"expect:" for line in lines):
-        lines.append(b"Expect: ")  # never sent (curl_cffi adds the same line)
-    return lines
-
-
-class AnswerTooLarge(Exception):
-    """An answer's body passed the most bytes the call reads; its transfer was cut there."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the answer was larger than {limit} bytes")
-        self.limit = limit
-
-
-class _Whole:
-    """Where a handle's callbacks put a whole answer's header lines and body, at most ``limit`` bytes.
-
-    A body that passes the limit ends the transfer in the write callback, as the bytes arrive:
-    a broken or hostile upstream (or a proxy) sending an endless body is never buffered whole.
-    """
-
-    __slots__ = ("headers", "chunks", "size", "limit")
-
-    def __init__(self, limit: int) -> None:
-        self.headers: list[bytes] = []
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.limit = limit
-
-    def body(self, chunk: bytes) -> int:
-        self.size += len(chunk)
-        if self.size > self.limit:
-            return CURL_WRITEFUNC_ERROR  # libcurl ends the transfer (CURLE_WRITE_ERROR)
-        self.chunks.append(chunk)
-        return len(chunk)
-
-
-class _Flow:
-    """Where a handle's callbacks put a stream's header lines and body, and the stream's pace.
-
-    The chunks go to ``queue`` once per turn of the event loop, joined: libcurl calls the write
-    callback for every HTTP chunk, and DeepSeek (like the simulator) sends each event as one; a
-    reply streamed as fast as the network allows made 12,500 queue items, each one a trip through
-    the reader, where one per read of the socket does.
-
-    Backpressure: once ``bound`` bytes are queued that the reader has not taken (a client that
-    reads slower than DeepSeek sends, or not at all), the write callback pauses the transfer and
-    libcurl keeps the chunk and stops reading the socket, so DeepSeek's bytes wait in the network,
-    not in this process. ``taken`` resumes it once the reader has brought the queue below the bound.
-    """
-
-    __slots__ = ("headers", "chunks", "queue", "first", "queued", "bound", "paused", "handle", "_loop")
-
-    def __init__(self, bound: int) -> None:
-        self.headers: list[bytes] = []
-        self.chunks: list[bytes] = []  # what is not queued yet
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._loop = asyncio.get_running_loop()
-        self.first: asyncio.Future[None] = self._loop.create_future()
-        self.queued = 0  # bytes received and not taken by the reader
-        self.bound = bound
-        self.paused = False
-        self.handle: Handle | None = None  # the handle while this transfer is set on it
-
-    def body(self, chunk: bytes) -> int:
-        if self.queued >= self.bound:
-            self.paused = True
-            return CURL_WRITEFUNC_PAUSE  # given again once resumed (``taken``)
-        if not self.chunks:
-            self._loop.call_soon(self.flush)  # after libcurl's other callbacks of this read
-        self.chunks.append(chunk)
-        self.queued += len(chunk)
-        return len(chunk)
-
-    def flush(self) -> None:
-        """Queue the chunks that came since the last flush, joined."""
-        chunks, self.chunks = self.chunks, []
-        if chunks:
-            self.queue.put_nowait(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-            if not self.first.done():
-                self.first.set_result(None)
-
-    def taken(self, size: int) -> None:
-        """The reader took ``size`` bytes from the queue: resume a paused transfer below the bound."""
-        self.queued -= size
-        if self.paused and self.queued < self.bound:
-            self.paused = False
-            handle = self.handle
-            # Only while the transfer runs: once it ended, its handle may carry another request.
-            if handle is not None and handle.sink is self:
-                # libcurl may hand over the chunk it kept before this returns (``body``), and it
-                # sets its timer to go on reading the socket on the next turn of the loop.
-                lib.curl_easy_pause(handle.curl._curl, CURLPAUSE_CONT)
+    @property
+    def headers(self) -> dict[str, str | None]:
+        """Every header the call sends, in order, as a dict (curl_cffi's ``headers=``)."""
+        return self.lines.merged(self.extra)
 
 
 class StreamAnswer:
@@ -155,7 +58,7 @@ class StreamAnswer:
     Its reader calls ``taken`` with the size of what it took from the queue (the stream's pace).
     """
 
-    def __init__(self, handle: Handle, pool: HandlePool, sink: _Flow, released: asyncio.Event) -> None:
+    def __init__(self, handle: Handle, pool: HandlePool, sink: StreamBody, released: asyncio.Event) -> None:
         self.status_code, self.headers, set_cookies = parse_head(sink.headers)
         self.cookies = received_cookies(set_cookies) if set_cookies else None
         self.queue = sink.queue
@@ -194,7 +97,7 @@ async def fetch(pool: HandlePool, call: Call, timeouts: tuple[float, float], lim
 
     A body of more than ``limit`` bytes ends the transfer as it passes the limit: AnswerTooLarge.
     """
-    sink = _Whole(limit)
+    sink = WholeBody(limit)
     handle, done = await _start(pool, call, sink, timeouts, stream=False)
     try:
         await done
@@ -217,7 +120,7 @@ async def open_stream(
 
     ``bound``: the most bytes received and not yet taken by the reader before the transfer pauses.
     """
-    sink = _Flow(bound)
+    sink = StreamBody(bound)
     released = asyncio.Event()
     handle, done = await _start(pool, call, sink, timeouts, stream=True)
     handle.transfer = transfer
@@ -246,7 +149,7 @@ async def open_stream(
 
 
 async def _start(
-    pool: HandlePool, call: Call, sink: _Whole | _Flow, timeouts: tuple[float, float], *, stream: bool
+    pool: HandlePool, call: Call, sink: WholeBody | StreamBody, timeouts: tuple[float, float], *, stream: bool
 ) -> tuple[Handle, asyncio.Future[None]]:
     """A handle with ``call`` set on it, its transfer started on the multi handle."""
     handle = await pool.take()
@@ -262,7 +165,7 @@ def _prepare(
     handle: Handle,
     pool: HandlePool,
     call: Call,
-    sink: _Whole | _Flow,
+    sink: WholeBody | StreamBody,
     timeouts: tuple[float, float],
     *,
     stream: bool,
@@ -280,14 +183,10 @@ def _prepare(
         _set(curl, CurlOpt.HTTPGET, 1)
     else:
         raise ValueError(f"{call.method} with{'out' if call.body is None else ''} a body is not sent here")
-    old = curl._headers
-    lines = ffi.NULL
-    for line in header_lines(call.headers):
-        lines = lib.curl_slist_append(lines, line)
-    curl._headers = lines
-    _set(curl, CurlOpt.HTTPHEADER, lines)
-    if old != ffi.NULL:
-        lib.curl_slist_free_all(old)
+    lines = call.lines.slist(call.extra, call.recurring)
+    if lines is not handle.lines:
+        _set(curl, CurlOpt.HTTPHEADER, lines)
+        handle.lines = lines  # alive while set on the handle
     _set(curl, CurlOpt.COOKIELIST, b"ALL")  # whatever the last request or answer left
     for cookie in call.cookies:
         _set(curl, CurlOpt.COOKIELIST, cookie)
@@ -312,7 +211,7 @@ def _prepare(
         handle.share = curl._share = share  # alive while the handle uses it
     handle.forget_errors()
     handle.sink = sink
-    if isinstance(sink, _Flow):
+    if isinstance(sink, StreamBody):
         sink.handle = handle
 
 
@@ -341,3 +240,6 @@ def _error(exc: CurlError) -> RequestException:
     """curl_cffi's exception for a failed transfer (``Timeout`` for code 28, ...)."""
     error: type[RequestException] = code2error(exc.code, str(exc))  # type: ignore[arg-type]
     return error(str(exc), exc.code)  # type: ignore[arg-type]
+
+
+__all__ = ["STREAM_END", "AnswerTooLarge", "Call", "StreamAnswer", "fetch", "open_stream"]

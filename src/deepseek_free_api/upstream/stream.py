@@ -17,8 +17,8 @@ from deepseek_free_api.errors import (
     UpstreamTimeoutError,
     UpstreamUnreachableError,
 )
+from deepseek_free_api.upstream.bodies import MAX_ANSWER_BYTES, AnswerTooLarge
 from deepseek_free_api.upstream.classifier import classify_http
-from deepseek_free_api.upstream.exchange import MAX_ANSWER_BYTES, AnswerTooLarge
 
 log = logging.getLogger("deepseek_free_api.upstream.client")
 
