@@ -103,6 +103,11 @@ class UpstreamSettings:
     connect_timeout_s: float = field(default=10.0, metadata=_min(0.1))
     request_timeout_s: float = field(default=30.0, metadata=_min(0.1))
     stream_idle_timeout_s: float = field(default=120.0, metadata=_min(0.1))
+    # The most of a non-streamed answer read (JSON calls: login, session, PoW, uploads): past it the
+    # transfer is cut as the bytes arrive. A stream pauses its transfer while more than
+    # stream_buffer_bytes wait for a slow client.
+    max_answer_bytes: int = field(default=4 * 1024 * 1024, metadata=_min(64 * 1024))
+    stream_buffer_bytes: int = field(default=64 * 1024, metadata=_min(1024))
     # The longest a generation may run (assumed): an account whose stop_stream failed stays parked so long.
     generation_max_s: float = field(default=600.0, metadata=_min(1))
     # The drift canary: each server account checked once per interval, spread over it (0: off).

@@ -163,6 +163,9 @@ class Replayed:
     def __init__(self, chunks: list[bytes]) -> None:
         self.queue = Ready(chunks)
 
+    def taken(self, size: int) -> None:
+        pass  # nothing to pace: every chunk is there already
+
     async def aclose(self) -> None:
         pass
 

@@ -77,8 +77,11 @@ class _Streamed:
         self.cookies = response.cookies
         self.queue = response.queue
 
-    async def acontent(self) -> bytes:
-        return bytes(await self._response.acontent())
+    async def acontent(self, limit: int) -> bytes:
+        return bytes(await self._response.acontent())  # curl_cffi reads it whole: no limit
+
+    def taken(self, size: int) -> None:
+        pass  # curl_cffi's queue has no bound: nothing to resume
 
     async def aclose(self) -> None:
         await self._transfer.end(self._response)

@@ -36,6 +36,26 @@ _BIZ = {
 }
 
 
+# The head of an event stream answer sent in HTTP chunks, as DeepSeek sends it.
+STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """One request's head and body (its Content-Length's worth), for the raw servers of the tests."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    return head + await reader.readexactly(length)
+
+
 @dataclass
 class Seen:
     """One request as the listener read it."""

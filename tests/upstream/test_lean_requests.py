@@ -23,6 +23,7 @@ from deepseek_free_api.errors import UpstreamTimeoutError, UpstreamUnreachableEr
 from deepseek_free_api.upstream import wire
 from deepseek_free_api.upstream.client import DeepSeekClient
 from deepseek_free_api.upstream.handles import HandlePool
+from deepseek_free_api.upstream.header_lines import HeaderCache
 from deepseek_free_api.upstream.persona import Locality, Persona
 from deepseek_free_api.upstream.wire import CompletionParams, FileUpload, Identity
 
@@ -93,6 +94,21 @@ def test_the_calls_of_turns_for_several_accounts_on_one_handle_are_the_sessions(
         assert (await client.fetch_files(BETA, ["file-1", "file 2,3"]))[0].status == "SUCCESS"
 
     same_bytes(calls, 4 * 3 + 2 + 1 + 2)
+
+
+def test_header_lists_kept_per_account_stay_right_when_accounts_are_forgotten() -> None:
+    """With room for one account's encoded headers, alternating accounts on one handle forget and
+    encode them again each time (a forgotten list still set on the handle lives on until replaced):
+    every call still sends the session's bytes."""
+
+    async def calls(client: DeepSeekClient, listener: Listener) -> None:
+        client._lines = HeaderCache(client.persona, client.base_url, limit=1)
+        for identity in (ALPHA, BETA, ALPHA, BETA):
+            await client.create_session(identity)
+            await client.create_pow_challenge(identity, COMPLETION)
+        await turn(client, ALPHA)
+
+    same_bytes(calls, 8 + 4)
 
 
 def test_a_proxied_accounts_handle_then_serves_a_direct_one_directly() -> None:

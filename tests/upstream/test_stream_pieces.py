@@ -17,6 +17,8 @@ from deepseek_free_api.upstream.persona import Persona
 from deepseek_free_api.upstream.stream import GATHER_S, UpstreamStream
 from deepseek_free_api.upstream.wire import Identity
 
+from .listener import STREAM_HEAD, read_request
+
 ALPHA = Identity(token="tok-alpha", device_id="device-alpha")
 EVENT = b'data: {"p":"response/fragments/-1/content","o":"APPEND","v":"word "}\n\n'
 
@@ -30,15 +32,8 @@ async def serve(rest: int, spacing_s: float | None) -> asyncio.Server:
     (``spacing_s`` None) or one every ``spacing_s``."""
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")
-        )
-        await reader.readexactly(length)
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n" + chunk(EVENT)
-        )
+        await read_request(reader)
+        writer.write(STREAM_HEAD + chunk(EVENT))
         await writer.drain()
         await asyncio.sleep(0.05)
         if spacing_s is None:

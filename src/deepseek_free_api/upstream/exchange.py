@@ -6,6 +6,9 @@ and the account's connection pool. Everything a previous request may have left o
 set again, so a handle reused for another account or another kind of call sends what a fresh
 one sends (tests/upstream/test_lean_requests.py compares the bytes with curl_cffi's session).
 
+Where the body goes, and its bounds, is ``upstream.bodies``: a whole answer up to a limit, a
+stream's queue up to a bound past which the transfer pauses.
+
 The answer reads what the client uses (``upstream.answers``: status, headers, body, cookies set).
 Failures raise curl_cffi's exception types (``Timeout``, ``RequestException``...), which
 ``upstream.stream.network_error`` puts in our words.
@@ -24,88 +27,58 @@ from curl_cffi.curl import Curl
 from curl_cffi.requests.exceptions import RequestException, code2error
 
 from deepseek_free_api.upstream.answers import Answer, parse_head, received_cookies
+from deepseek_free_api.upstream.bodies import STREAM_END, AnswerTooLarge, StreamBody, WholeBody
 from deepseek_free_api.upstream.handles import Handle, HandlePool
+from deepseek_free_api.upstream.header_lines import AccountHeaders, Extra
 from deepseek_free_api.upstream.transfer import Transfer
-
-STREAM_END = object()  # the last item of a stream's queue when it ended without an error
 
 
 class Call(NamedTuple):
-    """What one request sends; a header of value None is one curl must not add."""
+    """What one request sends: the account's persona headers, then the call's own (``extra``)."""
 
     method: str
     url: str
-    headers: dict[str, str | None]
+    lines: AccountHeaders  # the persona's headers for the account, encoded once
+    extra: Extra  # the call's own headers, in order; a value of None is one curl must not add
+    recurring: bool  # whether calls with the same ``extra`` come again (its header list is kept)
     body: bytes | None
     account: str | None  # whose connections and cookies (None: the shared pool, no cookies)
     proxy: str | None
     cookies: tuple[bytes, ...]  # the account's, as curl's cookie engine loads them (upstream.cookies)
 
-
-def header_lines(headers: dict[str, str | None]) -> list[bytes]:
-    """The lines curl_cffi makes of a header dict: None removes a header curl would add."""
-    lines = [
-        (f"{name}:" if value is None else f"{name};" if value == "" else f"{name}: {value}").encode()
-        for name, value in headers.items()
-    ]
-    if not any(line[:7].lower() == b"expect:" for line in lines):
-        lines.append(b"Expect: ")  # never sent (curl_cffi adds the same line)
-    return lines
-
-
-class _Sink:
-    """Where a handle's callbacks put one request's header lines and body.
-
-    A stream's chunks go to ``queue`` once per turn of the event loop, joined: libcurl calls the
-    write callback for every HTTP chunk, and DeepSeek (like the simulator) sends each event as
-    one; a reply streamed as fast as the network allows made 12,500 queue items, each one a trip
-    through the reader, where one per read of the socket does.
-    """
-
-    __slots__ = ("headers", "chunks", "queue", "first", "_loop")
-
-    def __init__(self, stream: bool) -> None:
-        self.headers: list[bytes] = []
-        self.chunks: list[bytes] = []  # the whole body; for a stream, what is not queued yet
-        self.queue: asyncio.Queue[Any] | None = asyncio.Queue() if stream else None
-        self.first: asyncio.Future[None] | None = None
-        if stream:
-            self._loop = asyncio.get_running_loop()
-            self.first = self._loop.create_future()
-
-    def body(self, chunk: bytes) -> int:
-        if self.queue is not None and not self.chunks:
-            self._loop.call_soon(self.flush)  # after libcurl's other callbacks of this read
-        self.chunks.append(chunk)
-        return len(chunk)
-
-    def flush(self) -> None:
-        """Queue the chunks that came since the last flush, joined (a stream's)."""
-        chunks, self.chunks = self.chunks, []
-        if chunks and self.queue is not None:
-            self.queue.put_nowait(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-            if self.first is not None and not self.first.done():
-                self.first.set_result(None)
+    @property
+    def headers(self) -> dict[str, str | None]:
+        """Every header the call sends, in order, as a dict (curl_cffi's ``headers=``)."""
+        return self.lines.merged(self.extra)
 
 
 class StreamAnswer:
-    """A streamed answer whose headers came: ``queue`` gets the chunks, then STREAM_END or an error."""
+    """A streamed answer whose headers came: ``queue`` gets the chunks, then STREAM_END or an error.
 
-    def __init__(self, handle: Handle, pool: HandlePool, sink: _Sink, released: asyncio.Event) -> None:
+    Its reader calls ``taken`` with the size of what it took from the queue (the stream's pace).
+    """
+
+    def __init__(self, handle: Handle, pool: HandlePool, sink: StreamBody, released: asyncio.Event) -> None:
         self.status_code, self.headers, set_cookies = parse_head(sink.headers)
         self.cookies = received_cookies(set_cookies) if set_cookies else None
-        assert sink.queue is not None
         self.queue = sink.queue
+        self.taken = sink.taken
         self._curl = handle.curl
         self._pool = pool
         self._released = released
 
-    async def acontent(self) -> bytes:
-        """The rest of the body (for an answer that is not an event stream)."""
+    async def acontent(self, limit: int) -> bytes:
+        """The rest of the body (for an answer that is not an event stream), at most ``limit`` bytes."""
         chunks: list[bytes] = []
+        size = 0
         while True:
             item = await self.queue.get()
             if isinstance(item, bytes):
+                self.taken(len(item))
+                size += len(item)
+                if size > limit:
+                    await self.aclose()
+                    raise AnswerTooLarge(limit)
                 chunks.append(item)
             elif item is STREAM_END:
                 return b"".join(chunks)
@@ -119,14 +92,19 @@ class StreamAnswer:
             await self._released.wait()
 
 
-async def fetch(pool: HandlePool, call: Call, timeouts: tuple[float, float]) -> Answer:
-    """Send ``call`` and read its whole answer; ``timeouts``: connect, then the rest of the call."""
-    sink = _Sink(stream=False)
+async def fetch(pool: HandlePool, call: Call, timeouts: tuple[float, float], limit: int) -> Answer:
+    """Send ``call`` and read its whole answer; ``timeouts``: connect, then the rest of the call.
+
+    A body of more than ``limit`` bytes ends the transfer as it passes the limit: AnswerTooLarge.
+    """
+    sink = WholeBody(limit)
     handle, done = await _start(pool, call, sink, timeouts, stream=False)
     try:
         await done
         status, headers, set_cookies = parse_head(sink.headers)
     except CurlError as exc:
+        if sink.size > limit:
+            raise AnswerTooLarge(limit) from exc
         raise _error(exc) from exc
     finally:
         if not done.done() or done.cancelled():  # our caller was cancelled: end the transfer
@@ -136,10 +114,13 @@ async def fetch(pool: HandlePool, call: Call, timeouts: tuple[float, float]) -> 
 
 
 async def open_stream(
-    pool: HandlePool, call: Call, timeouts: tuple[float, float], transfer: Transfer
+    pool: HandlePool, call: Call, timeouts: tuple[float, float], transfer: Transfer, bound: int
 ) -> StreamAnswer:
-    """Send ``call`` and return once the first body bytes came; ``transfer`` can abort it from now on."""
-    sink = _Sink(stream=True)
+    """Send ``call`` and return once the first body bytes came; ``transfer`` can abort it from now on.
+
+    ``bound``: the most bytes received and not yet taken by the reader before the transfer pauses.
+    """
+    sink = StreamBody(bound)
     released = asyncio.Event()
     handle, done = await _start(pool, call, sink, timeouts, stream=True)
     handle.transfer = transfer
@@ -147,7 +128,6 @@ async def open_stream(
 
     def ended(future: asyncio.Future[None]) -> None:
         queue, first = sink.queue, sink.first
-        assert queue is not None and first is not None
         sink.flush()  # what came last goes before the end
         if not future.cancelled() and (exc := future.exception()) is not None:
             queue.put_nowait(_error(exc) if isinstance(exc, CurlError) else RequestException(str(exc)))
@@ -158,7 +138,6 @@ async def open_stream(
         released.set()
 
     done.add_done_callback(ended)
-    assert sink.first is not None and sink.queue is not None
     try:
         await sink.first
     except BaseException:
@@ -170,7 +149,7 @@ async def open_stream(
 
 
 async def _start(
-    pool: HandlePool, call: Call, sink: _Sink, timeouts: tuple[float, float], *, stream: bool
+    pool: HandlePool, call: Call, sink: WholeBody | StreamBody, timeouts: tuple[float, float], *, stream: bool
 ) -> tuple[Handle, asyncio.Future[None]]:
     """A handle with ``call`` set on it, its transfer started on the multi handle."""
     handle = await pool.take()
@@ -183,7 +162,13 @@ async def _start(
 
 
 def _prepare(
-    handle: Handle, pool: HandlePool, call: Call, sink: _Sink, timeouts: tuple[float, float], *, stream: bool
+    handle: Handle,
+    pool: HandlePool,
+    call: Call,
+    sink: WholeBody | StreamBody,
+    timeouts: tuple[float, float],
+    *,
+    stream: bool,
 ) -> None:
     curl = handle.curl
     _set(curl, CurlOpt.URL, call.url.encode())
@@ -198,14 +183,10 @@ def _prepare(
         _set(curl, CurlOpt.HTTPGET, 1)
     else:
         raise ValueError(f"{call.method} with{'out' if call.body is None else ''} a body is not sent here")
-    old = curl._headers
-    lines = ffi.NULL
-    for line in header_lines(call.headers):
-        lines = lib.curl_slist_append(lines, line)
-    curl._headers = lines
-    _set(curl, CurlOpt.HTTPHEADER, lines)
-    if old != ffi.NULL:
-        lib.curl_slist_free_all(old)
+    lines = call.lines.slist(call.extra, call.recurring)
+    if lines is not handle.lines:
+        _set(curl, CurlOpt.HTTPHEADER, lines)
+        handle.lines = lines  # alive while set on the handle
     _set(curl, CurlOpt.COOKIELIST, b"ALL")  # whatever the last request or answer left
     for cookie in call.cookies:
         _set(curl, CurlOpt.COOKIELIST, cookie)
@@ -230,6 +211,8 @@ def _prepare(
         handle.share = curl._share = share  # alive while the handle uses it
     handle.forget_errors()
     handle.sink = sink
+    if isinstance(sink, StreamBody):
+        sink.handle = handle
 
 
 def _set_proxy(handle: Handle, url: str, proxy: str | None) -> None:
@@ -257,3 +240,6 @@ def _error(exc: CurlError) -> RequestException:
     """curl_cffi's exception for a failed transfer (``Timeout`` for code 28, ...)."""
     error: type[RequestException] = code2error(exc.code, str(exc))  # type: ignore[arg-type]
     return error(str(exc), exc.code)  # type: ignore[arg-type]
+
+
+__all__ = ["STREAM_END", "AnswerTooLarge", "Call", "StreamAnswer", "fetch", "open_stream"]

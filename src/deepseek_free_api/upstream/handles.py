@@ -66,7 +66,7 @@ class AccountShares:
 class Handle:
     """One curl handle, set up for the persona, and what its last request left set on it."""
 
-    __slots__ = ("curl", "share", "proxy", "timeouts", "sink", "transfer", "_contexts")
+    __slots__ = ("curl", "share", "proxy", "timeouts", "lines", "sink", "transfer", "_contexts")
 
     def __init__(self, impersonate: str, http_version: str | None) -> None:
         self.curl = curl = Curl(cacert=DEFAULT_CACERT)
@@ -101,6 +101,7 @@ class Handle:
         self.share: CurlShare | None = None
         self.proxy: str | None = None
         self.timeouts: tuple[int, int, int] = (-1, -1, -1)  # connect ms, total ms, low-speed time s
+        self.lines: Any = None  # the header list set (upstream.header_lines), kept alive while set
         self.sink: Any = None  # the request's: .body(bytes) -> int, .headers (a list of lines)
         self.transfer: Transfer | None = None
 

@@ -17,6 +17,7 @@ from deepseek_free_api.errors import (
     UpstreamTimeoutError,
     UpstreamUnreachableError,
 )
+from deepseek_free_api.upstream.bodies import MAX_ANSWER_BYTES, AnswerTooLarge
 from deepseek_free_api.upstream.classifier import classify_http
 
 log = logging.getLogger("deepseek_free_api.upstream.client")
@@ -32,9 +33,13 @@ class UpstreamStream:
     ends the transfer however far it got; the owner calls it on every exit.
 
     Iterating yields what has arrived, joined: when several network reads are already queued they
-    come out as one chunk, so the decoder and the renderer work in batches under load. The idle
-    timeout is the project's own: no byte for ``idle_timeout_s`` ends the stream with
-    UpstreamTimeoutError (curl's low-speed limit, connect + idle, stays as a backstop).
+    come out as one chunk, so the decoder and the renderer work in batches under load. What the
+    reader takes is told to the answer (``taken``): a reader that falls behind (its client reads
+    slowly) pauses the transfer at ``upstream.stream_buffer_bytes``, and it goes on once the reader
+    catches up. The idle timeout is the project's own: no byte for ``idle_timeout_s`` ends the
+    stream with UpstreamTimeoutError; bytes waiting for the reader count as heard, so a slow client
+    never trips it (neither does curl's low-speed limit, connect + idle, the backstop: libcurl
+    leaves paused transfers out of it). ``server.request_timeout_s`` still caps the whole request.
     """
 
     def __init__(
@@ -44,8 +49,10 @@ class UpstreamStream:
         *,
         abort: Callable[[], None] = lambda: None,
         idle_timeout_s: float | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self._send = send
+        self._max_answer = max_answer_bytes
         self._abort = abort
         self.path = path
         self.idle_timeout_s = idle_timeout_s
@@ -73,7 +80,9 @@ class UpstreamStream:
         self.refused = True
         status, path = response.status_code, self.path
         try:
-            content = await response.acontent()
+            content = await response.acontent(self._max_answer)
+        except AnswerTooLarge as exc:
+            raise too_large(exc, path) from exc
         except RequestException as exc:
             raise UpstreamServerError(
                 f"could not read DeepSeek's HTTP {status} answer to {path}: {network_reason(exc, path)}"
@@ -123,6 +132,7 @@ class UpstreamStream:
                     item = queue.get_nowait()
                 if pieces:
                     taken = loop.time()
+                    self._response.taken(sum(map(len, pieces)))  # the transfer goes on if it waited
                     yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
                 if item is None:
                     continue
@@ -245,6 +255,14 @@ _UNREACHABLE = frozenset(
         CurlECode.SSL_CERTPROBLEM,
     }
 )
+
+
+def too_large(exc: AnswerTooLarge, path: str) -> UpstreamProtocolError:
+    """The error an answer cut at ``upstream.max_answer_bytes`` is."""
+    return UpstreamProtocolError(
+        f"DeepSeek's answer to {path} was larger than {exc.limit} bytes"
+        " (upstream.max_answer_bytes); it was cut off"
+    )
 
 
 def network_error(exc: RequestException, where: str, host: str) -> UpstreamError:

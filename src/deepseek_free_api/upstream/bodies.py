@@ -1,0 +1,112 @@
+"""Where a transfer's body goes (a handle's write callback), and the bounds on what is held.
+
+Neither an upstream nor a client can make the server buffer without end: a whole answer is read
+up to a limit (``upstream.max_answer_bytes``), and a stream's bytes not yet taken by its reader
+up to a bound (``upstream.stream_buffer_bytes``), past which the transfer pauses until the
+reader catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from curl_cffi._wrapper import lib
+from curl_cffi.curl import CURL_WRITEFUNC_ERROR, CURL_WRITEFUNC_PAUSE, CURLPAUSE_CONT
+
+if TYPE_CHECKING:
+    from deepseek_free_api.upstream.handles import Handle
+
+STREAM_END = object()  # the last item of a stream's queue when it ended without an error
+# Defaults of ``upstream.max_answer_bytes`` and ``upstream.stream_buffer_bytes`` (settings.py).
+MAX_ANSWER_BYTES = 4 * 1024 * 1024  # DeepSeek's JSON answers are a few KB
+STREAM_BUFFER_BYTES = 64 * 1024
+
+
+class AnswerTooLarge(Exception):
+    """An answer's body passed the most bytes the call reads; its transfer was cut there."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the answer was larger than {limit} bytes")
+        self.limit = limit
+
+
+class WholeBody:
+    """Where a handle's callbacks put a whole answer's header lines and body, at most ``limit`` bytes.
+
+    A body that passes the limit ends the transfer in the write callback, as the bytes arrive:
+    a broken or hostile upstream (or a proxy) sending an endless body is never buffered whole.
+    """
+
+    __slots__ = ("headers", "chunks", "size", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.headers: list[bytes] = []
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.limit = limit
+
+    def body(self, chunk: bytes) -> int:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            return CURL_WRITEFUNC_ERROR  # libcurl ends the transfer (CURLE_WRITE_ERROR)
+        self.chunks.append(chunk)
+        return len(chunk)
+
+
+class StreamBody:
+    """Where a handle's callbacks put a stream's header lines and body, and the stream's pace.
+
+    The chunks go to ``queue`` once per turn of the event loop, joined: libcurl calls the write
+    callback for every HTTP chunk, and DeepSeek (like the simulator) sends each event as one; a
+    reply streamed as fast as the network allows made 12,500 queue items, each one a trip through
+    the reader, where one per read of the socket does.
+
+    Backpressure: once ``bound`` bytes are queued that the reader has not taken (a client that
+    reads slower than DeepSeek sends, or not at all), the write callback pauses the transfer and
+    libcurl keeps the chunk and stops reading the socket, so DeepSeek's bytes wait in the network,
+    not in this process. ``taken`` resumes it once the reader has brought the queue below the bound.
+    """
+
+    __slots__ = ("headers", "chunks", "queue", "first", "queued", "bound", "paused", "handle", "_loop")
+
+    def __init__(self, bound: int) -> None:
+        self.headers: list[bytes] = []
+        self.chunks: list[bytes] = []  # what is not queued yet
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self.first: asyncio.Future[None] = self._loop.create_future()
+        self.queued = 0  # bytes received and not taken by the reader
+        self.bound = bound
+        self.paused = False
+        self.handle: Handle | None = None  # the handle while this transfer is set on it
+
+    def body(self, chunk: bytes) -> int:
+        if self.queued >= self.bound:
+            self.paused = True
+            return CURL_WRITEFUNC_PAUSE  # given again once resumed (``taken``)
+        if not self.chunks:
+            self._loop.call_soon(self.flush)  # after libcurl's other callbacks of this read
+        self.chunks.append(chunk)
+        self.queued += len(chunk)
+        return len(chunk)
+
+    def flush(self) -> None:
+        """Queue the chunks that came since the last flush, joined."""
+        chunks, self.chunks = self.chunks, []
+        if chunks:
+            self.queue.put_nowait(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            if not self.first.done():
+                self.first.set_result(None)
+
+    def taken(self, size: int) -> None:
+        """The reader took ``size`` bytes from the queue: resume a paused transfer below the bound."""
+        self.queued -= size
+        if self.paused and self.queued < self.bound:
+            self.paused = False
+            handle = self.handle
+            # Only while the transfer runs: once it ended, its handle may carry another request.
+            if handle is not None and handle.sink is self:
+                # libcurl may hand over the chunk it kept before this returns (``body``), and it
+                # sets its timer to go on reading the socket on the next turn of the loop.
+                lib.curl_easy_pause(handle.curl._curl, CURLPAUSE_CONT)
