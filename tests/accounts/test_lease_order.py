@@ -110,8 +110,8 @@ def test_the_kept_order_is_always_the_order_a_full_ranking_gives(
     initial: list[str], operations: list[tuple[Any, ...]]
 ) -> None:
     """After every change, a pass offers the free server accounts in exactly ``rank``'s order
-    (idle longest first, the pool's own order among equals), names the same candidates, and sees
-    the same account due for a re-check."""
+    (idle longest first, the pool's own order among equals), names the same candidates, sees the
+    same account due for a re-check, and wakes the queue when the first pause ends."""
     clock = FakeClock()
     registry = AccountRegistry(can_log_in=False, max_caller_accounts=100, device_salt="")
     for account_id in initial:
@@ -130,6 +130,14 @@ def test_the_kept_order_is_always_the_order_a_full_ranking_gives(
                 assert ids == [s.account.id for s in expected], (step, waiter)
                 assert got.probation == any(map(on_probation, expected)), (step, operation)
                 assert got.candidates() == candidates
+            ends = [
+                until
+                for s in registry._slots.values()
+                if s.account.source == "server"
+                and not s.health.busy
+                and clock() < (until := s.health.blocked_until()) < math.inf
+            ]
+            assert registry._ready.next_end(clock()) == min(ends, default=None), step
     finally:
         loop.close()
 

@@ -357,11 +357,14 @@ class LeaseQueue(SharedAccounts):
         # any event; wake the queue then.
         if not self._waiters:
             return
+        callers = (self._slots[account_id] for account_id in self._callers)  # the server's: kept in order
         pending = [
             until
-            for s in self._slots.values()
+            for s in callers
             if not s.health.busy and now < (until := s.health.blocked_until()) < math.inf
         ]
+        if (server := self._ready.next_end(now)) is not None:
+            pending.append(server)
         if pending:
             due = min(pending)
             self._waiters.wake_in(due - now, due)

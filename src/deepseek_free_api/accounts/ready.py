@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from bisect import bisect_left, insort
 from collections.abc import Collection, Iterator
 from functools import partial
@@ -96,6 +97,14 @@ class ReadyAccounts:
             s.health.holder is None and s.health.blocked_until() <= now and s.account.id not in exclude
             for s in self._probation
         )
+
+    def next_end(self, now: float) -> float | None:
+        """When the first pause of a free server account ends after ``now`` (None: none ends by itself)."""
+        self.refresh(now)
+        due = self._due
+        while due and self._paused.get(due[0][2]) is not due[0]:
+            heapq.heappop(due)  # stale: that account moved since
+        return due[0][0] if due and due[0][0] < math.inf else None
 
     def _place(self, slot: Slot, now: float) -> None:
         self._take_out(slot)
