@@ -7,6 +7,8 @@ Two figures per pool size, each the process's CPU time per operation:
   changes them (no store call). This is the part that ranked every account on each pass.
 - ``turn``: ``AccountPool.acquire`` and ``release`` on a SQLite store (``open_stores``), as one
   request at a time does; the store's own calls included.
+- ``burst``: as many requests as accounts arrive at once and each gets one (memory store), per
+  lease: the passes that run while others still wait.
 
 With ``--compare NAME=SRC`` the same figures are taken from another source tree (for example the
 base commit's, from ``git archive BASE src | tar -x -C /tmp/base``) in interleaved rounds, each
@@ -86,10 +88,28 @@ async def turns(count: int, repeat: int) -> float:
             await stores.aclose()
 
 
+async def burst(count: int) -> float:
+    """CPU seconds per lease when ``count`` requests arrive at once for ``count`` accounts and hold
+    them until all have one (memory store: the pool's own work)."""
+    from deepseek_free_api.accounts import AccountPool
+
+    pool = AccountPool(_accounts(count), max_waiters=count, wait_timeout_s=60)
+    async with pool:
+        start = time.process_time()
+        leases = await asyncio.gather(*(pool.acquire() for _ in range(count)))
+        for lease in leases:
+            await pool.release(lease)
+        return (time.process_time() - start) / count
+
+
 def child(sizes: list[int], repeat: int) -> None:
     """Measure in this process (its ``sys.path`` already points at the tree) and print JSON."""
     figures = {
-        str(count): {"pass": passes(count, repeat * 5), "turn": asyncio.run(turns(count, repeat))}
+        str(count): {
+            "pass": passes(count, repeat * 5),
+            "turn": asyncio.run(turns(count, repeat)),
+            "burst": asyncio.run(burst(count)),
+        }
         for count in sizes
     }
     print(json.dumps(figures))
@@ -123,14 +143,14 @@ def main() -> None:
     print(f"{args.rounds} rounds, {args.turns} turns each; CPU per operation, median (min..max)")
     print(machine_load())
     for size in sizes:
-        for kind in ("pass", "turn"):
+        for kind in ("pass", "turn", "burst"):
             cells = []
             for name, rounds in figures.items():
                 values = [r[str(size)][kind] * 1000 for r in rounds]
                 cells.append(
                     f"{name} {statistics.median(values):.4f} ms ({min(values):.4f}..{max(values):.4f})"
                 )
-            print(f"  {size:>5} accounts  {kind:<4}  " + "   ".join(cells))
+            print(f"  {size:>5} accounts  {kind:<5}  " + "   ".join(cells))
 
 
 if __name__ == "__main__":
