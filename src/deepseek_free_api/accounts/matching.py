@@ -148,6 +148,7 @@ class Rankings:
         self._slots = slots
         self.now = now
         self._ready = ready
+        self._refreshed = False
         self._kinds: dict[tuple[object, ...], Ranked] = {}
 
     def of(self, waiter: Waiter) -> Ranked:
@@ -161,7 +162,9 @@ class Rankings:
     def _ranked(self, waiter: Waiter) -> Ranked:
         ready, now = self._ready, self.now
         if ready is not None and waiter.candidates is None and not waiter.require:
-            ready.refresh(now)
+            if not self._refreshed:  # once per pass: an order being read must not change under it
+                ready.refresh(now)
+                self._refreshed = True
             # With an account due for a re-check among them (rare), each waiter needs the whole list.
             if not ready.probation(now, waiter.exclude):
                 return Ranked(waiter, self._slots, Ranking(self._in_order(waiter, ready)), False)
