@@ -15,7 +15,8 @@ import logging
 import math
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ..errors import (
@@ -108,6 +109,24 @@ class Parked:
         return f"{'re-checked in' if self.recheck else 'for another'} {self.seconds:.0f} s"
 
 
+# The fields an account's place in the lease order depends on: whether it is free (held, paused,
+# parked) and how it ranks (``matching.rank``).
+ORDERED_BY = frozenset(
+    {
+        "holder",
+        "ready_at",
+        "idle_since",
+        "quota_until",
+        "cooldown_until",
+        "muted_until",
+        "invalid_reason",
+        "invalid_until",
+        "elsewhere",
+        "last_lease_seq",
+    }
+)
+
+
 @dataclass
 class AccountHealth:
     """Lease and error state of one account."""
@@ -133,6 +152,17 @@ class AccountHealth:
     condition: Condition = Condition.HEALTHY
     transitions: deque[Transition] = field(default_factory=lambda: deque(maxlen=TRANSITIONS_KEPT))
     throttle_streak: int = 0  # throttles in a row, for the backoff
+    # Told when a field in ``ORDERED_BY`` changes: the pool's order of free accounts (``accounts.ready``).
+    on_change: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # One place sees every change the lease order depends on, wherever it is made: an order
+        # kept by calls at each change would miss the next one added, and offer an account late.
+        if name in ORDERED_BY and self.on_change is not None and getattr(self, name) != value:
+            object.__setattr__(self, name, value)
+            self.on_change()
+        else:
+            object.__setattr__(self, name, value)
 
     @property
     def last_transition(self) -> Transition | None:
@@ -220,7 +250,8 @@ class AccountHealth:
     def extend(self, expires_at: float) -> None:
         """The holder is still at work: move its lease's expiry."""
         if self.holder is not None:
-            self.holder = replace(self.holder, expires_at=expires_at)
+            holder = self.holder
+            self.holder = LeaseRecord(holder.owner, holder.fence, holder.acquired_at, expires_at)
 
     def end(self, now: float, min_interval_s: float) -> float:
         """A lease ends; returns how long it was held."""

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import CapacityError, InvalidTokenError, NoUsableAccountError, ServiceError, UpstreamError
 from .account import Account
 from .health import AccountHealth, Parked
 from .lease import Lease
+
+if TYPE_CHECKING:
+    from .ready import ReadyAccounts
 
 
 @dataclass(eq=False)
@@ -40,7 +44,10 @@ class Waiter:
 
 def candidates_for(waiter: Waiter, slots: Mapping[str, Slot]) -> list[Slot]:
     """The accounts this waiter may use, whatever their state."""
-    if waiter.candidates is None:
+    if waiter.candidates is None and waiter.require:  # the one server account asked for, if it is one
+        slot = slots.get(waiter.prefer) if waiter.prefer is not None else None
+        pool = [] if slot is None or slot.account.source != "server" else [slot]
+    elif waiter.candidates is None:
         pool = [s for s in slots.values() if s.account.source == "server"]
     else:
         pool = [s for i in waiter.candidates if (s := slots.get(i)) is not None]
@@ -76,14 +83,55 @@ def rank(waiter: Waiter, candidates: list[Slot], now: float) -> list[Slot]:
 ASKED = 16
 
 
+class Ranking:
+    """Accounts best first, taken from their source only as far as a pass reads them.
+
+    A pass asks the store for a waiter's first few choices: with 1,000 free accounts it reads a
+    handful of them, so the rest are never looked at.
+    """
+
+    def __init__(self, source: Iterable[Slot]) -> None:
+        self._taken: list[Slot] = source if isinstance(source, list) else []
+        self._rest: Iterator[Slot] | None = None if isinstance(source, list) else iter(source)
+
+    def at(self, index: int) -> Slot | None:
+        """The account at ``index`` (0 = the best), or None past the last."""
+        taken = self._taken
+        while index >= len(taken):
+            slot = None if self._rest is None else next(self._rest, None)
+            if slot is None:
+                self._rest = None
+                return None
+            taken.append(slot)
+        return taken[index]
+
+    def all(self) -> list[Slot]:
+        """Every account, best first."""
+        if self._rest is not None:
+            self._taken.extend(self._rest)
+            self._rest = None
+        return self._taken
+
+    def __bool__(self) -> bool:
+        return self.at(0) is not None
+
+
 @dataclass(eq=False)
 class Ranked:
     """One pass's ranking for the waiters that want the same accounts (``Rankings``)."""
 
-    candidates: list[Slot]
-    ranked: list[Slot]
+    waiter: Waiter  # the first waiter of this kind
+    slots: Mapping[str, Slot]
+    ranked: Ranking
     probation: bool  # an account due for a re-check is among them: ``one_probe`` per waiter
     cursor: int = 0  # where the next waiter's first choice may be: those before are chosen or refused
+    known: list[Slot] | None = field(default=None, repr=False)
+
+    def candidates(self) -> list[Slot]:
+        """The accounts these waiters may use, whatever their state (worked out when first needed)."""
+        if self.known is None:
+            self.known = candidates_for(self.waiter, self.slots)
+        return self.known
 
 
 class Rankings:
@@ -92,12 +140,15 @@ class Rankings:
     Nearly every waiter wants any server account: with 1,000 accounts and 1,000 waiters, ranking
     for each of them (0.55 ms each) took over half a second of the event loop in one burst. The
     waiters of one kind then take their first choices in ranking order, each from where the last
-    one stopped.
+    one stopped. For those that may take any server account, the order comes from ``ready`` (kept
+    sorted as accounts change) instead of sorting every account on each pass.
     """
 
-    def __init__(self, slots: Mapping[str, Slot], now: float) -> None:
+    def __init__(self, slots: Mapping[str, Slot], now: float, ready: ReadyAccounts | None = None) -> None:
         self._slots = slots
         self.now = now
+        self._ready = ready
+        self._refreshed = False
         self._kinds: dict[tuple[object, ...], Ranked] = {}
 
     def of(self, waiter: Waiter) -> Ranked:
@@ -105,28 +156,56 @@ class Rankings:
         kind = (waiter.candidates, waiter.prefer, waiter.require, waiter.exclude)
         entry = self._kinds.get(kind)
         if entry is None:
-            candidates = candidates_for(waiter, self._slots)
-            ranked = rank(waiter, candidates, self.now)
-            entry = self._kinds[kind] = Ranked(candidates, ranked, any(on_probation(s) for s in ranked))
+            entry = self._kinds[kind] = self._ranked(waiter)
         return entry
+
+    def _ranked(self, waiter: Waiter) -> Ranked:
+        ready, now = self._ready, self.now
+        if ready is not None and waiter.candidates is None and not waiter.require:
+            if not self._refreshed:  # once per pass: an order being read must not change under it
+                ready.refresh(now)
+                self._refreshed = True
+            # With an account due for a re-check among them (rare), each waiter needs the whole list.
+            if not ready.probation(now, waiter.exclude):
+                return Ranked(waiter, self._slots, Ranking(self._in_order(waiter, ready)), False)
+        candidates = candidates_for(waiter, self._slots)
+        ranked = rank(waiter, candidates, now)
+        return Ranked(waiter, self._slots, Ranking(ranked), any(map(on_probation, ranked)), known=candidates)
+
+    def _in_order(self, waiter: Waiter, ready: ReadyAccounts) -> Iterator[Slot]:
+        """``rank``'s order for a waiter that may take any server account: the preferred one first."""
+        first = None if waiter.prefer is None else self._slots.get(waiter.prefer)
+        if first is not None and not (
+            first.account.source == "server"
+            and first.account.id not in waiter.exclude
+            and first.health.usable(self.now)
+        ):
+            first = None
+        if first is not None:
+            yield first
+        for slot in ready.ordered(self.now, waiter.exclude):
+            if slot is not first:
+                yield slot
 
 
 def pick(
-    ranked: list[Slot], start: int, excluded: Collection[str], chosen: Collection[str]
+    ranked: Ranking, start: int, excluded: Collection[str], chosen: Collection[str]
 ) -> tuple[list[str], int]:
     """The ids to ask for (at most ``ASKED``, from ``start`` on, none excluded or chosen), and the
-    index of the first of them (``len(ranked)`` if none)."""
+    index of the first of them (the number of accounts ranked if none)."""
     ids: list[str] = []
-    first = len(ranked)
-    for index in range(start, len(ranked)):
-        account_id = ranked[index].account.id
-        if account_id in excluded or account_id in chosen:
-            continue
-        if not ids:
-            first = index
-        ids.append(account_id)
-        if len(ids) == ASKED:
-            break
+    first = index = start
+    while (slot := ranked.at(index)) is not None:
+        account_id = slot.account.id
+        if account_id not in excluded and account_id not in chosen:
+            if not ids:
+                first = index
+            ids.append(account_id)
+            if len(ids) == ASKED:
+                break
+        index += 1
+    if not ids:
+        first = len(ranked.all())
     return ids, first
 
 

@@ -33,6 +33,7 @@ from ..stores import Lease as Grant
 from .health import LeaseRecord
 from .lease import Lease, LeaseKeeper
 from .matching import (
+    Ranking,
     Rankings,
     Slot,
     Waiter,
@@ -148,7 +149,8 @@ class LeaseQueue(SharedAccounts):
             if count != seen:
                 seen = count
                 for slot in self._slots.values():
-                    slot.health.elsewhere = False  # someone released something: ask the store again
+                    if slot.health.elsewhere:  # (a read is cheap; a write goes through the change hook)
+                        slot.health.elsewhere = False  # someone released something: ask the store again
             self.wake()
 
     async def _wait(self, waiter: Waiter, *, first: bool) -> Lease:
@@ -252,7 +254,7 @@ class LeaseQueue(SharedAccounts):
         # Re-checks of invalid marks run one at a time (in this process): see ``one_probe``.
         # (Looked at only when a waiter's candidates include one due for a re-check: rare.)
         probing: bool | None = None
-        rankings = Rankings(self._slots, self._clock())
+        rankings = Rankings(self._slots, self._clock(), self._ready)
         for waiter in self._waiters:
             if waiter.future.done():
                 continue
@@ -261,10 +263,10 @@ class LeaseQueue(SharedAccounts):
             if kind.probation:  # rare: this waiter's own list, without a shared place in it
                 if probing is None:
                     probing = any(s.health.busy and on_probation(s) for s in self._slots.values())
-                ranked, start = one_probe(ranked, probing), 0
-                probing = probing or any(on_probation(s) for s in ranked)
+                ranked, start = Ranking(one_probe(ranked.all(), probing)), 0
+                probing = probing or any(on_probation(s) for s in ranked.all())
             if not ranked:
-                error = self._hopeless(waiter, kind.candidates, rankings.now)
+                error = self._hopeless(waiter, kind.candidates(), rankings.now)
                 if error is not None:
                     waiter.future.set_exception(error)
                 continue
@@ -355,11 +357,14 @@ class LeaseQueue(SharedAccounts):
         # any event; wake the queue then.
         if not self._waiters:
             return
+        callers = (self._slots[account_id] for account_id in self._callers)  # the server's: kept in order
         pending = [
             until
-            for s in self._slots.values()
+            for s in callers
             if not s.health.busy and now < (until := s.health.blocked_until()) < math.inf
         ]
+        if (server := self._ready.next_end(now)) is not None:
+            pending.append(server)
         if pending:
             due = min(pending)
             self._waiters.wake_in(due - now, due)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ..config import AccountConfig, device_id_for
 from ..settings import TimezoneOffset, locale_problem, timezone_offset_of
@@ -126,9 +127,9 @@ def with_health(
 ) -> AccountRecord:
     """``record`` with the account's current token and marks; ``used``/``failed``: a generation just ended."""
     token_changed = account.token != record.token
-    marked = with_marks(record, health, clocks, used=used, failed=failed)
-    return replace(
-        marked,
+    return replace(  # one copy, not two: this runs after every generation
+        record,
+        **_marks(record, health, clocks, used=used, failed=failed),
         token=account.token,
         token_updated_at=clocks.wall if token_changed else record.token_updated_at,
     )
@@ -138,10 +139,16 @@ def with_marks(
     record: AccountRecord, health: AccountHealth, clocks: Clocks, *, used: bool = False, failed: bool = False
 ) -> AccountRecord:
     """``record`` with the marks, counters and condition of ``health`` (its token unchanged)."""
+    return replace(record, **_marks(record, health, clocks, used=used, failed=failed))
+
+
+def _marks(
+    record: AccountRecord, health: AccountHealth, clocks: Clocks, *, used: bool, failed: bool
+) -> dict[str, Any]:  # (a dict of AccountRecord fields, for replace)
+    """The fields ``with_marks`` sets."""
     invalid = health.invalid_reason is not None
     last = health.last_transition
-    return replace(
-        record,
+    return dict(
         needs_login=health.needs_login,
         invalid_reason=health.invalid_reason,
         invalid_until=(

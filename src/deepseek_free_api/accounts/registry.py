@@ -15,6 +15,7 @@ from ..errors import AuthenticationError, CapacityError
 from .account import Account, token_account_id
 from .health import AccountHealth
 from .matching import Slot
+from .ready import ReadyAccounts
 
 AccountListener = Callable[[str], None]  # told the id of an account removed, evicted or given a new token
 
@@ -32,6 +33,7 @@ class AccountRegistry:
         self._can_log_in = can_log_in
         self._device_salt = device_salt  # caller accounts get the same device ids as configured ones
         self._slots: dict[str, Slot] = {}
+        self._ready = ReadyAccounts()  # the free server accounts in lease order
         self._by_token: dict[str, str] = {}
         self._callers: OrderedDict[str, None] = OrderedDict()  # least recently used first
         self._listeners: list[AccountListener] = []
@@ -57,7 +59,8 @@ class AccountRegistry:
                 health.needs_login = True
             else:  # a configuration problem: no re-check can fix it
                 health.invalidate("no token, and no credentials with a login hook")
-        self._slots[account.id] = Slot(account, health)
+        slot = self._slots[account.id] = Slot(account, health)
+        self._ready.add(slot)
         if account.token is not None:
             self._by_token[account.token] = account.id
         if account.source == "caller":
@@ -69,6 +72,7 @@ class AccountRegistry:
         slot = self._slots.pop(account_id, None)
         if slot is None:
             return None
+        self._ready.remove(slot)
         self._forget_token(slot.account)
         self._callers.pop(account_id, None)
         self._notify(account_id)
