@@ -83,7 +83,53 @@ def test_splitting_loses_nothing() -> None:
     pieces = split_at_token_boundaries(text, piece=1000)
     assert "".join(pieces) == text
     assert all(piece for piece in pieces)
-    assert split_at_token_boundaries("no newline here " * 10, piece=10) == ["no newline here " * 10]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "7" * 300_000,  # digits: no point where no token can span
+        "x" * 300_000,  # one endless word
+        "你好世界" * 75_000,  # one CJK run
+        "!?" * 150_000,  # symbols
+        "word " * 60_000,  # words: cut at their ends
+    ],
+    ids=["digits", "word", "cjk", "symbols", "words"],
+)
+def test_every_piece_is_bounded_whatever_the_text(text: str) -> None:
+    # Before, text with no newline before a letter stayed one piece: a 4 MB prompt of digits was
+    # encoded at once and held 420 MB.
+    pieces = split_at_token_boundaries(text, piece=1000)
+    assert "".join(pieces) == text
+    assert max(len(piece) for piece in pieces) <= 2000
+
+
+def test_words_on_one_line_are_counted_exactly_in_pieces(counter: TokenCounter, reference: Tokenizer) -> None:
+    rng = random.Random(7)
+    words = ["alpha", "Beta", "été", "naïve", "x1", "42", "3.14", "foo_bar", "你好", "!?", "a-b", "'s", "\t"]
+    text = "".join(rng.choice(words) + rng.choice([" ", "  ", "", ", ", "\u00a0"]) for _ in range(40_000))
+    assert "\n" not in text
+    pieces = split_at_token_boundaries(text)
+    assert len(pieces) > 4
+    assert counter.count(text) == len(reference.encode(text, add_special_tokens=False))
+
+
+def test_counting_a_huge_text_holds_bounded_memory() -> None:
+    # In its own process: the tokenizer's memory is Rust's, seen only in the process's peak RSS.
+    code = (
+        "import resource\n"
+        "from deepseek_free_api.chat.tokens import TokenCounter\n"
+        "counter = TokenCounter.load()\n"
+        "counter.count('warm up ' * 10_000)\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "assert counter.count('7' * 4_000_000) > 1_300_000\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    grown_mb = int(done.stdout.strip())
+    assert grown_mb < 100, f"counting 4 MB of digits grew the peak RSS by {grown_mb} MB"
 
 
 def test_count_many_adds_up(counter: TokenCounter) -> None:
