@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
+import anyio
 import pytest
 
 from deepseek_free_api.accounts import Account, AccountPool
@@ -61,5 +62,86 @@ def test_a_waiter_cancelled_as_the_account_is_handed_to_it_does_not_lose_the_acc
             await waiter
         lease = await asyncio.wait_for(pool.acquire(owner="next"), 0.5)  # free again, at once
         assert lease.account.id == "a"
+
+    asyncio.run(main())
+
+
+class Answered:
+    """A turn that has answered by the time it returns."""
+
+    def check(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    async def run(self, *args: Any) -> None:
+        pass
+
+
+class SlowReports:
+    """The pool, with a report that takes a while (a remote Redis, a busy SQLite file), or fails."""
+
+    def __init__(self, pool: AccountPool, *, delay_s: float = 0.0, fail: str | None = None) -> None:
+        self._pool = pool
+        self.delay_s = delay_s
+        self.fail = fail
+        self.reported: list[str] = []
+        self.releases = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+    async def report(self, lease: Any, error: Any) -> None:
+        await asyncio.sleep(self.delay_s)
+        if self.fail == "report":
+            raise RuntimeError("the store is down")
+        await self._pool.report(lease, error)
+        self.reported.append(lease.account.id)
+
+    async def release(self, lease: Any) -> None:
+        self.releases += 1
+        if self.fail == "release":
+            raise RuntimeError("the store is down")
+        await self._pool.release(lease)
+
+
+def answering_runner(delay_s: float = 0.0, fail: str | None = None) -> tuple[ChatRunner, SlowReports]:
+    pool = AccountPool([Account.from_token("tok-a", name="a")], max_waiters=4, wait_timeout_s=5)
+    leases = SlowReports(pool, delay_s=delay_s, fail=fail)
+    runner = ChatRunner(
+        cast(AccountPool, leases),
+        cast(TurnRunner, Answered()),
+        ConversationBook(pool.devices, MemoryConversations(StoreOptions())),
+        FailoverPolicy(),
+    )
+    return runner, leases
+
+
+def test_a_client_leaving_while_an_answered_turn_is_reported_still_gets_the_account_back() -> None:
+    async def main() -> None:
+        runner, leases = answering_runner(delay_s=0.2)
+        scope = anyio.CancelScope()
+
+        async def request() -> None:  # in its own cancel scope, as api/edge.py runs it
+            with scope:
+                await runner.run(REQUEST, Caller(ANONYMOUS), NoSink())
+
+        task = asyncio.create_task(request())
+        await asyncio.sleep(0.05)  # the turn has answered; its account is being reported
+        scope.cancel()  # the client leaves
+        await task
+        assert leases.reported == ["a"]  # the report was not cut short...
+        lease = await asyncio.wait_for(leases.acquire(owner="next"), 0.5)  # ...and the account is free
+        assert lease.account.id == "a"
+        assert leases.releases == 1
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("failing", ["report", "release"])
+def test_a_failing_store_call_after_an_answer_releases_the_account_once(failing: str) -> None:
+    async def main() -> None:
+        runner, leases = answering_runner(fail=failing)
+        with pytest.raises(RuntimeError, match="the store is down"):
+            await runner.run(REQUEST, Caller(ANONYMOUS), NoSink())
+        assert leases.releases == 1  # released in spite of a failed report; a failed release not retried
 
     asyncio.run(main())

@@ -20,6 +20,7 @@ their label (``key:1a2b3c4d``, ``tokens:…``), without limits.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -104,7 +105,10 @@ class KeyGate:
             try:
                 await run(meter)
             finally:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(RECORD_TIMEOUT_S):
+                # One scope, shielded from the caller's leaving and bounded by its own deadline: a
+                # shield around a ``move_on_after`` did the same with two (anyio's clock is the loop's).
+                deadline = asyncio.get_running_loop().time() + RECORD_TIMEOUT_S
+                with anyio.CancelScope(deadline=deadline, shield=True):
                     await self._finish(principal.label, ticket, meter)
 
         return guarded

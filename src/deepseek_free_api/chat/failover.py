@@ -188,6 +188,7 @@ class ChatRunner:
             account = lease.account
             unstopped: list[UnconfirmedStop] = []
             backoff = 0.0
+            handed = False
             try:
                 ids = self._conversations.ids_for(account.device_id, caller.principal)
                 at = native or (resumed.native if resumed else None)
@@ -241,14 +242,18 @@ class ChatRunner:
                 if not is_account_fault(error):
                     backoff = min(self._policy.backoff_s * 2 ** (attempt - 1), self._policy.backoff_max_s)
             else:
+                # The common way out: reported and handed back under one shield instead of two.
                 with anyio.CancelScope(shield=True):
                     await self._leases.report(lease, None)
-                if resumed is not None:
-                    resumer.outcome("hit")
+                    if resumed is not None:
+                        resumer.outcome("hit")
+                    handed = True  # set first: a release that fails is never tried twice
+                    await self._hand_back(lease, unstopped)
                 return
             finally:
-                with anyio.CancelScope(shield=True):
-                    await self._hand_back(lease, unstopped)
+                if not handed:
+                    with anyio.CancelScope(shield=True):
+                        await self._hand_back(lease, unstopped)
             if backoff:
                 await anyio.sleep(backoff)  # the lease is back in the pool by now
 

@@ -213,7 +213,8 @@ class _Announced:
 
 async def _settle(note: asyncio.Future[None]) -> None:
     """Wait for a note to land, whatever happens to the waiter (bounded by one store call)."""
-    with anyio.CancelScope(shield=True):
-        await asyncio.wait([note])
+    if not note.done():  # landed while the turn waited (the usual case): no scope, no trip through the loop
+        with anyio.CancelScope(shield=True):
+            await asyncio.wait([note])
     if not note.cancelled():
         note.exception()  # retrieved: whoever needs the outcome calls ``result()``

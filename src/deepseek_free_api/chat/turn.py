@@ -262,12 +262,11 @@ class TurnRunner:
 
     async def _delete(self, identity: Identity, session_id: str) -> None:
         """Delete the turn's session upstream, after its generation was stopped; the lease is still ours."""
-        with anyio.CancelScope(shield=True):
-            try:
-                with anyio.fail_after(STOP_TIMEOUT_S):
-                    await self._client.delete_session(identity, session_id)
-            except Exception as exc:  # noqa: BLE001 - never fail an answer (or hide its error) over housekeeping
-                log.warning("deleting session %s failed: %s", session_id, exc)
+        try:
+            with anyio.fail_after(STOP_TIMEOUT_S, shield=True):  # one scope: shielded, with its own deadline
+                await self._client.delete_session(identity, session_id)
+        except Exception as exc:  # noqa: BLE001 - never fail an answer (or hide its error) over housekeeping
+            log.warning("deleting session %s failed: %s", session_id, exc)
 
     async def _read(
         self,
