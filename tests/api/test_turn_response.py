@@ -108,3 +108,60 @@ def test_a_completed_answer_returns_only_after_the_turn_tidied_up() -> None:
         assert last["body"].endswith(b"data: [DONE]\n\n") and not last["more_body"]
 
     asyncio.run(main())
+
+
+class Flood:
+    """A turn whose answer comes far faster than its client reads: 40,000 characters per batch."""
+
+    def __init__(self) -> None:
+        self.emitted = 0  # characters handed to the response
+
+    async def run(self, sink: EventSink) -> None:
+        sink.leased()
+        for _ in range(200):
+            await sink.emit([TextDelta("x" * 40_000)])
+            self.emitted += 40_000
+        await sink.emit([Completed("end_turn", TokenUsage(1, 1, 0))])
+
+
+def test_a_client_that_stops_reading_stops_the_answer_within_a_bound_of_characters() -> None:
+    async def main() -> None:
+        flood, client = Flood(), Client()
+        stalled = asyncio.Event()
+        written = 0
+
+        async def send(message: Message) -> None:  # a socket whose buffer filled: the write waits
+            nonlocal written
+            client.sent.append(message)
+            written += len(message.get("body", b""))
+            if written > 100_000:
+                stalled.set()
+                await client.gone.wait()  # as uvicorn's wait for the socket to drain ends on a disconnect
+
+        response = TurnResponse(
+            flood.run,
+            OpenAIChatDialect(
+                ChunkRenderer(
+                    model="deepseek-chat",
+                    reasoning_mode="reasoning_content",
+                    include_usage=False,
+                    sources_text=False,
+                )
+            ),
+            stream=True,
+            keepalive_s=10,
+            timeout_s=30,
+            drain=Drain(),
+        )
+        task = asyncio.create_task(response({"type": "http"}, client.receive, send))
+        await stalled.wait()
+        for _ in range(50):  # let the producer run as far as it is allowed to
+            await asyncio.sleep(0.002)
+        # Before, the channel held 64 batches whatever their size: 2.6 MB here.
+        assert flood.emitted <= 400_000, (
+            f"{flood.emitted} characters taken in for a client that reads nothing"
+        )
+        client.gone.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(main())

@@ -3,6 +3,11 @@
 A deque and at most one waiting future: per batch no task, no lock, and no extra trip through the
 event loop (an anyio memory stream yields once on every send and every receive). The writer's wait
 for the next batch takes a timeout, which is the stream's keep-alive interval.
+
+Bounded by batches and by characters: a client that stops reading stops the producer once the
+waiting batches hold ``chars`` characters of text, reasoning or tool arguments, however large
+each batch is (the producer then stops reading DeepSeek, which pauses the transfer: see
+``upstream.exchange``). Counted by batches only, 64 batches of a fast answer held 4-5 MB.
 """
 
 from __future__ import annotations
@@ -10,7 +15,10 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from deepseek_free_api.chat.events import ChatEvent
+from deepseek_free_api.chat.events import ChatEvent, ReasoningDelta, TextDelta, ToolCall
+
+# What an event counts for besides its text: a little, so that a flood of small events is bounded.
+_EVENT_CHARS = 16
 
 
 class Abandoned(Exception):
@@ -24,20 +32,29 @@ class Channel:
     it is empty), so one future serves both.
     """
 
-    def __init__(self, size: int) -> None:
-        self._batches: deque[list[ChatEvent]] = deque()
+    def __init__(self, size: int, chars: int) -> None:
+        self._batches: deque[tuple[list[ChatEvent], int]] = deque()
         self._size = size
+        self._chars = chars
+        self._held = 0  # characters in ``_batches``
         self._ended = False  # the producer sends nothing more
         self._abandoned = False  # the consumer reads nothing more
         self._waiter: asyncio.Future[None] | None = None
 
     async def send(self, batch: list[ChatEvent]) -> None:
         """Queue a batch, waiting while the channel is full; ``Abandoned`` once nobody reads."""
-        while len(self._batches) >= self._size and not self._abandoned:
+        # A batch larger than the budget still goes through an empty channel.
+        while (
+            self._batches
+            and not self._abandoned
+            and (len(self._batches) >= self._size or self._held >= self._chars)
+        ):
             await self._wait()
         if self._abandoned:
             raise Abandoned
-        self._batches.append(batch)
+        weight = _weight(batch)
+        self._batches.append((batch, weight))
+        self._held += weight
         self._wake()
 
     def end(self) -> None:
@@ -49,12 +66,14 @@ class Channel:
         """The consumer is done: a waiting or later ``send`` raises ``Abandoned``."""
         self._abandoned = True
         self._batches.clear()
+        self._held = 0
         self._wake()
 
     def receive_nowait(self) -> list[ChatEvent] | None:
         """The next batch, ``[]`` once ended, or None if nothing is ready."""
         if self._batches:
-            batch = self._batches.popleft()
+            batch, weight = self._batches.popleft()
+            self._held -= weight
             self._wake()  # a full channel has room again
             return batch
         return [] if self._ended else None
@@ -82,6 +101,19 @@ class Channel:
     def _wake(self) -> None:
         if self._waiter is not None:
             _settle(self._waiter)
+
+
+def _weight(batch: list[ChatEvent]) -> int:
+    """The characters ``batch`` counts for in the channel's budget."""
+    total = 0
+    for event in batch:
+        kind = type(event)
+        if kind is TextDelta or kind is ReasoningDelta:
+            total += len(event.text)  # type: ignore[union-attr]
+        elif kind is ToolCall:
+            total += len(event.arguments)  # type: ignore[union-attr]
+        total += _EVENT_CHARS
+    return total
 
 
 def _settle(waiter: asyncio.Future[None]) -> None:

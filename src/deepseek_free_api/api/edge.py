@@ -45,7 +45,9 @@ log = logging.getLogger(__name__)
 
 # Flush every event at once, never let a proxy buffer, never cache (CLIENTS.md "Keep-alive and framing").
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no", "connection": "keep-alive"}
+# What a response holds for a client that reads slower than the answer comes (api/channel.py).
 _CHANNEL_BATCHES = 64
+_CHANNEL_CHARS = 64 * 1024
 
 
 class Dialect(Protocol):
@@ -163,7 +165,7 @@ class TurnResponse(Response):
         record = current_request.get()  # the access log's; what the answer came to goes there
         loop = asyncio.get_running_loop()
         producer = anyio.CancelScope(deadline=loop.time() + self._timeout_s)  # anyio's clock is the loop's
-        channel = Channel(_CHANNEL_BATCHES)
+        channel = Channel(_CHANNEL_BATCHES, _CHANNEL_CHARS)
         with self._drain.track(outcome, producer):
             produce = loop.create_task(self._produce(producer, channel, outcome))
             watch = loop.create_task(self._watch(receive, producer, outcome))

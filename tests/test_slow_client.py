@@ -1,0 +1,110 @@
+"""A client that stops reading a long answer costs the server a bounded amount of memory, and loses nothing.
+
+Run as a user runs it: ``serve`` in its own process in front of the simulator, and a client on a
+raw socket with a small receive buffer that reads the response head, then nothing for a while.
+Before, the server read DeepSeek's whole answer into memory meanwhile (the channel to the writer
+was bounded by batches, not by size; curl's transfer was never paused) and counted its tokens in
+one piece: 8 MB of answer took the server from 49 MB to 1,054 MB. Now the channel holds 64K
+characters, the transfer pauses (``upstream.stream_buffer_bytes``) and the count goes in pieces.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deepseek_free_api.background import BackgroundServer, free_port
+from deepseek_free_api.simulator import create_app as create_simulator
+from tests.api.conftest import API_KEY, TOKENS, simulator_config
+from tests.support.processes import CLI, clean_env, running
+from tests.test_demo_memory import rss_mb
+
+ANSWER_CHARS = 8_000_000
+STALL_S = 3.0
+GROWTH_BOUND_MB = 150.0
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[BackgroundServer]:
+    config = simulator_config(
+        scripts=[
+            {"pattern": "HUGE", "answer": "x ", "answer_chars": ANSWER_CHARS, "pacing": {"chunk_chars": 4000}}
+        ]
+    )
+    with BackgroundServer(create_simulator(config)) as server:
+        yield server
+
+
+def _request(content: str) -> bytes:
+    body = json.dumps(
+        {"model": "deepseek-chat", "stream": True, "messages": [{"role": "user", "content": content}]}
+    )
+    head = (
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\n"
+        f"authorization: Bearer {API_KEY}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    )
+    return (head + body).encode()
+
+
+def test_a_stalled_client_holds_bounded_memory_and_then_gets_the_whole_answer(
+    simulator: BackgroundServer, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = clean_env(
+        DEEPSEEK_FREE_API_SERVER_DATA_DIR=str(tmp_path),
+        DEEPSEEK_FREE_API_UPSTREAM_BASE_URL=simulator.url,
+        DEEP_SEEK_CHAT_AUTHORIZATION=TOKENS[0],
+        API_KEYS=API_KEY,
+    )
+    with running([*CLI, "serve", "--port", str(port)], port, env=env) as server:
+        # A first answer loads the tokenizer (~45 MB): the bound is on what the stall adds.
+        warm = httpx.post(
+            server.url + "/v1/chat/completions",
+            json={"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"Authorization": f"Bearer {API_KEY}"},
+            timeout=60,
+        )
+        assert warm.status_code == 200, warm.text
+        before = rss_mb(server.process.pid)
+
+        client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        client.connect(("127.0.0.1", port))
+        client.settimeout(60)
+        try:
+            client.sendall(_request("HUGE please"))
+            received = client.recv(4096)
+            assert received.startswith(b"HTTP/1.1 200"), received[:200]
+            peak = before
+            stalled_until = time.monotonic() + STALL_S
+            while time.monotonic() < stalled_until:
+                time.sleep(0.05)
+                peak = max(peak, rss_mb(server.process.pid))
+            assert peak - before < GROWTH_BOUND_MB, (
+                f"RSS {before:.0f} MB -> {peak:.0f} MB while the client read nothing"
+            )
+
+            chunks = [received]
+            while not chunks[-1].endswith(b"0\r\n\r\n"):  # the chunked body's last chunk
+                chunk = client.recv(1 << 20)
+                assert chunk, "the server closed the stream before its end"
+                chunks.append(chunk)
+        finally:
+            client.close()
+    body = b"".join(chunks)
+    assert b"data: [DONE]" in body
+    # Every character of the answer came through (the simulator fills it up to answer_chars).
+    texts = [
+        json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+        for line in body.decode().split("\n")
+        if line.startswith("data: {")
+    ]
+    answer = "".join(texts)
+    assert answer.startswith("x The quick brown fox") and len(answer) == ANSWER_CHARS
