@@ -113,6 +113,10 @@ def simulator_config(
         "request_log_limit": 1000,
         "accounts": [{"id": token, "token": token} for token in tokens],
         "scripts": list(scripts),
+        # The simulator's own bound on all sessions (4,096; DeepSeek has none across accounts)
+        # would otherwise reclaim the sessions servers prepared ahead, once several paths of
+        # 1,000 accounts ran a few rounds: each account keeps 8 of its newest here.
+        "sessions_max": max(4096, 8 * len(tokens)),
         **extra,
     }
 
