@@ -26,6 +26,7 @@ class SocksProxy:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="socks-proxy", daemon=True)
         self._stopped: asyncio.Event | None = None
+        self._clients: set[asyncio.Task[None]] = set()
 
     def __enter__(self) -> SocksProxy:
         self._thread.start()
@@ -50,8 +51,18 @@ class SocksProxy:
         self._ready.set()
         async with server:
             await self._stopped.wait()
+        # Connections still open (a client's pooled one) end with the proxy: left pending, their
+        # tasks were destroyed with the loop and their sockets reported unclosed in a later test.
+        for task in self._clients:
+            task.cancel()
+        await asyncio.gather(*self._clients, return_exceptions=True)
+        await asyncio.sleep(0.05)  # the transports they closed finish closing
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients.add(task)
+        upstream_writer: asyncio.StreamWriter | None = None
         try:
             version, methods = await reader.readexactly(2)
             await reader.readexactly(methods)
@@ -72,8 +83,14 @@ class SocksProxy:
             await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except asyncio.CancelledError:
+            pass  # only the proxy's own stop cancels it; ended, not cancelled: asyncio's stream
+            # callback reads the task's exception() and would log a CancelledError
         finally:
+            self._clients.discard(task)
             writer.close()
+            if upstream_writer is not None:
+                upstream_writer.close()
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
