@@ -15,20 +15,12 @@ import httpx
 
 from deepseek_free_api.background import free_port
 from deepseek_free_api.simulator import SimulatorConfig
-from tests.support.processes import CLI, running
+from tests.support.processes import CLI, rss_mb, running
 
 REQUESTS = 500
 WARM_UP = 200  # by then every limit of demo.toml is reached
 PROMPT_CHARS = 100_000
 GROWTH_BOUND_MB = 30.0
-
-
-def rss_mb(pid: int) -> float:
-    """The process's resident memory now, in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
 
 
 def test_long_requests_leave_the_demo_memory_flat(tmp_path: Path) -> None:

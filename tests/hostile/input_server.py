@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -67,14 +66,6 @@ def served(scripts: Sequence[dict[str, Any]] = ()) -> Iterator[Served]:
             body = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "warm up"}]}
             ready.post("/v1/chat/completions", body).raise_for_status()
             yield ready
-
-
-def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident memory so far (``VmHWM``), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
 
 
 @dataclass

@@ -13,7 +13,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.hostile.input_server import PingWatch, Served, peak_rss_mb, served
+from tests.hostile.input_server import PingWatch, Served, served
+from tests.support.processes import peak_rss_mb
 
 ESCAPES = 2_500_000  # 7.5 MB of "%41"
 PEAK_RISE_MB = 60
