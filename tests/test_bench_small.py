@@ -1,0 +1,44 @@
+"""The small benchmarks BENCHMARKS.md tells one to run (``lease_pass.py``, ``call_setup.py``) still run.
+
+Each in its own process, tiny, as documented; the figures are not checked (timings on a shared
+machine are no test), only that every row is printed with a number, so a change to the pool or
+the upstream client that breaks a benchmark shows here and not the next time someone measures.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.processes import REPO
+
+
+def _run(*argv: str) -> str:
+    done = subprocess.run(
+        [sys.executable, *argv], cwd=REPO, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.mark.timeout(300)
+def test_lease_pass_prints_every_figure_for_every_pool_size_and_tree() -> None:
+    out = _run(
+        "bench/lease_pass.py", "--accounts", "10,40", "--rounds", "1", "--turns", "10",
+        "--compare", f"again={REPO / 'src'}",
+    )  # fmt: skip
+    for accounts in (10, 40):
+        for figure in ("pass", "turn", "burst"):
+            for tree in ("this", "again"):
+                pattern = rf"{accounts} accounts\s+{figure}\s+.*{tree} [\d.]+ ms"
+                assert re.search(pattern, out), f"no {figure} / {tree} row for {accounts} accounts:\n{out}"
+
+
+@pytest.mark.timeout(300)
+def test_call_setup_prints_both_kinds_of_call() -> None:
+    out = _run("bench/call_setup.py", "--calls", "100", "--rounds", "1")
+    for kind in ("session", "completion"):
+        assert re.search(rf"{kind}\s+[\d.]+ us CPU per call", out), out
