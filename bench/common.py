@@ -57,14 +57,14 @@ MARKER = "Qx7"  # every scripted answer starts with it: its first sighting is th
 class Child:
     """A child process in its own session; CPU and memory read from /proc."""
 
-    def __init__(self, name: str, argv: Sequence[str]) -> None:
+    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         self.name = name
         self.started = time.perf_counter()
         self.popen = subprocess.Popen(
             list(argv),
             start_new_session=True,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
 
     @property
@@ -143,8 +143,8 @@ class Processes:
             child.stop()
         self._tmp.cleanup()
 
-    def start(self, name: str, argv: Sequence[str]) -> Child:
-        child = Child(name, argv)
+    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> Child:
+        child = Child(name, argv, env)
         self.children.append(child)
         return child
 
@@ -175,10 +175,12 @@ class Processes:
         *,
         src: Path | None = None,
         name: str = "server",
+        env: Mapping[str, str] | None = None,
     ) -> tuple[Child, int]:
         """``deepseek-free-api serve --config <toml>``, the command users run.
 
         ``src``: run the package from another source tree (another commit, same venv) instead.
+        ``env``: variables added to the server's environment.
         A ``workers`` entry in ``settings`` is not a setting: it runs ``serve --workers N``.
         """
         settings = dict(settings)
@@ -197,7 +199,7 @@ class Processes:
         else:
             command = [sys.executable, "-m", "deepseek_free_api"]
         extra = ["--workers", str(workers)] if workers else []
-        return self.start(name, [*command, "serve", "--config", str(path), *extra]), port
+        return self.start(name, [*command, "serve", "--config", str(path), *extra], env), port
 
 
 def compile_package(src: Path | None) -> None:

@@ -1,4 +1,5 @@
-"""The small benchmarks BENCHMARKS.md tells one to run (``lease_pass.py``, ``call_setup.py``) still run.
+"""The small benchmarks BENCHMARKS.md tells one to run (``lease_pass.py``, ``call_setup.py``,
+``timeline.py``) still run.
 
 Each in its own process, tiny, as documented; the figures are not checked (timings on a shared
 machine are no test), only that every row is printed with a number, so a change to the pool or
@@ -42,3 +43,25 @@ def test_call_setup_prints_both_kinds_of_call() -> None:
     out = _run("bench/call_setup.py", "--calls", "100", "--rounds", "1")
     for kind in ("session", "completion"):
         assert re.search(rf"{kind}\s+[\d.]+ us CPU per call", out), out
+
+
+@pytest.mark.timeout(300)
+def test_timeline_marks_every_step_of_a_request_in_the_server() -> None:
+    # The marks are put into ``serve`` by bench/timeline_site: a renamed function they wrap, or a
+    # step that no longer happens, shows here as a missing row or an exit with a message.
+    out = _run("bench/timeline.py", "--requests", "3", "--detail")
+    assert re.search(r"added TTFT \(medians\) [+-][\d.]+ ms", out), out
+    rows = dict(re.findall(r"^\s+(\w+) -> (\w+)\s+[\d.]+ ms", out, re.MULTILINE))
+    for step in (
+        "client",
+        "conn",
+        "req",
+        "handler",
+        "parsed",
+        "lease_txn",
+        "leased",
+        "send",
+        "head",
+        "marker",
+    ):
+        assert step in rows, f"no row from {step}:\n{out}"

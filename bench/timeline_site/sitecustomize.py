@@ -1,0 +1,136 @@
+"""Loaded by ``bench/timeline.py`` into ``serve`` (PYTHONPATH): timestamps a few steps of each request.
+
+Only when ``TIMELINE_OUT`` is set. A step is marked the first time it happens after a request
+arrived (``time.perf_counter``, the system's monotonic clock, as the bench's client reads it), so
+a request's marks cost a dictionary store each; ``TIMELINE_DETAIL`` adds the finer steps between
+the request and the call to DeepSeek. At exit the marks of every chat request go to the file
+``TIMELINE_OUT`` names, as JSON.
+"""
+
+from __future__ import annotations
+
+import os
+
+if os.environ.get("TIMELINE_OUT"):
+    import atexit
+    import functools
+    import importlib
+    import inspect
+    import json
+    import time
+    from typing import Any
+
+    _now = time.perf_counter
+    _records: list[dict[str, float]] = []
+    _current: dict[str, float] = {}
+    _MARKER = b"Qx7"  # bench/common.py's MARKER: the first answer byte
+
+    def _mark(name: str) -> None:
+        if "req" in _current and name not in _current:
+            _current[name] = _now()
+
+    def _wrap(module: str, qualname: str, start: str | None, end: str | None = None) -> None:
+        owner: Any = importlib.import_module(module)
+        *path, attribute = qualname.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        function = getattr(owner, attribute)
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def wrapped(*args: Any, **kwargs: Any) -> Any:
+                if start:
+                    _mark(start)
+                try:
+                    return await function(*args, **kwargs)
+                finally:
+                    if end:
+                        _mark(end)
+
+        else:
+
+            @functools.wraps(function)
+            def wrapped(*args: Any, **kwargs: Any) -> Any:
+                if start:
+                    _mark(start)
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    if end:
+                        _mark(end)
+
+        setattr(owner, attribute, wrapped)
+
+    def _install() -> None:
+        from uvicorn.protocols.http import httptools_impl as http
+
+        from deepseek_free_api.upstream import handles
+
+        made = http.HttpToolsProtocol.connection_made
+
+        def connection_made(self: Any, transport: Any) -> None:
+            _current.clear()
+            _current["conn"] = _now()
+            made(self, transport)
+
+        complete = http.HttpToolsProtocol.on_message_complete
+
+        def on_message_complete(self: Any) -> None:
+            _current.setdefault("req", _now())
+            complete(self)
+
+        header, body = handles.Handle._header, handles.Handle._body
+
+        def on_header(self: Any, line: bytes) -> int:
+            if "send" in _current:
+                _mark("head")
+            return header(self, line)
+
+        def on_body(self: Any, chunk: bytes) -> int:
+            if "head" in _current:
+                _mark("body")
+            return body(self, chunk)
+
+        send = http.RequestResponseCycle.send
+
+        async def on_send(self: Any, message: Any) -> None:
+            if message["type"] == "http.response.start":
+                _mark("wstart")
+            elif message["type"] == "http.response.body" and "req" in _current and message.get("body"):
+                _mark("write1")
+                if _MARKER in message["body"] and "marker" not in _current:
+                    _current["marker"] = _now()
+                    _records.append(dict(_current))
+            await send(self, message)
+
+        http.HttpToolsProtocol.connection_made = connection_made  # type: ignore[method-assign]
+        http.HttpToolsProtocol.on_message_complete = on_message_complete  # type: ignore[method-assign]
+        handles.Handle._header = on_header  # type: ignore[method-assign]
+        handles.Handle._body = on_body  # type: ignore[method-assign]
+        http.RequestResponseCycle.send = on_send  # type: ignore[method-assign]
+        _wrap("deepseek_free_api.api.openai_chat", "chat_completions", "handler")
+        _wrap("deepseek_free_api.chat.failover", "ChatRunner.run", "run")
+        _wrap("deepseek_free_api.chat.failover", "ChatRunner._acquire", None, "leased")
+        _wrap("deepseek_free_api.upstream.caller", "open_stream", "send")
+        if os.environ.get("TIMELINE_DETAIL"):
+            for module, qualname, start, end in (
+                ("deepseek_free_api.api.auth", "CallerResolver.__call__", "auth", "authed"),
+                ("deepseek_free_api.api.openai_chat", "read_json", None, "body_read"),
+                ("deepseek_free_api.api.openai_models", "parse_chat_request", None, "parsed"),
+                ("deepseek_free_api.api.edge", "TurnResponse.__call__", "response", None),
+                ("deepseek_free_api.api.edge", "TurnResponse._produce", "producing", None),
+                ("deepseek_free_api.stores.sqlite_file", "Database.write", "lease_txn", "lease_txn_done"),
+                ("deepseek_free_api.chat.warm", "WarmAccounts.session", "session", None),
+                ("deepseek_free_api.chat.warm", "WarmAccounts.pow_header", "pow", "pow_done"),
+                ("deepseek_free_api.chat.generation", "Generation.request", "request", "opened"),
+                ("deepseek_free_api.upstream.decoder", "StreamDecoder.feed", "decode", "decoded"),
+                ("deepseek_free_api.api.edge", "ChannelSink.emit", "emit", None),
+            ):
+                _wrap(module, qualname, start, end)
+
+    def _dump() -> None:
+        with open(os.environ["TIMELINE_OUT"], "w") as out:
+            json.dump(_records, out)
+
+    _install()
+    atexit.register(_dump)
