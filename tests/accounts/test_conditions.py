@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from deepseek_free_api.accounts import AccountPool, AccountState, AccountStatus
-from deepseek_free_api.accounts.health import THROTTLE_MAX_S
+from deepseek_free_api.accounts.faults import THROTTLE_MAX_S
 from deepseek_free_api.errors import (
     AccountBannedError,
     AccountDisabledError,

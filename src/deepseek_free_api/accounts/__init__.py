@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .account import Account, AccountSource, token_account_id
-from .health import AccountHealth, AccountState, LeaseRecord, is_account_fault
+from .faults import is_account_fault
+from .health import AccountHealth, AccountState, LeaseRecord
 from .lease import AccountStatus, Lease
 from .login import LoginHook
 from .pool import AccountPool, OrphanHook

@@ -41,6 +41,16 @@ class Condition(StrEnum):
 
 # Conditions that take an account out of rotation until a time, an operator or a re-check.
 PARKED = frozenset({Condition.MUTED, Condition.BANNED, Condition.DISABLED, Condition.LOGIN_FAILED})
+# Conditions a working re-check ends (a mute ends at its time, a throttle after its cooldown).
+RECHECKED = frozenset(
+    {
+        Condition.BANNED,
+        Condition.DISABLED,
+        Condition.LOGIN_FAILED,
+        Condition.INVALID_TOKEN,
+        Condition.UNREACHABLE,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@ lets a shared store (SQLite, Redis) replace the in-memory record later without t
 
 Besides the lease state (``AccountState``), each account has a health ``Condition``
 (``accounts/condition.py``): what DeepSeek's last signal says of it, each change kept and logged.
+What each upstream error does to the account is decided in ``accounts/faults.py``, and how a
+parked account is described to a caller in ``accounts/parked.py``.
 """
 
 from __future__ import annotations
@@ -18,56 +20,19 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from ..errors import (
-    AccountBannedError,
-    AccountBusyError,
-    InvalidPowError,
-    InvalidSessionError,
-    InvalidTokenError,
-    MutedError,
-    ServiceError,
-    ThrottledError,
-    UpstreamUnreachableError,
-)
-from .condition import PARKED, TRANSITIONS_KEPT, Condition, Transition, iso, verdict
+from .condition import PARKED, RECHECKED, TRANSITIONS_KEPT, Condition, Transition, iso, verdict
+from .faults import apply_error
+from .parked import Parked, why_parked
+
+if TYPE_CHECKING:
+    from ..errors import ServiceError
 
 log = logging.getLogger(__name__)
 
-# "too frequent" means back off at least 20 s (PROTOCOL.md §2.4, seen 2026-03); each throttle in a
-# row doubles it, up to this: an account that keeps being throttled rests, it is never disabled.
-THROTTLE_COOLDOWN_S = 20.0
-THROTTLE_MAX_S = 600.0
-# "A message is being generated": not a ban, retry after ~5 s (PROTOCOL.md §2.6, measured 2026-09).
-BUSY_COOLDOWN_S = 5.0
-# A mute whose end neither the signal nor users/current told: wait long enough not to hammer it.
-DEFAULT_MUTE_S = 600.0
-# Why an account at its hourly quota is out, in words for a caller.
-QUOTA_KIND = "at the hourly quota of pool.max_generations_per_hour"
-# Other retryable failures (5xx, timeouts, empty answers, failed logins that may pass later).
-SHORT_BACKOFF_S = 2.0
 # A revoked token or a failed login may be fixed upstream (unbanned, password reset): look again then.
 INVALID_RECHECK_S = 600.0
-
-# Errors that say something is wrong with the account that served the request, so another account
-# may well succeed: the failover loop moves on (or, for a login account, logs in again).
-ACCOUNT_FAULTS: tuple[type[ServiceError], ...] = (
-    InvalidTokenError,
-    AccountBannedError,
-    MutedError,
-    ThrottledError,
-    AccountBusyError,
-)
-
-
-def is_account_fault(error: BaseException) -> bool:
-    """Whether ``error`` is the account's fault (revoked, banned, muted, throttled, busy), not the request's.
-
-    Failed logins never reach a caller as an error of their own: the pool marks the account
-    invalid and hands out another one. For accounts made from a caller's token, an
-    InvalidTokenError is the caller's problem once no other of its tokens is left.
-    """
-    return isinstance(error, ACCOUNT_FAULTS)
 
 
 class AccountState(StrEnum):
@@ -92,21 +57,6 @@ class LeaseRecord:
     fence: int
     acquired_at: float
     expires_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Parked:
-    """Why an account is out of rotation, and for how many seconds (inf: until an operator acts)."""
-
-    kind: str
-    seconds: float
-    recheck: bool = False  # the time is a re-check, not a sure end
-
-    def when(self) -> str:
-        """``for another 590 s``, ``re-checked in 600 s`` or ``until the operator re-enables them``."""
-        if math.isinf(self.seconds):
-            return "until the operator re-enables them"
-        return f"{'re-checked in' if self.recheck else 'for another'} {self.seconds:.0f} s"
 
 
 # The fields an account's place in the lease order depends on: whether it is free (held, paused,
@@ -170,26 +120,10 @@ class AccountHealth:
         return self.transitions[-1] if self.transitions else None
 
     def parked(self, now: float) -> Parked:
-        """Why the account cannot serve at pool time ``now`` and for how long, in words for a caller.
+        """Why the account cannot serve at pool time ``now`` and for how long, in words for a caller."""
+        return why_parked(self, now)
 
-        No account id and no DeepSeek text: callers learn the kind (muted, banned…) and the time,
-        the operator finds the details in the log.
-        """
-        if self.invalid_at(now):
-            return Parked(
-                _INVALID_KIND.get(self.condition, "invalid"), self.invalid_until - now, recheck=True
-            )
-        if self.muted_until > now:
-            return Parked("muted by DeepSeek", self.muted_until - now)
-        if self.cooldown_until > now:
-            throttled = self.condition is Condition.THROTTLED
-            kind = "throttled by DeepSeek" if throttled else "cooling down after an error"
-            return Parked(kind, self.cooldown_until - now)
-        if self.quota_until > now:
-            return Parked(QUOTA_KIND, self.quota_until - now)
-        return Parked("pausing between generations", max(0.0, self.ready_at - now))
-
-    def _move(
+    def move_to(
         self, condition: Condition, reason: str, *, wall_now: float, until: float | None = None
     ) -> None:
         """Record (and log once) a change of condition; the same condition again only refreshes it."""
@@ -273,7 +207,7 @@ class AccountHealth:
         self.invalid_until = 0.0
         self.throttle_streak = 0
         if self.condition is not Condition.HEALTHY:
-            self._move(Condition.HEALTHY, "a generation worked", wall_now=_wall(wall_now))
+            self.move_to(Condition.HEALTHY, "a generation worked", wall_now=_wall(wall_now))
 
     def recheck_passed(self, reason: str, *, wall_now: float | None = None) -> bool:
         """A re-check (the canary) found the account working: its invalid mark ends, if one may.
@@ -286,8 +220,8 @@ class AccountHealth:
         changed = self.invalid_reason is not None
         self.invalid_reason = None
         self.invalid_until = 0.0
-        if self.condition in _RECHECKED:
-            self._move(Condition.HEALTHY, reason, wall_now=_wall(wall_now))
+        if self.condition in RECHECKED:
+            self.move_to(Condition.HEALTHY, reason, wall_now=_wall(wall_now))
             changed = True
         return changed
 
@@ -315,7 +249,7 @@ class AccountHealth:
             Condition.BANNED,
             Condition.DISABLED,
         ):
-            self._move(Condition.HEALTHY, "a new token (logged in or updated)", wall_now=_wall(wall_now))
+            self.move_to(Condition.HEALTHY, "a new token (logged in or updated)", wall_now=_wall(wall_now))
 
     def reset(self, wall_now: float | None = None) -> None:
         """Forget cooldown, mute and invalidity (an operator's decision)."""
@@ -323,7 +257,7 @@ class AccountHealth:
         self.invalid_reason = None
         self.throttle_streak = 0
         if self.condition is not Condition.HEALTHY:
-            self._move(Condition.HEALTHY, "re-enabled by the operator", wall_now=_wall(wall_now))
+            self.move_to(Condition.HEALTHY, "re-enabled by the operator", wall_now=_wall(wall_now))
 
     def login_failed(
         self, error: BaseException, reason: str, *, now: float, wall_now: float, recheck_at: float
@@ -331,73 +265,17 @@ class AccountHealth:
         """A login failed for good (wrong password, banned, disabled): out until ``recheck_at``."""
         self.invalidate(f"login failed: {reason}", recheck_at=recheck_at)
         until = wall_now + (recheck_at - now)
-        self._move(verdict(error, Condition.LOGIN_FAILED), reason, wall_now=wall_now, until=until)
+        self.move_to(verdict(error, Condition.LOGIN_FAILED), reason, wall_now=wall_now, until=until)
 
     def unreachable(self, reason: str, *, wall_now: float) -> None:
         """DeepSeek could not be reached for this account: noted, nothing parked (requests fail fast)."""
-        self._move(Condition.UNREACHABLE, reason, wall_now=wall_now)
+        self.move_to(Condition.UNREACHABLE, reason, wall_now=wall_now)
 
     def record_error(
         self, error: ServiceError, *, now: float, wall_now: float, can_login: bool, recheck_at: float
     ) -> None:
-        """Apply what an upstream error says about the account (PROTOCOL.md §2.4, §2.7)."""
-        self.errors += 1
-        self.last_error = type(error).__name__
-        reason = error.message
-        if isinstance(error, UpstreamUnreachableError):
-            self.unreachable(reason, wall_now=wall_now)  # the network's fault: the account stays in
-        elif isinstance(error, MutedError):
-            until = wall_now + DEFAULT_MUTE_S if error.mute_until is None else error.mute_until
-            self.mute(now, until - wall_now)
-            self._move(Condition.MUTED, reason, wall_now=wall_now, until=until)
-        elif isinstance(error, ThrottledError):
-            self.throttle_streak += 1
-            base = THROTTLE_COOLDOWN_S if error.retry_after is None else error.retry_after
-            seconds = min(THROTTLE_MAX_S, base * 2 ** min(self.throttle_streak - 1, 16))
-            self.cool_down(now, seconds)
-            note = f"{reason}; resting {seconds:.0f} s (throttle {self.throttle_streak} in a row)"
-            self._move(Condition.THROTTLED, note, wall_now=wall_now, until=wall_now + seconds)
-        elif isinstance(error, AccountBusyError):
-            self.cool_down(now, BUSY_COOLDOWN_S if error.retry_after is None else error.retry_after)
-        elif isinstance(error, InvalidTokenError):
-            if can_login:
-                self.needs_login = True
-                self._move(Condition.INVALID_TOKEN, f"{reason}; logging in again", wall_now=wall_now)
-            else:
-                self.invalidate("token rejected by DeepSeek", recheck_at=recheck_at)
-                until = wall_now + (recheck_at - now)
-                self._move(Condition.INVALID_TOKEN, reason, wall_now=wall_now, until=until)
-        elif isinstance(error, AccountBannedError):  # banned or disabled: parked, re-checked later
-            kind = verdict(error, Condition.BANNED)
-            self.invalidate(f"{kind.value} by DeepSeek", recheck_at=recheck_at)
-            self._move(kind, reason, wall_now=wall_now, until=wall_now + (recheck_at - now))
-        elif isinstance(error, InvalidPowError | InvalidSessionError):
-            pass  # a stale PoW answer or session is the request's problem, not the account's
-        elif error.retryable:
-            self.cool_down(now, SHORT_BACKOFF_S if error.retry_after is None else error.retry_after)
-        # Anything else (content filter, bad request, WAF, client version) says nothing about
-        # this account, so it stays in rotation.
-        if self.invalid_reason is not None and self.invalid_until <= now and is_account_fault(error):
-            self.invalid_until = recheck_at  # the probation lease failed too: look again later
-
-
-# Conditions a working re-check ends (a mute ends at its time, a throttle after its cooldown).
-_RECHECKED = frozenset(
-    {
-        Condition.BANNED,
-        Condition.DISABLED,
-        Condition.LOGIN_FAILED,
-        Condition.INVALID_TOKEN,
-        Condition.UNREACHABLE,
-    }
-)
-
-_INVALID_KIND = {
-    Condition.BANNED: "banned by DeepSeek",
-    Condition.DISABLED: "disabled by DeepSeek",
-    Condition.INVALID_TOKEN: "with a token DeepSeek rejected",
-    Condition.LOGIN_FAILED: "failing to log in",
-}
+        """Apply what an upstream error says about the account (the rules are in ``accounts.faults``)."""
+        apply_error(self, error, now=now, wall_now=wall_now, can_login=can_login, recheck_at=recheck_at)
 
 
 def _shown(label: str) -> str:

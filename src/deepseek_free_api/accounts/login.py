@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 
 from ..errors import ServiceError, UpstreamUnreachableError
 from .account import Account
-from .health import SHORT_BACKOFF_S, AccountHealth
+from .faults import SHORT_BACKOFF_S
+from .health import AccountHealth
 
 LoginHook = Callable[[Account], Awaitable[str]]
 

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from ..errors import CapacityError, InvalidTokenError, NoUsableAccountError, ServiceError, UpstreamError
 from .account import Account
-from .health import AccountHealth, Parked
+from .health import AccountHealth
 from .lease import Lease
+from .parked import Parked
 
 if TYPE_CHECKING:
     from .ready import ReadyAccounts

@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 
-from deepseek_free_api.accounts.health import is_account_fault
+from deepseek_free_api.accounts.faults import is_account_fault
 from deepseek_free_api.chat.conversations import ConversationBook, Native
 from deepseek_free_api.chat.events import ChatEvent
 from deepseek_free_api.chat.generation import UnconfirmedStop
