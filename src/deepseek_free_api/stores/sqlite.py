@@ -24,6 +24,7 @@ from .protocols import (
     Lease,
     LeaseSlot,
     Orphan,
+    RecordChange,
     ServiceKey,
     StoreOptions,
     UsageRow,
@@ -42,6 +43,15 @@ _LEASE_COLUMNS = (
     "account_id, owner, fence, acquired_at, expires_at, session_id, message_id, released, free_at"
 )
 
+
+_NEW_LEASE = (
+    "INSERT INTO leases (owner, fence, acquired_at, expires_at, account_id, session_id, message_id, "
+    "released, free_at) VALUES (?, ?, ?, ?, ?, NULL, NULL, 0, 0)"
+)
+_NEXT_LEASE = (
+    "UPDATE leases SET owner = ?, fence = ?, acquired_at = ?, expires_at = ?, session_id = NULL, "
+    "message_id = NULL, released = 0, free_at = 0 WHERE account_id = ?"
+)
 
 # Candidates read per statement by ``acquire``.
 _ACQUIRE_CHUNK = 4
@@ -83,11 +93,11 @@ class SqliteLeases:
                         if not released and row[5] is not None:
                             orphan = Orphan(row[5], row[6], row[1], row[2])
                     fence = bump(db, "fence")
-                    db.execute(
-                        f"INSERT OR REPLACE INTO leases ({_LEASE_COLUMNS}) "
-                        "VALUES (?, ?, ?, ?, ?, NULL, NULL, 0, 0)",
-                        (account_id, owner, fence, now, now + ttl_s),
-                    )
+                    values = (owner, fence, now, now + ttl_s, account_id)
+                    if row is None:
+                        db.execute(_NEW_LEASE, values)
+                    else:  # in place: a REPLACE would also rewrite the primary key's index page
+                        db.execute(_NEXT_LEASE, values)
                     return Lease(account_id, owner, fence, now, now + ttl_s, orphan=orphan)
             return None
 
@@ -125,14 +135,7 @@ class SqliteLeases:
         return await self._db.write(work, inline=True)
 
     async def release(self, lease: Lease, *, pause_s: float = 0.0) -> bool:
-        def work(db: sqlite3.Connection) -> bool:
-            now = self._clock()
-            done = self._update_live(lease, "released = 1, free_at = ?", (now + pause_s,))(db) is not None
-            if done:
-                bump(db, "released")
-            return done
-
-        return await self._db.write(work, inline=True)
+        return await self._db.write(lambda db: _end(db, lease, pause_s, self._clock()), inline=True)
 
     async def slots(self, account_ids: Collection[str] | None = None) -> list[LeaseSlot]:
         ids = None if account_ids is None else list(account_ids)
@@ -162,6 +165,25 @@ class SqliteLeases:
                 await anyio.sleep(self._poll_s)
             return value
         return await self._db.read(count, inline=True)
+
+
+def _end(db: sqlite3.Connection, lease: Lease, pause_s: float, now: float) -> bool:
+    """Release ``lease`` if it is live (``LeaseStore.release``), inside the caller's transaction."""
+    done = db.execute(
+        "UPDATE leases SET released = 1, free_at = ? WHERE account_id = ? AND fence = ? AND released = 0 "
+        "AND expires_at > ? RETURNING 1",
+        (now + pause_s, lease.account_id, lease.fence, now),
+    ).fetchone()
+    if done is None:
+        return False
+    bump(db, "released")
+    return True
+
+
+def _live(db: sqlite3.Connection, lease: Lease, now: float) -> bool:
+    """Whether ``lease`` is live, inside the caller's transaction."""
+    query = "SELECT 1 FROM leases WHERE account_id = ? AND fence = ? AND released = 0 AND expires_at > ?"
+    return db.execute(query, (lease.account_id, lease.fence, now)).fetchone() is not None
 
 
 class SqliteAccounts:
@@ -196,14 +218,32 @@ class SqliteAccounts:
             return False
 
         def work(db: sqlite3.Connection) -> bool:
-            live = db.execute(
-                "SELECT 1 FROM leases WHERE account_id = ? AND fence = ? AND released = 0 AND expires_at > ?",
-                (lease.account_id, lease.fence, self._clock()),
-            ).fetchone()
-            if live is None:
+            if not _live(db, lease, self._clock()):
                 return False
             self._put(db, record)
             return True
+
+        return await self._db.write(work, inline=True)
+
+    async def amend(
+        self, lease: Lease, change: RecordChange, *, release_pause_s: float | None = None
+    ) -> AccountRecord | None:
+        def work(db: sqlite3.Connection) -> AccountRecord | None:
+            now = self._clock()
+            row = db.execute("SELECT record FROM accounts WHERE id = ?", (lease.account_id,)).fetchone()
+            record = change(None if row is None else load_account(row[0]))
+            if record.id != lease.account_id:
+                return None
+            # The lease is checked (and released) first: a dead lease writes nothing.
+            pause = release_pause_s
+            if not (_live(db, lease, now) if pause is None else _end(db, lease, pause, now)):
+                return None
+            text = dump(replace(record, updated_at=now)).decode()
+            if row is None:
+                db.execute("INSERT INTO accounts (id, record) VALUES (?, ?)", (record.id, text))
+            else:  # in place: a REPLACE would delete and insert the row and its index entry
+                db.execute("UPDATE accounts SET record = ? WHERE id = ?", (text, record.id))
+            return record
 
         return await self._db.write(work, inline=True)
 
@@ -305,7 +345,10 @@ class SqliteUsage:
                 "output_tokens = output_tokens + excluded.output_tokens",
                 (day, principal, account_id, requests, input_tokens, output_tokens),
             )
-            db.execute("INSERT OR REPLACE INTO last_used VALUES (?, ?)", (principal, now))
+            db.execute(  # an upsert changes the row in place (a REPLACE: its index page too)
+                "INSERT INTO last_used VALUES (?, ?) ON CONFLICT (principal) DO UPDATE SET at = excluded.at",
+                (principal, now),
+            )
             if prune:
                 db.execute("DELETE FROM usage WHERE day < ?", (utc_day(now - self._days * 86400.0),))
 
