@@ -9,7 +9,8 @@ stopped. If a holder dies (SIGKILL), its lease expires within the TTL, and whoev
 next first stops the generation the dead holder noted on the lease (``stop_orphan``).
 
 Account state (refreshed tokens, health marks, counters) is written to the ``AccountStore`` by the
-lease holder after each generation and login, and read back every ``SYNC_S`` seconds and before a
+lease holder after each login, and after each generation together with the lease's release (one
+step of the store, ``AccountStore.amend``), and read back every ``SYNC_S`` seconds and before a
 login or the re-check of an invalid mark (``accounts.shared``, ``LeaseQueue._stale``): it survives
 restarts and is shared by processes.
 """
@@ -389,9 +390,15 @@ class AccountPool(LeaseQueue):
 
     async def _write_report(self, lease: Lease) -> None:
         """Write the report ``release`` has not (yet) written with itself: the lease is kept on."""
-        unwritten = self._unwritten.pop(lease, None)
-        if unwritten is not None and self._holds(lease) is unwritten.slot and not lease.released:
+        unwritten = self._unwritten.get(lease)
+        if unwritten is None:
+            return
+        if self._holds(lease) is unwritten.slot and not lease.released:
+            # Left in place meanwhile: a release that comes while this write waits on the store
+            # writes it too (a record is a snapshot, not an increment: twice is harmless).
             await self.write_record(lease, unwritten.slot, used=True, failed=unwritten.failed)
+        if self._unwritten.get(lease) is unwritten:
+            del self._unwritten[lease]
 
     async def _write_late_reports(self) -> None:
         """The keeper's part: reports of leases not released within ``_REPORT_WAIT_S``."""

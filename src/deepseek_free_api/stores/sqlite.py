@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -57,6 +57,13 @@ _NEXT_LEASE = (
 _ACQUIRE_CHUNK = 4
 
 
+def _chunks(wanted: list[str]) -> Iterator[list[str]]:
+    """The first candidate, then the rest ``_ACQUIRE_CHUNK`` at a time."""
+    yield wanted[:1]
+    for first in range(1, len(wanted), _ACQUIRE_CHUNK):
+        yield wanted[first : first + _ACQUIRE_CHUNK]
+
+
 def _lease(row: Sequence[Any]) -> Lease:
     return Lease(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
@@ -78,9 +85,10 @@ class SqliteLeases:
             now = self._clock()
             # A few candidates at a time, in order: the first is nearly always free (the pool asks
             # for the accounts it sees free first), and reading all of them (1,000 accounts) for
-            # every lease costs more than the rest of the call.
-            for first in range(0, len(wanted), _ACQUIRE_CHUNK):
-                chunk = wanted[first : first + _ACQUIRE_CHUNK]
+            # every lease costs more than the rest of the call. The first alone: an IN list of one
+            # is a plain index lookup, one of four builds a small temporary index (35 us against
+            # 18 us cold, measured 2026-12-05).
+            for chunk in _chunks(wanted):
                 query = f"SELECT {_LEASE_COLUMNS} FROM leases WHERE account_id IN ({marks(len(chunk))})"
                 rows = {row[0]: row for row in db.execute(query, chunk)}
                 for account_id in chunk:
@@ -192,22 +200,41 @@ class SqliteAccounts:
     def __init__(self, database: Database, clock: Clock = time.time) -> None:
         self._db = database
         self._clock = clock
+        # The last text read or written per account, with its record: a record read back as this
+        # process wrote it (every turn's amend, every sync) is not parsed again. Records are
+        # immutable; a text that differs (another writer) is parsed. One entry per account.
+        self._parsed: dict[str, tuple[str, AccountRecord]] = {}
+
+    def _load(self, account_id: str, text: str) -> AccountRecord:
+        known = self._parsed.get(account_id)
+        if known is not None and known[0] == text:
+            return known[1]
+        record = load_account(text)
+        self._parsed[account_id] = (text, record)
+        return record
 
     async def get(self, account_id: str) -> AccountRecord | None:
         row = await self._db.read(
             lambda db: db.execute("SELECT record FROM accounts WHERE id = ?", (account_id,)).fetchone(),
             inline=True,
         )
-        return None if row is None else load_account(row[0])
+        return None if row is None else self._load(account_id, row[0])
 
     async def all(self) -> list[AccountRecord]:
         rows = await self._db.read(
-            lambda db: db.execute("SELECT record FROM accounts ORDER BY id").fetchall()
+            lambda db: db.execute("SELECT id, record FROM accounts ORDER BY id").fetchall()
         )
-        return [load_account(row[0]) for row in rows]
+        return [self._load(row[0], row[1]) for row in rows]
+
+    def _text(self, record: AccountRecord, now: float) -> str:
+        """The record as written at ``now`` (``updated_at``), remembered as parsed."""
+        written = replace(record, updated_at=now)
+        text = dump(written).decode()
+        self._parsed[record.id] = (text, written)
+        return text
 
     def _put(self, db: sqlite3.Connection, record: AccountRecord) -> None:
-        text = dump(replace(record, updated_at=self._clock())).decode()
+        text = self._text(record, self._clock())
         db.execute("INSERT OR REPLACE INTO accounts (id, record) VALUES (?, ?)", (record.id, text))
 
     async def put(self, record: AccountRecord) -> None:
@@ -231,14 +258,14 @@ class SqliteAccounts:
         def work(db: sqlite3.Connection) -> AccountRecord | None:
             now = self._clock()
             row = db.execute("SELECT record FROM accounts WHERE id = ?", (lease.account_id,)).fetchone()
-            record = change(None if row is None else load_account(row[0]))
+            record = change(None if row is None else self._load(lease.account_id, row[0]))
             if record.id != lease.account_id:
                 return None
             # The lease is checked (and released) first: a dead lease writes nothing.
             pause = release_pause_s
             if not (_live(db, lease, now) if pause is None else _end(db, lease, pause, now)):
                 return None
-            text = dump(replace(record, updated_at=now)).decode()
+            text = self._text(record, now)
             if row is None:
                 db.execute("INSERT INTO accounts (id, record) VALUES (?, ?)", (record.id, text))
             else:  # in place: a REPLACE would delete and insert the row and its index entry
@@ -248,6 +275,7 @@ class SqliteAccounts:
         return await self._db.write(work, inline=True)
 
     async def remove(self, account_id: str) -> bool:
+        self._parsed.pop(account_id, None)
         return await self._db.write(
             lambda db: db.execute("DELETE FROM accounts WHERE id = ?", (account_id,)).rowcount > 0
         )
