@@ -6,9 +6,10 @@ counting wrapper on ``Database._try_inline``), all inline on the event loop:
 - ``now``: lease acquire, note of the generation, the reuse keep (one statement; the table is
   pruned every 64th keep), the account's record read, written and the lease released in one
   transaction (``AccountStore.amend``), usage: five transactions;
-- ``before`` (8b13fd6): acquire, note, the reuse keep (three statements: expired rows, the row,
-  rows past the bound), the record read, its report, the release, usage: six transactions and a
-  read.
+- ``before``: the sequence of 8b13fd6 on today's store code: acquire, note, the reuse keep (three
+  statements: expired rows, the row, rows past the bound), the record read, its report, the
+  release, usage: six transactions and a read. (What changed inside acquire, usage and the record
+  parse shows only against the old tree: ``bench/table.py --compare``.)
 
 Both run in a loop on one SQLite file each, uncontended, in interleaved rounds; it prints the
 process's CPU and wall time per turn. In the server each transaction runs "cold" (after the loop

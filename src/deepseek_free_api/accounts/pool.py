@@ -156,8 +156,10 @@ class AccountPool(LeaseQueue):
         if tasks:
             await asyncio.wait(tasks)
         for lease in list(self._unwritten):  # leases kept past the shutdown: their records are kept
-            with contextlib.suppress(Exception):
+            try:
                 await self._write_report(lease)
+            except Exception:  # noqa: BLE001 - the store is closing: say what is lost
+                log.exception("account %s: writing its record at shutdown failed", lease.account.id)
 
     async def _keeper(self) -> None:
         tick = min(self.lease_ttl_s / 3, SYNC_S)
