@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 import time
@@ -11,7 +12,8 @@ from subprocess import PIPE
 
 import orjson
 
-from deepseek_free_api.stores import ReusableSession, ReuseLimits, StoreOptions
+from deepseek_free_api.stores import ReusableSession, ReuseLimits, StoreOptions, open_stores
+from deepseek_free_api.stores.bundle import DEFAULT_FILE
 from tests.support.processes import REPO
 
 from .conftest import Backend
@@ -141,3 +143,25 @@ def test_of_processes_taking_the_same_sessions_each_session_goes_to_one(
         assert taker.returncode == 0, err
         won += orjson.loads(out.strip().splitlines()[-1])
     assert sorted(won) == list(range(count))  # each session taken untaken by exactly one process
+
+
+def test_the_sqlite_file_keeps_no_more_than_the_bound_and_a_prune_batch(tmp_path: Path) -> None:
+    """Dead rows go in batches (every 64th keep), not one by one; the file still stays bounded."""
+
+    async def main() -> None:
+        options = StoreOptions(reuse=ReuseLimits(max_count=3, ttl_s=0.5))
+        async with await open_stores("", tmp_path, options=options) as stores:
+            for index in range(300):
+                await stores.reuse.keep(ReusableSession(f"k{index}", f"s{index}@2"))
+            assert [i for i in range(300) if await stores.reuse.find(f"k{i}")] == [297, 298, 299]
+            with sqlite3.connect(tmp_path / DEFAULT_FILE) as db:
+                (rows,) = db.execute("SELECT COUNT(*) FROM reuse").fetchone()
+            assert rows <= 3 + 64, rows
+            await asyncio.sleep(0.8)
+            for index in range(64):  # past the TTL: the next batch takes them all
+                await stores.reuse.keep(ReusableSession(f"late{index}", "s@2"))
+            with sqlite3.connect(tmp_path / DEFAULT_FILE) as db:
+                (rows,) = db.execute("SELECT COUNT(*) FROM reuse").fetchone()
+            assert rows <= 64, rows
+
+    asyncio.run(main())

@@ -9,7 +9,8 @@ stopped. If a holder dies (SIGKILL), its lease expires within the TTL, and whoev
 next first stops the generation the dead holder noted on the lease (``stop_orphan``).
 
 Account state (refreshed tokens, health marks, counters) is written to the ``AccountStore`` by the
-lease holder after each generation and login, and read back every ``SYNC_S`` seconds and before a
+lease holder after each login, and after each generation together with the lease's release (one
+step of the store, ``AccountStore.amend``), and read back every ``SYNC_S`` seconds and before a
 login or the re-check of an invalid mark (``accounts.shared``, ``LeaseQueue._stale``): it survives
 restarts and is shared by processes.
 """
@@ -23,7 +24,7 @@ import math
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import TracebackType
 
 import anyio
@@ -48,6 +49,19 @@ DEFAULT_LEASE_TTL_S = 30.0
 DEFAULT_LOGIN_CONCURRENCY = 2
 # How often account records are read back (marks set by other processes, accounts added or removed).
 SYNC_S = 5.0
+
+
+# A parked lease's report is written by the keeper once it has waited this long for its release.
+_REPORT_WAIT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Unwritten:
+    """A turn's report, to be written with its lease's release (``AccountPool.report``)."""
+
+    slot: Slot
+    failed: bool
+    at: float  # pool time of the report
 
 
 class AccountPool(LeaseQueue):
@@ -101,6 +115,7 @@ class AccountPool(LeaseQueue):
         self._logins = asyncio.Semaphore(login_concurrency)
         self._stop_orphan = stop_orphan
         self._tasks: list[asyncio.Task[None]] = []
+        self._unwritten: dict[Lease, _Unwritten] = {}  # reports to write with their release
         for account in accounts:
             self.add(account)
 
@@ -140,6 +155,11 @@ class AccountPool(LeaseQueue):
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+        for lease in list(self._unwritten):  # leases kept past the shutdown: their records are kept
+            try:
+                await self._write_report(lease)
+            except Exception:  # noqa: BLE001 - the store is closing: say what is lost
+                log.exception("account %s: writing its record at shutdown failed", lease.account.id)
 
     async def _keeper(self) -> None:
         tick = min(self.lease_ttl_s / 3, SYNC_S)
@@ -149,6 +169,10 @@ class AccountPool(LeaseQueue):
                 await self.renew_held()
             except Exception:  # noqa: BLE001 - tried again next tick, within the TTL
                 log.exception("renewing %d held lease(s) failed", len(self._held))
+            try:
+                await self._write_late_reports()
+            except Exception:  # noqa: BLE001 - tried again next tick, while the lease lives
+                log.exception("writing the account record of a kept lease failed")
             try:
                 await self.sync()
             except Exception:  # noqa: BLE001 - the next tick reads them again
@@ -304,7 +328,13 @@ class AccountPool(LeaseQueue):
                 can_login=slot.account.has_credentials and self._login is not None,
                 recheck_at=now + self.invalid_recheck_s,
             )
-        await self.write_record(lease, slot, used=True, failed=error is not None)
+        if slot.account.source == "server":
+            # Written with the release that nearly always follows at once: one step of the store
+            # instead of three (read, report, release). A lease kept past its turn (parked while a
+            # stop is retried) has it written by its next renewal or note, or by the keeper.
+            earlier = self._unwritten.get(lease)
+            failed = error is not None or (earlier is not None and earlier.failed)
+            self._unwritten[lease] = _Unwritten(slot, failed, self._clock())
         self.wake()  # waiters that can no longer be served should learn it now
 
     async def release(self, lease: Lease) -> None:
@@ -314,11 +344,17 @@ class AccountPool(LeaseQueue):
         if self._held.get(lease.account.id) is lease:
             del self._held[lease.account.id]
         slot = self._holds(lease)
+        unwritten = self._unwritten.pop(lease, None)
         # A rejected token generated nothing: no pause before logging in again.
         pause = 0.0 if slot is not None and slot.health.needs_login else self.min_interval_s
         try:
             with anyio.CancelScope(shield=True):
-                released = await self._leases.release(lease.grant, pause_s=pause)
+                if unwritten is not None and unwritten.slot is slot:  # the turn's report: in the same step
+                    released = await self.write_record(
+                        lease, unwritten.slot, used=True, failed=unwritten.failed, release_pause_s=pause
+                    )
+                else:
+                    released = await self._leases.release(lease.grant, pause_s=pause)
             if not released and not lease.lost:
                 log.warning(
                     "lease %d on account %s (owner %s) had expired before its release (pool.lease_ttl_s=%g)",
@@ -354,10 +390,29 @@ class AccountPool(LeaseQueue):
         if slot is not None:
             slot.health.extend(grant.expires_at)
 
+    async def _write_report(self, lease: Lease) -> None:
+        """Write the report ``release`` has not (yet) written with itself: the lease is kept on."""
+        unwritten = self._unwritten.get(lease)
+        if unwritten is None:
+            return
+        if self._holds(lease) is unwritten.slot and not lease.released:
+            # Left in place meanwhile: a release that comes while this write waits on the store
+            # writes it too (a record is a snapshot, not an increment: twice is harmless).
+            await self.write_record(lease, unwritten.slot, used=True, failed=unwritten.failed)
+        if self._unwritten.get(lease) is unwritten:
+            del self._unwritten[lease]
+
+    async def _write_late_reports(self) -> None:
+        """The keeper's part: reports of leases not released within ``_REPORT_WAIT_S``."""
+        late = self._clock() - _REPORT_WAIT_S
+        for lease in [lease for lease, unwritten in self._unwritten.items() if unwritten.at <= late]:
+            await self._write_report(lease)
+
     async def renew(self, lease: Lease) -> bool:
         """Move ``lease.expires_at`` one TTL ahead; False if the lease no longer holds its account."""
         if lease.released or lease.lost:
             return False
+        await self._write_report(lease)
         renewed = await self._leases.renew(lease.grant, self.lease_ttl_s)
         if renewed is None:
             self._lost(lease)
@@ -367,6 +422,7 @@ class AccountPool(LeaseQueue):
 
     async def note_generation(self, lease: Lease, session_id: str, message_id: int | None) -> None:
         """Note the generation about to run on ``lease``; CapacityError if the lease was lost."""
+        await self._write_report(lease)
         noted = (
             None if lease.lost else await self._leases.note_generation(lease.grant, session_id, message_id)
         )

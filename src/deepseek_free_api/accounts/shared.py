@@ -16,10 +16,19 @@ from dataclasses import fields, replace
 from operator import attrgetter
 
 from ..stores import AccountOrigin, AccountRecord, AccountStore
+from ..stores.protocols import RecordChange
 from .account import Account
 from .lease import Lease
 from .matching import Slot
-from .records import Clocks, account_from_record, apply_marks, config_of, definition, with_health
+from .records import (
+    Clocks,
+    account_from_record,
+    apply_marks,
+    config_of,
+    definition,
+    with_health,
+    with_marks,
+)
 from .registry import AccountRegistry
 
 log = logging.getLogger(__name__)
@@ -115,24 +124,52 @@ class SharedAccounts(AccountRegistry):
         apply_marks(slot.health, record, self.clocks())
 
     async def write_record(
-        self, lease: Lease, slot: Slot, *, used: bool = False, failed: bool = False
-    ) -> None:
-        """Write the account's token and marks under ``lease`` (refused by the store once it is dead)."""
+        self,
+        lease: Lease,
+        slot: Slot,
+        *,
+        used: bool = False,
+        failed: bool = False,
+        release_pause_s: float | None = None,
+    ) -> bool:
+        """Write the account's token and marks under ``lease`` (refused by the store once it is dead).
+
+        With ``release_pause_s`` the lease is released in the same step of the store (the end of a
+        turn: one transaction, not three). False if the lease was dead: nothing written or released.
+        A caller's own account has no record (its token is not kept): nothing is written.
+        """
         account = slot.account
         if account.source != "server":
-            return  # a caller's own token is not kept
-        base = await self._records.get(account.id) or AccountRecord(account.id)
-        known = self._known.get(account.id)
-        if base.token and known is not None and base.token != known.token == account.token:
+            if release_pause_s is not None:
+                raise ValueError("a caller's account keeps no record: release its lease instead")
+            return True
+        change = self._record_change(slot, self._known.get(account.id), used=used, failed=failed)
+        record = await self._records.amend(lease.grant, change, release_pause_s=release_pause_s)
+        if record is None:
+            return False
+        self._known[account.id] = record
+        if record.token and record.token != account.token:
             # Another process logged in (or an operator set a token) since this one last looked:
             # that token is newer than ours, whatever ours just met.
             if self._slots.get(account.id) is slot:
-                self.update_token(account.id, base.token)
+                self.update_token(account.id, record.token)
             else:
-                account.token = base.token
-        record = with_health(base, account, slot.health, self.clocks(), used=used, failed=failed)
-        if await self._records.report(lease.grant, record):
-            self._known[account.id] = record
+                account.token = record.token
+        return True
+
+    def _record_change(
+        self, slot: Slot, known: AccountRecord | None, *, used: bool, failed: bool
+    ) -> RecordChange:
+        """The stored record with this process's marks and token (``AccountStore.amend`` calls it)."""
+        account, health, clocks = slot.account, slot.health, self.clocks()
+
+        def change(stored: AccountRecord | None) -> AccountRecord:
+            base = stored or AccountRecord(account.id)
+            if base.token and known is not None and base.token != known.token == account.token:
+                return with_marks(base, health, clocks, used=used, failed=failed)  # the stored token stays
+            return with_health(base, account, health, clocks, used=used, failed=failed)
+
+        return change
 
     async def reset(self, account_id: str) -> None:
         """Clear cooldown, mute and invalidity of an account at once, here and in the store."""

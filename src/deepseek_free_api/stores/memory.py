@@ -22,6 +22,7 @@ from .protocols import (
     Lease,
     LeaseSlot,
     Orphan,
+    RecordChange,
     ResponseLimits,
     ServiceKey,
     StoredResponse,
@@ -101,6 +102,10 @@ class MemoryLeases:
         return row.lease
 
     async def release(self, lease: Lease, *, pause_s: float = 0.0) -> bool:
+        return self.end(lease, pause_s)
+
+    def end(self, lease: Lease, pause_s: float) -> bool:
+        """``release``, for the account store of the same bundle (``MemoryAccounts.amend``)."""
         if not self.live(lease):
             return False
         row = self._rows[lease.account_id]
@@ -153,6 +158,19 @@ class MemoryAccounts:
             return False
         await self.put(record)
         return True
+
+    async def amend(
+        self, lease: Lease, change: RecordChange, *, release_pause_s: float | None = None
+    ) -> AccountRecord | None:
+        if not self._leases.live(lease):
+            return None
+        record = change(self._records.get(lease.account_id))
+        if record.id != lease.account_id:
+            return None
+        self._records[record.id] = replace(record, updated_at=self._clock())
+        if release_pause_s is not None:
+            self._leases.end(lease, release_pause_s)
+        return record
 
     async def remove(self, account_id: str) -> bool:
         return self._records.pop(account_id, None) is not None

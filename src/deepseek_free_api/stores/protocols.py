@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -159,6 +159,10 @@ class AccountRecord:
     canary: str | None = None  # the last canary run as JSON (canary.py): verdict, checks, evidence
 
 
+# A record from the one stored (None: none yet), for ``AccountStore.amend``.
+RecordChange = Callable[[AccountRecord | None], AccountRecord]
+
+
 class AccountStore(Protocol):
     """Account records; the holder of a live lease is the only one whose reports land."""
 
@@ -176,6 +180,21 @@ class AccountStore(Protocol):
 
     async def report(self, lease: Lease, record: AccountRecord) -> bool:
         """Write ``record`` (of ``lease.account_id``) only while ``lease`` is live; False otherwise."""
+        ...
+
+    async def amend(
+        self, lease: Lease, change: RecordChange, *, release_pause_s: float | None = None
+    ) -> AccountRecord | None:
+        """Write ``change(stored record)`` while ``lease`` is live, and release it if asked, in one step.
+
+        Returns the record written. With ``release_pause_s`` the lease also ends, as by
+        ``LeaseStore.release(pause_s=release_pause_s)``: the end of a turn is one transaction.
+        None, with nothing written and nothing released, if the lease was dead (or ``change``
+        gave another account's record). ``change`` must be pure: a backend may call it twice
+        (SQLite, when its first try found the file locked). SQLite and memory read the stored
+        record in the same step; Redis reads it in a round trip of its own before the script that
+        checks the lease, writes and releases.
+        """
         ...
 
     async def remove(self, account_id: str) -> bool:

@@ -29,6 +29,7 @@ from .protocols import (
     Lease,
     LeaseSlot,
     Orphan,
+    RecordChange,
     ResponseLimits,
     ServiceKey,
     StoredResponse,
@@ -75,7 +76,7 @@ class RedisLeases:
         self._p = prefix
         self._acquire = client.register_script(lua.ACQUIRE)
         self._update = client.register_script(lua.UPDATE_LIVE)
-        self._released = prefix + "released"
+        self.released = prefix + "released"  # the release counter, also its channel
         self._pubsub: PubSub | None = None
         self._listening: anyio.Event | None = None
 
@@ -101,7 +102,7 @@ class RedisLeases:
         return Lease(account_id, owner, fence, now / 1000, expires / 1000, orphan=orphan)
 
     async def _live(self, lease: Lease, *args: Any) -> Lease | None:
-        keys = [self.key(lease.account_id), self._released]
+        keys = [self.key(lease.account_id), self.released]
         fields = await self._update(keys=keys, args=[lease.fence, *args])
         return None if not fields else _lease(lease.account_id, fields)
 
@@ -113,7 +114,7 @@ class RedisLeases:
             return []
         async with self._r.pipeline(transaction=False) as pipe:
             for lease in leases:
-                keys = [self.key(lease.account_id), self._released]
+                keys = [self.key(lease.account_id), self.released]
                 await self._update(keys=keys, args=[lease.fence, "renew", _ms(ttl_s)], client=pipe)
             answers = await pipe.execute()
         return [
@@ -156,7 +157,7 @@ class RedisLeases:
         return result
 
     async def _count(self) -> int:
-        return int(await self._r.get(self._released) or 0)
+        return int(await self._r.get(self.released) or 0)
 
     async def wait_released(self, since: int, timeout_s: float) -> int:
         value = await self._count()
@@ -179,7 +180,7 @@ class RedisLeases:
             # Subscribe confirmations are read as messages too (not ignored, which would make
             # get_message return None early): only a "message" is a release.
             self._pubsub = self._r.pubsub()
-            await self._pubsub.subscribe(self._released)
+            await self._pubsub.subscribe(self.released)
         # Drop news that arrived while nobody listened, then read the counter: a release after
         # this read is published to the subscription that is already open.
         for _ in range(1000):  # bounded: releases may keep arriving as fast as they are read
@@ -237,11 +238,25 @@ class RedisAccounts:
             await pipe.execute()
 
     async def report(self, lease: Lease, record: AccountRecord) -> bool:
+        return await self._write(lease, record, None)
+
+    async def amend(
+        self, lease: Lease, change: RecordChange, *, release_pause_s: float | None = None
+    ) -> AccountRecord | None:
+        # Read, then checked and written in one script: a put by another process in between is
+        # overwritten, as it was by ``get`` followed by ``report``.
+        record = change(await self.get(lease.account_id))
+        return record if await self._write(lease, record, release_pause_s) else None
+
+    async def _write(self, lease: Lease, record: AccountRecord, release_pause_s: float | None) -> bool:
         if record.id != lease.account_id:
             return False
-        keys = [self._leases.key(lease.account_id), self._key(record.id), self._p + "accounts"]
-        text = dump(replace(record, updated_at=time.time()))
-        return bool(await self._report(keys=keys, args=[lease.fence, record.id, text]))
+        leases = self._leases
+        keys = [leases.key(lease.account_id), self._key(record.id), self._p + "accounts", leases.released]
+        args: list[Any] = [lease.fence, record.id, dump(replace(record, updated_at=time.time()))]
+        if release_pause_s is not None:
+            args.append(_ms(release_pause_s))
+        return bool(await self._report(keys=keys, args=args))
 
     async def remove(self, account_id: str) -> bool:
         async with self._r.pipeline(transaction=True) as pipe:

@@ -59,7 +59,8 @@ return redis.call('HMGET', KEYS[1], 'owner', 'fence', 'acquired_at', 'expires_at
 """
 )
 
-# KEYS: the lease hash, the account record, the set of account ids. ARGV: fence, id, record JSON.
+# KEYS: the lease hash, the account record, the set of account ids, the release counter.
+# ARGV: fence, id, record JSON, and a pause (ms) to also release the lease (as UPDATE_LIVE does).
 REPORT = (
     _NOW
     + """
@@ -69,6 +70,11 @@ if h[1] ~= ARGV[1] or h[2] ~= '0' or tonumber(h[3]) <= now then
 end
 redis.call('SET', KEYS[2], ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[2])
+if ARGV[4] then
+  redis.call('HSET', KEYS[1], 'released', '1', 'free_at', now + tonumber(ARGV[4]))
+  redis.call('HDEL', KEYS[1], 'session_id', 'message_id')
+  redis.call('PUBLISH', KEYS[4], redis.call('INCR', KEYS[4]))
+end
 return 1
 """
 )

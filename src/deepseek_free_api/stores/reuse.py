@@ -58,6 +58,10 @@ class MemoryReuse:
         return session
 
 
+# Every this many keeps (by row id, whichever process), the SQLite table drops its dead rows.
+_PRUNE_EVERY = 64
+
+
 class SqliteReuse:
     """``ReuseStore`` in the SQLite file; the newest ``max_count`` rows (by rowid) are kept."""
 
@@ -71,14 +75,16 @@ class SqliteReuse:
 
         def work(db: sqlite3.Connection) -> None:
             now = self._clock()
-            db.execute("DELETE FROM reuse WHERE expires_at <= ?", (now,))
-            db.execute(
+            rowid = db.execute(
                 "INSERT OR REPLACE INTO reuse VALUES (?, ?, ?, ?)",
                 (session.key, session.reply_id, session.tokens, now + limits.ttl_s),
-            )
-            db.execute(
-                "DELETE FROM reuse WHERE rowid <= (SELECT MAX(rowid) FROM reuse) - ?", (limits.max_count,)
-            )
+            ).lastrowid
+            # Rows past the bound or their TTL are invisible already (``_row``); they are deleted
+            # by every ``_PRUNE_EVERY``-th keep of any process, not by each (two statements fewer
+            # in a turn's keep), so the table holds at most ``max_count + _PRUNE_EVERY`` rows.
+            if rowid is not None and rowid % _PRUNE_EVERY == 0:
+                db.execute("DELETE FROM reuse WHERE expires_at <= ?", (now,))
+                db.execute("DELETE FROM reuse WHERE rowid <= ?", (rowid - limits.max_count,))
 
         await self._db.write(work, inline=True)
 
@@ -103,8 +109,9 @@ class SqliteReuse:
 
     def _row(self, db: sqlite3.Connection, key: str) -> ReusableSession | None:
         row = db.execute(
-            "SELECT reply_id, tokens, expires_at FROM reuse WHERE key = ? AND expires_at > ?",
-            (key, self._clock()),
+            "SELECT reply_id, tokens, expires_at FROM reuse WHERE key = ? AND expires_at > ? "
+            "AND rowid > (SELECT MAX(rowid) FROM reuse) - ?",
+            (key, self._clock(), self._limits.max_count),
         ).fetchone()
         if row is None:
             return None

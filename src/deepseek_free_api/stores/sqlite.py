@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +24,7 @@ from .protocols import (
     Lease,
     LeaseSlot,
     Orphan,
+    RecordChange,
     ServiceKey,
     StoreOptions,
     UsageRow,
@@ -43,8 +44,24 @@ _LEASE_COLUMNS = (
 )
 
 
+_NEW_LEASE = (
+    "INSERT INTO leases (owner, fence, acquired_at, expires_at, account_id, session_id, message_id, "
+    "released, free_at) VALUES (?, ?, ?, ?, ?, NULL, NULL, 0, 0)"
+)
+_NEXT_LEASE = (
+    "UPDATE leases SET owner = ?, fence = ?, acquired_at = ?, expires_at = ?, session_id = NULL, "
+    "message_id = NULL, released = 0, free_at = 0 WHERE account_id = ?"
+)
+
 # Candidates read per statement by ``acquire``.
 _ACQUIRE_CHUNK = 4
+
+
+def _chunks(wanted: list[str]) -> Iterator[list[str]]:
+    """The first candidate, then the rest ``_ACQUIRE_CHUNK`` at a time."""
+    yield wanted[:1]
+    for first in range(1, len(wanted), _ACQUIRE_CHUNK):
+        yield wanted[first : first + _ACQUIRE_CHUNK]
 
 
 def _lease(row: Sequence[Any]) -> Lease:
@@ -68,9 +85,10 @@ class SqliteLeases:
             now = self._clock()
             # A few candidates at a time, in order: the first is nearly always free (the pool asks
             # for the accounts it sees free first), and reading all of them (1,000 accounts) for
-            # every lease costs more than the rest of the call.
-            for first in range(0, len(wanted), _ACQUIRE_CHUNK):
-                chunk = wanted[first : first + _ACQUIRE_CHUNK]
+            # every lease costs more than the rest of the call. The first alone: an IN list of one
+            # is a plain index lookup, one of four builds a small temporary index (35 us against
+            # 18 us cold, measured 2026-12-05).
+            for chunk in _chunks(wanted):
                 query = f"SELECT {_LEASE_COLUMNS} FROM leases WHERE account_id IN ({marks(len(chunk))})"
                 rows = {row[0]: row for row in db.execute(query, chunk)}
                 for account_id in chunk:
@@ -83,11 +101,11 @@ class SqliteLeases:
                         if not released and row[5] is not None:
                             orphan = Orphan(row[5], row[6], row[1], row[2])
                     fence = bump(db, "fence")
-                    db.execute(
-                        f"INSERT OR REPLACE INTO leases ({_LEASE_COLUMNS}) "
-                        "VALUES (?, ?, ?, ?, ?, NULL, NULL, 0, 0)",
-                        (account_id, owner, fence, now, now + ttl_s),
-                    )
+                    values = (owner, fence, now, now + ttl_s, account_id)
+                    if row is None:
+                        db.execute(_NEW_LEASE, values)
+                    else:  # in place: a REPLACE would also rewrite the primary key's index page
+                        db.execute(_NEXT_LEASE, values)
                     return Lease(account_id, owner, fence, now, now + ttl_s, orphan=orphan)
             return None
 
@@ -125,14 +143,7 @@ class SqliteLeases:
         return await self._db.write(work, inline=True)
 
     async def release(self, lease: Lease, *, pause_s: float = 0.0) -> bool:
-        def work(db: sqlite3.Connection) -> bool:
-            now = self._clock()
-            done = self._update_live(lease, "released = 1, free_at = ?", (now + pause_s,))(db) is not None
-            if done:
-                bump(db, "released")
-            return done
-
-        return await self._db.write(work, inline=True)
+        return await self._db.write(lambda db: _end(db, lease, pause_s, self._clock()), inline=True)
 
     async def slots(self, account_ids: Collection[str] | None = None) -> list[LeaseSlot]:
         ids = None if account_ids is None else list(account_ids)
@@ -164,28 +175,66 @@ class SqliteLeases:
         return await self._db.read(count, inline=True)
 
 
+def _end(db: sqlite3.Connection, lease: Lease, pause_s: float, now: float) -> bool:
+    """Release ``lease`` if it is live (``LeaseStore.release``), inside the caller's transaction."""
+    done = db.execute(
+        "UPDATE leases SET released = 1, free_at = ? WHERE account_id = ? AND fence = ? AND released = 0 "
+        "AND expires_at > ? RETURNING 1",
+        (now + pause_s, lease.account_id, lease.fence, now),
+    ).fetchone()
+    if done is None:
+        return False
+    bump(db, "released")
+    return True
+
+
+def _live(db: sqlite3.Connection, lease: Lease, now: float) -> bool:
+    """Whether ``lease`` is live, inside the caller's transaction."""
+    query = "SELECT 1 FROM leases WHERE account_id = ? AND fence = ? AND released = 0 AND expires_at > ?"
+    return db.execute(query, (lease.account_id, lease.fence, now)).fetchone() is not None
+
+
 class SqliteAccounts:
     """``AccountStore`` in the SQLite file; a report checks the lease in the same transaction."""
 
     def __init__(self, database: Database, clock: Clock = time.time) -> None:
         self._db = database
         self._clock = clock
+        # The last text read or written per account, with its record: a record read back as this
+        # process wrote it (every turn's amend, every sync) is not parsed again. Records are
+        # immutable; a text that differs (another writer) is parsed. One entry per account.
+        self._parsed: dict[str, tuple[str, AccountRecord]] = {}
+
+    def _load(self, account_id: str, text: str) -> AccountRecord:
+        known = self._parsed.get(account_id)
+        if known is not None and known[0] == text:
+            return known[1]
+        record = load_account(text)
+        self._parsed[account_id] = (text, record)
+        return record
 
     async def get(self, account_id: str) -> AccountRecord | None:
         row = await self._db.read(
             lambda db: db.execute("SELECT record FROM accounts WHERE id = ?", (account_id,)).fetchone(),
             inline=True,
         )
-        return None if row is None else load_account(row[0])
+        return None if row is None else self._load(account_id, row[0])
 
     async def all(self) -> list[AccountRecord]:
         rows = await self._db.read(
-            lambda db: db.execute("SELECT record FROM accounts ORDER BY id").fetchall()
+            lambda db: db.execute("SELECT id, record FROM accounts ORDER BY id").fetchall()
         )
-        return [load_account(row[0]) for row in rows]
+        return [self._load(row[0], row[1]) for row in rows]
+
+    def _text(self, record: AccountRecord, now: float) -> str:
+        """The record as written at ``now`` (``updated_at``), remembered as parsed."""
+        written = replace(record, updated_at=now)
+        text = dump(written).decode()
+        self._parsed[record.id] = (text, written)
+        return text
 
     def _put(self, db: sqlite3.Connection, record: AccountRecord) -> None:
-        text = dump(replace(record, updated_at=self._clock())).decode()
+        text = self._text(record, self._clock())
         db.execute("INSERT OR REPLACE INTO accounts (id, record) VALUES (?, ?)", (record.id, text))
 
     async def put(self, record: AccountRecord) -> None:
@@ -196,18 +245,37 @@ class SqliteAccounts:
             return False
 
         def work(db: sqlite3.Connection) -> bool:
-            live = db.execute(
-                "SELECT 1 FROM leases WHERE account_id = ? AND fence = ? AND released = 0 AND expires_at > ?",
-                (lease.account_id, lease.fence, self._clock()),
-            ).fetchone()
-            if live is None:
+            if not _live(db, lease, self._clock()):
                 return False
             self._put(db, record)
             return True
 
         return await self._db.write(work, inline=True)
 
+    async def amend(
+        self, lease: Lease, change: RecordChange, *, release_pause_s: float | None = None
+    ) -> AccountRecord | None:
+        def work(db: sqlite3.Connection) -> AccountRecord | None:
+            now = self._clock()
+            row = db.execute("SELECT record FROM accounts WHERE id = ?", (lease.account_id,)).fetchone()
+            record = change(None if row is None else self._load(lease.account_id, row[0]))
+            if record.id != lease.account_id:
+                return None
+            # The lease is checked (and released) first: a dead lease writes nothing.
+            pause = release_pause_s
+            if not (_live(db, lease, now) if pause is None else _end(db, lease, pause, now)):
+                return None
+            text = self._text(record, now)
+            if row is None:
+                db.execute("INSERT INTO accounts (id, record) VALUES (?, ?)", (record.id, text))
+            else:  # in place: a REPLACE would delete and insert the row and its index entry
+                db.execute("UPDATE accounts SET record = ? WHERE id = ?", (text, record.id))
+            return record
+
+        return await self._db.write(work, inline=True)
+
     async def remove(self, account_id: str) -> bool:
+        self._parsed.pop(account_id, None)
         return await self._db.write(
             lambda db: db.execute("DELETE FROM accounts WHERE id = ?", (account_id,)).rowcount > 0
         )
@@ -305,7 +373,10 @@ class SqliteUsage:
                 "output_tokens = output_tokens + excluded.output_tokens",
                 (day, principal, account_id, requests, input_tokens, output_tokens),
             )
-            db.execute("INSERT OR REPLACE INTO last_used VALUES (?, ?)", (principal, now))
+            db.execute(  # an upsert changes the row in place (a REPLACE: its index page too)
+                "INSERT INTO last_used VALUES (?, ?) ON CONFLICT (principal) DO UPDATE SET at = excluded.at",
+                (principal, now),
+            )
             if prune:
                 db.execute("DELETE FROM usage WHERE day < ?", (utc_day(now - self._days * 86400.0),))
 
