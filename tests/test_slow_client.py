@@ -23,7 +23,7 @@ import pytest
 from deepseek_free_api.background import BackgroundServer, free_port
 from deepseek_free_api.simulator import create_app as create_simulator
 from tests.api.conftest import API_KEY, TOKENS, simulator_config
-from tests.support.processes import CLI, clean_env, peak_rss_mb, rss_mb, running
+from tests.support.processes import ask_chat, peak_rss_mb, rss_mb, serve_one_account
 
 ANSWER_CHARS = 8_000_000
 STALL_S = 3.0
@@ -66,22 +66,11 @@ def _request(content: str) -> bytes:
 
 
 def _serve(simulator: BackgroundServer, data_dir: Path, port: int) -> Any:
-    env = clean_env(
-        DEEPSEEK_FREE_API_SERVER_DATA_DIR=str(data_dir),
-        DEEPSEEK_FREE_API_UPSTREAM_BASE_URL=simulator.url,
-        DEEP_SEEK_CHAT_AUTHORIZATION=TOKENS[0],  # one account: the next request needs it back
-        API_KEYS=API_KEY,
-    )
-    return running([*CLI, "serve", "--port", str(port)], port, env=env)
+    return serve_one_account(simulator.url, data_dir, port, token=TOKENS[0], api_key=API_KEY)
 
 
 def _ask(url: str, content: str, timeout: float = 60) -> httpx.Response:
-    return httpx.post(
-        url + "/v1/chat/completions",
-        json={"model": "deepseek-chat", "messages": [{"role": "user", "content": content}]},
-        headers={"Authorization": f"Bearer {API_KEY}"},
-        timeout=timeout,
-    )
+    return ask_chat(url, content, api_key=API_KEY, timeout=timeout)
 
 
 def _stalled_client(port: int, content: str) -> socket.socket:

@@ -38,6 +38,7 @@ from deepseek_free_api.chat.turn import TurnPolicy, TurnRunner
 from deepseek_free_api.chat.warm import WarmAccounts
 from deepseek_free_api.config import Settings, device_id_for, mask_secret, token_identity
 from deepseek_free_api.errors import InvalidTokenError
+from deepseek_free_api.heap import IdleTrim
 from deepseek_free_api.stores import Orphan, ResponseLimits, ReuseLimits, StoreOptions, Stores, open_stores
 from deepseek_free_api.upstream.client import DeepSeekClient, Identity
 from deepseek_free_api.upstream.wire import locality_of
@@ -262,7 +263,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> Starlette
             await warmth.aclose()
             await client.aclose()
 
-    drain = Drain()
+    drain = Drain(IdleTrim())  # the C heap's free pages go back once no turn runs
 
     def build_api() -> DocumentedApp:
         from deepseek_free_api.api.documented import build_api  # FastAPI, on the first request for it

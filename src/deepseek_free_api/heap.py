@@ -1,4 +1,5 @@
-"""The garbage collector set for a long-running server: off during start-up, then tuned.
+"""The memory of a long-running server: the garbage collector off during start-up, then tuned;
+the C heap's free pages given back when the server is idle.
 
 Start-up builds tens of thousands of objects that live as long as the process (modules, the
 route table, the pools) and almost no garbage (a collection right after it found
@@ -15,13 +16,25 @@ reference counting before any collection sees them, and none is promoted to be w
 Cycles are still collected, a little later. What loads later, on the first request that needs
 it (a dialect's pydantic models, FastAPI for /docs and the admin page), is not frozen: freezing
 then would also freeze the garbage of the requests in flight; it adds 1-4 ms to a full collection.
+
+After work, the C heap keeps what was freed: glibc hands memory back to the system only from
+the top of its heap, and large blocks come from the heap, not their own mappings, once one was
+freed (its threshold rises to their size). After a few turns with long answers a server held
+10 MB more, and its next burst peaked that much higher (1,000 streams: 243 -> 233 MB measured
+2026-12 with a ``malloc_trim`` in between). ``IdleTrim`` returns the free pages (``malloc_trim``,
+about 2 ms) once no turn has run for ``IDLE_TRIM_S`` after some did.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import gc
+from collections.abc import Callable
 
 YOUNG_THRESHOLD = 10_000
+# Seconds without a turn in flight, after one ran, before the free heap pages go back.
+IDLE_TRIM_S = 2.0
 
 
 def pause() -> None:
@@ -35,3 +48,41 @@ def settle() -> None:
     young, middle, old = gc.get_threshold()
     gc.set_threshold(max(young, YOUNG_THRESHOLD), middle, old)
     gc.enable()
+
+
+def give_back_free_memory() -> None:
+    """Return the C heap's free pages to the system (glibc's ``malloc_trim``; elsewhere nothing)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim this way
+        return
+    trim(0)
+
+
+class IdleTrim:
+    """``give_back_free_memory`` once no turn has run for ``delay_s`` after some did (``busy``/``idle``)."""
+
+    def __init__(
+        self, delay_s: float = IDLE_TRIM_S, trim: Callable[[], None] = give_back_free_memory
+    ) -> None:
+        self._delay_s = delay_s
+        self._trim = trim
+        self._worked = False  # a turn ran since the last trim: there may be something to give back
+        self._timer: asyncio.TimerHandle | None = None
+
+    def busy(self) -> None:
+        """A turn starts: no trim while it runs."""
+        self._worked = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def idle(self) -> None:
+        """The last turn in flight ended: trim after ``delay_s`` unless another starts (on the loop)."""
+        if self._worked and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._delay_s, self._run)
+
+    def _run(self) -> None:
+        self._timer = None
+        self._worked = False
+        self._trim()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -181,3 +181,24 @@ def _status_mb(pid: int, name: str) -> float:
         if line.startswith(f"{name}:"):
             return int(line.split()[1]) / 1024
     raise AssertionError(f"no {name} in /proc/{pid}/status")
+
+
+def serve_one_account(upstream_url: str, data_dir: Path, port: int, *, token: str, api_key: str) -> Any:
+    """``serve`` on ``port`` with one server account in front of ``upstream_url`` (the simulator)."""
+    env = clean_env(
+        DEEPSEEK_FREE_API_SERVER_DATA_DIR=str(data_dir),
+        DEEPSEEK_FREE_API_UPSTREAM_BASE_URL=upstream_url,
+        DEEP_SEEK_CHAT_AUTHORIZATION=token,  # one account: each request needs it back
+        API_KEYS=api_key,
+    )
+    return running([*CLI, "serve", "--port", str(port)], port, env=env)
+
+
+def ask_chat(url: str, content: str, *, api_key: str, timeout: float = 60) -> httpx.Response:
+    """One non-streamed OpenAI chat request with ``content`` as the user's message."""
+    return httpx.post(
+        url + "/v1/chat/completions",
+        json={"model": "deepseek-chat", "messages": [{"role": "user", "content": content}]},
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=timeout,
+    )

@@ -40,6 +40,7 @@ from deepseek_free_api.api.channel import Abandoned, Channel
 from deepseek_free_api.api.ops.record import RequestRecord, current_request
 from deepseek_free_api.chat.events import ChatEvent, Completed
 from deepseek_free_api.errors import RequestTimeoutError, ServiceError, ShuttingDownError
+from deepseek_free_api.heap import IdleTrim
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +93,11 @@ class _Outcome:
 
 
 class Drain:
-    """Stops every in-flight turn when the server shuts down."""
+    """Stops every in-flight turn when the server shuts down; tells ``idle`` when none is left."""
 
-    def __init__(self) -> None:
+    def __init__(self, idle: IdleTrim | None = None) -> None:
         self._active: dict[int, tuple[_Outcome, anyio.CancelScope]] = {}
+        self._idle = idle
         self.draining = False
 
     @contextmanager
@@ -103,12 +105,16 @@ class Drain:
         """Register a producer for the time of ``with``."""
         key = id(scope)
         self._active[key] = (outcome, scope)
+        if self._idle is not None:
+            self._idle.busy()
         if self.draining:
             _cancel(outcome, scope, "shutdown")
         try:
             yield
         finally:
             self._active.pop(key, None)
+            if not self._active and self._idle is not None:
+                self._idle.idle()
 
     def start(self) -> int:
         """Cancel every producer (call on the event loop); returns how many were running."""
