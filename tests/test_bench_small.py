@@ -1,5 +1,5 @@
 """The small benchmarks BENCHMARKS.md tells one to run (``lease_pass.py``, ``call_setup.py``,
-``timeline.py``) still run.
+``timeline.py``, ``store_calls.py``) still run.
 
 Each in its own process, tiny, as documented; the figures are not checked (timings on a shared
 machine are no test), only that every row is printed with a number, so a change to the pool or
@@ -65,3 +65,13 @@ def test_timeline_marks_every_step_of_a_request_in_the_server() -> None:
         "marker",
     ):
         assert step in rows, f"no row from {step}:\n{out}"
+
+
+@pytest.mark.timeout(300)
+def test_store_calls_prints_the_calls_now_and_before() -> None:
+    # It makes a turn's store calls on a SQLite file the way the pool makes them: a change to the
+    # store's calls that breaks it shows here.
+    out = _run("bench/store_calls.py", "--turns", "20", "--rounds", "1")
+    for kind in ("now", "before"):
+        assert re.search(rf"{kind}\s+CPU [\d.]+ ms", out), out
+    assert re.search(r"now / before CPU: [\d.]+", out), out
