@@ -55,6 +55,9 @@ _NEXT_LEASE = (
 
 # Candidates read per statement by ``acquire``.
 _ACQUIRE_CHUNK = 4
+# A lease still held by its holder (parameters: account id, fence, now): renewals, notes, reports
+# and releases act only on it.
+_LIVE = "account_id = ? AND fence = ? AND released = 0 AND expires_at > ?"
 
 
 def _chunks(wanted: list[str]) -> Iterator[list[str]]:
@@ -116,8 +119,7 @@ class SqliteLeases:
     ) -> Callable[..., Lease | None]:
         def work(db: sqlite3.Connection) -> Lease | None:
             row = db.execute(
-                f"UPDATE leases SET {assignments} WHERE account_id = ? AND fence = ? AND released = 0 "
-                f"AND expires_at > ? RETURNING {_LEASE_COLUMNS}",
+                f"UPDATE leases SET {assignments} WHERE {_LIVE} RETURNING {_LEASE_COLUMNS}",
                 (*values, lease.account_id, lease.fence, self._clock()),
             ).fetchone()
             return None if row is None else _lease(row)
@@ -178,8 +180,7 @@ class SqliteLeases:
 def _end(db: sqlite3.Connection, lease: Lease, pause_s: float, now: float) -> bool:
     """Release ``lease`` if it is live (``LeaseStore.release``), inside the caller's transaction."""
     done = db.execute(
-        "UPDATE leases SET released = 1, free_at = ? WHERE account_id = ? AND fence = ? AND released = 0 "
-        "AND expires_at > ? RETURNING 1",
+        f"UPDATE leases SET released = 1, free_at = ? WHERE {_LIVE} RETURNING 1",
         (now + pause_s, lease.account_id, lease.fence, now),
     ).fetchone()
     if done is None:
@@ -190,8 +191,8 @@ def _end(db: sqlite3.Connection, lease: Lease, pause_s: float, now: float) -> bo
 
 def _live(db: sqlite3.Connection, lease: Lease, now: float) -> bool:
     """Whether ``lease`` is live, inside the caller's transaction."""
-    query = "SELECT 1 FROM leases WHERE account_id = ? AND fence = ? AND released = 0 AND expires_at > ?"
-    return db.execute(query, (lease.account_id, lease.fence, now)).fetchone() is not None
+    row = db.execute(f"SELECT 1 FROM leases WHERE {_LIVE}", (lease.account_id, lease.fence, now)).fetchone()
+    return row is not None
 
 
 class SqliteAccounts:
