@@ -1,5 +1,5 @@
 """The small benchmarks BENCHMARKS.md tells one to run (``lease_pass.py``, ``call_setup.py``,
-``timeline.py``, ``store_calls.py``) still run.
+``timeline.py``, ``store_calls.py``, ``calls.py``) still run.
 
 Each in its own process, tiny, as documented; the figures are not checked (timings on a shared
 machine are no test), only that every row is printed with a number, so a change to the pool or
@@ -75,3 +75,18 @@ def test_store_calls_prints_the_calls_now_and_before() -> None:
     for kind in ("now", "before"):
         assert re.search(rf"{kind}\s+CPU [\d.]+ ms", out), out
     assert re.search(r"now / before CPU: [\d.]+", out), out
+
+
+@pytest.mark.timeout(300)
+def test_calls_counts_a_turns_calls_in_each_tree() -> None:
+    # bench/calls_site counts inside ``serve`` between two signals: a server that no longer
+    # writes its counts, or a turn that fails, ends the script with a message instead.
+    out = _run(
+        "bench/calls.py", "--concurrency", "2", "--bursts", "1", "--top", "3",
+        "--compare", f"again={REPO / 'src'}",
+    )  # fmt: skip
+    for tree in ("this", "again"):
+        found = re.search(rf"^\s+{tree}\s+Python\s+([\d,]+)\s+C\s+([\d,]+)$", out, re.MULTILINE)
+        assert found, f"no total for {tree}:\n{out}"
+        assert int(found[1].replace(",", "")) > 100, out  # a turn runs hundreds of functions
+    assert len(re.findall(r"^\s+[\d.]+\s+\S+:\S+", out, re.MULTILINE)) == 6, out
