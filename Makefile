@@ -30,7 +30,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy --config-file tests/mypy.ini tests $(wildcard bench/*.py) bench/timeline_site/sitecustomize.py api/index.py
-	$(BIN)/mypy --config-file tests/mypy.ini bench/calls_site/sitecustomize.py  # a second sitecustomize: its own run
+	$(BIN)/mypy --config-file tests/mypy.ini bench/calls_site/sitecustomize.py  # one sitecustomize per run
+	$(BIN)/mypy --config-file tests/mypy.ini bench/memory_site/sitecustomize.py
 
 # Two worker processes, each taking whole files (a file's tests share its servers and fixtures);
 # `make pytest PYTEST_WORKERS=0` runs in one process.

@@ -1,5 +1,5 @@
 """The small benchmarks BENCHMARKS.md tells one to run (``lease_pass.py``, ``call_setup.py``,
-``timeline.py``, ``store_calls.py``, ``calls.py``) still run.
+``timeline.py``, ``store_calls.py``, ``calls.py``, ``stream_memory.py``) still run.
 
 Each in its own process, tiny, as documented; the figures are not checked (timings on a shared
 machine are no test), only that every row is printed with a number, so a change to the pool or
@@ -90,3 +90,13 @@ def test_calls_counts_a_turns_calls_in_each_tree() -> None:
         assert found, f"no total for {tree}:\n{out}"
         assert int(found[1].replace(",", "")) > 100, out  # a turn runs hundreds of functions
     assert len(re.findall(r"^\s+[\d.]+\s+\S+:\S+", out, re.MULTILINE)) == 6, out
+
+
+@pytest.mark.timeout(300)
+def test_stream_memory_prints_each_heap_at_idle_and_in_a_burst() -> None:
+    # bench/memory_site dumps inside ``serve`` on a signal: a server that no longer writes its
+    # dump, or a stream that fails, ends the script with a message instead.
+    out = _run("bench/stream_memory.py", "--streams", "20", "--at", "1", "--top", "3")
+    for label in ("resident \\(RSS\\)", "Python arenas", "C heap in use"):
+        assert re.search(rf"{label}.*\s[\d.]+ MB\s+[\d.]+ MB\s+-?[\d.]+ KB$", out, re.MULTILINE), out
+    assert re.search(r"^\s+this\s+peak RSS\s+[\d.]+ MB, idle\s+[\d.]+ MB", out, re.MULTILINE), out
