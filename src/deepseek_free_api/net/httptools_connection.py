@@ -26,6 +26,7 @@ import time
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from deepseek_free_api.flag import Flag
 from deepseek_free_api.net.connection import GuardedConnection, Phase
 
 # h11's bound on an incomplete request head (DEFAULT_MAX_INCOMPLETE_EVENT_SIZE in h11 0.16, uvicorn's
@@ -36,6 +37,8 @@ _INVALID = "Invalid HTTP request received."  # uvicorn's words for a request it 
 
 class GuardedHttpToolsProtocol(GuardedConnection, HttpToolsProtocol):
     """One client connection parsed by httptools."""
+
+    __slots__ = ("in_head", "head_bytes")  # see GuardedConnection's
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -66,7 +69,10 @@ class GuardedHttpToolsProtocol(GuardedConnection, HttpToolsProtocol):
         problem = _refused_by_h11(self.parser.get_http_version(), self.headers)
         if problem is not None:  # raised in a callback: uvicorn answers 400 and closes
             raise httptools.HttpParserError(problem)
+        before = self.cycle
         super().on_headers_complete()
+        if self.cycle is not before:  # a new request: nothing has waited on its event yet
+            self.cycle.message_event = Flag()  # see GuardedConnection._start_guard
         self.phase, self.since, self.body_bytes = Phase.BODY, time.monotonic(), 0
 
     def on_message_complete(self) -> None:
