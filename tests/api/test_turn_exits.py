@@ -131,7 +131,12 @@ def test_non_streaming_client_hanging_up(single: Stack) -> None:
 
     def start_b() -> None:
         nonlocal b
-        wait_for(lambda: bool(single.upstream_requests("/chat/completion")))
+        # A's completion, not one of an earlier test on this module's stack: B must come second.
+        wait_for(
+            lambda: any(
+                r["path"].endswith("/chat/completion") for r in single.upstream_requests()[MARK["log"] :]
+            )
+        )
         b = queued_b(single, results)
 
     starter = threading.Thread(target=start_b)

@@ -13,7 +13,6 @@ each batch is (the producer then stops reading DeepSeek, which pauses the transf
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 
 from deepseek_free_api.chat.events import ChatEvent, ReasoningDelta, TextDelta, ToolCall
 
@@ -33,7 +32,8 @@ class Channel:
     """
 
     def __init__(self, size: int, chars: int) -> None:
-        self._batches: deque[tuple[list[ChatEvent], int]] = deque()
+        # A list, not a deque: at most ``size`` (64) batches, and an empty deque is 624 bytes a stream.
+        self._batches: list[tuple[list[ChatEvent], int]] = []
         self._size = size
         self._chars = chars
         self._held = 0  # characters in ``_batches``
@@ -72,7 +72,7 @@ class Channel:
     def receive_nowait(self) -> list[ChatEvent] | None:
         """The next batch, ``[]`` once ended, or None if nothing is ready."""
         if self._batches:
-            batch, weight = self._batches.popleft()
+            batch, weight = self._batches.pop(0)
             self._held -= weight
             self._wake()  # a full channel has room again
             return batch

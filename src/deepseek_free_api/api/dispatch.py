@@ -1,13 +1,23 @@
-"""The edge: the ASGI application ``create_app`` returns, with the route table served on Starlette.
+"""The edge: the ASGI application ``create_app`` returns, with the route table on a short path.
 
-``EdgeApp`` is a plain Starlette application: its middleware (the server's own, then Starlette's
-error and exception layers, in Starlette's order) and its lifespan are those of any Starlette app.
-Its router looks a request up by method and path in ``api/routes.py``'s table (static paths in a
-dictionary, the few templated ones by their pattern) and calls the handler through Starlette's
-``request_response``, so an error raised there goes to the app's exception handlers. Every other
-request goes to ``fallback``: the FastAPI application of the whole API, made on the first request
-that needs it (``LazyApp``), so that neither FastAPI nor its route analysis costs anything at
-start-up or on the chat path.
+``EdgeApp`` is a Starlette application (its state, ``add_middleware`` and lifespan are Starlette's)
+whose stack is shorter for the routes of ``api/routes.py``'s table. Such a request passes:
+
+- ``EdgeApp.__call__``: an error nothing handled is answered 500 (if no answer began) and raised
+  again, as Starlette's ``ServerErrorMiddleware`` does, outermost;
+- the server's middleware, in the order ``add_middleware`` gave it (as in any Starlette app);
+- ``TableRoutes``: the route, looked up by method and path (static paths in a dictionary, the few
+  templated ones by their pattern), is called with the request; an exception it raises is
+  answered by the app's handler for its class, as Starlette's ``ExceptionMiddleware`` and
+  ``request_response`` do (a handler's own error gets a second lookup, as the outer of those two
+  layers gives it).
+
+That is two frames and one ``send`` wrapper where Starlette's layers take nine frames, two
+``Request`` objects and three wrappers: about 5 KB per live stream, and two calls less per SSE
+write. Every other request, and the lifespan, goes on through Starlette's ``ExceptionMiddleware``
+and ``Router`` to ``fallback``: the FastAPI application of the whole API, made on the first
+request that needs it (``LazyApp``), so that neither FastAPI nor its route analysis costs anything
+at start-up or on the chat path.
 """
 
 from __future__ import annotations
@@ -17,14 +27,20 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
-from starlette._utils import get_route_path
+from starlette._utils import get_route_path, is_async_callable
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Match, Route, Router
-from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
+from starlette.types import ASGIApp, ExceptionHandler, Lifespan, Message, Receive, Scope, Send
 
 from deepseek_free_api.api.routes import RouteSpec
 
 ExceptionHandlers = Mapping[Any, Callable[..., Any]]
+_SENT = "deepseek_free_api.sent"  # the scope's key for its request's ``_Sent``
 
 
 class _Asgi(Protocol):
@@ -34,12 +50,29 @@ class _Asgi(Protocol):
 AppT = TypeVar("AppT", bound=_Asgi)
 
 
-class EdgeRouter(Router):
-    """Serves the table's routes; hands every other request (and WebSocket) to ``default``."""
+class _Sent:
+    """The server's ``send``, noting whether the response has started (one per HTTP request)."""
 
-    def __init__(self, table: Sequence[RouteSpec], default: ASGIApp, lifespan: Lifespan[Any]) -> None:
-        # No slash redirects here: FastAPI, which gets every request not served, decides those.
-        super().__init__(redirect_slashes=False, default=default, lifespan=lifespan)
+    __slots__ = ("send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
+class TableRoutes:
+    """Serves the table's routes; hands every other request (and the lifespan) to ``errors``."""
+
+    def __init__(self, table: Sequence[RouteSpec], errors: ExceptionMiddleware) -> None:
+        self._errors = errors
+        # The same tables Starlette's layers would look handlers up in (its HTTPException default too).
+        self._handlers = errors._exception_handlers
+        self._status_handlers = errors._status_handlers
         self._static: dict[tuple[str, str], Route] = {}
         self._templated: list[tuple[str, Route]] = []  # (method, route) in the table's order
         for spec in table:
@@ -50,31 +83,59 @@ class EdgeRouter(Router):
                 else:
                     self._static.setdefault((method, spec.path), route)
 
-    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Route one request (or the lifespan)."""
-        if scope["type"] != "http":
-            await super().app(scope, receive, send)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self._route(scope) if scope["type"] == "http" else None
+        if route is None:
+            await self._errors(scope, receive, send)
             return
+        scope["route"] = route  # the access log's route label: its template
+        request = Request(scope, receive, send)
+        try:
+            try:
+                response = await route.endpoint(request)
+                await response(scope, receive, send)
+            except Exception as exc:
+                await self._handle(exc, request, send)
+        except Exception as exc:  # the handler's own error, which Starlette's outer layer looks up too
+            await self._handle(exc, request, send)
+
+    def _route(self, scope: Scope) -> Route | None:
         method = scope["method"]
         route = self._static.get((method, get_route_path(scope)))
-        if route is None:
-            for allowed, candidate in self._templated:
-                if allowed != method:
-                    continue
-                match, child_scope = candidate.matches(scope)
-                if match is Match.FULL:
-                    scope.update(child_scope)
-                    route = candidate
+        if route is not None:
+            return route
+        for allowed, candidate in self._templated:
+            if allowed != method:
+                continue
+            match, child_scope = candidate.matches(scope)
+            if match is Match.FULL:
+                scope.update(child_scope)
+                return candidate
+        return None
+
+    async def _handle(self, exc: Exception, request: Request, send: Send) -> None:
+        """Answer ``exc`` with its handler, as Starlette's ``wrap_app_handling_exceptions`` does."""
+        handler = None
+        if isinstance(exc, HTTPException):
+            handler = self._status_handlers.get(exc.status_code)
+        if handler is None:
+            for cls in type(exc).__mro__:
+                handler = self._handlers.get(cls)
+                if handler is not None:
                     break
             else:
-                await self.default(scope, receive, send)
-                return
-        scope["route"] = route  # the access log's route label: its template
-        await route.app(scope, receive, send)
+                raise exc
+        sent = request.scope.get(_SENT)
+        if sent is not None and sent.started:
+            raise RuntimeError("Caught handled exception, but response already started.") from exc
+        response = await _called(handler, request, exc)
+        if response is not None:
+            await response(request.scope, request.receive, send)
+        exc.__traceback__ = None  # reused exception instances accumulate tracebacks across requests
 
 
 class EdgeApp(Starlette):
-    """Starlette with the edge's router (see the module docstring)."""
+    """Starlette with the edge's short path for the table's routes (see the module docstring)."""
 
     def __init__(
         self,
@@ -85,7 +146,52 @@ class EdgeApp(Starlette):
         exception_handlers: ExceptionHandlers,
     ) -> None:
         super().__init__(exception_handlers=exception_handlers)
-        self.router = EdgeRouter(table, fallback, lifespan)
+        # No slash redirects here: FastAPI, which gets every request not served, decides those.
+        self.router = Router(redirect_slashes=False, default=fallback, lifespan=lifespan)
+        handlers: dict[Any, ExceptionHandler] = {}
+        self._error_handler: ExceptionHandler | None = None
+        for key, handler in exception_handlers.items():  # split as Starlette splits them
+            if key in (500, Exception):
+                self._error_handler = handler
+            else:
+                handlers[key] = handler
+        self._routes = TableRoutes(table, ExceptionMiddleware(self.router, handlers=handlers))
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The server's middleware around the table; the 500 answer is ``__call__``'s."""
+        app: ASGIApp = self._routes
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        if scope["type"] != "http":
+            await self.middleware_stack(scope, receive, send)
+            return
+        sent = scope[_SENT] = _Sent(send)
+        try:
+            await self.middleware_stack(scope, receive, sent)
+        except Exception as exc:
+            request = Request(scope)
+            if self._error_handler is None:
+                response: Response | None = PlainTextResponse("Internal Server Error", status_code=500)
+            else:
+                response = await _called(self._error_handler, request, exc)
+            if not sent.started and response is not None:
+                await response(scope, receive, send)
+            raise  # servers log it; test clients raise it
+
+
+async def _called(handler: ExceptionHandler, request: Request, exc: Exception) -> Response | None:
+    """What an exception handler answers; a plain function runs in a thread, as Starlette runs it."""
+    if is_async_callable(handler):
+        response: Response | None = await handler(request, exc)  # type: ignore[arg-type]
+    else:
+        response = await run_in_threadpool(handler, request, exc)  # type: ignore[arg-type]
+    return response
 
 
 class LazyApp(Generic[AppT]):

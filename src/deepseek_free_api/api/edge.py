@@ -26,8 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -100,21 +99,20 @@ class Drain:
         self._idle = idle
         self.draining = False
 
-    @contextmanager
-    def track(self, outcome: _Outcome, scope: anyio.CancelScope) -> Iterator[None]:
-        """Register a producer for the time of ``with``."""
-        key = id(scope)
-        self._active[key] = (outcome, scope)
+    def enter(self, outcome: _Outcome, scope: anyio.CancelScope) -> None:
+        """Register a producer until ``leave`` (a plain call pair, not a context manager: its
+        generator and wrapper would live as long as the stream)."""
+        self._active[id(scope)] = (outcome, scope)
         if self._idle is not None:
             self._idle.busy()
         if self.draining:
             _cancel(outcome, scope, "shutdown")
-        try:
-            yield
-        finally:
-            self._active.pop(key, None)
-            if not self._active and self._idle is not None:
-                self._idle.idle()
+
+    def leave(self, scope: anyio.CancelScope) -> None:
+        """The producer of ``scope`` has ended."""
+        self._active.pop(id(scope), None)
+        if not self._active and self._idle is not None:
+            self._idle.idle()
 
     def start(self) -> int:
         """Cancel every producer (call on the event loop); returns how many were running."""
@@ -172,7 +170,8 @@ class TurnResponse(Response):
         loop = asyncio.get_running_loop()
         producer = anyio.CancelScope(deadline=loop.time() + self._timeout_s)  # anyio's clock is the loop's
         channel = Channel(_CHANNEL_BATCHES, _CHANNEL_CHARS)
-        with self._drain.track(outcome, producer):
+        self._drain.enter(outcome, producer)
+        try:
             produce = loop.create_task(self._produce(producer, channel, outcome))
             watch = loop.create_task(self._watch(receive, producer, outcome))
             failed = True
@@ -191,6 +190,8 @@ class TurnResponse(Response):
                 if failed:  # the consumer raised or was cancelled: nobody is left to answer
                     _cancel(outcome, producer, "gone")
                 await _join((produce, watch), producer)
+        finally:
+            self._drain.leave(producer)
 
     async def _produce(self, scope: anyio.CancelScope, channel: Channel, outcome: _Outcome) -> None:
         try:

@@ -94,8 +94,7 @@ class OriginGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope["headers"])
-        host, origin = headers.get("host"), headers.get("origin")
+        host, origin, preflight, requested_headers = _read(scope["headers"])
         if not self.policy.host_allowed(host):
             await _refuse(
                 f"this server does not answer to the host name {host_name(host or '')[:100]!r}; "
@@ -117,14 +116,29 @@ class OriginGuard:
                 send,
             )
             return
-        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
-            await _preflight(origin, headers.get("access-control-request-headers"), send)
+        if scope["method"] == "OPTIONS" and preflight:
+            await _preflight(origin, requested_headers, send)
             return
         await self.app(scope, receive, _with_cors(send, origin))
 
 
-def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
+def _read(raw: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, str | None, bool, str | None]:
+    """(``Host``, ``Origin``, whether ``Access-Control-Request-Method`` came, and
+    ``Access-Control-Request-Headers``); of a header sent twice, the last. Only these four are
+    decoded: a dict of every header would live as long as the request (a stream: minutes)."""
+    host = origin = requested_headers = None
+    preflight = False
+    for name, value in raw:
+        name = name.lower()
+        if name == b"host":
+            host = value.decode("latin-1")
+        elif name == b"origin":
+            origin = value.decode("latin-1")
+        elif name == b"access-control-request-method":
+            preflight = True
+        elif name == b"access-control-request-headers":
+            requested_headers = value.decode("latin-1")
+    return host, origin, preflight, requested_headers
 
 
 async def _refuse(message: str, scope: Scope, receive: Receive, send: Send) -> None:

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
+from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from deepseek_free_api.flag import Flag
 from deepseek_free_api.net.connection import GuardedConnection, Phase
 
 # h11's bound on an incomplete request head (DEFAULT_MAX_INCOMPLETE_EVENT_SIZE in h11 0.16, uvicorn's
@@ -36,6 +39,20 @@ _INVALID = "Invalid HTTP request received."  # uvicorn's words for a request it 
 
 class GuardedHttpToolsProtocol(GuardedConnection, HttpToolsProtocol):
     """One client connection parsed by httptools."""
+
+    __slots__ = ("in_head", "head_bytes", "_pipeline")  # see GuardedConnection's
+
+    # uvicorn makes a deque per connection for pipelined requests (624 bytes); clients hardly ever
+    # pipeline, so this one is made only when a request comes before the last one was answered.
+    @property
+    def pipeline(self) -> deque[tuple[Any, Any]]:
+        """The requests waiting behind the one being answered (uvicorn's, first last)."""
+        queue = self._pipeline
+        return _NO_PIPELINE if queue is None else queue
+
+    @pipeline.setter
+    def pipeline(self, queue: deque[tuple[Any, Any]]) -> None:
+        self._pipeline = queue or None  # uvicorn's empty one at start: dropped
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -66,7 +83,12 @@ class GuardedHttpToolsProtocol(GuardedConnection, HttpToolsProtocol):
         problem = _refused_by_h11(self.parser.get_http_version(), self.headers)
         if problem is not None:  # raised in a callback: uvicorn answers 400 and closes
             raise httptools.HttpParserError(problem)
+        before = self.cycle
+        if before is not None and not before.response_complete and self._pipeline is None:
+            self._pipeline = deque()  # this request will wait in it (uvicorn's pipelining)
         super().on_headers_complete()
+        if self.cycle is not before:  # a new request: nothing has waited on its event yet
+            self.cycle.message_event = Flag()  # see GuardedConnection._start_guard
         self.phase, self.since, self.body_bytes = Phase.BODY, time.monotonic(), 0
 
     def on_message_complete(self) -> None:
@@ -89,6 +111,16 @@ class GuardedHttpToolsProtocol(GuardedConnection, HttpToolsProtocol):
             self.cycle.keep_alive = False
         else:
             self.transport.close()
+
+
+class _NoPipeline(deque[tuple[Any, Any]]):
+    """The pipeline of a connection that never pipelined: empty, and never added to."""
+
+    def appendleft(self, item: tuple[Any, Any]) -> None:
+        raise RuntimeError("a pipelined request needs the connection's own deque")
+
+
+_NO_PIPELINE = _NoPipeline()
 
 
 def _refused_by_h11(version: str, headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -54,6 +54,91 @@ class WholeBody:
         return len(chunk)
 
 
+class ChunkQueue(asyncio.Queue[Any]):
+    """``asyncio.Queue``'s unbounded queue for one reader, without its four deques (~2.5 KB a stream).
+
+    What the stream's reader and writer use (``put_nowait``, ``get``, ``get_nowait``, ``empty``,
+    ``qsize``, and ``_queue`` for a look at what is queued) behaves as asyncio's; ``join`` and
+    ``task_done`` are not kept. The items are a list read from ``_head`` on, emptied whenever the
+    reader catches up (the reader takes all that is ready on every wake) and compacted otherwise.
+    """
+
+    _maxsize = 0  # what asyncio.Queue's ``maxsize`` and ``repr`` read
+    _unfinished_tasks = 0
+    _getters = _putters = ()
+
+    def __init__(self) -> None:  # asyncio.Queue.__init__ would make the deques
+        self._items: list[Any] = []
+        self._head = 0
+        self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def _queue(self) -> list[Any]:
+        """The items queued, first first (a copy)."""
+        return self._items[self._head :]
+
+    def qsize(self) -> int:
+        """How many items are queued."""
+        return len(self._items) - self._head
+
+    def empty(self) -> bool:
+        """Whether no item is queued."""
+        return self._head == len(self._items)
+
+    def full(self) -> bool:
+        """Never: the queue is unbounded (its bytes are bounded by ``StreamBody``)."""
+        return False
+
+    def put_nowait(self, item: Any) -> None:
+        """Queue ``item`` and wake the reader."""
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def put(self, item: Any) -> None:
+        """``put_nowait`` (never full)."""
+        self.put_nowait(item)
+
+    def get_nowait(self) -> Any:
+        """The first item; ``asyncio.QueueEmpty`` if there is none."""
+        items, head = self._items, self._head
+        if head == len(items):
+            raise asyncio.QueueEmpty
+        item = items[head]
+        head += 1
+        if head == len(items):
+            items.clear()
+            head = 0
+        elif head >= 64 and head * 2 >= len(items):  # a reader behind: drop what it took
+            del items[:head]
+            head = 0
+        else:
+            items[head - 1] = None  # not kept alive until the list is emptied
+        self._head = head
+        return item
+
+    async def get(self) -> Any:
+        """The first item, once there is one."""
+        while self._head == len(self._items):
+            if self._waiter is not None:
+                raise RuntimeError("ChunkQueue has one reader; another is already waiting")
+            self._waiter = waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        return self.get_nowait()
+
+    def task_done(self) -> None:
+        """Not kept (nothing joins a stream's queue)."""
+        raise NotImplementedError
+
+    async def join(self) -> None:
+        """Not kept (nothing joins a stream's queue)."""
+        raise NotImplementedError
+
+
 class StreamBody:
     """Where a handle's callbacks put a stream's header lines and body, and the stream's pace.
 
@@ -73,7 +158,7 @@ class StreamBody:
     def __init__(self, bound: int) -> None:
         self.headers: list[bytes] = []
         self.chunks: list[bytes] = []  # what is not queued yet
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.queue: asyncio.Queue[Any] = ChunkQueue()
         self._loop = asyncio.get_running_loop()
         self.first: asyncio.Future[None] = self._loop.create_future()
         self.queued = 0  # bytes received and not taken by the reader

@@ -26,6 +26,7 @@ from curl_cffi._wrapper import ffi, lib
 from curl_cffi.curl import Curl
 from curl_cffi.requests.exceptions import RequestException, code2error
 
+from deepseek_free_api.flag import Flag
 from deepseek_free_api.upstream.answers import Answer, parse_head, received_cookies
 from deepseek_free_api.upstream.bodies import STREAM_END, AnswerTooLarge, StreamBody, WholeBody
 from deepseek_free_api.upstream.handles import Handle, HandlePool
@@ -121,7 +122,7 @@ async def open_stream(
     ``bound``: the most bytes received and not yet taken by the reader before the transfer pauses.
     """
     sink = StreamBody(bound)
-    released = asyncio.Event()
+    released = Flag()  # an asyncio.Event without its deque (per live stream)
     handle, done = await _start(pool, call, sink, timeouts, stream=True)
     handle.transfer = transfer
     transfer.bind(pool, handle.curl)
