@@ -287,7 +287,7 @@ def _fragments(response: Mapping[str, Any]) -> _Fragments:
     fragments = response.get("fragments")
     if not isinstance(fragments, list):
         return []
-    return [(position, item) for position, item in enumerate(fragments) if isinstance(item, Mapping)]
+    return [(position, item) for position, item in enumerate(fragments) if isinstance(item, dict)]
 
 
 def _queries(raw: Any) -> tuple[str, ...]:

@@ -191,7 +191,7 @@ class PatchState:
             raise PatchError("BATCH value is not a list")
         path, op = "", SET  # a batch starts with a fresh sticky state
         for frame in frames:
-            if not isinstance(frame, Mapping):
+            if not isinstance(frame, dict):  # parsed JSON
                 raise PatchError("BATCH item is not an object")
             path, op = _sticky(frame, path, op)
             self._apply(prefix + _split(path), op, frame["v"])
