@@ -24,9 +24,9 @@ from collections import OrderedDict, deque
 from typing import Any
 
 from curl_cffi import CurlOpt
-from curl_cffi._wrapper import ffi
+from curl_cffi._wrapper import ffi, lib
 from curl_cffi.aio import AsyncCurl
-from curl_cffi.curl import DEFAULT_CACERT, Curl, CurlShare
+from curl_cffi.curl import CURL_WRITEFUNC_ERROR, DEFAULT_CACERT, Curl, CurlShare
 from curl_cffi.requests.exceptions import ImpersonateError, SessionClosed
 from curl_cffi.requests.impersonate import resolve_latest_browser_type
 from curl_cffi.requests.utils import NATIVE_TARGET_NAMES, normalize_http_version
@@ -66,7 +66,7 @@ class AccountShares:
 class Handle:
     """One curl handle, set up for the persona, and what its last request left set on it."""
 
-    __slots__ = ("curl", "share", "proxy", "timeouts", "lines", "sink", "transfer", "_contexts")
+    __slots__ = ("curl", "share", "proxy", "timeouts", "lines", "sink", "transfer", "_contexts", "_callbacks")
 
     def __init__(self, impersonate: str, http_version: str | None) -> None:
         self.curl = curl = Curl(cacert=DEFAULT_CACERT)
@@ -95,9 +95,14 @@ class Handle:
         # account's own cookies (upstream.cookies), so it renders the Cookie header the same way.
         curl.setopt(CurlOpt.COOKIEFILE, b"")
         # The callbacks stay for the handle's life; each request points them at its own sink.
-        curl.setopt(CurlOpt.WRITEFUNCTION, self._body)
-        curl.setopt(CurlOpt.HEADERFUNCTION, self._header)
+        # Set through curl_cffi first only for its callback contexts (where a callback's exception
+        # is kept for the transfer's result), then replaced by direct callbacks (``_callbacks``).
+        curl.setopt(CurlOpt.WRITEFUNCTION, len)
+        curl.setopt(CurlOpt.HEADERFUNCTION, len)
         self._contexts = tuple(ffi.from_handle(h) for h in (curl._write_handle, curl._header_handle))
+        self._callbacks = _callbacks(self)
+        lib._curl_easy_setopt(curl._curl, CurlOpt.WRITEFUNCTION, self._callbacks[0])
+        lib._curl_easy_setopt(curl._curl, CurlOpt.HEADERFUNCTION, self._callbacks[1])
         self.share: CurlShare | None = None
         self.proxy: str | None = None
         self.timeouts: tuple[int, int, int] = (-1, -1, -1)  # connect ms, total ms, low-speed time s
@@ -105,21 +110,50 @@ class Handle:
         self.sink: Any = None  # the request's: .body(bytes) -> int, .headers (a list of lines)
         self.transfer: Transfer | None = None
 
-    def _body(self, chunk: bytes) -> int:
-        sink = self.sink
-        return sink.body(chunk) if sink is not None else len(chunk)
-
-    def _header(self, line: bytes) -> int:
-        sink = self.sink
-        if sink is not None:
-            sink.headers.append(line)
-        return len(line)
-
     def forget_errors(self) -> None:
         """Clear what a callback raised in the previous transfer (curl_cffi keeps it per callback)."""
         for context in self._contexts:
             if context.exception is not None:
                 context.exception = None
+
+
+def _callbacks(handle: Handle) -> tuple[Any, Any]:
+    """The body and header callbacks of ``handle``, called by libcurl straight into its sink.
+
+    curl_cffi's own callback (``write_callback``) finds its context from the user pointer, calls
+    the Python callback, converts and checks what it returned: three Python calls and a lookup
+    per header line and per body chunk, about 44 of each per chat turn. These call the request's
+    sink at once; a sink returns the byte count, CURL_WRITEFUNC_PAUSE or CURL_WRITEFUNC_ERROR,
+    which is what curl_cffi passed on. What a callback raises is kept as curl_cffi keeps it (in
+    the context the transfer's result reads) and ends the transfer with CURLE_WRITE_ERROR.
+    """
+    unpack = ffi.unpack
+    body_context, header_context = handle._contexts
+
+    def body(data: Any, size: int, count: int, user: Any) -> int:
+        sink = handle.sink
+        return sink.body(unpack(data, count)) if sink is not None else count
+
+    def header(data: Any, size: int, count: int, user: Any) -> int:
+        sink = handle.sink
+        if sink is not None:
+            sink.headers.append(unpack(data, count))
+        return count
+
+    def keeper(context: Any) -> Any:
+        def kept(kind: type[BaseException], error: BaseException, trace: Any) -> int:
+            context.exception = error
+            return CURL_WRITEFUNC_ERROR
+
+        return kept
+
+    return (
+        ffi.callback(_WRITE, body, onerror=keeper(body_context)),
+        ffi.callback(_WRITE, header, onerror=keeper(header_context)),
+    )
+
+
+_WRITE = "size_t(char *, size_t, size_t, void *)"  # libcurl's write and header callbacks (size is 1)
 
 
 class HandlePool:
