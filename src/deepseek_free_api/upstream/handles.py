@@ -23,7 +23,7 @@ import os
 from collections import OrderedDict, deque
 from typing import Any
 
-from curl_cffi import CurlOpt
+from curl_cffi import CurlOpt, CurlShareOpt
 from curl_cffi._wrapper import ffi, lib
 from curl_cffi.aio import AsyncCurl
 from curl_cffi.curl import CURL_WRITEFUNC_ERROR, DEFAULT_CACERT, Curl, CurlShare
@@ -55,12 +55,27 @@ class AccountShares:
             return None
         share = self._shares.get(account)
         if share is None:
-            share = self._shares[account] = CurlShare(connect=True, dns=False, ssl_session=True)
+            share = self._shares[account] = _share()
             while len(self._shares) > self._limit:
                 self._shares.popitem(last=False)  # freed once no handle uses it (Handle.share keeps it)
         else:
             self._shares.move_to_end(account)
         return share
+
+
+def _share() -> CurlShare:
+    """An account's share, without curl_cffi's lock callbacks.
+
+    Every handle that uses a share runs on the event loop's thread (one multi handle, driven by
+    the loop), and sharing connections is single-threaded anyway (libcurl does not support it
+    across threads): the locks guarded nothing, yet cost two Python callbacks per access of the
+    connection cache or the TLS sessions, about 30 per chat turn. Without a lock function libcurl
+    calls none (``Curl_share_lock``: "only call this if set").
+    """
+    share = CurlShare(connect=True, dns=False, ssl_session=True)
+    share._setopt(CurlShareOpt.LOCKFUNC, ffi.NULL)
+    share._setopt(CurlShareOpt.UNLOCKFUNC, ffi.NULL)
+    return share
 
 
 class Handle:
