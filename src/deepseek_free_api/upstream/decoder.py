@@ -141,7 +141,10 @@ class StreamDecoder:
         # Other named events are new UI signals: nothing in them is answer text.
 
     def _message(self, data: str, out: list[StreamEvent]) -> None:
-        frame = _loads(data)  # "[DONE]" is no JSON: it comes out None
+        try:  # inline, not ``_loads``: once per frame
+            frame = orjson.loads(data)
+        except orjson.JSONDecodeError:  # "[DONE]" is no JSON: it comes out None
+            frame = None
         if type(frame) is dict and len(frame) == 1 and self._fast and self._tree.appended(frame, out):
             return
         if data.strip() == "[DONE]":  # gen 1 end marker
