@@ -116,11 +116,15 @@ class PatchState:
 
     def __init__(self) -> None:
         self.tree: Any = {}
-        self._path = ""
+        # Plain attributes, not properties: the decoder's fast path reads both on every answer
+        # frame. Only ``apply`` sets them.
+        self.path = ""  # the sticky path: where a frame without ``p`` acts
         self._op = SET
-        # The text the last frame appended to, while no other frame came since: the next
-        # append to the same path goes straight to it ("fragments/-1" cannot have moved).
-        self._text: TextBuffer | None = None
+        # The text the last frame appended to, while a bare ``{"v": str}`` frame would append to
+        # it too (no other frame came since: "fragments/-1" cannot have moved). Such a frame keeps
+        # the sticky path and op (``APPEND``), so ``live_text.append(value)`` is all ``apply``
+        # would do with it: the decoder's fast path for answer text does just that.
+        self.live_text: TextBuffer | None = None
 
     @property
     def root(self) -> Any:
@@ -134,37 +138,23 @@ class PatchState:
         field, else ``None`` (the decoder may then put off reading the tree). The state takes
         the frame's values as they are (no copy): pass freshly parsed JSON.
         """
-        path, op = _sticky(frame, self._path, self._op)
+        path, op = _sticky(frame, self.path, self._op)
         value = frame["v"]
-        text, self._text = self._text, None
-        if text is not None and op == APPEND and path == self._path and isinstance(value, str):
+        text, self.live_text = self.live_text, None
+        if text is not None and op == APPEND and path == self.path and isinstance(value, str):
             text.append(value)
-            self._text = text
+            self.live_text = text
             return path
-        self._path, self._op = path, op
+        self.path, self._op = path, op
         grown = self._apply(_split(path), op, value)
         if not isinstance(grown, TextBuffer):
             return None
-        self._text = grown
+        self.live_text = grown
         return path
-
-    @property
-    def live_text(self) -> TextBuffer | None:
-        """The text the last frame appended to, while a bare ``{"v": str}`` frame would append to it too.
-
-        Such a frame keeps the sticky path and op (``APPEND``), so ``live_text.append(value)`` is
-        all ``apply`` would do with it: the decoder's fast path for answer text does just that.
-        """
-        return self._text
-
-    @property
-    def path(self) -> str:
-        """The sticky path: where a frame without ``p`` acts."""
-        return self._path
 
     def resolve(self, frame: Mapping[str, Any]) -> tuple[str, str]:
         """The path and op ``frame`` would act with (sticky rules applied), without applying it."""
-        return _sticky(frame, self._path, self._op)
+        return _sticky(frame, self.path, self._op)
 
     def get(self, path: str) -> Any:
         """The value at ``path`` as plain JSON (``None`` when it does not exist)."""
