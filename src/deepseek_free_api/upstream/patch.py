@@ -146,7 +146,7 @@ class PatchState:
             self.live_text = text
             return path
         self.path, self._op = path, op
-        grown = self._apply(_split(path), op, value)
+        grown = self._apply(_SPLITS.get(path) or _split(path), op, value)
         if not isinstance(grown, TextBuffer):
             return None
         self.live_text = grown
@@ -166,7 +166,7 @@ class PatchState:
                 return None
         return plain(node)
 
-    def _apply(self, keys: list[str], op: str, value: Any) -> Any:
+    def _apply(self, keys: tuple[str, ...], op: str, value: Any) -> Any:
         """Apply one (sub-)frame; an APPEND returns the grown value."""
         if op == BATCH:
             self._batch(keys, value)
@@ -176,7 +176,7 @@ class PatchState:
             return self._append(keys, value)
         return None
 
-    def _batch(self, prefix: list[str], frames: Any) -> None:
+    def _batch(self, prefix: tuple[str, ...], frames: Any) -> None:
         if not isinstance(frames, list):
             raise PatchError("BATCH value is not a list")
         path, op = "", SET  # a batch starts with a fresh sticky state
@@ -184,9 +184,9 @@ class PatchState:
             if not isinstance(frame, dict):  # parsed JSON
                 raise PatchError("BATCH item is not an object")
             path, op = _sticky(frame, path, op)
-            self._apply(prefix + _split(path), op, frame["v"])
+            self._apply(prefix + (_SPLITS.get(path) or _split(path)), op, frame["v"])
 
-    def _set(self, keys: list[str], value: Any) -> None:
+    def _set(self, keys: tuple[str, ...], value: Any) -> None:
         if not keys:
             self.tree = value
             return
@@ -201,7 +201,7 @@ class PatchState:
         else:
             parent[last] = value
 
-    def _append(self, keys: list[str], value: Any) -> Any:
+    def _append(self, keys: tuple[str, ...], value: Any) -> Any:
         if not keys:
             raise PatchError("APPEND needs a path")
         parent = self._container(keys[:-1])
@@ -213,7 +213,7 @@ class PatchState:
             grown = parent[last] = _appended(parent.get(last), value)
         return grown
 
-    def _container(self, keys: list[str]) -> dict[str, Any] | list[Any]:
+    def _container(self, keys: tuple[str, ...]) -> dict[str, Any] | list[Any]:
         """Walk to the object or array that holds the target, creating missing objects."""
         if not isinstance(self.tree, dict | list):
             self.tree = {}
@@ -246,8 +246,18 @@ def _sticky(frame: Mapping[str, Any], path: str, op: str) -> tuple[str, str]:
     return new_path, new_op
 
 
-def _split(path: str) -> list[str]:
-    return [key for key in path.split("/") if key]
+def _split(path: str) -> tuple[str, ...]:
+    """The keys of ``path``, kept in ``_SPLITS``: callers look there first (no call per frame)."""
+    if len(_SPLITS) >= _SPLITS_KEPT:
+        _SPLITS.clear()
+    keys = _SPLITS[path] = tuple(key for key in path.split("/") if key)
+    return keys
+
+
+# A stream uses a few paths over and over ("response/fragments/-1/content"...); bounded, as the
+# paths are the upstream's to choose.
+_SPLITS: dict[str, tuple[str, ...]] = {}
+_SPLITS_KEPT = 256
 
 
 def _index(array: list[Any], key: str, *, allow_end: bool = False) -> int:
