@@ -112,8 +112,8 @@ class Handle:
         # The callbacks stay for the handle's life; each request points them at its own sink.
         # Set through curl_cffi first only for its callback contexts (where a callback's exception
         # is kept for the transfer's result), then replaced by direct callbacks (``_callbacks``).
-        curl.setopt(CurlOpt.WRITEFUNCTION, len)
-        curl.setopt(CurlOpt.HEADERFUNCTION, len)
+        curl.setopt(CurlOpt.WRITEFUNCTION, self._body)
+        curl.setopt(CurlOpt.HEADERFUNCTION, self._header)
         self._contexts = tuple(ffi.from_handle(h) for h in (curl._write_handle, curl._header_handle))
         self._callbacks = _callbacks(self)
         lib._curl_easy_setopt(curl._curl, CurlOpt.WRITEFUNCTION, self._callbacks[0])
@@ -125,6 +125,16 @@ class Handle:
         self.sink: Any = None  # the request's: .body(bytes) -> int, .headers (a list of lines)
         self.transfer: Transfer | None = None
 
+    def _body(self, chunk: bytes) -> int:
+        sink = self.sink
+        return sink.body(chunk) if sink is not None else len(chunk)
+
+    def _header(self, line: bytes) -> int:
+        sink = self.sink
+        if sink is not None:
+            sink.headers.append(line)
+        return len(line)
+
     def forget_errors(self) -> None:
         """Clear what a callback raised in the previous transfer (curl_cffi keeps it per callback)."""
         for context in self._contexts:
@@ -133,27 +143,24 @@ class Handle:
 
 
 def _callbacks(handle: Handle) -> tuple[Any, Any]:
-    """The body and header callbacks of ``handle``, called by libcurl straight into its sink.
+    """The body and header callbacks of ``handle``, called by libcurl straight into its methods.
 
     curl_cffi's own callback (``write_callback``) finds its context from the user pointer, calls
-    the Python callback, converts and checks what it returned: three Python calls and a lookup
-    per header line and per body chunk, about 44 of each per chat turn. These call the request's
-    sink at once; a sink returns the byte count, CURL_WRITEFUNC_PAUSE or CURL_WRITEFUNC_ERROR,
-    which is what curl_cffi passed on. What a callback raises is kept as curl_cffi keeps it (in
-    the context the transfer's result reads) and ends the transfer with CURLE_WRITE_ERROR.
+    the Python callback, converts and checks what it returned: two more Python calls and a lookup
+    per header line and per body chunk, about 44 of each per chat turn. These call ``_body`` and
+    ``_header`` at once (looked up per call: bench/timeline_site wraps them on the class); what
+    a sink returns (the byte count, CURL_WRITEFUNC_PAUSE or CURL_WRITEFUNC_ERROR) is what
+    curl_cffi passed on. What a callback raises is kept as curl_cffi keeps it (in the context the
+    transfer's result reads) and ends the transfer with CURLE_WRITE_ERROR.
     """
     unpack = ffi.unpack
     body_context, header_context = handle._contexts
 
     def body(data: Any, size: int, count: int, user: Any) -> int:
-        sink = handle.sink
-        return sink.body(unpack(data, count)) if sink is not None else count
+        return handle._body(unpack(data, count))
 
     def header(data: Any, size: int, count: int, user: Any) -> int:
-        sink = handle.sink
-        if sink is not None:
-            sink.headers.append(unpack(data, count))
-        return count
+        return handle._header(unpack(data, count))
 
     def keeper(context: Any) -> Any:
         def kept(kind: type[BaseException], error: BaseException, trace: Any) -> int:
