@@ -27,8 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iter
 from dataclasses import dataclass, replace
 from types import TracebackType
 
-import anyio
-
+from .. import scopes
 from ..errors import AccountBusyError, CapacityError, ServiceError
 from ..stores import AccountStore, LeaseStore, Orphan, RateStore
 from ..stores import Lease as Grant
@@ -238,7 +237,7 @@ class AccountPool(LeaseQueue):
             try:
                 ready = await self._prepare(lease)
             except BaseException:
-                with anyio.CancelScope(shield=True):
+                with scopes.shielded():
                     await self._give_back(lease)
                 raise
             if ready:
@@ -285,7 +284,7 @@ class AccountPool(LeaseQueue):
                 )
         finally:
             if token is None:  # failed or cancelled: the marks are written, the account goes back
-                with anyio.CancelScope(shield=True):
+                with scopes.shielded():
                     await self.write_record(lease, slot)
                     await self._give_back(lease)
         if token is None:
@@ -348,7 +347,7 @@ class AccountPool(LeaseQueue):
         # A rejected token generated nothing: no pause before logging in again.
         pause = 0.0 if slot is not None and slot.health.needs_login else self.min_interval_s
         try:
-            with anyio.CancelScope(shield=True):
+            with scopes.shielded():
                 if unwritten is not None and unwritten.slot is slot:  # the turn's report: in the same step
                     released = await self.write_record(
                         lease, unwritten.slot, used=True, failed=unwritten.failed, release_pause_s=pause

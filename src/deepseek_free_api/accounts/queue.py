@@ -25,8 +25,7 @@ import math
 from collections.abc import Callable, Collection
 from typing import cast
 
-import anyio
-
+from .. import scopes
 from ..errors import CapacityError, ServiceError
 from ..stores import AccountStore, LeaseStore, RateStore
 from ..stores import Lease as Grant
@@ -187,7 +186,7 @@ class LeaseQueue(SharedAccounts):
         self._waiters.discard(waiter)
         future = waiter.future
         if future.done() and not future.cancelled() and future.exception() is None:
-            with anyio.CancelScope(shield=True):
+            with scopes.shielded():
                 await self._give_back(future.result())
         future.cancel()
         self.wake()
@@ -230,7 +229,7 @@ class LeaseQueue(SharedAccounts):
 
     async def _pass(self) -> None:
         """Serve the queue, oldest first; shielded, so that no lease the store granted is lost."""
-        with anyio.CancelScope(shield=True):
+        with scopes.shielded():
             async with self._lock:
                 self._kicked.clear()
                 refused: set[str] = set()

@@ -28,8 +28,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from fnmatch import fnmatchcase
 
-import anyio
-
+from deepseek_free_api import scopes
 from deepseek_free_api.chat.events import ChatEvent, Completed, Started
 from deepseek_free_api.chat.failover import Caller
 from deepseek_free_api.chat.principal import Principal
@@ -108,7 +107,7 @@ class KeyGate:
                 # One scope, shielded from the caller's leaving and bounded by its own deadline: a
                 # shield around a ``move_on_after`` did the same with two (anyio's clock is the loop's).
                 deadline = asyncio.get_running_loop().time() + RECORD_TIMEOUT_S
-                with anyio.CancelScope(deadline=deadline, shield=True):
+                with scopes.shielded(deadline):
                     await self._finish(principal.label, ticket, meter)
 
         return guarded

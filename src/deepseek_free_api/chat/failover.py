@@ -26,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 
+from deepseek_free_api import scopes
 from deepseek_free_api.accounts.faults import is_account_fault
 from deepseek_free_api.chat.conversations import ConversationBook, Native
 from deepseek_free_api.chat.events import ChatEvent
@@ -194,7 +195,7 @@ class ChatRunner:
                 at = native or (resumed.native if resumed else None)
                 await self._run_turn(request, lease, at, tracked, ids, unstopped)
             except ServiceError as error:
-                with anyio.CancelScope(shield=True):
+                with scopes.shielded():
                     await self._leases.report(lease, error)
                 if tracked.emitted:
                     raise
@@ -243,7 +244,7 @@ class ChatRunner:
                     backoff = min(self._policy.backoff_s * 2 ** (attempt - 1), self._policy.backoff_max_s)
             else:
                 # The common way out: reported and handed back under one shield instead of two.
-                with anyio.CancelScope(shield=True):
+                with scopes.shielded():
                     await self._leases.report(lease, None)
                     if resumed is not None:
                         resumer.outcome("hit")
@@ -252,7 +253,7 @@ class ChatRunner:
                 return
             finally:
                 if not handed:
-                    with anyio.CancelScope(shield=True):
+                    with scopes.shielded():
                         await self._hand_back(lease, unstopped)
             if backoff:
                 await anyio.sleep(backoff)  # the lease is back in the pool by now
@@ -267,7 +268,7 @@ class ChatRunner:
         unstopped: list[UnconfirmedStop],
     ) -> None:
         """The turn, stopped if the lease is lost: the account may be another process's by then."""
-        with anyio.CancelScope() as scope:
+        with scopes.scope() as scope:
             forget = lease.when_lost(scope.cancel)
             try:
                 await self._turns.run(request, lease.account, native, sink, ids, unstopped, lease)

@@ -24,6 +24,7 @@ from typing import Protocol
 
 import anyio
 
+from deepseek_free_api import scopes
 from deepseek_free_api.chat.ports import GenerationNotes
 from deepseek_free_api.errors import InvalidSessionError
 from deepseek_free_api.upstream.client import CompletionParams, Identity, UpstreamStream
@@ -112,7 +113,7 @@ class Generation:
             return
         # Awaited here, the note costs no task and no turn of the loop (a SQLite or memory store
         # answers at once); shielded like ``_settle``: a note that began lands whatever the caller.
-        with anyio.CancelScope(shield=True):
+        with scopes.shielded():
             await self._notes.generating(self.session_id, expected_id)
 
     async def request(self, stream: UpstreamStream, expected_id: int) -> None:
@@ -149,7 +150,7 @@ class Generation:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        with anyio.CancelScope(shield=True):
+        with scopes.shielded():
             try:
                 if self._noting is not None:  # announced, never requested: a note on its way lands
                     task, self._noting = self._noting.withdraw(), None
@@ -214,7 +215,7 @@ class _Announced:
 async def _settle(note: asyncio.Future[None]) -> None:
     """Wait for a note to land, whatever happens to the waiter (bounded by one store call)."""
     if not note.done():  # landed while the turn waited (the usual case): no scope, no trip through the loop
-        with anyio.CancelScope(shield=True):
+        with scopes.shielded():
             await asyncio.wait([note])
     if not note.cancelled():
         note.exception()  # retrieved: whoever needs the outcome calls ``result()``

@@ -30,6 +30,7 @@ import anyio
 from curl_cffi.const import CurlOpt
 from curl_cffi.curl import CurlError
 
+from deepseek_free_api import scopes
 from deepseek_free_api.chat.addresses import IPAddress, is_public_address
 from deepseek_free_api.errors import PayloadTooLargeError, RequestError
 from deepseek_free_api.upstream.transfer import OwnedSession, Transfer
@@ -206,7 +207,7 @@ class RemoteFetcher:
             # curl_cffi's Response.aclose reads the rest of the body first (400 MiB for a 1 MiB
             # limit, measured 2026-12): the transfer is taken out of curl where it stands instead,
             # whatever ended it (a refusal, a redirect, an error, a cancellation, the time limit).
-            with anyio.CancelScope(shield=True):
+            with scopes.shielded():
                 await transfer.end(response)
                 await session.close()
         media_type = str(response.headers.get("content-type") or "").split(";")[0].strip().lower()

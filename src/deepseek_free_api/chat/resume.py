@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from deepseek_free_api import scopes
 from deepseek_free_api.chat.conversations import ConversationBook, Native
 from deepseek_free_api.chat.events import ChatEvent, Completed, Started, TextDelta, ToolCall
 from deepseek_free_api.chat.ports import EventSink
@@ -158,7 +159,7 @@ class Resumer:
     async def _give_back(self, kept: ReusableSession | None) -> None:
         if kept is None or self._sessions is None:
             return
-        with anyio.CancelScope(shield=True):  # also when the caller left: the next request goes on there
+        with scopes.shielded():  # also when the caller left: the next request goes on there
             try:
                 await self._sessions.keep(kept)
             except Exception as exc:  # noqa: BLE001 - the next request then replays, as after a failure

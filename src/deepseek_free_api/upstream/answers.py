@@ -116,21 +116,21 @@ def envelope_data(
         envelope = orjson.loads(content)
     except orjson.JSONDecodeError as exc:
         raise UpstreamProtocolError(f"DeepSeek answered {path} with invalid JSON") from exc
-    if not isinstance(envelope, Mapping):
+    if not isinstance(envelope, dict):  # parsed JSON: dicts only, no ABC check
         raise UpstreamProtocolError(f"DeepSeek answered {path} with an unexpected JSON shape")
     error = classify_envelope(envelope, login=login)
     if error is not None:
         raise error
     data = envelope.get("data")
-    if not isinstance(data, Mapping):
+    if not isinstance(data, dict):
         raise UpstreamError(f"DeepSeek answered {path} without data")
     return data.get("biz_data")
 
 
 def dig(data: Any, *keys: str) -> Any:
-    """``data[k1][k2]...`` through mappings, or None where a level is missing."""
+    """``data[k1][k2]...`` through parsed JSON objects (dicts), or None where a level is missing."""
     for key in keys:
-        if not isinstance(data, Mapping):
+        if not isinstance(data, dict):  # parsed JSON
             return None
         data = data.get(key)
     return data

@@ -60,7 +60,7 @@ def classify_http(
         waf = status == 202 or lowered.get("cf-mitigated") == "challenge"
         return _decide(Signal(status=status, html=html, waf=waf, text=_html_title(body)))
     payload = _json(body)
-    if isinstance(payload, Mapping) and ("code" in payload or "data" in payload):
+    if isinstance(payload, dict) and ("code" in payload or "data" in payload):
         if status < 400 and _succeeded(payload):
             return None
         signal = _envelope_signal(payload)
@@ -169,7 +169,7 @@ def _succeeded(envelope: Mapping[str, Any]) -> bool:
     A shortcut only: every envelope it accepts, ``_envelope_signal`` reads as no error too.
     """
     data = envelope.get("data")
-    return envelope.get("code") == 0 and isinstance(data, Mapping) and data.get("biz_code") == 0
+    return envelope.get("code") == 0 and isinstance(data, dict) and data.get("biz_code") == 0
 
 
 def _envelope_signal(envelope: Mapping[str, Any]) -> Signal:

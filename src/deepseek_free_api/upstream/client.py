@@ -121,7 +121,7 @@ class DeepSeekClient(Caller):
             "POST", "/chat/create_pow_challenge", identity, json={"target_path": target_path}
         )
         challenge = dig(data, "challenge")
-        if not isinstance(challenge, Mapping):
+        if not isinstance(challenge, dict):
             raise UpstreamProtocolError("DeepSeek's PoW challenge answer had no challenge")
         return challenge
 

@@ -132,21 +132,24 @@ class StreamDecoder:
             return
         self._tree.catch_up(out)
         payload = _loads(event.data)
-        if name == "ready" and isinstance(payload, Mapping):
+        if name == "ready" and isinstance(payload, dict):
             self._facts.ready(payload, out)
         elif name in ("hint", "toast"):
             out.append(_error_frame(payload, event.data, name))
-        elif name == "title" and isinstance(payload, Mapping) and isinstance(payload.get("content"), str):
+        elif name == "title" and isinstance(payload, dict) and isinstance(payload.get("content"), str):
             out.append(Title(payload["content"]))
         # Other named events are new UI signals: nothing in them is answer text.
 
     def _message(self, data: str, out: list[StreamEvent]) -> None:
-        frame = _loads(data)  # "[DONE]" is no JSON: it comes out None
+        try:  # inline, not ``_loads``: once per frame
+            frame = orjson.loads(data)
+        except orjson.JSONDecodeError:  # "[DONE]" is no JSON: it comes out None
+            frame = None
         if type(frame) is dict and len(frame) == 1 and self._fast and self._tree.appended(frame, out):
             return
         if data.strip() == "[DONE]":  # gen 1 end marker
             return
-        if not isinstance(frame, Mapping):
+        if not isinstance(frame, dict):  # orjson's objects are dicts: no ABC check per frame
             self._skip("not a JSON object", data)
             return
         if "v" not in frame or not self._tree.continues_run(frame):

@@ -10,6 +10,7 @@ chunks, until 2025-07-14) is read chunk by chunk.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from typing import Any
 
 from deepseek_free_api.upstream.citations import (
@@ -28,6 +29,7 @@ _SEARCH_TYPES = frozenset({"TOOL_SEARCH", "SEARCH"})  # SEARCH: mid-2026 name (s
 # §5.5 d): they are separate blocks in the web UI and no source names a joining text, so a blank
 # line keeps them separate paragraphs in Markdown instead of running sentences together.
 THINK_SEPARATOR = "\n\n"
+_HELD = attrgetter("held")  # of an AnswerCursor; with map(), no generator call per read
 _Fragments = list[tuple[int, Mapping[str, Any]]]  # (position, fragment) of the fragments that are objects
 _Key = tuple[object, str]  # a fragment's id (or "#position") and type
 
@@ -86,7 +88,7 @@ class Gen3Layer:
         # Fragments sharing an id and type share what was delivered: only a full read is right.
         unique = len(keys) == len(fragments)
         self._texts, self._strings = (texts, strings) if unique else ({}, [])
-        self.holding = any(cursor.held for cursor in self._answers.values())
+        self.holding = any(map(_HELD, self._answers.values()))
         return out
 
     def grown(self, text: TextBuffer) -> list[StreamEvent] | None:
@@ -111,7 +113,7 @@ class Gen3Layer:
             self._think(key, text, out)
         else:
             out += self._answers[key].advance(text, resolve, self._book, final=False)
-            self.holding = any(cursor.held for cursor in self._answers.values())
+            self.holding = any(map(_HELD, self._answers.values()))
         return out
 
     def forget(self) -> None:
@@ -287,7 +289,7 @@ def _fragments(response: Mapping[str, Any]) -> _Fragments:
     fragments = response.get("fragments")
     if not isinstance(fragments, list):
         return []
-    return [(position, item) for position, item in enumerate(fragments) if isinstance(item, Mapping)]
+    return [(position, item) for position, item in enumerate(fragments) if isinstance(item, dict)]
 
 
 def _queries(raw: Any) -> tuple[str, ...]:

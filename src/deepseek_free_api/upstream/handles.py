@@ -23,10 +23,10 @@ import os
 from collections import OrderedDict, deque
 from typing import Any
 
-from curl_cffi import CurlOpt
-from curl_cffi._wrapper import ffi
+from curl_cffi import CurlOpt, CurlShareOpt
+from curl_cffi._wrapper import ffi, lib
 from curl_cffi.aio import AsyncCurl
-from curl_cffi.curl import DEFAULT_CACERT, Curl, CurlShare
+from curl_cffi.curl import CURL_WRITEFUNC_ERROR, DEFAULT_CACERT, Curl, CurlShare
 from curl_cffi.requests.exceptions import ImpersonateError, SessionClosed
 from curl_cffi.requests.impersonate import resolve_latest_browser_type
 from curl_cffi.requests.utils import NATIVE_TARGET_NAMES, normalize_http_version
@@ -55,7 +55,7 @@ class AccountShares:
             return None
         share = self._shares.get(account)
         if share is None:
-            share = self._shares[account] = CurlShare(connect=True, dns=False, ssl_session=True)
+            share = self._shares[account] = _share()
             while len(self._shares) > self._limit:
                 self._shares.popitem(last=False)  # freed once no handle uses it (Handle.share keeps it)
         else:
@@ -63,10 +63,25 @@ class AccountShares:
         return share
 
 
+def _share() -> CurlShare:
+    """An account's share, without curl_cffi's lock callbacks.
+
+    Every handle that uses a share runs on the event loop's thread (one multi handle, driven by
+    the loop), and sharing connections is single-threaded anyway (libcurl does not support it
+    across threads): the locks guarded nothing, yet cost two Python callbacks per access of the
+    connection cache or the TLS sessions, about 30 per chat turn. Without a lock function libcurl
+    calls none (``Curl_share_lock``: "only call this if set").
+    """
+    share = CurlShare(connect=True, dns=False, ssl_session=True)
+    share._setopt(CurlShareOpt.LOCKFUNC, ffi.NULL)
+    share._setopt(CurlShareOpt.UNLOCKFUNC, ffi.NULL)
+    return share
+
+
 class Handle:
     """One curl handle, set up for the persona, and what its last request left set on it."""
 
-    __slots__ = ("curl", "share", "proxy", "timeouts", "lines", "sink", "transfer", "_contexts")
+    __slots__ = ("curl", "share", "proxy", "timeouts", "lines", "sink", "transfer", "_contexts", "_callbacks")
 
     def __init__(self, impersonate: str, http_version: str | None) -> None:
         self.curl = curl = Curl(cacert=DEFAULT_CACERT)
@@ -95,9 +110,14 @@ class Handle:
         # account's own cookies (upstream.cookies), so it renders the Cookie header the same way.
         curl.setopt(CurlOpt.COOKIEFILE, b"")
         # The callbacks stay for the handle's life; each request points them at its own sink.
+        # Set through curl_cffi first only for its callback contexts (where a callback's exception
+        # is kept for the transfer's result), then replaced by direct callbacks (``_callbacks``).
         curl.setopt(CurlOpt.WRITEFUNCTION, self._body)
         curl.setopt(CurlOpt.HEADERFUNCTION, self._header)
         self._contexts = tuple(ffi.from_handle(h) for h in (curl._write_handle, curl._header_handle))
+        self._callbacks = _callbacks(self)
+        lib._curl_easy_setopt(curl._curl, CurlOpt.WRITEFUNCTION, self._callbacks[0])
+        lib._curl_easy_setopt(curl._curl, CurlOpt.HEADERFUNCTION, self._callbacks[1])
         self.share: CurlShare | None = None
         self.proxy: str | None = None
         self.timeouts: tuple[int, int, int] = (-1, -1, -1)  # connect ms, total ms, low-speed time s
@@ -120,6 +140,42 @@ class Handle:
         for context in self._contexts:
             if context.exception is not None:
                 context.exception = None
+
+
+def _callbacks(handle: Handle) -> tuple[Any, Any]:
+    """The body and header callbacks of ``handle``, called by libcurl straight into its methods.
+
+    curl_cffi's own callback (``write_callback``) finds its context from the user pointer, calls
+    the Python callback, converts and checks what it returned: two more Python calls and a lookup
+    per header line and per body chunk, about 44 of each per chat turn. These call ``_body`` and
+    ``_header`` at once (looked up per call: bench/timeline_site wraps them on the class); what
+    a sink returns (the byte count, CURL_WRITEFUNC_PAUSE or CURL_WRITEFUNC_ERROR) is what
+    curl_cffi passed on. What a callback raises is kept as curl_cffi keeps it (in the context the
+    transfer's result reads) and ends the transfer with CURLE_WRITE_ERROR.
+    """
+    unpack = ffi.unpack
+    body_context, header_context = handle._contexts
+
+    def body(data: Any, size: int, count: int, user: Any) -> int:
+        return handle._body(unpack(data, count))
+
+    def header(data: Any, size: int, count: int, user: Any) -> int:
+        return handle._header(unpack(data, count))
+
+    def keeper(context: Any) -> Any:
+        def kept(kind: type[BaseException], error: BaseException, trace: Any) -> int:
+            context.exception = error
+            return CURL_WRITEFUNC_ERROR
+
+        return kept
+
+    return (
+        ffi.callback(_WRITE, body, onerror=keeper(body_context)),
+        ffi.callback(_WRITE, header, onerror=keeper(header_context)),
+    )
+
+
+_WRITE = "size_t(char *, size_t, size_t, void *)"  # libcurl's write and header callbacks (size is 1)
 
 
 class HandlePool:

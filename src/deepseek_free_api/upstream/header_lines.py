@@ -92,8 +92,11 @@ class HeaderCache:
 
     def of(self, token: str | None, device_id: str | None, locality: Locality | None) -> AccountHeaders:
         """The headers of calls with this token, device and locality (None: the persona's)."""
-        # This machine's offset is part of the key: it changes with daylight saving time.
-        key = (token, device_id, locality, host_timezone_offset())
+        # This machine's offset is part of the key: it changes with daylight saving time. The
+        # locality's fields, not the dataclass: each call brings a new one, whose generated
+        # __hash__ and __eq__ are Python calls (four per call).
+        where = (None, None) if locality is None else (locality.locale, locality.timezone_offset)
+        key = (token, device_id, *where, host_timezone_offset())
         found = self._accounts.get(key)
         if found is not None:
             self._accounts.move_to_end(key)

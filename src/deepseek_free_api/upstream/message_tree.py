@@ -166,4 +166,4 @@ class MessageTree:
         """The patch state's ``response`` object, once there is one."""
         tree = self._state.tree
         response = tree.get("response") if isinstance(tree, dict) else None
-        return response if isinstance(response, Mapping) else None
+        return response if isinstance(response, dict) else None  # parsed JSON: dict, no ABC check

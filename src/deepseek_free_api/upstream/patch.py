@@ -116,11 +116,15 @@ class PatchState:
 
     def __init__(self) -> None:
         self.tree: Any = {}
-        self._path = ""
+        # Plain attributes, not properties: the decoder's fast path reads both on every answer
+        # frame. Only ``apply`` sets them.
+        self.path = ""  # the sticky path: where a frame without ``p`` acts
         self._op = SET
-        # The text the last frame appended to, while no other frame came since: the next
-        # append to the same path goes straight to it ("fragments/-1" cannot have moved).
-        self._text: TextBuffer | None = None
+        # The text the last frame appended to, while a bare ``{"v": str}`` frame would append to
+        # it too (no other frame came since: "fragments/-1" cannot have moved). Such a frame keeps
+        # the sticky path and op (``APPEND``), so ``live_text.append(value)`` is all ``apply``
+        # would do with it: the decoder's fast path for answer text does just that.
+        self.live_text: TextBuffer | None = None
 
     @property
     def root(self) -> Any:
@@ -134,37 +138,23 @@ class PatchState:
         field, else ``None`` (the decoder may then put off reading the tree). The state takes
         the frame's values as they are (no copy): pass freshly parsed JSON.
         """
-        path, op = _sticky(frame, self._path, self._op)
+        path, op = _sticky(frame, self.path, self._op)
         value = frame["v"]
-        text, self._text = self._text, None
-        if text is not None and op == APPEND and path == self._path and isinstance(value, str):
+        text, self.live_text = self.live_text, None
+        if text is not None and op == APPEND and path == self.path and isinstance(value, str):
             text.append(value)
-            self._text = text
+            self.live_text = text
             return path
-        self._path, self._op = path, op
-        grown = self._apply(_split(path), op, value)
+        self.path, self._op = path, op
+        grown = self._apply(_SPLITS.get(path) or _split(path), op, value)
         if not isinstance(grown, TextBuffer):
             return None
-        self._text = grown
+        self.live_text = grown
         return path
-
-    @property
-    def live_text(self) -> TextBuffer | None:
-        """The text the last frame appended to, while a bare ``{"v": str}`` frame would append to it too.
-
-        Such a frame keeps the sticky path and op (``APPEND``), so ``live_text.append(value)`` is
-        all ``apply`` would do with it: the decoder's fast path for answer text does just that.
-        """
-        return self._text
-
-    @property
-    def path(self) -> str:
-        """The sticky path: where a frame without ``p`` acts."""
-        return self._path
 
     def resolve(self, frame: Mapping[str, Any]) -> tuple[str, str]:
         """The path and op ``frame`` would act with (sticky rules applied), without applying it."""
-        return _sticky(frame, self._path, self._op)
+        return _sticky(frame, self.path, self._op)
 
     def get(self, path: str) -> Any:
         """The value at ``path`` as plain JSON (``None`` when it does not exist)."""
@@ -176,7 +166,7 @@ class PatchState:
                 return None
         return plain(node)
 
-    def _apply(self, keys: list[str], op: str, value: Any) -> Any:
+    def _apply(self, keys: tuple[str, ...], op: str, value: Any) -> Any:
         """Apply one (sub-)frame; an APPEND returns the grown value."""
         if op == BATCH:
             self._batch(keys, value)
@@ -186,17 +176,17 @@ class PatchState:
             return self._append(keys, value)
         return None
 
-    def _batch(self, prefix: list[str], frames: Any) -> None:
+    def _batch(self, prefix: tuple[str, ...], frames: Any) -> None:
         if not isinstance(frames, list):
             raise PatchError("BATCH value is not a list")
         path, op = "", SET  # a batch starts with a fresh sticky state
         for frame in frames:
-            if not isinstance(frame, Mapping):
+            if not isinstance(frame, dict):  # parsed JSON
                 raise PatchError("BATCH item is not an object")
             path, op = _sticky(frame, path, op)
-            self._apply(prefix + _split(path), op, frame["v"])
+            self._apply(prefix + (_SPLITS.get(path) or _split(path)), op, frame["v"])
 
-    def _set(self, keys: list[str], value: Any) -> None:
+    def _set(self, keys: tuple[str, ...], value: Any) -> None:
         if not keys:
             self.tree = value
             return
@@ -211,7 +201,7 @@ class PatchState:
         else:
             parent[last] = value
 
-    def _append(self, keys: list[str], value: Any) -> Any:
+    def _append(self, keys: tuple[str, ...], value: Any) -> Any:
         if not keys:
             raise PatchError("APPEND needs a path")
         parent = self._container(keys[:-1])
@@ -223,7 +213,7 @@ class PatchState:
             grown = parent[last] = _appended(parent.get(last), value)
         return grown
 
-    def _container(self, keys: list[str]) -> dict[str, Any] | list[Any]:
+    def _container(self, keys: tuple[str, ...]) -> dict[str, Any] | list[Any]:
         """Walk to the object or array that holds the target, creating missing objects."""
         if not isinstance(self.tree, dict | list):
             self.tree = {}
@@ -256,8 +246,18 @@ def _sticky(frame: Mapping[str, Any], path: str, op: str) -> tuple[str, str]:
     return new_path, new_op
 
 
-def _split(path: str) -> list[str]:
-    return [key for key in path.split("/") if key]
+def _split(path: str) -> tuple[str, ...]:
+    """The keys of ``path``, kept in ``_SPLITS``: callers look there first (no call per frame)."""
+    if len(_SPLITS) >= _SPLITS_KEPT:
+        _SPLITS.clear()
+    keys = _SPLITS[path] = tuple(key for key in path.split("/") if key)
+    return keys
+
+
+# A stream uses a few paths over and over ("response/fragments/-1/content"...); bounded, as the
+# paths are the upstream's to choose.
+_SPLITS: dict[str, tuple[str, ...]] = {}
+_SPLITS_KEPT = 256
 
 
 def _index(array: list[Any], key: str, *, allow_end: bool = False) -> int:

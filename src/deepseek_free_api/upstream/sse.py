@@ -68,10 +68,11 @@ class SSEReader:
             # The two lines nearly every event is made of ("data: …" and the blank line that ends
             # it) are handled here, without a call per line; ``_line`` reads the others.
             data = self._data
+            new = tuple.__new__  # ``_event`` inline: once per frame
             for line in lines:
                 if not line:  # ``_dispatch``
                     if self._has_data:
-                        events.append(_event(self._event or "message", "\n".join(data)))
+                        events.append(new(SSEEvent, (self._event or "message", "\n".join(data))))
                         self._data = data = []
                         self._has_data = False
                     self._event = ""
