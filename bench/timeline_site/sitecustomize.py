@@ -64,7 +64,7 @@ if os.environ.get("TIMELINE_OUT"):
     def _install() -> None:
         from uvicorn.protocols.http import httptools_impl as http
 
-        from deepseek_free_api.upstream import handles
+        from deepseek_free_api.upstream import bodies
 
         made = http.HttpToolsProtocol.connection_made
 
@@ -79,12 +79,19 @@ if os.environ.get("TIMELINE_OUT"):
             _current.setdefault("req", _now())
             complete(self)
 
-        header, body = handles.Handle._header, handles.Handle._body
+        class _Lines(list):
+            """A stream's header lines (libcurl's callback appends each): the first marks ``head``."""
 
-        def on_header(self: Any, line: bytes) -> int:
-            if "send" in _current:
-                _mark("head")
-            return header(self, line)
+            def append(self, line: Any) -> None:
+                if "send" in _current:
+                    _mark("head")
+                super().append(line)
+
+        made_body, body = bodies.StreamBody.__init__, bodies.StreamBody.body
+
+        def new_body(self: Any, bound: int) -> None:
+            made_body(self, bound)
+            self.headers = _Lines()
 
         def on_body(self: Any, chunk: bytes) -> int:
             if "head" in _current:
@@ -105,8 +112,8 @@ if os.environ.get("TIMELINE_OUT"):
 
         http.HttpToolsProtocol.connection_made = connection_made  # type: ignore[method-assign]
         http.HttpToolsProtocol.on_message_complete = on_message_complete  # type: ignore[method-assign]
-        handles.Handle._header = on_header  # type: ignore[method-assign]
-        handles.Handle._body = on_body  # type: ignore[method-assign]
+        bodies.StreamBody.__init__ = new_body  # type: ignore[method-assign]
+        bodies.StreamBody.body = on_body  # type: ignore[method-assign]
         http.RequestResponseCycle.send = on_send  # type: ignore[method-assign]
         _wrap("deepseek_free_api.api.openai_chat", "chat_completions", "handler")
         _wrap("deepseek_free_api.chat.failover", "ChatRunner.run", "run")

@@ -147,20 +147,24 @@ def _callbacks(handle: Handle) -> tuple[Any, Any]:
 
     curl_cffi's own callback (``write_callback``) finds its context from the user pointer, calls
     the Python callback, converts and checks what it returned: two more Python calls and a lookup
-    per header line and per body chunk, about 44 of each per chat turn. These call ``_body`` and
-    ``_header`` at once (looked up per call: bench/timeline_site wraps them on the class); what
-    a sink returns (the byte count, CURL_WRITEFUNC_PAUSE or CURL_WRITEFUNC_ERROR) is what
-    curl_cffi passed on. What a callback raises is kept as curl_cffi keeps it (in the context the
-    transfer's result reads) and ends the transfer with CURLE_WRITE_ERROR.
+    per header line and per body chunk, about 44 of each per chat turn. These hand the bytes to
+    the request's sink at once, as ``Handle._body`` and ``_header`` do; what a sink returns (the
+    byte count, CURL_WRITEFUNC_PAUSE or CURL_WRITEFUNC_ERROR) is what curl_cffi passed on. What a
+    callback raises is kept as curl_cffi keeps it (in the context the transfer's result reads)
+    and ends the transfer with CURLE_WRITE_ERROR.
     """
     unpack = ffi.unpack
     body_context, header_context = handle._contexts
 
     def body(data: Any, size: int, count: int, user: Any) -> int:
-        return handle._body(unpack(data, count))
+        sink = handle.sink
+        return sink.body(unpack(data, count)) if sink is not None else count
 
     def header(data: Any, size: int, count: int, user: Any) -> int:
-        return handle._header(unpack(data, count))
+        sink = handle.sink
+        if sink is not None:
+            sink.headers.append(unpack(data, count))
+        return count
 
     def keeper(context: Any) -> Any:
         def kept(kind: type[BaseException], error: BaseException, trace: Any) -> int:
