@@ -102,6 +102,10 @@ class Handle:
         if target not in NATIVE_TARGET_NAMES or curl.impersonate(target, default_headers=True) != 0:
             raise ImpersonateError(f"Impersonating {target} is not supported")
         curl.setopt(CurlOpt.MAX_RECV_SPEED_LARGE, 0)
+        # No signals from libcurl: Python ignores SIGPIPE already, and curl_cffi's libcurl resolves
+        # names with c-ares (no alarm() for DNS timeouts). Without it libcurl set SIGPIPE's handler
+        # and put it back around every call into the multi handle: 12 rt_sigaction per chat turn.
+        curl.setopt(CurlOpt.NOSIGNAL, 1)
         # libcurl allocates the upload buffer (64 KB by default) for every request with a body, and
         # each stream holds its handle for its whole life: 1,000 streams held 52 MB of buffers for
         # bodies of a few KB. The smallest size libcurl takes; a larger body is sent in more writes.
