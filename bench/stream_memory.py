@@ -57,7 +57,6 @@ async def dump(child: Child, out: Path) -> dict[str, Any]:
 
 async def measure(procs: Processes, name: str, src: Path | None, args: argparse.Namespace) -> dict[str, Any]:
     """One fresh server for this tree: dumps at idle and during the burst, and the burst's peak."""
-    script = dict(table.SCRIPTS[-1])  # the many benchmark's paced 4-s answer
     config = e2e.simulator_config(args.streams, 16, table.SCRIPTS, {}, ("direct", name))
     sim, sim_port = procs.simulator(config)
     await wait_ready(sim, sim_port, "/_sim/state")
@@ -81,7 +80,7 @@ async def measure(procs: Processes, name: str, src: Path | None, args: argparse.
     idle = await dump(child, out)
     stop, peak = asyncio.Event(), [0]
     sampler = asyncio.create_task(sample_rss(child, stop, peak))
-    task = asyncio.create_task(e2e.burst(rig, name, args.streams, str(script["pattern"]), 300))
+    task = asyncio.create_task(e2e.burst(rig, name, args.streams, "bench-many", 300))
     await asyncio.sleep(args.at)
     peak_before_dump = peak[0]
     busy = await dump(child, out)

@@ -116,8 +116,8 @@ class Handle:
         # The callbacks stay for the handle's life; each request points them at its own sink.
         # Set through curl_cffi first only for its callback contexts (where a callback's exception
         # is kept for the transfer's result), then replaced by direct callbacks (``_callbacks``).
-        curl.setopt(CurlOpt.WRITEFUNCTION, self._body)
-        curl.setopt(CurlOpt.HEADERFUNCTION, self._header)
+        curl.setopt(CurlOpt.WRITEFUNCTION, _replaced)
+        curl.setopt(CurlOpt.HEADERFUNCTION, _replaced)
         self._contexts = tuple(ffi.from_handle(h) for h in (curl._write_handle, curl._header_handle))
         self._callbacks = _callbacks(self)
         lib._curl_easy_setopt(curl._curl, CurlOpt.WRITEFUNCTION, self._callbacks[0])
@@ -129,16 +129,6 @@ class Handle:
         self.sink: Any = None  # the request's: .body(bytes) -> int, .headers (a list of lines)
         self.transfer: Transfer | None = None
 
-    def _body(self, chunk: bytes) -> int:
-        sink = self.sink
-        return sink.body(chunk) if sink is not None else len(chunk)
-
-    def _header(self, line: bytes) -> int:
-        sink = self.sink
-        if sink is not None:
-            sink.headers.append(line)
-        return len(line)
-
     def forget_errors(self) -> None:
         """Clear what a callback raised in the previous transfer (curl_cffi keeps it per callback)."""
         for context in self._contexts:
@@ -147,15 +137,15 @@ class Handle:
 
 
 def _callbacks(handle: Handle) -> tuple[Any, Any]:
-    """The body and header callbacks of ``handle``, called by libcurl straight into its methods.
+    """The body and header callbacks of ``handle``, called by libcurl straight into its sink.
 
     curl_cffi's own callback (``write_callback``) finds its context from the user pointer, calls
     the Python callback, converts and checks what it returned: two more Python calls and a lookup
     per header line and per body chunk, about 44 of each per chat turn. These hand the bytes to
-    the request's sink at once, as ``Handle._body`` and ``_header`` do; what a sink returns (the
-    byte count, CURL_WRITEFUNC_PAUSE or CURL_WRITEFUNC_ERROR) is what curl_cffi passed on. What a
-    callback raises is kept as curl_cffi keeps it (in the context the transfer's result reads)
-    and ends the transfer with CURLE_WRITE_ERROR.
+    the request's sink (``Handle.sink``) at once, or take them unread when no request is set on
+    the handle; what a sink returns (the byte count, CURL_WRITEFUNC_PAUSE or CURL_WRITEFUNC_ERROR)
+    is what curl_cffi passed on. What a callback raises is kept as curl_cffi keeps it (in the
+    context the transfer's result reads) and ends the transfer with CURLE_WRITE_ERROR.
     """
     unpack = ffi.unpack
     body_context, header_context = handle._contexts
@@ -181,6 +171,11 @@ def _callbacks(handle: Handle) -> tuple[Any, Any]:
         ffi.callback(_WRITE, body, onerror=keeper(body_context)),
         ffi.callback(_WRITE, header, onerror=keeper(header_context)),
     )
+
+
+def _replaced(data: bytes) -> int:
+    """What curl_cffi is given as the callbacks, only to make their contexts: never called."""
+    raise RuntimeError("a handle's curl_cffi callback ran; its direct callback should have")
 
 
 _WRITE = "size_t(char *, size_t, size_t, void *)"  # libcurl's write and header callbacks (size is 1)
