@@ -68,6 +68,28 @@ def test_timeline_marks_every_step_of_a_request_in_the_server() -> None:
 
 
 @pytest.mark.timeout(300)
+def test_timeline_of_bursts_prints_every_rank_and_each_process_cpu() -> None:
+    # Bursts: the marks of concurrent requests are kept apart (one record per request), so each
+    # rank of the burst has its row, with the steps in the order they happen.
+    out = _run("bench/timeline.py", "--concurrency", "3", "--bursts", "2")
+    assert re.search(r"added TTFT \(medians\) [+-][\d.]+ ms", out), out
+    for path in ("server", "direct"):
+        assert re.search(
+            rf"CPU per turn in the {path} bursts \(ms\): server [\d.]+, simulator [\d.]+", out
+        ), out
+    header = re.search(r"^rank +(.+)$", out, re.MULTILINE)
+    assert header is not None, out
+    steps = header.group(1).split()
+    assert steps[:2] == ["conn", "req"] and "send" in steps and steps[-1] == "marker", steps
+    rows = re.findall(r"^\s+(\d) +((?:[\d.]+ +)+[\d.]+)$", out, re.MULTILINE)
+    assert [rank for rank, _ in rows] == ["0", "1", "2"], out
+    for _, cells in rows:
+        times = [float(cell) for cell in cells.split()]
+        assert len(times) == len(steps), out
+        assert times[steps.index("send")] <= times[steps.index("marker")], out
+
+
+@pytest.mark.timeout(300)
 def test_store_calls_prints_the_calls_now_and_before() -> None:
     # It makes a turn's store calls on a SQLite file the way the pool makes them: a change to the
     # store's calls that breaks it shows here.

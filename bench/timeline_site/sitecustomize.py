@@ -1,10 +1,13 @@
 """Loaded by ``bench/timeline.py`` into ``serve`` (PYTHONPATH): timestamps a few steps of each request.
 
-Only when ``TIMELINE_OUT`` is set. A step is marked the first time it happens after a request
-arrived (``time.perf_counter``, the system's monotonic clock, as the bench's client reads it), so
-a request's marks cost a dictionary store each; ``TIMELINE_DETAIL`` adds the finer steps between
-the request and the call to DeepSeek. At exit the marks of every chat request go to the file
-``TIMELINE_OUT`` names, as JSON.
+Only when ``TIMELINE_OUT`` is set. Each request has its own record of marks (``time.perf_counter``,
+the system's monotonic clock, as the bench's client reads it): made when its head is parsed, kept
+on uvicorn's request cycle and in a context variable of the request's task (the tasks it starts
+inherit it), and taken by the upstream transfer it opens, so the marks of concurrent requests do
+not mix. A step is marked the first time it happens in a request; a mark costs a dictionary store.
+``TIMELINE_DETAIL`` adds the finer steps between the request and the call to DeepSeek, and the
+first decode. At exit the records of every chat request that wrote its answer's first byte go to
+the file ``TIMELINE_OUT`` names, as JSON.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 
 if os.environ.get("TIMELINE_OUT"):
     import atexit
+    import contextvars
     import functools
     import importlib
     import inspect
@@ -22,12 +26,16 @@ if os.environ.get("TIMELINE_OUT"):
 
     _now = time.perf_counter
     _records: list[dict[str, float]] = []
-    _current: dict[str, float] = {}
+    _record: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar(
+        "timeline_record", default=None
+    )
     _MARKER = b"Qx7"  # bench/common.py's MARKER: the first answer byte
 
-    def _mark(name: str) -> None:
-        if "req" in _current and name not in _current:
-            _current[name] = _now()
+    def _mark(name: str, record: dict[str, float] | None = None) -> None:
+        if record is None:
+            record = _record.get()
+        if record is not None and name not in record:
+            record[name] = _now()
 
     def _wrap(module: str, qualname: str, start: str | None, end: str | None = None) -> None:
         owner: Any = importlib.import_module(module)
@@ -61,6 +69,15 @@ if os.environ.get("TIMELINE_OUT"):
 
         setattr(owner, attribute, wrapped)
 
+    class _Lines(list[Any]):
+        """A stream's header lines (libcurl's callback appends each): the first marks ``head``."""
+
+        record: dict[str, float] | None = None
+
+        def append(self, line: Any) -> None:
+            _mark("head", self.record)
+            super().append(line)
+
     def _install() -> None:
         from uvicorn.protocols.http import httptools_impl as http
 
@@ -69,49 +86,61 @@ if os.environ.get("TIMELINE_OUT"):
         made = http.HttpToolsProtocol.connection_made
 
         def connection_made(self: Any, transport: Any) -> None:
-            _current.clear()
-            _current["conn"] = _now()
+            self.timeline_conn = _now()
             made(self, transport)
 
-        complete = http.HttpToolsProtocol.on_message_complete
+        headers_complete = http.HttpToolsProtocol.on_headers_complete
+
+        def on_headers_complete(self: Any) -> None:
+            headers_complete(self)  # makes the request's cycle and its task (not run yet)
+            self.cycle.timeline = {"conn": getattr(self, "timeline_conn", _now())}
+
+        message_complete = http.HttpToolsProtocol.on_message_complete
 
         def on_message_complete(self: Any) -> None:
-            _current.setdefault("req", _now())
-            complete(self)
+            _mark("req", getattr(self.cycle, "timeline", None))
+            message_complete(self)
 
-        class _Lines(list):
-            """A stream's header lines (libcurl's callback appends each): the first marks ``head``."""
+        run_asgi = http.RequestResponseCycle.run_asgi
 
-            def append(self, line: Any) -> None:
-                if "send" in _current:
-                    _mark("head")
-                super().append(line)
+        async def on_run_asgi(self: Any, app: Any) -> None:
+            record = getattr(self, "timeline", None)
+            if record is not None:
+                _record.set(record)  # this task's context: what the request's own tasks copy
+            await run_asgi(self, app)
 
         made_body, body = bodies.StreamBody.__init__, bodies.StreamBody.body
 
         def new_body(self: Any, bound: int) -> None:
             made_body(self, bound)
-            self.headers = _Lines()
+            lines = _Lines()
+            lines.record = _record.get()
+            self.headers = lines
 
         def on_body(self: Any, chunk: bytes) -> int:
-            if "head" in _current:
-                _mark("body")
+            record = getattr(self.headers, "record", None)
+            if record is not None and "head" in record:
+                _mark("body", record)
             return body(self, chunk)
 
         send = http.RequestResponseCycle.send
 
         async def on_send(self: Any, message: Any) -> None:
-            if message["type"] == "http.response.start":
-                _mark("wstart")
-            elif message["type"] == "http.response.body" and "req" in _current and message.get("body"):
-                _mark("write1")
-                if _MARKER in message["body"] and "marker" not in _current:
-                    _current["marker"] = _now()
-                    _records.append(dict(_current))
+            record = getattr(self, "timeline", None)
+            if record is not None:
+                if message["type"] == "http.response.start":
+                    _mark("wstart", record)
+                elif message["type"] == "http.response.body" and message.get("body"):
+                    _mark("write1", record)
+                    if "marker" not in record and _MARKER in message["body"]:
+                        record["marker"] = _now()
+                        _records.append(record)
             await send(self, message)
 
         http.HttpToolsProtocol.connection_made = connection_made  # type: ignore[method-assign]
+        http.HttpToolsProtocol.on_headers_complete = on_headers_complete  # type: ignore[method-assign]
         http.HttpToolsProtocol.on_message_complete = on_message_complete  # type: ignore[method-assign]
+        http.RequestResponseCycle.run_asgi = on_run_asgi  # type: ignore[method-assign]
         bodies.StreamBody.__init__ = new_body  # type: ignore[method-assign]
         bodies.StreamBody.body = on_body  # type: ignore[method-assign]
         http.RequestResponseCycle.send = on_send  # type: ignore[method-assign]
