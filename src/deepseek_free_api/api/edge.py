@@ -35,7 +35,6 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from deepseek_free_api.api.admission import Admission
 from deepseek_free_api.api.channel import Abandoned, Channel
 from deepseek_free_api.api.ops.record import RequestRecord, current_request
 from deepseek_free_api.chat.events import ChatEvent, Completed
@@ -93,14 +92,9 @@ class _Outcome:
 
 
 class Drain:
-    """Stops every in-flight turn when the server shuts down; tells ``idle`` when none is left.
-
-    Turns also start their work through it: ``admission`` lets one start per turn of the event
-    loop (``api.admission``).
-    """
+    """Stops every in-flight turn when the server shuts down; tells ``idle`` when none is left."""
 
     def __init__(self, idle: IdleTrim | None = None) -> None:
-        self.admission = Admission()
         self._active: dict[int, tuple[_Outcome, anyio.CancelScope]] = {}
         self._idle = idle
         self.draining = False
@@ -203,8 +197,6 @@ class TurnResponse(Response):
         try:
             with scope:
                 try:
-                    # Inside the scope: a timeout, a client that left or a shutdown ends the wait.
-                    await self._drain.admission.admit()
                     await self._run(ChannelSink(channel, outcome))
                 except ServiceError as error:
                     outcome.error = error
