@@ -172,6 +172,11 @@ class StreamBody:
             return CURL_WRITEFUNC_PAUSE  # given again once resumed (``taken``)
         if not self.chunks:
             self._loop.call_soon(self.flush)  # after libcurl's other callbacks of this read
+            first = self.first
+            if not first.done():
+                # The reader waits for the first bytes: woken now, it runs right after that flush,
+                # in the next turn of the loop; woken by the flush, it would run one turn later.
+                first.set_result(None)
         self.chunks.append(chunk)
         self.queued += len(chunk)
         return len(chunk)
