@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from deepseek_free_api.upstream import patch
 from deepseek_free_api.upstream.patch import PatchError, PatchState, TextBuffer
 
 
@@ -192,3 +193,15 @@ def test_text_buffer_reads_any_suffix_as_the_joined_string_would(
     assert str(buffer) == whole
     buffer.append("z")
     assert buffer.since(len(whole)) == "z"
+
+
+def test_the_path_cache_keeps_a_bounded_amount_of_what_the_upstream_sent() -> None:
+    # The cache of split paths outlives every stream; the paths are the upstream's to choose and
+    # an SSE line has no length limit: long paths are split every time, not kept.
+    long_paths = [f"response/{i}/" + "k" * 10_000 for i in range(300)]
+    for path in long_paths:
+        state = PatchState()
+        assert state.apply({"p": path, "o": "SET", "v": 1}) is None
+        assert state.get(path) == 1
+    kept = sum(len(path) for path in patch._SPLITS)
+    assert kept <= 256 * 128, f"{kept} characters of upstream paths kept"

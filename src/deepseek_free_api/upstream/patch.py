@@ -247,17 +247,21 @@ def _sticky(frame: Mapping[str, Any], path: str, op: str) -> tuple[str, str]:
 
 
 def _split(path: str) -> tuple[str, ...]:
-    """The keys of ``path``, kept in ``_SPLITS``: callers look there first (no call per frame)."""
-    if len(_SPLITS) >= _SPLITS_KEPT:
-        _SPLITS.clear()
-    keys = _SPLITS[path] = tuple(key for key in path.split("/") if key)
+    """The keys of ``path``, kept in ``_SPLITS`` if short: callers look there first (no call per frame)."""
+    keys = tuple(key for key in path.split("/") if key)
+    if len(path) <= _SPLIT_PATH_MAX:
+        if len(_SPLITS) >= _SPLITS_KEPT:
+            _SPLITS.clear()
+        _SPLITS[path] = keys
     return keys
 
 
-# A stream uses a few paths over and over ("response/fragments/-1/content"...); bounded, as the
-# paths are the upstream's to choose.
+# A stream uses a few short paths over and over ("response/fragments/-1/content"...). The paths
+# are the upstream's to choose and an SSE line has no length limit, and the cache outlives every
+# stream: it holds at most 256 paths of at most 128 characters; a longer one is split each time.
 _SPLITS: dict[str, tuple[str, ...]] = {}
 _SPLITS_KEPT = 256
+_SPLIT_PATH_MAX = 128
 
 
 def _index(array: list[Any], key: str, *, allow_end: bool = False) -> int:
