@@ -25,6 +25,7 @@ from deepseek_free_api.background import BackgroundServer
 from deepseek_free_api.config import load_settings
 from deepseek_free_api.simulator import create_app as create_simulator
 from tests.api.conftest import API_KEY, TOKENS, simulator_config
+from tests.support.leftovers import processes_with_home, stop_processes_with_home
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENTS = ROOT / ".agents"  # filled by tests/agents/install.sh (`make agents`), ignored by git
@@ -228,5 +229,10 @@ def start_agent_stack(
         }
         options.update(overrides)
         recorder = Recorder(create_app(load_settings(overrides=options, env={})))
-        with BackgroundServer(recorder) as server:
-            yield AgentStack(simulator, server, recorder, home, workdir)
+        try:
+            with BackgroundServer(recorder) as server:
+                yield AgentStack(simulator, server, recorder, home, workdir)
+        finally:
+            # What the agent started and left running (Cline's hub daemon, in its own session).
+            stop_processes_with_home(home)
+            assert not processes_with_home(home), "the agent's processes outlived SIGKILL"

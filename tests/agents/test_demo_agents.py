@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.agents.conftest import agent_binary, claude_env, codex_home, run_agent
+from tests.support.leftovers import processes_with_home, stop_processes_with_home
 from tests.support.processes import demo_server
 
 DEMO_KEY = "sk-my-service-key"  # the README's key, which the demo accepts
@@ -29,11 +30,13 @@ def demo_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def dirs(tmp_path: Path) -> tuple[Path, Path]:
+def dirs(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     home, workdir = tmp_path / "home", tmp_path / "work"
     home.mkdir()
     workdir.mkdir()
-    return home, workdir
+    yield home, workdir
+    stop_processes_with_home(home)  # what the agent left running (Cline's hub daemon)
+    assert not processes_with_home(home), "the agent's processes outlived SIGKILL"
 
 
 def check(result: subprocess.CompletedProcess[str], workdir: Path, content: str) -> None:
