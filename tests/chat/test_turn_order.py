@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections import deque
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any
 
 import pytest
 
 from deepseek_free_api.background import BackgroundServer
+from deepseek_free_api.chat import turn as turn_module
 from deepseek_free_api.chat.conversations import ConversationBook
 from deepseek_free_api.chat.events import ChatEvent, Completed, TextDelta
 from deepseek_free_api.chat.models import parse_model
@@ -30,6 +31,7 @@ from deepseek_free_api.stores import StoreOptions
 from deepseek_free_api.stores.memory import MemoryConversations
 from deepseek_free_api.upstream.client import COMPLETION_PATH, CompletionParams, DeepSeekClient, Identity
 from deepseek_free_api.upstream.exchange import STREAM_END
+from deepseek_free_api.upstream.first_tokens import first_token_work
 from deepseek_free_api.upstream.persona import Persona
 from deepseek_free_api.upstream.pow import PowChallenge, encode_header, solve
 from deepseek_free_api.upstream.stream import UpstreamStream
@@ -166,6 +168,12 @@ class Replayed:
     def taken(self, size: int) -> None:
         pass  # nothing to pace: every chunk is there already
 
+    def let_go(self) -> None:
+        pass  # not in the register of first-token work
+
+    def calm(self) -> None:
+        pass
+
     async def aclose(self) -> None:
         pass
 
@@ -182,6 +190,22 @@ class ReplayingClient(DeepSeekClient):
         return UpstreamStream(send, "/api/v0/chat/completion")
 
 
+class TokenThenMore(Recorder):
+    """Logs "token" at the first text it is given (then calls ``at_first``), "more" at the next."""
+
+    def __init__(self, client: DeepSeekClient, marks: list[str], at_first: Callable[[], object]) -> None:
+        super().__init__(client)
+        self.marks, self._at_first = marks, at_first
+
+    async def emit(self, events: list[ChatEvent]) -> None:
+        if any(isinstance(event, TextDelta) for event in events):
+            if "token" not in self.marks:
+                self.marks.append("token")
+                self._at_first()
+            elif "more" not in self.marks:
+                self.marks.append("more")
+
+
 def test_the_first_token_is_written_before_the_chunks_behind_it_are_read(simulator: BackgroundServer) -> None:
     """When more chunks are already buffered behind the first token's, the writer must get the
     first token onto the wire before the turn decodes the rest (at 1 concurrent that took 0.3-0.5 ms
@@ -191,35 +215,14 @@ def test_the_first_token_is_written_before_the_chunks_behind_it_are_read(simulat
         client = ReplayingClient(simulator.url, Persona.from_settings(PersonaSettings()))
         recorder = Recorder(client)
         try:
-            # The simulator's own frames for this answer, as it sent them.
-            session = await client.create_session(ALPHA)
-            header = await recorder.pow_header("alpha", ALPHA, COMPLETION_PATH)
-            real = DeepSeekClient.completion(client, ALPHA, CompletionParams(session, "slow hello"), header)
-            await real.open()
-            try:
-                raw = b"".join([chunk async for chunk in real])
-            finally:
-                await real.aclose()
-            ReplayingClient.frames = [frame + b"\n\n" for frame in raw.split(b"\n\n") if frame]
+            ReplayingClient.frames = await _recorded_frames(client, recorder, "slow hello")
             assert len(ReplayingClient.frames) > 10
             loop = asyncio.get_running_loop()
             log: list[str] = []
 
-            class Writer(Recorder):
-                async def emit(self, events: list[ChatEvent]) -> None:
-                    if any(isinstance(event, TextDelta) for event in events):
-                        if "token" not in log:
-                            log.append("token")
-                            loop.call_soon(log.append, "written")  # as the channel wakes the writer
-                        elif "more" not in log:
-                            log.append("more")
-
-            writer = Writer(client)
-            turns = TurnRunner(client, writer, LazyTokenCounter(), TurnPolicy())
-            book = ConversationBook(lambda: [("alpha", ALPHA.device_id)], MemoryConversations(StoreOptions()))
-            await turns.run(
-                request("slow hello"), Account(), None, writer, book.ids_for(ALPHA.device_id, ANONYMOUS)
-            )
+            # "written" as the channel wakes the writer: in the loop's next turn.
+            writer = TokenThenMore(client, log, lambda: loop.call_soon(log.append, "written"))
+            await _run(TurnRunner(client, writer, LazyTokenCounter(), TurnPolicy()), writer, "slow hello")
             return log
         finally:
             await client.aclose()
@@ -227,3 +230,99 @@ def test_the_first_token_is_written_before_the_chunks_behind_it_are_read(simulat
     log = asyncio.run(main())
     # On f179a6a: ["token", "more", "written"]: the turn decoded and sent on before the writer ran.
     assert log.index("written") < log.index("more"), log
+
+
+async def _run(turns: TurnRunner, writer: Recorder, prompt: str) -> None:
+    """One turn on the account alpha, its events to ``writer``."""
+    book = ConversationBook(lambda: [("alpha", ALPHA.device_id)], MemoryConversations(StoreOptions()))
+    await turns.run(request(prompt), Account(), None, writer, book.ids_for(ALPHA.device_id, ANONYMOUS))
+
+
+async def _recorded_frames(client: DeepSeekClient, recorder: Recorder, prompt: str) -> list[bytes]:
+    """The simulator's own frames for ``prompt``'s answer, one per item, as it sent them."""
+    session = await client.create_session(ALPHA)
+    header = await recorder.pow_header("alpha", ALPHA, COMPLETION_PATH)
+    real = DeepSeekClient.completion(client, ALPHA, CompletionParams(session, prompt), header)
+    await real.open()
+    try:
+        raw = b"".join([chunk async for chunk in real])
+    finally:
+        await real.aclose()
+    return [frame + b"\n\n" for frame in raw.split(b"\n\n") if frame]
+
+
+def test_the_rest_of_an_answer_waits_while_another_answers_first_token_is_ready(
+    simulator: BackgroundServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a burst, an answer's first token goes before the rest of answers already flowing
+    (upstream.first_tokens): a turn whose first token is out takes its next chunk only once no
+    other answer's first-token work is ready (or after ``REST_WAIT_S``)."""
+    monkeypatch.setattr(turn_module, "REST_WAIT_S", 5.0)  # only the other answer lets it go here
+
+    async def main() -> list[str]:
+        client = ReplayingClient(simulator.url, Persona.from_settings(PersonaSettings()))
+        recorder = Recorder(client)
+        try:
+            ReplayingClient.frames = await _recorded_frames(client, recorder, "slow hello")
+            loop = asyncio.get_running_loop()
+            work = first_token_work()
+            other = object()  # another turn's answer, its bytes in
+            log: list[str] = []
+
+            def other_token_out() -> None:
+                log.append("other")
+                work.done(other)
+
+            def other_bytes_in() -> None:
+                work.ready(other)
+                loop.call_later(0.05, other_token_out)
+
+            writer = TokenThenMore(client, log, other_bytes_in)
+            await _run(TurnRunner(client, writer, LazyTokenCounter(), TurnPolicy()), writer, "slow hello")
+            return log
+        finally:
+            await client.aclose()
+
+    log = asyncio.run(main())
+    # On 1235a04: ["token", "more", "other"]: the rest went on while the other first token waited.
+    assert log == ["token", "other", "more"], log
+
+
+@pytest.mark.parametrize("others", [0, 1])
+def test_with_other_turns_waiting_the_first_token_goes_before_the_rest_of_its_chunk_is_decoded(
+    simulator: BackgroundServer, others: int
+) -> None:
+    """An answer that came whole in one chunk (a burst: the server read it late): while other turns
+    wait for their first token, this turn's first token goes out alone, and the rest is decoded after
+    it; with none waiting, the chunk is decoded at once, as before."""
+
+    async def main() -> tuple[list[str], str]:
+        client = ReplayingClient(simulator.url, Persona.from_settings(PersonaSettings()))
+        recorder = Recorder(client)
+        try:
+            frames = await _recorded_frames(client, recorder, "slow hello there, a longer answer")
+            ReplayingClient.frames = [b"".join(frames)]  # the whole answer in one chunk
+            texts: list[str] = []
+
+            class Writer(Recorder):
+                async def emit(self, events: list[ChatEvent]) -> None:
+                    text = "".join(event.text for event in events if isinstance(event, TextDelta))
+                    if text:
+                        texts.append(text)
+
+            writer = Writer(client)
+            turns = TurnRunner(client, writer, LazyTokenCounter(), TurnPolicy())
+            for _ in range(others):
+                turns._refills.expect()  # another turn waits for its first token
+            await _run(turns, writer, "slow hello there, a longer answer")
+            return texts, "".join(texts)
+        finally:
+            await client.aclose()
+
+    texts, whole = asyncio.run(main())
+    assert len(whole) > 32
+    if others:
+        # On 1235a04 the first batch held the whole answer: every frame decoded before any went out.
+        assert len(texts) >= 2 and len(texts[0]) <= 16, texts
+    else:
+        assert texts == [whole]

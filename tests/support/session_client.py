@@ -83,6 +83,12 @@ class _Streamed:
     def taken(self, size: int) -> None:
         pass  # curl_cffi's queue has no bound: nothing to resume
 
+    def let_go(self) -> None:
+        pass  # not in the register of first-token work (upstream.first_tokens)
+
+    def calm(self) -> None:
+        pass
+
     async def aclose(self) -> None:
         await self._transfer.end(self._response)
 

@@ -53,11 +53,15 @@ from deepseek_free_api.errors import (
     UpstreamServerError,
 )
 from deepseek_free_api.upstream.client import COMPLETION_PATH, CompletionParams, Identity
+from deepseek_free_api.upstream.first_tokens import first_token_work
 
 log = logging.getLogger(__name__)
 
 # Above this many characters, counting tokens moves off the event loop.
 COUNT_INLINE_MAX = 20_000
+# The most the rest of an answer whose first token is out waits while other answers' first-token
+# work is ready (upstream.first_tokens): a few of those take a millisecond, a burst's tens of them.
+REST_WAIT_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,16 +282,33 @@ class TurnRunner:
     ) -> None:
         rounds = 0
         decoder = generation.decoder
+        work = first_token_work()
         while True:
             assert generation.stream is not None
             if reader.delivered:  # a continuation of an answer already on its way
                 generation.stream.steady()
             async with aclosing(aiter(generation.stream)) as chunks:  # closed on every way out
                 async for chunk in chunks:
+                    # While other turns wait for their first token too, one event at a time up to
+                    # this turn's first: it goes out before the rest that came with it is decoded.
+                    while (
+                        not reader.started
+                        and self._refills.waiting > 1
+                        and 0 < (cut := chunk.find(b"\n\n") + 2) < len(chunk)
+                    ):
+                        batch = await reader.read(decoder.feed(chunk[:cut]), generation)
+                        chunk = chunk[cut:]
+                        await self._send(batch, reader, sink, generation, account_id, ids)
+                        if reader.stop is not None:
+                            return
+                    if reader.delivered and work.busy:
+                        await work.wait(REST_WAIT_S)  # other answers' first tokens go first
                     batch = await reader.read(decoder.feed(chunk), generation)
                     await self._send(batch, reader, sink, generation, account_id, ids)
                     if reader.stop is not None:
                         return
+            if reader.delivered and work.busy:
+                await work.wait(REST_WAIT_S)
             batch = await reader.read(decoder.close(), generation)
             await self._send(batch, reader, sink, generation, account_id, ids)
             if reader.stop is not None:
@@ -344,6 +365,8 @@ class TurnRunner:
             # Let the writer put the first token on the wire now: this task would otherwise read
             # and decode the chunks already buffered behind it first (0.3-0.5 ms at 1 concurrent).
             await asyncio.sleep(0)
+            if generation.stream is not None:
+                generation.stream.first_out()  # written: the rest of this answer may wait now
 
     async def _usage(self, prompt: str, reader: Reader) -> TokenUsage:
         tokens = self._tokens

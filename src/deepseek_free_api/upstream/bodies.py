@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from curl_cffi._wrapper import lib
 from curl_cffi.curl import CURL_WRITEFUNC_ERROR, CURL_WRITEFUNC_PAUSE, CURLPAUSE_CONT
 
+from deepseek_free_api.upstream.first_tokens import first_token_work
+
 if TYPE_CHECKING:
     from deepseek_free_api.upstream.handles import Handle
 
@@ -151,9 +153,26 @@ class StreamBody:
     reads slower than DeepSeek sends, or not at all), the write callback pauses the transfer and
     libcurl keeps the chunk and stops reading the socket, so DeepSeek's bytes wait in the network,
     not in this process. ``taken`` resumes it once the reader has brought the queue below the bound.
+
+    First tokens first (``upstream.first_tokens``): until ``calm`` (the answer's first token is out,
+    or the stream is done), bytes that come mark the stream ready in the loop's register, and
+    ``let_go`` unmarks it once its reader has taken all and waits again.
     """
 
-    __slots__ = ("headers", "chunks", "queue", "first", "queued", "bound", "paused", "handle", "_loop")
+    __slots__ = (
+        "headers",
+        "chunks",
+        "queue",
+        "first",
+        "queued",
+        "bound",
+        "paused",
+        "handle",
+        "_loop",
+        "_work",
+        "_urgent",
+        "_marked",
+    )
 
     def __init__(self, bound: int) -> None:
         self.headers: list[bytes] = []
@@ -165,11 +184,17 @@ class StreamBody:
         self.bound = bound
         self.paused = False
         self.handle: Handle | None = None  # the handle while this transfer is set on it
+        self._work = first_token_work(self._loop)
+        self._urgent = True  # no first token out yet
+        self._marked = False  # marked ready in the register
 
     def body(self, chunk: bytes) -> int:
         if self.queued >= self.bound:
             self.paused = True
             return CURL_WRITEFUNC_PAUSE  # given again once resumed (``taken``)
+        if self._urgent and not self._marked:
+            self._marked = True
+            self._work.ready(self)
         if not self.chunks:
             self._loop.call_soon(self.flush)  # after libcurl's other callbacks of this read
             first = self.first
@@ -188,6 +213,19 @@ class StreamBody:
             self.queue.put_nowait(chunks[0] if len(chunks) == 1 else b"".join(chunks))
             if not self.first.done():
                 self.first.set_result(None)
+
+    def let_go(self) -> None:
+        """The reader took all that came and waits again: nothing of this stream is ready to run."""
+        if self._marked and not self.chunks and self.queue.empty():
+            self._marked = False
+            self._work.done(self)
+
+    def calm(self) -> None:
+        """The answer's first token is out, or the stream is done: its bytes go first no more."""
+        self._urgent = False
+        if self._marked:
+            self._marked = False
+            self._work.done(self)
 
     def taken(self, size: int) -> None:
         """The reader took ``size`` bytes from the queue: resume a paused transfer below the bound."""

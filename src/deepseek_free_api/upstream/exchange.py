@@ -68,12 +68,15 @@ class StreamAnswer:
         self.cookies = received_cookies(set_cookies) if set_cookies else None
         self.queue = sink.queue
         self.taken = sink.taken
+        self.let_go = sink.let_go
+        self.calm = sink.calm
         self._curl = handle.curl
         self._pool = pool
         self._released = released
 
     async def acontent(self, limit: int) -> bytes:
         """The rest of the body (for an answer that is not an event stream), at most ``limit`` bytes."""
+        self.calm()  # no token will come of it
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -92,6 +95,7 @@ class StreamAnswer:
 
     async def aclose(self) -> None:
         """End the transfer where it stands and wait until its handle is free again (idempotent)."""
+        self.calm()
         if not self._released.is_set():
             self._pool.abort(self._curl)
             await self._released.wait()
@@ -146,9 +150,11 @@ async def open_stream(
     try:
         await sink.first
     except BaseException:
+        sink.calm()
         transfer.abort()  # cancelled before the answer: the transfer must not go on
         raise
     if not sink.queue.empty() and isinstance(first := sink.queue._queue[0], RequestException):  # type: ignore[attr-defined]
+        sink.calm()
         raise first  # it failed before any byte of the body (refused, timed out, reset)
     return StreamAnswer(handle, pool, sink, released)
 

@@ -40,6 +40,9 @@ class UpstreamStream:
     stream with UpstreamTimeoutError; bytes waiting for the reader count as heard, so a slow client
     never trips it (neither does curl's low-speed limit, connect + idle, the backstop: libcurl
     leaves paused transfers out of it). ``server.request_timeout_s`` still caps the whole request.
+
+    Until ``first_out`` (the turn wrote the answer's first token), bytes that came and wait for the
+    reader count as first-token work in the loop's register (``upstream.first_tokens``).
     """
 
     def __init__(
@@ -102,6 +105,11 @@ class UpstreamStream:
         taken together (``GATHER_S``); until then each is taken as soon as it comes."""
         self._steady = True
 
+    def first_out(self) -> None:
+        """The answer's first token is written: its bytes no longer go before other work."""
+        if self._response is not None:
+            self._response.calm()
+
     def __aiter__(self) -> AsyncGenerator[bytes, None]:
         """The chunks as they arrive; its reader closes it (``contextlib.aclosing``) when done."""
         return self._iterate()
@@ -111,12 +119,15 @@ class UpstreamStream:
             raise UpstreamServerError(f"the stream of {self.path} was never opened")
         # The answer's queue of bytes ends with STREAM_END or an exception (upstream.exchange); we
         # read it directly to take all that is ready.
-        queue: asyncio.Queue[Any] = self._response.queue
+        response = self._response
+        queue: asyncio.Queue[Any] = response.queue
         silence = None if not self.idle_timeout_s else _Silence(queue, self.idle_timeout_s)
         loop = asyncio.get_running_loop()
         taken = -GATHER_S
         try:
             while True:
+                if queue.empty():
+                    response.let_go()  # nothing of this answer is ready to run while it waits
                 item = await queue.get()
                 if self._steady and isinstance(item, bytes) and (early := taken + GATHER_S - loop.time()) > 0:
                     await asyncio.sleep(early)  # a fast stream: what comes meanwhile joins this chunk
@@ -132,13 +143,14 @@ class UpstreamStream:
                     item = queue.get_nowait()
                 if pieces:
                     taken = loop.time()
-                    self._response.taken(sum(map(len, pieces)))  # the transfer goes on if it waited
+                    response.taken(sum(map(len, pieces)))  # the transfer goes on if it waited
                     yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
                 if item is None:
                     continue
                 _raise_end(item, silence)
                 return  # STREAM_END
         finally:
+            response.calm()
             if silence is not None:
                 silence.cancel()
 

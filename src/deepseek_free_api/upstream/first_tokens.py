@@ -1,0 +1,106 @@
+"""Answers whose bytes are in and not yet made into a first token: the work that goes first.
+
+In a burst the event loop runs what is ready in the order it became ready. An answer whose first
+bytes have come needs well under a millisecond of work to put its first token on the wire, but it
+used to queue behind every other turn's steps up to its own call and behind the rest of the
+answers already flowing: with 50 requests at once, the first answer in (7.8 ms after the burst
+began) had its first token written at 39.8 ms, and the others followed 0.6 ms apart, each behind
+the previous answer's rest (``bench/timeline.py --concurrency 50``, BENCHMARKS.md, session 11).
+
+So a stream tells this register when bytes came for an answer whose first token is not out yet
+(``ready``), and when that is no longer so (``done``): its reader took them and waits again with
+nothing visible yet, its first token was written, or it closed. While any is ready (``busy``),
+the turns that can wait do, for a few milliseconds at most (``wait``): the rest of an answer whose
+first token is out (``chat.turn``), and a new turn before it takes an account (``chat.failover``).
+What is counted is work ready to run, never a wait on DeepSeek: an answer still waiting for its
+first token upstream (a search, a long think) holds nothing back.
+
+One register per event loop. An entry older than ``STALE_S`` is dropped when seen: whatever path
+failed to say ``done`` (a transfer abandoned before its reader came), it holds nothing back for
+longer than that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+# First-token work takes well under a millisecond; an entry this old was never told done.
+STALE_S = 1.0
+
+_REGISTERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FirstTokenWork] = weakref.WeakKeyDictionary()
+
+
+class FirstTokenWork:
+    """The answers of one event loop with bytes in and no first token out (see the module)."""
+
+    __slots__ = ("_loop", "_ready", "_waiters")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._ready: dict[object, float] = {}  # stream -> since (loop time)
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def ready(self, stream: object) -> None:
+        """Bytes came for ``stream``, whose first token is not out."""
+        if stream not in self._ready:
+            self._ready[stream] = self._loop.time()
+
+    def done(self, stream: object) -> None:
+        """``stream`` holds nothing back any more (taken with nothing visible, first token out, closed)."""
+        if self._ready.pop(stream, None) is not None and not self._ready:
+            self._wake()
+
+    @property
+    def busy(self) -> bool:
+        """Whether any answer's first-token work is ready to run."""
+        ready = self._ready
+        if not ready:
+            return False
+        stale = self._loop.time() - STALE_S
+        for stream in [s for s, since in ready.items() if since < stale]:
+            del ready[stream]
+        if not ready:
+            self._wake()
+            return False
+        return True
+
+    async def wait(self, limit_s: float) -> None:
+        """Return once no first-token work is ready, or after ``limit_s``.
+
+        The waiters go together, in the order they came. (Let go one per turn of the event loop
+        instead, so that first tokens that come meanwhile go before the next waiter, the burst's
+        early answers came sooner and its late ones later, for no gain in the median: BENCHMARKS.md,
+        session 11.)
+        """
+        if not self.busy:
+            return
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        timer = self._loop.call_later(limit_s, _settle, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            if waiter in self._waiters:  # its limit came, or it was cancelled: nothing to let go later
+                self._waiters.remove(waiter)
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            _settle(waiter)
+
+
+def first_token_work(loop: asyncio.AbstractEventLoop | None = None) -> FirstTokenWork:
+    """The register of ``loop`` (the running loop by default)."""
+    if loop is None:
+        loop = asyncio.get_running_loop()
+    work = _REGISTERS.get(loop)
+    if work is None:
+        work = _REGISTERS[loop] = FirstTokenWork(loop)
+    return work
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
