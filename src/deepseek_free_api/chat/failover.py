@@ -48,12 +48,9 @@ from deepseek_free_api.errors import (
     UpstreamUnreachableError,
 )
 from deepseek_free_api.stores.protocols import ReuseStore
-from deepseek_free_api.upstream.first_tokens import first_token_work
 
 log = logging.getLogger(__name__)
 _requests = count(1)
-# The most a new turn waits while answers' first-token work is ready (upstream.first_tokens).
-NEW_TURN_WAIT_S = 0.02
 
 
 class LeasedAccount(TurnAccount, Protocol):
@@ -153,9 +150,6 @@ class ChatRunner:
 
     async def run(self, request: ChatRequest, caller: Caller, sink: EventSink) -> None:
         """Run ``request`` for ``caller``; events go to ``sink``; raises ServiceError."""
-        work = first_token_work()
-        if work.busy:  # answers with bytes in put their first token out before a new turn starts
-            await work.wait(NEW_TURN_WAIT_S)
         candidates = self._leases.register_caller_tokens(caller.tokens) if caller.tokens else None
         allowed = self._allowed(candidates)
         native = await self._conversations.locate(request.conversation_id, allowed, caller.principal)

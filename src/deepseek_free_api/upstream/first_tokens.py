@@ -10,10 +10,11 @@ the previous answer's rest (``bench/timeline.py --concurrency 50``, BENCHMARKS.m
 So a stream tells this register when bytes came for an answer whose first token is not out yet
 (``ready``), and when that is no longer so (``done``): its reader took them and waits again with
 nothing visible yet, its first token was written, or it closed. While any is ready (``busy``),
-the turns that can wait do, for a few milliseconds at most (``wait``): the rest of an answer whose
-first token is out (``chat.turn``), and a new turn before it takes an account (``chat.failover``).
+the rest of an answer whose first token is out waits, 50 ms at most (``wait``, ``chat.turn``).
 What is counted is work ready to run, never a wait on DeepSeek: an answer still waiting for its
-first token upstream (a search, a long think) holds nothing back.
+first token upstream (a search, a long think) holds nothing back. New turns do not wait: their
+call starts the longest wait of all, DeepSeek's answer (held back 20 ms at most while first-token
+work was ready, the median at 50 concurrent was worse: BENCHMARKS.md, session 11).
 
 One register per event loop. An entry older than ``STALE_S`` is dropped when seen: whatever path
 failed to say ``done`` (a transfer abandoned before its reader came), it holds nothing back for
