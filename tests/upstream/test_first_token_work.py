@@ -8,6 +8,7 @@ Whatever path forgets to say so, an entry holds nothing back for longer than ``S
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -29,7 +30,7 @@ LONG = {"pattern": "^long", "answer": "{echo} " + "word " * 200, "pacing": {"chu
 
 def test_busy_from_ready_until_done_and_a_waiter_goes_then() -> None:
     async def main() -> None:
-        work = FirstTokenWork(asyncio.get_running_loop())
+        work = FirstTokenWork()
         one, two = object(), object()
         assert not work.busy
         await asyncio.wait_for(work.wait(5), 1)  # nothing ready: no wait at all
@@ -53,7 +54,7 @@ def test_busy_from_ready_until_done_and_a_waiter_goes_then() -> None:
 def test_a_waiter_goes_after_its_limit_and_a_cancelled_one_is_forgotten() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        work = FirstTokenWork(loop)
+        work = FirstTokenWork()
         work.ready(object())  # never done
         began = loop.time()
         await asyncio.wait_for(work.wait(0.05), 1)
@@ -72,7 +73,7 @@ def test_an_entry_never_said_done_holds_nothing_back_after_stale_s(monkeypatch: 
     monkeypatch.setattr(first_tokens, "STALE_S", 0.05)
 
     async def main() -> None:
-        work = FirstTokenWork(asyncio.get_running_loop())
+        work = FirstTokenWork()
         work.ready(object())  # a stream whose reader never came
         assert work.busy
         waiter = asyncio.ensure_future(work.wait(5))
@@ -83,7 +84,7 @@ def test_an_entry_never_said_done_holds_nothing_back_after_stale_s(monkeypatch: 
     asyncio.run(main())
 
 
-def test_each_event_loop_has_its_own_register() -> None:
+def test_each_event_loop_has_its_own_register_which_goes_with_its_loop() -> None:
     async def main() -> FirstTokenWork:
         work = first_token_work()
         assert first_token_work() is work
@@ -92,6 +93,9 @@ def test_each_event_loop_has_its_own_register() -> None:
 
     first, second = asyncio.run(main()), asyncio.run(main())
     assert first is not second
+    gc.collect()
+    left = list(first_tokens._REGISTERS.values())
+    assert all(work is not first and work is not second for work in left)  # gone with their loops
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ longer than that.
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 
 # First-token work takes well under a millisecond; an entry this old was never told done.
@@ -35,17 +36,17 @@ _REGISTERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FirstTokenWork]
 class FirstTokenWork:
     """The answers of one event loop with bytes in and no first token out (see the module)."""
 
-    __slots__ = ("_loop", "_ready", "_waiters")
+    # No reference to its loop: the register is the value of a weak mapping keyed by the loop.
+    __slots__ = ("_ready", "_waiters")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._ready: dict[object, float] = {}  # stream -> since (loop time)
+    def __init__(self) -> None:
+        self._ready: dict[object, float] = {}  # stream -> since (time.monotonic, the loop's clock)
         self._waiters: list[asyncio.Future[None]] = []
 
     def ready(self, stream: object) -> None:
         """Bytes came for ``stream``, whose first token is not out."""
         if stream not in self._ready:
-            self._ready[stream] = self._loop.time()
+            self._ready[stream] = time.monotonic()
 
     def done(self, stream: object) -> None:
         """``stream`` holds nothing back any more (taken with nothing visible, first token out, closed)."""
@@ -58,7 +59,7 @@ class FirstTokenWork:
         ready = self._ready
         if not ready:
             return False
-        stale = self._loop.time() - STALE_S
+        stale = time.monotonic() - STALE_S
         for stream in [s for s, since in ready.items() if since < stale]:
             del ready[stream]
         if not ready:
@@ -76,9 +77,10 @@ class FirstTokenWork:
         """
         if not self.busy:
             return
-        waiter = self._loop.create_future()
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
         self._waiters.append(waiter)
-        timer = self._loop.call_later(limit_s, _settle, waiter)
+        timer = loop.call_later(limit_s, _settle, waiter)
         try:
             await waiter
         finally:
@@ -98,7 +100,7 @@ def first_token_work(loop: asyncio.AbstractEventLoop | None = None) -> FirstToke
         loop = asyncio.get_running_loop()
     work = _REGISTERS.get(loop)
     if work is None:
-        work = _REGISTERS[loop] = FirstTokenWork(loop)
+        work = _REGISTERS[loop] = FirstTokenWork()
     return work
 
 
