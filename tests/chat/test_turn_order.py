@@ -30,6 +30,7 @@ from deepseek_free_api.simulator import create_app as create_simulator
 from deepseek_free_api.stores import StoreOptions
 from deepseek_free_api.stores.memory import MemoryConversations
 from deepseek_free_api.upstream.client import COMPLETION_PATH, CompletionParams, DeepSeekClient, Identity
+from deepseek_free_api.upstream.decoder import StreamDecoder
 from deepseek_free_api.upstream.exchange import STREAM_END
 from deepseek_free_api.upstream.first_tokens import first_token_work
 from deepseek_free_api.upstream.persona import Persona
@@ -326,3 +327,45 @@ def test_with_other_turns_waiting_the_first_token_goes_before_the_rest_of_its_ch
         assert len(texts) >= 2 and len(texts[0]) <= 16, texts
     else:
         assert texts == [whole]
+
+
+def test_a_chunk_without_a_blank_line_is_decoded_whole_while_other_turns_wait(
+    simulator: BackgroundServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events separated by CRLF (which SSE allows), or a chunk holding the middle of one long
+    event, have no "\\n\\n" to split at: the chunk goes to the decoder at once, not byte by byte."""
+    fed: list[int] = []
+    feed = StreamDecoder.feed
+
+    def counted(self: StreamDecoder, chunk: bytes) -> list[Any]:
+        fed.append(len(chunk))
+        return feed(self, chunk)
+
+    monkeypatch.setattr(StreamDecoder, "feed", counted)
+
+    async def main() -> str:
+        client = ReplayingClient(simulator.url, Persona.from_settings(PersonaSettings()))
+        recorder = Recorder(client)
+        try:
+            frames = await _recorded_frames(client, recorder, "slow hello there, a longer answer")
+            whole = b"".join(frames).replace(b"\n", b"\r\n")
+            ReplayingClient.frames = [whole]
+            texts: list[str] = []
+
+            class Writer(Recorder):
+                async def emit(self, events: list[ChatEvent]) -> None:
+                    texts.extend(event.text for event in events if isinstance(event, TextDelta))
+
+            writer = Writer(client)
+            turns = TurnRunner(client, writer, LazyTokenCounter(), TurnPolicy())
+            turns._refills.expect()  # another turn waits for its first token
+            fed.clear()
+            await _run(turns, writer, "slow hello there, a longer answer")
+            return "".join(texts)
+        finally:
+            await client.aclose()
+
+    text = asyncio.run(main())
+    assert "slow hello there" in text  # the answer came through, decoded from CRLF events
+    # On 4e26529: one feed per byte (find returned -1, and -1 + 2 passed for a place to cut).
+    assert len(fed) <= 3, f"{len(fed)} feeds for one chunk"

@@ -294,8 +294,9 @@ class TurnRunner:
                     while (
                         not reader.started
                         and self._refills.waiting > 1
-                        and 0 < (cut := chunk.find(b"\n\n") + 2) < len(chunk)
+                        and 0 <= (cut := chunk.find(b"\n\n")) < len(chunk) - 2
                     ):
+                        cut += 2  # the event and its blank line (a chunk without one is decoded whole)
                         batch = await reader.read(decoder.feed(chunk[:cut]), generation)
                         chunk = chunk[cut:]
                         await self._send(batch, reader, sink, generation, account_id, ids)
