@@ -11,6 +11,7 @@ Not checked: that `docker build` succeeds (base images, apt, the network at buil
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -141,7 +142,12 @@ def test_the_image_command_serves_from_a_clean_install(
             ) as reply:
                 assert reply.status_code == 200
                 text = "".join(reply.iter_text())
-            assert "Echo: from the image" in text and text.rstrip().endswith("data: [DONE]")
+            # The answer's text is split over chunks as it came (16 characters a frame here):
+            # what it says is in their deltas, joined, not in the raw stream.
+            deltas = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: {")]
+            answer = "".join(d["choices"][0]["delta"].get("content") or "" for d in deltas if d["choices"])
+            assert answer.startswith("Echo: from the image"), text
+            assert text.rstrip().endswith("data: [DONE]")
         assert server.stopped_gracefully, server.output
         assert "Traceback" not in server.output, server.output
         # With the server gone, the same HEALTHCHECK reports it unhealthy.
