@@ -39,12 +39,20 @@ from deepseek_free_api.upstream.stream import UpstreamStream
 
 ALPHA = Identity(token="tok-alpha", device_id="device-alpha")
 SLOW = {"pattern": "^slow", "answer": "{echo}", "answer_chars": 400, "pacing": {"chunks_per_second": 50}}
+# Cut INCOMPLETE after 40 characters: the rest comes from chat/continue, in several chunks.
+CUT = {
+    "pattern": "^cut",
+    "answer": "{echo}",
+    "answer_chars": 300,
+    "incomplete_after": 40,
+    "pacing": {"chunks_per_second": 100},
+}
 
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[BackgroundServer]:
     config = SimulatorConfig.from_dict(
-        {"difficulty": 64, "accounts": [{"id": "alpha", "token": ALPHA.token}], "scripts": [SLOW]}
+        {"difficulty": 64, "accounts": [{"id": "alpha", "token": ALPHA.token}], "scripts": [SLOW, CUT]}
     )
     with BackgroundServer(create_simulator(config)) as server:
         yield server
@@ -369,3 +377,67 @@ def test_a_chunk_without_a_blank_line_is_decoded_whole_while_other_turns_wait(
     assert "slow hello there" in text  # the answer came through, decoded from CRLF events
     # On 4e26529: one feed per byte (find returned -1, and -1 + 2 passed for a place to cut).
     assert len(fed) <= 3, f"{len(fed)} feeds for one chunk"
+
+
+def test_a_continued_answer_does_not_wait_for_its_own_stream(
+    simulator: BackgroundServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chat/continue stream of an answer whose first token is out holds nothing back: its
+    bytes are not first-token work, so its own chunks never wait for themselves."""
+    monkeypatch.setattr(turn_module, "REST_WAIT_S", 5.0)  # a wait would be seen: 5 s a chunk
+
+    async def main() -> tuple[Recorder, float]:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        recorder = await asyncio.wait_for(run_turn(simulator.url, request("cut here, then go on")), 30)
+        return recorder, loop.time() - began
+
+    recorder, took = asyncio.run(main())
+    assert recorder.log[-1] == "completed"
+    # On c35caf0 every chunk of the continuation waited its REST_WAIT_S behind its own bytes.
+    assert took < 4.0, f"the continued turn took {took:.1f} s"
+
+
+def test_a_client_leaving_while_the_rest_waits_ends_the_turn_at_once(
+    simulator: BackgroundServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wait for other answers' first tokens is one more await of the turn: a client leaving
+    there cancels it at once, and it leaves no waiter behind in the register."""
+    monkeypatch.setattr(turn_module, "REST_WAIT_S", 5.0)
+
+    async def main() -> tuple[list[str], float, bool]:
+        client = ReplayingClient(simulator.url, Persona.from_settings(PersonaSettings()))
+        recorder = Recorder(client)
+        try:
+            ReplayingClient.frames = await _recorded_frames(client, recorder, "slow hello")
+            loop = asyncio.get_running_loop()
+            work = first_token_work()
+            other = object()  # another answer whose first token never comes out
+            log: list[str] = []
+            turn: asyncio.Task[None] | None = None
+
+            def leave() -> None:
+                assert turn is not None
+                turn.cancel()  # the client hangs up while the rest of this answer waits
+
+            def other_bytes_in() -> None:
+                work.ready(other)
+                loop.call_later(0.05, leave)
+
+            writer = TokenThenMore(client, log, other_bytes_in)
+            turns = TurnRunner(client, writer, LazyTokenCounter(), TurnPolicy())
+            turn = asyncio.ensure_future(_run(turns, writer, "slow hello"))
+            began = loop.time()
+            with pytest.raises(asyncio.CancelledError):
+                await turn
+            took = loop.time() - began
+            left = bool(work._waiters)
+            work.done(other)
+            return log, took, left
+        finally:
+            await client.aclose()
+
+    log, took, left = asyncio.run(main())
+    assert log == ["token"]  # the rest never went out
+    assert took < 3.0, f"the turn ended {took:.1f} s after it began"
+    assert not left

@@ -64,7 +64,7 @@ def test_a_waiter_goes_after_its_limit_and_a_cancelled_one_is_forgotten() -> Non
         cancelled.cancel()
         with pytest.raises(asyncio.CancelledError):
             await cancelled
-        assert work._waiters == []
+        assert not work._waiters
 
     asyncio.run(main())
 
@@ -159,5 +159,23 @@ def test_a_stream_closed_or_read_without_a_first_token_holds_nothing(simulator: 
             assert not work.busy
         finally:
             await client.aclose()
+
+    asyncio.run(main())
+
+
+def test_only_the_old_entries_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(first_tokens, "STALE_S", 0.05)
+
+    async def main() -> None:
+        work = FirstTokenWork()
+        old, fresh = object(), object()
+        work.ready(old)
+        await asyncio.sleep(0.08)
+        work.ready(fresh)
+        assert work.busy  # the fresh one is still ready...
+        assert list(work._ready) == [fresh]  # ...and the old one is gone, the only one looked at
+        work.done(old)  # said late: harmless
+        work.done(fresh)
+        assert not work.busy
 
     asyncio.run(main())

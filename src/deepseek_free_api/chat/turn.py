@@ -287,6 +287,7 @@ class TurnRunner:
             assert generation.stream is not None
             if reader.delivered:  # a continuation of an answer already on its way
                 generation.stream.steady()
+                generation.stream.first_out()  # its bytes are no first token: they hold nothing back
             async with aclosing(aiter(generation.stream)) as chunks:  # closed on every way out
                 async for chunk in chunks:
                     # While other turns wait for their first token too, one event at a time up to

@@ -174,12 +174,12 @@ async def _start(
     # Start it now. libcurl asks for its first socket_action "in 0 ms", which curl_cffi schedules
     # with call_later: after every callback already ready in this turn of the loop. In a burst
     # those are the other requests' own steps up to their calls, so no call left before the last
-    # request was ready (bench/timeline.py --concurrency 50: calls made at 5-25 ms, answer heads
-    # at 35-62 ms) and DeepSeek had nothing to work on meanwhile. Here the request is written at
-    # once on a kept connection (a new one is begun without waiting); the timer libcurl set next
-    # replaces the one for "0 ms". Added to
-    # the multi handle, the transfer is the multi's: what this raises is what that timer's call
-    # would have raised in the loop, and the transfer still ends through ``done``.
+    # request was ready (bench/timeline.py --concurrency 50: calls made at 4.7-25 ms, answer
+    # heads at 35-62 ms) and DeepSeek had nothing to work on meanwhile. Here the request is written
+    # at once on a kept connection (a new one is begun without waiting); the timer libcurl set
+    # next replaces the one for "0 ms". Added to the multi handle, the transfer is the multi's:
+    # what this raises is what that timer's call would have raised in the loop, and the transfer
+    # still ends through ``done``.
     try:
         acurl.process_data(CURL_SOCKET_TIMEOUT, CURL_POLL_NONE)
     except Exception:  # noqa: BLE001 - the scheduled call drives it as before

@@ -40,8 +40,9 @@ class FirstTokenWork:
     __slots__ = ("_ready", "_waiters")
 
     def __init__(self) -> None:
-        self._ready: dict[object, float] = {}  # stream -> since (time.monotonic, the loop's clock)
-        self._waiters: list[asyncio.Future[None]] = []
+        # stream -> since (time.monotonic, the loop's clock); in the order marked, so oldest first
+        self._ready: dict[object, float] = {}
+        self._waiters: dict[asyncio.Future[None], None] = {}  # in the order they came
 
     def ready(self, stream: object) -> None:
         """Bytes came for ``stream``, whose first token is not out."""
@@ -60,8 +61,8 @@ class FirstTokenWork:
         if not ready:
             return False
         stale = time.monotonic() - STALE_S
-        for stream in [s for s, since in ready.items() if since < stale]:
-            del ready[stream]
+        while ready and next(iter(ready.values())) < stale:  # the oldest first: O(1) when none is
+            del ready[next(iter(ready))]
         if not ready:
             self._wake()
             return False
@@ -79,17 +80,16 @@ class FirstTokenWork:
             return
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
-        self._waiters.append(waiter)
+        self._waiters[waiter] = None
         timer = loop.call_later(limit_s, _settle, waiter)
         try:
             await waiter
         finally:
             timer.cancel()
-            if waiter in self._waiters:  # its limit came, or it was cancelled: nothing to let go later
-                self._waiters.remove(waiter)
+            self._waiters.pop(waiter, None)  # its limit came, or it was cancelled: nothing to let go
 
     def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
+        waiters, self._waiters = self._waiters, {}
         for waiter in waiters:
             _settle(waiter)
 
