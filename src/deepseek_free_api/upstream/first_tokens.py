@@ -2,10 +2,10 @@
 
 In a burst the event loop runs what is ready in the order it became ready. An answer whose first
 bytes have come needs well under a millisecond of work to put its first token on the wire, but it
-used to queue behind every other turn's steps up to its own call and behind the rest of the
-answers already flowing: with 50 requests at once, the first answer in (7.8 ms after the burst
-began) had its first token written at 39.8 ms, and the others followed 0.6 ms apart, each behind
-the previous answer's rest (``bench/timeline.py --concurrency 50``, BENCHMARKS.md, session 11).
+used to queue behind the rest of the answers already flowing: with 50 requests at once, the first
+tokens followed one another 0.6 ms apart, each behind the previous answer's rest (the simulator
+sends a short answer whole), where they now follow about 0.05 ms apart (``bench/timeline.py
+--concurrency 50``, BENCHMARKS.md, session 11).
 
 So a stream tells this register when bytes came for an answer whose first token is not out yet
 (``ready``), and when that is no longer so (``done``): its reader took them and waits again with
