@@ -103,6 +103,58 @@ class GuardedConnection:
         self.transport.close()
 
 
+class HeadWithBody:
+    """The transport as a request's response sees it: its head goes out with its first body bytes.
+
+    uvicorn writes a response's status line and headers as soon as the app starts the response,
+    and its body in a second write: two segments on the wire, the client woken for a head it can do
+    nothing with. Held here until the first body write (joined with it) or, if none comes in the
+    same turn of the event loop (a stream waiting for its first event), until the end of that turn.
+    aiohttp's server does the same (its headers go with the first chunk). Everything else is the
+    connection's transport; one of these per request (``cycle.transport``).
+    """
+
+    __slots__ = ("_transport", "_held")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = b""  # b"": nothing written yet; None: the head is out
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._transport.write(data)
+        elif held:
+            self._held = None
+            if len(data) < JOIN_MAX:
+                self._transport.write(held + data)
+            else:
+                self._transport.write(held)
+                self._transport.write(data)
+        else:  # the head (or a 100 Continue: then that alone is held)
+            self._held = data
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        held, self._held = self._held, None
+        if held and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+# A first body this large goes in a write of its own: joining would copy it for a saved segment.
+JOIN_MAX = 64 * 1024
+
+
 def timeout_response(reason: str) -> bytes:
     """A 408 written below the app: the error body the OpenAI dialect uses."""
     body = orjson.dumps(

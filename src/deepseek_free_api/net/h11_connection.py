@@ -8,7 +8,7 @@ import time
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from deepseek_free_api.net.connection import GuardedConnection, Phase
+from deepseek_free_api.net.connection import GuardedConnection, HeadWithBody, Phase
 
 
 class GuardedH11Protocol(GuardedConnection, H11Protocol):
@@ -24,15 +24,20 @@ class GuardedH11Protocol(GuardedConnection, H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._on_data(data)
+        before = self.cycle
         super().data_received(data)
-        self._follow_request()
+        self._follow_request(before)
 
     def on_response_complete(self) -> None:
+        before = self.cycle
         super().on_response_complete()  # may start a pipelined request
-        self._follow_request()
+        self._follow_request(before)
 
-    def _follow_request(self) -> None:
+    def _follow_request(self, before: object) -> None:
         """Take the phase from h11's view of the client (after uvicorn handled its events)."""
+        cycle = self.cycle
+        if cycle is not before and cycle is not None:  # a new request; its task has not run yet
+            cycle.transport = HeadWithBody(self.transport)
         state = self.conn.their_state
         if state is h11.IDLE:
             if self.phase is Phase.BUSY:  # its response is complete: waiting for the next request

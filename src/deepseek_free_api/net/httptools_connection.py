@@ -29,7 +29,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from deepseek_free_api.flag import Flag
-from deepseek_free_api.net.connection import GuardedConnection, Phase
+from deepseek_free_api.net.connection import GuardedConnection, HeadWithBody, Phase
 
 # h11's bound on an incomplete request head (DEFAULT_MAX_INCOMPLETE_EVENT_SIZE in h11 0.16, uvicorn's
 # default); written out, not imported, so that h11 stays unloaded.
@@ -89,6 +89,7 @@ class GuardedHttpToolsProtocol(GuardedConnection, HttpToolsProtocol):
         super().on_headers_complete()
         if self.cycle is not before:  # a new request: nothing has waited on its event yet
             self.cycle.message_event = Flag()  # see GuardedConnection._start_guard
+            self.cycle.transport = HeadWithBody(self.transport)
         self.phase, self.since, self.body_bytes = Phase.BODY, time.monotonic(), 0
 
     def on_message_complete(self) -> None:
