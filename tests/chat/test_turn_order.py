@@ -441,3 +441,94 @@ def test_a_client_leaving_while_the_rest_waits_ends_the_turn_at_once(
     assert log == ["token"]  # the rest never went out
     assert took < 3.0, f"the turn ended {took:.1f} s after it began"
     assert not left
+
+
+@pytest.mark.parametrize("others", [0, 1])
+def test_alone_a_turn_leaves_the_cpu_to_its_first_tokens_reader_before_the_rest(
+    simulator: BackgroundServer, monkeypatch: pytest.MonkeyPatch, others: int
+) -> None:
+    """With no other turn waiting for its first token, the rest of the answer and the account's
+    refill wait ``HANDOVER_S`` after the first token is written, so that a client on the same
+    machine reads it without waiting for a core; with others waiting, no such pause: their
+    first tokens are the better use of the CPU."""
+    monkeypatch.setattr(turn_module, "HANDOVER_S", 0.3)  # long enough to be told from the rest
+
+    async def main() -> dict[str, float]:
+        client = ReplayingClient(simulator.url, Persona.from_settings(PersonaSettings()))
+        recorder = Recorder(client)
+        try:
+            ReplayingClient.frames = await _recorded_frames(client, recorder, "slow hello")
+            loop = asyncio.get_running_loop()
+            times: dict[str, float] = {}
+
+            class Timed(TokenThenMore):
+                def refill(self, account_id: str) -> None:
+                    times.setdefault("refill", loop.time())
+
+            log: list[str] = []
+            writer = Timed(client, log, lambda: times.setdefault("token", loop.time()))
+            original = writer.emit
+
+            async def emit(events: list[ChatEvent]) -> None:
+                await original(events)
+                if "more" in log:
+                    times.setdefault("more", loop.time())
+
+            writer.emit = emit  # type: ignore[method-assign]
+            turns = TurnRunner(client, writer, LazyTokenCounter(), TurnPolicy())
+            for _ in range(others):
+                turns._refills.expect()  # another turn waits for its first token
+            await _run(turns, writer, "slow hello")
+            return {name: at - times["token"] for name, at in times.items()}
+        finally:
+            await client.aclose()
+
+    after = asyncio.run(main())
+    if others:
+        assert after["more"] < 0.2, after  # no pause; the refill is held for the waiting turn
+    else:
+        # On a12a27b the refill was asked and the rest decoded right after the write (~0 s).
+        assert after["more"] >= 0.29 and after["refill"] >= 0.29, after
+
+
+def test_a_client_leaving_during_the_handover_stops_the_generation_at_once(
+    simulator: BackgroundServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pause after the first token is one more await of the turn: a client leaving there ends
+    the turn at once, DeepSeek's generation is stopped, and the account's refill is still asked."""
+    monkeypatch.setattr(turn_module, "HANDOVER_S", 5.0)
+
+    async def main() -> tuple[list[str], float]:
+        client = DeepSeekClient(simulator.url, Persona.from_settings(PersonaSettings()))
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Task[None] | None = None
+        log: list[str] = []
+
+        def leave() -> None:
+            assert turn is not None
+            loop.call_later(0.05, turn.cancel)  # the client hangs up while the turn hands over
+
+        writer = TokenThenMore(client, log, leave)
+        writer.log = log  # refills noted in the same log
+        try:
+            turns = TurnRunner(client, writer, LazyTokenCounter(), TurnPolicy())
+            turn = asyncio.ensure_future(_run(turns, writer, "slow hello, stopped early"))
+            began = loop.time()
+            with pytest.raises(asyncio.CancelledError):
+                await turn
+            return log, loop.time() - began
+        finally:
+            await client.aclose()
+
+    before = len(_sim_requests(simulator))
+    log, took = asyncio.run(main())
+    assert log == ["token", "refill"], log  # the rest never went out; the refill was asked
+    assert took < 3.0, f"the turn ended {took:.1f} s after it began"
+    paths = [r["path"].rsplit("/", 1)[1] for r in _sim_requests(simulator)[before:]]
+    assert "stop_stream" in paths[paths.index("completion") :], paths
+
+
+def _sim_requests(simulator: BackgroundServer) -> list[dict[str, Any]]:
+    import httpx
+
+    return list(httpx.get(simulator.url + "/_sim/requests", timeout=10).json()["requests"])

@@ -62,6 +62,12 @@ COUNT_INLINE_MAX = 20_000
 # The most the rest of an answer whose first token is out waits while other answers' first-token
 # work is ready (upstream.first_tokens): a few of those take a millisecond, a burst's tens of them.
 REST_WAIT_S = 0.05
+# How long a turn whose first token was just written, with no other turn waiting for its own,
+# leaves the CPU to whoever reads that token before it goes on with the rest of its answer and its
+# account's refill. A client on the same machine (a chat app, an agent, the bench) otherwise waits
+# for a core while this process decodes the rest and the refill's calls keep DeepSeek's side busy:
+# 1 concurrent, added time to first token +3.13 -> +2.36 ms, BENCHMARKS.md, session 12.
+HANDOVER_S = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,12 +367,19 @@ class TurnRunner:
             # once no other turn waits for its first token (chat.refills).
             reader.delivered = True
             self._refills.arrived()
-            self._refills.refill(account_id)
+            alone = self._refills.waiting == 0
+            if not alone:
+                self._refills.refill(account_id)  # held until no turn waits (chat.refills)
             if generation.stream is not None:
                 generation.stream.steady()  # the rest may come in fewer, larger pieces
             # Let the writer put the first token on the wire now: this task would otherwise read
             # and decode the chunks already buffered behind it first (0.3-0.5 ms at 1 concurrent).
-            await asyncio.sleep(0)
+            # Alone, hand the CPU over to its reader for HANDOVER_S before the rest and the refill.
+            try:
+                await asyncio.sleep(HANDOVER_S if alone else 0)
+            finally:
+                if alone:  # asked even if the client left meanwhile, as when no token went out
+                    self._refills.refill(account_id)
             if generation.stream is not None:
                 generation.stream.first_out()  # written: the rest of this answer may wait now
 

@@ -9,8 +9,10 @@ sends a short answer whole), where they now follow about 0.05 ms apart (``bench/
 
 So a stream tells this register when bytes came for an answer whose first token is not out yet
 (``ready``), and when that is no longer so (``done``): its reader took them and waits again with
-nothing visible yet, its first token was written, or it closed. While any is ready (``busy``),
-the rest of an answer whose first token is out waits, 50 ms at most (``wait``, ``chat.turn``).
+nothing visible yet, its first token was written (and, with no other turn waiting, the CPU left to
+its reader for a millisecond: ``chat.turn.HANDOVER_S``), or it closed. While any is ready
+(``busy``), the rest of an answer whose first token is out waits, 50 ms at most (``wait``,
+``chat.turn``).
 What is counted is work ready to run, never a wait on DeepSeek: an answer still waiting for its
 first token upstream (a search, a long think) holds nothing back. New turns do not wait: their
 call starts the longest wait of all, DeepSeek's answer (held back 20 ms at most while first-token
