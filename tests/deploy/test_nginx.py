@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from deepseek_free_api.background import BackgroundServer, free_port
+from deepseek_free_api.settings import ServerSettings
 from deepseek_free_api.simulator import create_app as create_simulator
 from tests.api.conftest import TOKENS, simulator_config
 from tests.deploy.conftest import needed, world_readable_dir
@@ -187,3 +189,16 @@ def test_rate_limits_count_the_real_client_address(proxy: str) -> None:
     # Another client behind the same proxy has a budget of its own: the server does not see
     # every caller as the proxy's 127.0.0.1.
     assert _token_checks(proxy, "127.0.0.3", 1, spoof=False) == [200]
+
+
+def test_nginx_lets_go_of_an_idle_connection_before_the_server_closes_it() -> None:
+    """Nginx keeps connections to the server for reuse (60 s by default) and the server closes
+    an idle one after server.idle_timeout_s (20 s): a request sent on one the server is closing at
+    that moment fails, and Nginx answers 502 (it does not send a POST again). So the shipped site
+    lets go of its idle connections first."""
+    upstream = re.search(r"upstream deepseek_free_api \{(.*?)\}", SITE.read_text(encoding="utf-8"), re.S)
+    assert upstream is not None
+    timeout = re.search(r"^\s*keepalive_timeout\s+(\d+)s;", upstream.group(1), re.M)
+    # Failed on dbe0c1f: no keepalive_timeout in the upstream block, so Nginx's 60 s.
+    assert timeout is not None, "deploy/nginx.conf: no keepalive_timeout for the upstream's connections"
+    assert int(timeout.group(1)) < ServerSettings().idle_timeout_s

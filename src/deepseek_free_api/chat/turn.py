@@ -66,7 +66,8 @@ REST_WAIT_S = 0.05
 # leaves the CPU to whoever reads that token before it goes on with the rest of its answer and its
 # account's refill. A client on the same machine (a chat app, an agent, the bench) otherwise waits
 # for a core while this process decodes the rest and the refill's calls keep DeepSeek's side busy:
-# 1 concurrent, added time to first token +3.13 -> +2.36 ms, BENCHMARKS.md, session 12.
+# with the head written together with the first event (net.connection.HeadWithBody), the added
+# time to the first token at 1 concurrent went from +3.1..3.5 to +2.4..2.8 ms (BENCHMARKS.md, s. 12).
 HANDOVER_S = 0.001
 
 
