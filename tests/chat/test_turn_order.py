@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import pytest
 
 from deepseek_free_api.background import BackgroundServer
@@ -221,10 +223,7 @@ def test_the_first_token_is_written_before_the_chunks_behind_it_are_read(simulat
     off the time to first token)."""
 
     async def main() -> list[str]:
-        client = ReplayingClient(simulator.url, Persona.from_settings(PersonaSettings()))
-        recorder = Recorder(client)
-        try:
-            ReplayingClient.frames = await _recorded_frames(client, recorder, "slow hello")
+        async with replaying(simulator.url, "slow hello") as (client, _):
             assert len(ReplayingClient.frames) > 10
             loop = asyncio.get_running_loop()
             log: list[str] = []
@@ -233,8 +232,6 @@ def test_the_first_token_is_written_before_the_chunks_behind_it_are_read(simulat
             writer = TokenThenMore(client, log, lambda: loop.call_soon(log.append, "written"))
             await _run(TurnRunner(client, writer, LazyTokenCounter(), TurnPolicy()), writer, "slow hello")
             return log
-        finally:
-            await client.aclose()
 
     log = asyncio.run(main())
     # On f179a6a: ["token", "more", "written"]: the turn decoded and sent on before the writer ran.
@@ -245,6 +242,19 @@ async def _run(turns: TurnRunner, writer: Recorder, prompt: str) -> None:
     """One turn on the account alpha, its events to ``writer``."""
     book = ConversationBook(lambda: [("alpha", ALPHA.device_id)], MemoryConversations(StoreOptions()))
     await turns.run(request(prompt), Account(), None, writer, book.ids_for(ALPHA.device_id, ANONYMOUS))
+
+
+@asynccontextmanager
+async def replaying(url: str, prompt: str) -> AsyncIterator[tuple[ReplayingClient, list[bytes]]]:
+    """A client whose completions replay the simulator's own frames for ``prompt`` (set a change of
+    them in ``ReplayingClient.frames``), closed on the way out."""
+    client = ReplayingClient(url, Persona.from_settings(PersonaSettings()))
+    try:
+        frames = await _recorded_frames(client, Recorder(client), prompt)
+        ReplayingClient.frames = frames
+        yield client, frames
+    finally:
+        await client.aclose()
 
 
 async def _recorded_frames(client: DeepSeekClient, recorder: Recorder, prompt: str) -> list[bytes]:
@@ -269,10 +279,7 @@ def test_the_rest_of_an_answer_waits_while_another_answers_first_token_is_ready(
     monkeypatch.setattr(turn_module, "REST_WAIT_S", 5.0)  # only the other answer lets it go here
 
     async def main() -> list[str]:
-        client = ReplayingClient(simulator.url, Persona.from_settings(PersonaSettings()))
-        recorder = Recorder(client)
-        try:
-            ReplayingClient.frames = await _recorded_frames(client, recorder, "slow hello")
+        async with replaying(simulator.url, "slow hello") as (client, _):
             loop = asyncio.get_running_loop()
             work = first_token_work()
             other = object()  # another turn's answer, its bytes in
@@ -289,8 +296,6 @@ def test_the_rest_of_an_answer_waits_while_another_answers_first_token_is_ready(
             writer = TokenThenMore(client, log, other_bytes_in)
             await _run(TurnRunner(client, writer, LazyTokenCounter(), TurnPolicy()), writer, "slow hello")
             return log
-        finally:
-            await client.aclose()
 
     log = asyncio.run(main())
     # On 1235a04: ["token", "more", "other"]: the rest went on while the other first token waited.
@@ -306,10 +311,7 @@ def test_with_other_turns_waiting_the_first_token_goes_before_the_rest_of_its_ch
     it; with none waiting, the chunk is decoded at once, as before."""
 
     async def main() -> tuple[list[str], str]:
-        client = ReplayingClient(simulator.url, Persona.from_settings(PersonaSettings()))
-        recorder = Recorder(client)
-        try:
-            frames = await _recorded_frames(client, recorder, "slow hello there, a longer answer")
+        async with replaying(simulator.url, "slow hello there, a longer answer") as (client, frames):
             ReplayingClient.frames = [b"".join(frames)]  # the whole answer in one chunk
             texts: list[str] = []
 
@@ -325,8 +327,6 @@ def test_with_other_turns_waiting_the_first_token_goes_before_the_rest_of_its_ch
                 turns._refills.expect()  # another turn waits for its first token
             await _run(turns, writer, "slow hello there, a longer answer")
             return texts, "".join(texts)
-        finally:
-            await client.aclose()
 
     texts, whole = asyncio.run(main())
     assert len(whole) > 32
@@ -352,10 +352,7 @@ def test_a_chunk_without_a_blank_line_is_decoded_whole_while_other_turns_wait(
     monkeypatch.setattr(StreamDecoder, "feed", counted)
 
     async def main() -> str:
-        client = ReplayingClient(simulator.url, Persona.from_settings(PersonaSettings()))
-        recorder = Recorder(client)
-        try:
-            frames = await _recorded_frames(client, recorder, "slow hello there, a longer answer")
+        async with replaying(simulator.url, "slow hello there, a longer answer") as (client, frames):
             whole = b"".join(frames).replace(b"\n", b"\r\n")
             ReplayingClient.frames = [whole]
             texts: list[str] = []
@@ -370,8 +367,6 @@ def test_a_chunk_without_a_blank_line_is_decoded_whole_while_other_turns_wait(
             fed.clear()
             await _run(turns, writer, "slow hello there, a longer answer")
             return "".join(texts)
-        finally:
-            await client.aclose()
 
     text = asyncio.run(main())
     assert "slow hello there" in text  # the answer came through, decoded from CRLF events
@@ -406,10 +401,7 @@ def test_a_client_leaving_while_the_rest_waits_ends_the_turn_at_once(
     monkeypatch.setattr(turn_module, "REST_WAIT_S", 5.0)
 
     async def main() -> tuple[list[str], float, bool]:
-        client = ReplayingClient(simulator.url, Persona.from_settings(PersonaSettings()))
-        recorder = Recorder(client)
-        try:
-            ReplayingClient.frames = await _recorded_frames(client, recorder, "slow hello")
+        async with replaying(simulator.url, "slow hello") as (client, _):
             loop = asyncio.get_running_loop()
             work = first_token_work()
             other = object()  # another answer whose first token never comes out
@@ -434,8 +426,6 @@ def test_a_client_leaving_while_the_rest_waits_ends_the_turn_at_once(
             left = bool(work._waiters)
             work.done(other)
             return log, took, left
-        finally:
-            await client.aclose()
 
     log, took, left = asyncio.run(main())
     assert log == ["token"]  # the rest never went out
@@ -454,34 +444,27 @@ def test_alone_a_turn_leaves_the_cpu_to_its_first_tokens_reader_before_the_rest(
     monkeypatch.setattr(turn_module, "HANDOVER_S", 0.3)  # long enough to be told from the rest
 
     async def main() -> dict[str, float]:
-        client = ReplayingClient(simulator.url, Persona.from_settings(PersonaSettings()))
-        recorder = Recorder(client)
-        try:
-            ReplayingClient.frames = await _recorded_frames(client, recorder, "slow hello")
+        async with replaying(simulator.url, "slow hello") as (client, _):
             loop = asyncio.get_running_loop()
             times: dict[str, float] = {}
 
             class Timed(TokenThenMore):
+                """When the first token, the refill and the rest came."""
+
                 def refill(self, account_id: str) -> None:
                     times.setdefault("refill", loop.time())
 
-            log: list[str] = []
-            writer = Timed(client, log, lambda: times.setdefault("token", loop.time()))
-            original = writer.emit
+                async def emit(self, events: list[ChatEvent]) -> None:
+                    await super().emit(events)
+                    if "more" in self.marks:
+                        times.setdefault("more", loop.time())
 
-            async def emit(events: list[ChatEvent]) -> None:
-                await original(events)
-                if "more" in log:
-                    times.setdefault("more", loop.time())
-
-            writer.emit = emit  # type: ignore[method-assign]
+            writer = Timed(client, [], lambda: times.setdefault("token", loop.time()))
             turns = TurnRunner(client, writer, LazyTokenCounter(), TurnPolicy())
             for _ in range(others):
                 turns._refills.expect()  # another turn waits for its first token
             await _run(turns, writer, "slow hello")
             return {name: at - times["token"] for name, at in times.items()}
-        finally:
-            await client.aclose()
 
     after = asyncio.run(main())
     if others:
@@ -529,6 +512,4 @@ def test_a_client_leaving_during_the_handover_stops_the_generation_at_once(
 
 
 def _sim_requests(simulator: BackgroundServer) -> list[dict[str, Any]]:
-    import httpx
-
     return list(httpx.get(simulator.url + "/_sim/requests", timeout=10).json()["requests"])
