@@ -103,6 +103,10 @@ class GuardedConnection:
         self.transport.close()
 
 
+# A first body this large goes in a write of its own: joining would copy it for a saved segment.
+JOIN_MAX = 64 * 1024
+
+
 class HeadWithBody:
     """The transport as a request's response sees it: its head goes out with its first body bytes.
 
@@ -149,10 +153,6 @@ class HeadWithBody:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
-
-
-# A first body this large goes in a write of its own: joining would copy it for a saved segment.
-JOIN_MAX = 64 * 1024
 
 
 def timeout_response(reason: str) -> bytes:

@@ -26,18 +26,23 @@ class GuardedH11Protocol(GuardedConnection, H11Protocol):
         self._on_data(data)
         before = self.cycle
         super().data_received(data)
-        self._follow_request(before)
+        self._new_request(before)
+        self._follow_request()
 
     def on_response_complete(self) -> None:
         before = self.cycle
         super().on_response_complete()  # may start a pipelined request
-        self._follow_request(before)
+        self._new_request(before)
+        self._follow_request()
 
-    def _follow_request(self, before: object) -> None:
-        """Take the phase from h11's view of the client (after uvicorn handled its events)."""
+    def _new_request(self, before: object) -> None:
+        """A request uvicorn began just now (its task has not run yet) writes through HeadWithBody."""
         cycle = self.cycle
-        if cycle is not before and cycle is not None:  # a new request; its task has not run yet
+        if cycle is not before and cycle is not None:
             cycle.transport = HeadWithBody(self.transport)
+
+    def _follow_request(self) -> None:
+        """Take the phase from h11's view of the client (after uvicorn handled its events)."""
         state = self.conn.their_state
         if state is h11.IDLE:
             if self.phase is Phase.BUSY:  # its response is complete: waiting for the next request
