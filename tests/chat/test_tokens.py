@@ -10,6 +10,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from deepseek_free_api.chat.tokens import TokenCounter, default_tokenizer_path, split_at_token_boundaries
+from tests.support.encoding_spy import EncodingSpy
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +183,59 @@ def test_loading_the_tokenizer_keeps_no_more_memory_than_it_needs() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert int(done.stdout) <= 56, done.stdout  # MB
+
+
+def _prose(seed: int, words: int) -> str:
+    """Text with the shape of a prompt: words, code, CJK, lines and paragraphs."""
+    rng = random.Random(seed)
+    vocabulary = ["alpha", "Beta", "été", "x1", "42", "3.14", "foo_bar()", "你好", "!?", "a-b", "{", "}"]
+    gaps = [" ", " ", "\n", ", ", "\n\n    "]
+    return "".join(rng.choice(vocabulary) + rng.choice(gaps) for _ in range(words))
+
+
+def test_a_prompt_sent_again_is_counted_only_where_it_is_new(reference: Tokenizer) -> None:
+    spy = EncodingSpy(reference)
+    counter = TokenCounter(spy)  # type: ignore[arg-type]
+    instructions = _prose(11, 20_000)  # ~120,000 characters, as an agent's tool instructions and history
+    first = instructions + "<｜User｜>What does this do?"
+    assert counter.count_prompt(first) == len(reference.encode(first, add_special_tokens=False))
+    assert spy.encoded == len(first)
+    spy.encoded = 0
+    again = instructions + "<｜User｜>And now fix it, please: the tests fail."
+    assert counter.count_prompt(again) == len(reference.encode(again, add_special_tokens=False))
+    # Only the last pieces (up to two of 4 KiB) are new; before, all ~120,000 characters were encoded again.
+    assert spy.encoded <= 3 * 4096 + 100, spy.encoded
+    spy.encoded = 0
+    assert counter.count_prompt(again) == len(reference.encode(again, add_special_tokens=False))
+    assert spy.encoded == 0
+
+
+def test_prompt_counts_equal_whole_counts(counter: TokenCounter, reference: Tokenizer) -> None:
+    for seed, words in ((1, 1_600), (2, 9_000), (3, 40_000)):
+        text = _prose(seed, words)
+        assert len(text) > 8 * 1024
+        expected = len(reference.encode(text, add_special_tokens=False))
+        assert counter.count_prompt(text) == expected == counter.count(text)
+    assert counter.count_prompt("") == 0 and counter.count_prompt("Hello world") == 2
+
+
+def test_the_kept_counts_are_bounded(monkeypatch: pytest.MonkeyPatch, reference: Tokenizer) -> None:
+    from deepseek_free_api.chat import tokens
+
+    monkeypatch.setattr(tokens, "_KEPT_COUNTS", 10)
+    counter = TokenCounter(reference)
+    for seed in range(8):  # ~30 pieces each: every new prompt pushes older pieces out
+        text = _prose(100 + seed, 20_000)
+        assert counter.count_prompt(text) == len(reference.encode(text, add_special_tokens=False))
+        assert len(counter._kept) <= 10
+
+
+def test_prompts_counted_from_several_threads_at_once(reference: Tokenizer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    counter = TokenCounter(reference)
+    shared = _prose(21, 10_000)
+    texts = [shared + _prose(30 + i, 2_000) for i in range(6)] * 3
+    expected = [len(reference.encode(text, add_special_tokens=False)) for text in texts]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(counter.count_prompt, texts)) == expected

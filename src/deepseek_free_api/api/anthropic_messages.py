@@ -149,8 +149,8 @@ async def count_prompt_tokens(chat: ChatRequest) -> int:
     large counts run off the event loop."""
     prompt = fold_messages(chat.messages, **prompt_options(chat))
     if not _TOKENS.loaded or len(prompt) > COUNT_INLINE_MAX:
-        return await anyio.to_thread.run_sync(_TOKENS.count, prompt)
-    return _TOKENS.count(prompt)
+        return await anyio.to_thread.run_sync(_TOKENS.count_prompt, prompt)
+    return _TOKENS.count_prompt(prompt)
 
 
 async def messages(request: Request) -> Response:

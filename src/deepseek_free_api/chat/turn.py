@@ -390,7 +390,7 @@ class TurnRunner:
         def count() -> TokenUsage:
             reasoning = tokens.count("".join(reader.reasoning))
             answer = tokens.count("".join(reader.answer))
-            return TokenUsage(tokens.count(prompt), reasoning + answer, reasoning)
+            return TokenUsage(tokens.count_prompt(prompt), reasoning + answer, reasoning)
 
         if not tokens.loaded or len(prompt) + reader.size > COUNT_INLINE_MAX:
             return await anyio.to_thread.run_sync(count)
