@@ -203,8 +203,13 @@ def test_a_prompt_sent_again_is_counted_only_where_it_is_new(reference: Tokenize
     spy.encoded = 0
     again = instructions + "<｜User｜>And now fix it, please: the tests fail."
     assert counter.count_prompt(again) == len(reference.encode(again, add_special_tokens=False))
-    # Only the last pieces (up to two of 4 KiB) are new; before, all ~120,000 characters were encoded again.
-    assert spy.encoded <= 3 * 4096 + 100, spy.encoded
+    # Only the new turn is new (the instructions end at its marker); before, all ~120,000
+    # characters were encoded again.
+    assert spy.encoded == len("<｜User｜>And now fix it, please: the tests fail."), spy.encoded
+    spy.encoded = 0
+    longer = again + "<｜Assistant｜>Done.<｜User｜>Thanks!"
+    assert counter.count_prompt(longer) == len(reference.encode(longer, add_special_tokens=False))
+    assert spy.encoded == len("<｜Assistant｜>Done.<｜User｜>Thanks!"), spy.encoded
     spy.encoded = 0
     assert counter.count_prompt(again) == len(reference.encode(again, add_special_tokens=False))
     assert spy.encoded == 0
@@ -217,6 +222,22 @@ def test_prompt_counts_equal_whole_counts(counter: TokenCounter, reference: Toke
         expected = len(reference.encode(text, add_special_tokens=False))
         assert counter.count_prompt(text) == expected == counter.count(text)
     assert counter.count_prompt("") == 0 and counter.count_prompt("Hello world") == 2
+
+
+def test_a_cut_before_a_turn_marker_is_exact(reference: Tokenizer) -> None:
+    from deepseek_free_api.chat import prompt, tokens
+
+    assert tokens._TURNS.split(f"a{prompt.USER_MARKER}b{prompt.ASSISTANT_MARKER}c") == [
+        "a",
+        f"{prompt.USER_MARKER}b",
+        f"{prompt.ASSISTANT_MARKER}c",
+    ]
+    counter = TokenCounter(reference)
+    rng = random.Random(5)
+    turns = [rng.choice([prompt.USER_MARKER, prompt.ASSISTANT_MARKER]) + _prose(i, 300) for i in range(40)]
+    for glue in ("", " ", "\n", "  \n", "word", "42", "你好"):  # what may come right before a marker
+        text = _prose(99, 2_000) + glue.join(turns)
+        assert counter.count_prompt(text) == len(reference.encode(text, add_special_tokens=False))
 
 
 def test_the_kept_counts_are_bounded(monkeypatch: pytest.MonkeyPatch, reference: Tokenizer) -> None:

@@ -40,6 +40,11 @@ _CUT = re.compile(r"(?<=[^\W_])(?=\s)|(?<=\n)(?=[^\W\d_])")
 # digest: the next request counts only the pieces it did not send before.
 _KEPT_PIECE = 4 * 1024
 _KEPT_COUNTS = 4096  # pieces (16 MB of prompts) whose counts are kept, least recently used dropped
+# The turn markers a prompt is folded with (``chat.prompt``): each is a token of its own (an added
+# token, nothing stripped around it), so a cut before one is exact too. Cut there first, the
+# earlier turns of a conversation make the same pieces whatever comes after them, and a new turn
+# is counted alone.
+_TURNS = re.compile("(?=<｜User｜>|<｜Assistant｜>)")
 
 
 def default_tokenizer_path() -> Path:
@@ -90,10 +95,15 @@ class TokenCounter:
 
     def count_prompt(self, text: str) -> int:
         """``count`` for a text that is likely sent again (a prompt): pieces counted before are not
-        counted again (see ``_KEPT_PIECE``); short texts are counted as ``count`` does."""
+        counted again (see ``_KEPT_PIECE`` and ``_TURNS``); short texts are counted as ``count`` does."""
         if len(text) <= 2 * _KEPT_PIECE:
             return self.count(text)
-        pieces = split_at_token_boundaries(text, _KEPT_PIECE)
+        pieces = [
+            piece
+            for turn in _TURNS.split(text)
+            if turn
+            for piece in split_at_token_boundaries(turn, _KEPT_PIECE)
+        ]
         keys = [blake2b(piece.encode("utf-8", "surrogatepass"), digest_size=16).digest() for piece in pieces]
         total, missing = 0, []
         kept = self._kept
