@@ -1,5 +1,5 @@
 """The small benchmarks BENCHMARKS.md tells one to run (``lease_pass.py``, ``call_setup.py``,
-``timeline.py``, ``store_calls.py``, ``calls.py``, ``stream_memory.py``) still run.
+``timeline.py``, ``store_calls.py``, ``calls.py``, ``stream_memory.py``, ``agent_prompts.py``) still run.
 
 Each in its own process, tiny, as documented; the figures are not checked (timings on a shared
 machine are no test), only that every row is printed with a number, so a change to the pool or
@@ -25,12 +25,14 @@ def _run(*argv: str) -> str:
     return done.stdout
 
 
+def _run_beside_itself(*argv: str) -> str:
+    """``_run`` with ``--compare again=<this tree>``: the benchmark's second tree is this one."""
+    return _run(*argv, "--compare", f"again={REPO / 'src'}")
+
+
 @pytest.mark.timeout(300)
 def test_lease_pass_prints_every_figure_for_every_pool_size_and_tree() -> None:
-    out = _run(
-        "bench/lease_pass.py", "--accounts", "10,40", "--rounds", "1", "--turns", "10",
-        "--compare", f"again={REPO / 'src'}",
-    )  # fmt: skip
+    out = _run_beside_itself("bench/lease_pass.py", "--accounts", "10,40", "--rounds", "1", "--turns", "10")
     for accounts in (10, 40):
         for figure in ("pass", "turn", "burst"):
             for tree in ("this", "again"):
@@ -103,10 +105,7 @@ def test_store_calls_prints_the_calls_now_and_before() -> None:
 def test_calls_counts_a_turns_calls_in_each_tree() -> None:
     # bench/calls_site counts inside ``serve`` between two signals: a server that no longer
     # writes its counts, or a turn that fails, ends the script with a message instead.
-    out = _run(
-        "bench/calls.py", "--concurrency", "2", "--bursts", "1", "--top", "3",
-        "--compare", f"again={REPO / 'src'}",
-    )  # fmt: skip
+    out = _run_beside_itself("bench/calls.py", "--concurrency", "2", "--bursts", "1", "--top", "3")
     for tree in ("this", "again"):
         found = re.search(rf"^\s+{tree}\s+Python\s+([\d,]+)\s+C\s+([\d,]+)$", out, re.MULTILINE)
         assert found, f"no total for {tree}:\n{out}"
@@ -122,3 +121,10 @@ def test_stream_memory_prints_each_heap_at_idle_and_in_a_burst() -> None:
     for label in ("resident \\(RSS\\)", "Python arenas", "C heap in use"):
         assert re.search(rf"{label}.*\s[\d.]+ MB\s+[\d.]+ MB\s+-?[\d.]+ KB$", out, re.MULTILINE), out
     assert re.search(r"^\s+this\s+peak RSS\s+[\d.]+ MB, idle\s+[\d.]+ MB", out, re.MULTILINE), out
+
+
+@pytest.mark.timeout(300)
+def test_agent_prompts_prints_each_servers_cpu_per_request() -> None:
+    out = _run_beside_itself("bench/agent_prompts.py", "--chars", "12000", "--requests", "2", "--rounds", "1")
+    assert re.search(r"server\s+[\d.]+ \([\d.]+–[\d.]+\)", out), out
+    assert re.search(r"again\s+[\d.]+ \([\d.]+–[\d.]+\)\s+server / again [\d.]+", out), out
