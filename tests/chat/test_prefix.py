@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import pytest
+
 from deepseek_free_api.chat.models import parse_model
 from deepseek_free_api.chat.prefix import conversation_key, earlier_turns
 from deepseek_free_api.chat.request import ChatMessage, ChatRequest, ToolCall, ToolSpec
@@ -99,3 +101,52 @@ def test_the_digest_of_many_short_assistant_messages_grows_linearly() -> None:
     cost(2_000)  # warm
     small, large = min(cost(10_000) for _ in range(3)), min(cost(40_000) for _ in range(3))
     assert large < 8 * max(small, 1e-3), (small, large)
+
+
+def _instructions(seed: int) -> str:
+    return "".join(f"- tool_{seed}_{i}(path)  reads\tthe file\n\n at path {i}.\n" for i in range(1_500))
+
+
+def test_a_long_message_sent_again_is_folded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deepseek_free_api.chat import prefix
+
+    folded: list[int] = []
+    fold = prefix._fold
+
+    def counting(text: str) -> str:
+        folded.append(len(text))
+        return fold(text)
+
+    monkeypatch.setattr(prefix, "_fold", counting)
+    system = ChatMessage(role="system", text=_instructions(1))
+    assert len(system.text) > 50_000
+    first = key((system, *HISTORY[1:]))
+    assert sorted(folded)[-1] == len(system.text)
+    folded.clear()
+    # The next request of the agent: the same instructions and turns, one more turn.
+    again = key((system, *HISTORY[1:]))
+    longer = key((system, *HISTORY[1:], ChatMessage(role="user", text="and b.md")))
+    assert again == first and longer != first
+    assert all(size < 4096 for size in folded), folded  # before: the 50,000 characters twice more
+
+
+def test_kept_folds_give_the_digest_a_fold_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deepseek_free_api.chat import prefix
+
+    messages = (ChatMessage(role="system", text=_instructions(2)), *HISTORY[1:])
+    cold = key(messages)
+    assert key(messages) == cold  # kept
+    monkeypatch.setattr(prefix, "_words", prefix._fold)  # nothing kept
+    assert key(messages) == cold
+
+
+def test_the_kept_folds_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deepseek_free_api.chat import prefix
+
+    monkeypatch.setattr(prefix, "_KEPT_CHARS", 400_000)
+    kept = prefix._Folded()
+    for seed in range(20):
+        text = _instructions(100 + seed)
+        assert kept(text) == " ".join(text.split())
+        assert kept._chars <= 400_000 and len(kept) <= 8
+    assert kept("x" * 200_000) == "x" * 200_000 and len(kept) <= 8  # over a quarter: not kept

@@ -22,12 +22,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 from deepseek_free_api.chat.request import Attachment, ChatMessage, ChatRequest, ToolCall
 from deepseek_free_api.json_text import parse_json
 
 _PURPOSE = "deepseek-free-api/session-reuse/1"
+# Folding a text's whitespace costs ~1 ms per 100,000 characters, and an agent sends the same
+# messages (its tool instructions, the earlier turns) with every request, each folded twice (the
+# request looked up before its turn, the conversation kept after it). The folded forms of texts of
+# at least ``_KEPT_FROM`` characters are kept, by the text, up to ``_KEPT_CHARS`` characters of
+# texts, the least recently used dropped first.
+_KEPT_FROM = 4096
+_KEPT_CHARS = 2_000_000
 
 
 def earlier_turns(messages: Sequence[ChatMessage]) -> Sequence[ChatMessage]:
@@ -92,8 +101,42 @@ def _merged(messages: Iterable[ChatMessage]) -> list[ChatMessage]:
     return merged
 
 
-def _words(text: str) -> str:
+class _Folded:
+    """Texts' folded forms (``_words``) kept by the text; used from the loop and worker threads."""
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[str, str] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> str:
+        if not _KEPT_FROM <= len(text) <= _KEPT_CHARS // 4:  # short, or would push out most others
+            return _fold(text)
+        with self._lock:
+            folded = self._kept.get(text)
+            if folded is not None:
+                self._kept.move_to_end(text)
+                return folded
+        folded = _fold(text)
+        with self._lock:
+            if text not in self._kept:
+                self._kept[text] = folded
+                self._chars += len(text)
+                while self._chars > _KEPT_CHARS:
+                    dropped, _ = self._kept.popitem(last=False)
+                    self._chars -= len(dropped)
+        return folded
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
+def _fold(text: str) -> str:
+    """``text`` with its whitespace runs as single spaces, none at either end."""
     return " ".join(text.split())
+
+
+_words = _Folded()
 
 
 def _arguments(call: ToolCall) -> str:
