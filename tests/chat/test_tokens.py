@@ -207,9 +207,10 @@ def test_a_prompt_sent_again_is_counted_only_where_it_is_new(reference: Tokenize
     # characters were encoded again.
     assert spy.encoded == len("<｜User｜>And now fix it, please: the tests fail."), spy.encoded
     spy.encoded = 0
+    # Short turns in a row are counted together, up to a piece: the last ones again with a new one.
     longer = again + "<｜Assistant｜>Done.<｜User｜>Thanks!"
     assert counter.count_prompt(longer) == len(reference.encode(longer, add_special_tokens=False))
-    assert spy.encoded == len("<｜Assistant｜>Done.<｜User｜>Thanks!"), spy.encoded
+    assert spy.encoded == len(longer) - len(instructions), spy.encoded
     spy.encoded = 0
     assert counter.count_prompt(again) == len(reference.encode(again, add_special_tokens=False))
     assert spy.encoded == 0
@@ -238,6 +239,18 @@ def test_a_cut_before_a_turn_marker_is_exact(reference: Tokenizer) -> None:
     for glue in ("", " ", "\n", "  \n", "word", "42", "你好"):  # what may come right before a marker
         text = _prose(99, 2_000) + glue.join(turns)
         assert counter.count_prompt(text) == len(reference.encode(text, add_special_tokens=False))
+
+
+def test_a_prompt_of_many_short_messages_makes_pieces_of_a_few_kib(reference: Tokenizer) -> None:
+    from deepseek_free_api.chat import tokens
+
+    turns = [("<｜User｜>" if i % 2 else "<｜Assistant｜>") + f"message {i}" for i in range(20_000)]
+    text = "".join(turns)
+    pieces = tokens._prompt_pieces(text)
+    assert "".join(pieces) == text
+    # One piece per message made 20,000 encodes of a few characters (2.4x the time of a whole count).
+    assert len(pieces) <= len(text) // 4096 + 1
+    assert TokenCounter(reference).count_prompt(text) == len(reference.encode(text, add_special_tokens=False))
 
 
 def test_the_kept_counts_are_bounded(monkeypatch: pytest.MonkeyPatch, reference: Tokenizer) -> None:

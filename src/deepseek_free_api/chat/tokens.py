@@ -41,9 +41,10 @@ _CUT = re.compile(r"(?<=[^\W_])(?=\s)|(?<=\n)(?=[^\W\d_])")
 _KEPT_PIECE = 4 * 1024
 _KEPT_COUNTS = 4096  # pieces (16 MB of prompts) whose counts are kept, least recently used dropped
 # The turn markers a prompt is folded with (``chat.prompt``): each is a token of its own (an added
-# token, nothing stripped around it), so a cut before one is exact too. Cut there first, the
-# earlier turns of a conversation make the same pieces whatever comes after them, and a new turn
-# is counted alone.
+# token, nothing stripped around it), so a cut before one is exact too. Cut there first (a long
+# turn into pieces, short turns in a row joined up to a piece), the earlier turns of a
+# conversation make the same pieces whatever comes after them, and a new turn is counted with at
+# most a piece of the turns before it.
 _TURNS = re.compile("(?=<｜User｜>|<｜Assistant｜>)")
 
 
@@ -98,12 +99,7 @@ class TokenCounter:
         counted again (see ``_KEPT_PIECE`` and ``_TURNS``); short texts are counted as ``count`` does."""
         if len(text) <= 2 * _KEPT_PIECE:
             return self.count(text)
-        pieces = [
-            piece
-            for turn in _TURNS.split(text)
-            if turn
-            for piece in split_at_token_boundaries(turn, _KEPT_PIECE)
-        ]
+        pieces = _prompt_pieces(text)
         keys = [blake2b(piece.encode("utf-8", "surrogatepass"), digest_size=16).digest() for piece in pieces]
         total, missing = 0, []
         kept = self._kept
@@ -136,6 +132,30 @@ class TokenCounter:
             return []
         encodings = self._tokenizer.encode_batch_fast(texts, add_special_tokens=False)
         return [len(encoding) for encoding in encodings]
+
+
+def _prompt_pieces(text: str) -> list[str]:
+    """``text`` cut before each turn marker, a long turn into pieces of ``_KEPT_PIECE`` to twice
+    that, and short turns in a row joined until they make a piece (so a prompt of many short
+    messages makes pieces of that size too, not one per message)."""
+    pieces: list[str] = []
+    short: list[str] = []
+    size = 0
+    for turn in _TURNS.split(text):
+        if len(turn) > 2 * _KEPT_PIECE:
+            if short:
+                pieces.append("".join(short))
+                short, size = [], 0
+            pieces += split_at_token_boundaries(turn, _KEPT_PIECE)
+        elif turn:
+            short.append(turn)
+            size += len(turn)
+            if size >= _KEPT_PIECE:
+                pieces.append("".join(short))
+                short, size = [], 0
+    if short:
+        pieces.append("".join(short))
+    return pieces
 
 
 def split_at_token_boundaries(text: str, piece: int = _PIECE) -> list[str]:
