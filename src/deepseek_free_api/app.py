@@ -275,7 +275,13 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> Starlette
 
     api: LazyApp[DocumentedApp] = LazyApp(build_api)
     handlers = exception_handlers(allowed_methods)
-    app = EdgeApp(ROUTES, api, lifespan=lifespan, exception_handlers=handlers)
+    app = EdgeApp(
+        ROUTES,
+        api,
+        lifespan=lifespan,
+        exception_handlers=handlers,
+        body_limit=settings.server.max_body_bytes,
+    )
     app.state.drain = drain
     app.state.claude_models = ClaudeModels.from_settings(settings.chat)  # a wrong name fails at startup
     app.state.gpt_model = gpt_model_from_settings(settings.chat)  # checked at startup too

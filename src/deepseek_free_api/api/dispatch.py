@@ -51,18 +51,63 @@ AppT = TypeVar("AppT", bound=_Asgi)
 
 
 class _Sent:
-    """The server's ``send``, noting whether the response has started (one per HTTP request)."""
+    """The server's ``send`` and ``receive`` for one HTTP request: notes whether the response has
+    started, and lets no answer start before the request's body is in.
 
-    __slots__ = ("send", "started")
+    An answer given before the body has arrived (a 401, a 429, a 404 to a POST) is valid HTTP, and
+    the server reads the rest afterwards to keep the connection. But a proxy forwarding the body as
+    it comes (Nginx with ``proxy_request_buffering off``, as deploy/nginx.conf has it) cannot finish
+    sending it then: it closes its connection to the server, and its client's after a lingering
+    read, so the client's next request on that connection is lost ("Server disconnected without
+    sending a response"). So the rest of the body, up to ``limit`` bytes, is read and dropped
+    before the head goes out; a body declared or found larger is left to the server, as before. A
+    client that sent ``Expect: 100-continue`` and was not asked for its body is answered at once:
+    its body is not coming.
+    """
 
-    def __init__(self, send: Send) -> None:
+    __slots__ = ("send", "started", "_receive", "_body_done", "_asked", "_limit", "_scope")
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         self.send = send
         self.started = False
+        self._receive = receive
+        self._body_done = False
+        self._asked = False  # receive() called: uvicorn sent any 100 Continue then
+        self._limit = limit
+        self._scope = scope
+
+    async def receive(self) -> Message:
+        self._asked = True
+        message = await self._receive()
+        if not message.get("more_body", False):  # the body's last piece, or http.disconnect
+            self._body_done = True
+        return message
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.started = True
+            if not self._body_done:
+                await self._drain()
         await self.send(message)
+
+    async def _drain(self) -> None:
+        body = False
+        for name, value in self._scope["headers"]:
+            if name == b"content-length":
+                size = int(value) if value.isdigit() else 0
+                if size > self._limit:
+                    return  # refused as too large: not read
+                body = size > 0
+            elif name == b"transfer-encoding":
+                body = True
+            elif name == b"expect" and value.lower() == b"100-continue" and not self._asked:
+                return
+        if not body:
+            return
+        left = self._limit
+        while not self._body_done and left >= 0:
+            message = await self.receive()
+            left -= len(message.get("body", b""))
 
 
 class TableRoutes:
@@ -144,8 +189,10 @@ class EdgeApp(Starlette):
         *,
         lifespan: Lifespan[Any],
         exception_handlers: ExceptionHandlers,
+        body_limit: int,
     ) -> None:
         super().__init__(exception_handlers=exception_handlers)
+        self._body_limit = body_limit  # the most of an unread request body read before an answer
         # No slash redirects here: FastAPI, which gets every request not served, decides those.
         self.router = Router(redirect_slashes=False, default=fallback, lifespan=lifespan)
         handlers: dict[Any, ExceptionHandler] = {}
@@ -171,9 +218,9 @@ class EdgeApp(Starlette):
         if scope["type"] != "http":
             await self.middleware_stack(scope, receive, send)
             return
-        sent = scope[_SENT] = _Sent(send)
+        sent = scope[_SENT] = _Sent(scope, receive, send, self._body_limit)
         try:
-            await self.middleware_stack(scope, receive, sent)
+            await self.middleware_stack(scope, sent.receive, sent)
         except Exception as exc:
             request = Request(scope)
             if self._error_handler is None:
@@ -181,7 +228,7 @@ class EdgeApp(Starlette):
             else:
                 response = await _called(self._error_handler, request, exc)
             if not sent.started and response is not None:
-                await response(scope, receive, send)
+                await response(scope, sent.receive, sent)
             raise  # servers log it; test clients raise it
 
 
