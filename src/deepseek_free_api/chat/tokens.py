@@ -139,22 +139,26 @@ def _prompt_pieces(text: str) -> list[str]:
     that, and short turns in a row joined until they make a piece (so a prompt of many short
     messages makes pieces of that size too, not one per message)."""
     pieces: list[str] = []
-    short: list[str] = []
-    size = 0
+    short: list[str] = []  # short turns in a row, not yet a piece
+    size = 0  # their characters
+
+    def flush() -> None:
+        nonlocal size
+        if short:
+            pieces.append("".join(short))
+            short.clear()
+            size = 0
+
     for turn in _TURNS.split(text):
         if len(turn) > 2 * _KEPT_PIECE:
-            if short:
-                pieces.append("".join(short))
-                short, size = [], 0
+            flush()
             pieces += split_at_token_boundaries(turn, _KEPT_PIECE)
         elif turn:
             short.append(turn)
             size += len(turn)
             if size >= _KEPT_PIECE:
-                pieces.append("".join(short))
-                short, size = [], 0
-    if short:
-        pieces.append("".join(short))
+                flush()
+    flush()
     return pieces
 
 
