@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from deepseek_free_api import heap
 
+        heap.cap_arenas()  # before any thread: see heap's docstring
         heap.pause()  # until the server is up (heap.settle): start-up makes no garbage worth a walk
         from deepseek_free_api.server import run
 
