@@ -8,7 +8,8 @@ path, a different path first in each round, so that all paths see the same machi
   round, and p99 at 50; CPU per turn of the floor and of the server (the server's includes its
   background refill of the next session and PoW, measured until it is quiet; the floor's the
   three calls it forwards: session, PoW challenge, completion);
-- one long reply (throughput / direct);
+- a long reply (throughput / direct): five per path per round (three with ``--quick``), the
+  round's figure their median;
 - N concurrent 4-second streams (default 1,000, one account each): all complete? TTFT p99
   server / direct in the same round, the server's peak RSS;
 - a fresh server and a fresh floor: start-up to the first answer, RSS after 2 s idle.
@@ -85,11 +86,12 @@ class Plan:
     rounds: int
     reps: Mapping[int, int]  # bursts per path per round, by concurrency
     streams: int
+    long_reps: int  # long replies per path per round (a round's figure is their median)
 
 
-FULL = Plan(rounds=3, reps={1: 30, 10: 6, 50: 4}, streams=1000)
-QUICK = Plan(rounds=3, reps={1: 12, 10: 3, 50: 2}, streams=200)
-SMOKE = Plan(rounds=1, reps={1: 2, 10: 1, 50: 1}, streams=20)  # does every part run? (tests)
+FULL = Plan(rounds=3, reps={1: 30, 10: 6, 50: 4}, streams=1000, long_reps=5)
+QUICK = Plan(rounds=3, reps={1: 12, 10: 3, 50: 2}, streams=200, long_reps=3)
+SMOKE = Plan(rounds=1, reps={1: 2, 10: 1, 50: 1}, streams=20, long_reps=1)  # does every part run? (tests)
 
 
 @dataclass
@@ -133,18 +135,25 @@ async def measure_ttft(
                         rounds[path][-1].append(reply.ttft)
 
 
-async def measure_long(rig: Rig, paths: Sequence[str], round_: int, out: Results) -> None:
-    """One long reply per path."""
-    for path in rotated(paths, round_):
-        await wait_quiet(rig.children())
-        reply = (await burst(rig, path, 1, "bench-long", 300))[0]
-        if reply.error or reply.ttft is None:
-            out.failed[path] = out.failed.get(path, 0) + 1
-            continue
-        if path not in CLIENT_PATHS and len(openai_content(reply)) != LONG_CHARS:
-            out.failed[path] = out.failed.get(path, 0) + 1
-            continue
-        out.long_s.setdefault(path, []).append(reply.duration)
+async def measure_long(rig: Rig, paths: Sequence[str], round_: int, plan: Plan, out: Results) -> None:
+    """``plan.long_reps`` long replies per path, the paths' order rotated each time; the round's
+    figure for a path is the median of its replies (one reply lasts ~0.25 s: a single one per
+    round made the ratio swing with every hiccup of the machine)."""
+    taken: dict[str, list[float]] = {p: [] for p in paths}
+    for rep in range(plan.long_reps):
+        for path in rotated(paths, round_ + rep):
+            await wait_quiet(rig.children())
+            reply = (await burst(rig, path, 1, "bench-long", 300))[0]
+            if reply.error or reply.ttft is None:
+                out.failed[path] = out.failed.get(path, 0) + 1
+                continue
+            if path not in CLIENT_PATHS and len(openai_content(reply)) != LONG_CHARS:
+                out.failed[path] = out.failed.get(path, 0) + 1
+                continue
+            taken[path].append(reply.duration)
+    for path, durations in taken.items():
+        if durations:
+            out.long_s.setdefault(path, []).append(statistics.median(durations))
 
 
 async def measure_many(rig: Rig, paths: Sequence[str], round_: int, plan: Plan, out: Results) -> None:
@@ -198,7 +207,7 @@ async def measure_start(
 async def run(args: argparse.Namespace) -> Results:
     """Start the rig, then the rounds; prints progress as it goes."""
     plan = SMOKE if args.smoke else QUICK if args.quick else FULL
-    plan = Plan(args.rounds or plan.rounds, plan.reps, args.streams or plan.streams)
+    plan = Plan(args.rounds or plan.rounds, plan.reps, args.streams or plan.streams, plan.long_reps)
     servers: dict[str, Path | None] = {"server": None}
     for item in args.compare:
         name, _, src = item.partition("=")
@@ -223,7 +232,7 @@ async def run(args: argparse.Namespace) -> Results:
                 for path, (cpu, count) in turns.items():
                     out.cpu.setdefault(path, []).append(cpu / count)
             if "long" in only:
-                await measure_long(rig, paths, round_, out)
+                await measure_long(rig, paths, round_, plan, out)
             if "many" in only:
                 await measure_many(rig, paths, round_, plan, out)
             if "start" in only:
