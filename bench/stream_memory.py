@@ -6,8 +6,9 @@ over ``--streams`` accounts), ``bench/memory_site`` goes on the server's PYTHONP
 signal, the resident memory, the C heap (glibc's ``mallinfo2``), Python's small-object arenas and
 the objects the garbage collector tracks: once at idle (after five turns have loaded what a
 first turn loads, such as the tokenizer) and once ``--at`` seconds into a burst of
-``--streams`` concurrent 4-s streams (the ``many`` benchmark's). Printed: both dumps and their
-difference per stream, the peak RSS of the burst (sampled every 0.1 s, not counting the dump's
+``--streams`` concurrent 4-s streams (the ``many`` benchmark's), and once more when the server is
+idle again after it (what the burst left behind). Printed: the dumps and their differences per
+stream, the peak RSS of the burst (sampled every 0.1 s, not counting the dump's
 own objects), and the coroutines alive per stream. ``--before`` first runs what ``make bench``
 runs before its burst on the same server (TTFT bursts and long replies), whose leftovers count.
 
@@ -89,18 +90,26 @@ async def measure(procs: Processes, name: str, src: Path | None, args: argparse.
     stop.set()
     await sampler
     failed = [r.error for r in replies if r.error or r.ttft is None]
+    await wait_quiet([child])
+    await asyncio.sleep(3)  # idle again: what the burst left behind
+    after = await dump(child, out)
     sim.stop()
     child.stop()
-    return {"idle": idle, "busy": busy, "peak": max(peak_before_dump, busy["VmRSS"]), "failed": failed}
+    peak_rss = max(peak_before_dump, busy["VmRSS"])
+    return {"idle": idle, "busy": busy, "after": after, "peak": peak_rss, "failed": failed}
 
 
 def report(name: str, result: dict[str, Any], streams: int, top: int) -> None:
-    idle, busy = result["idle"], result["busy"]
+    idle, busy, after = result["idle"], result["busy"], result["after"]
     print(f"\n== {name}: {streams} streams; failed {len(result['failed'])}")
-    print(f"   {'':<28} {'idle':>9} {'in burst':>9} {'per stream':>11}")
+    print(f"   {'':<28} {'idle':>9} {'in burst':>9} {'per stream':>11} {'after':>9} {'left per stream':>16}")
     for key, label in FIGURES:
         per = (busy[key] - idle[key]) / streams / 1024
-        print(f"   {label:<28} {idle[key] * MB:7.1f} MB {busy[key] * MB:7.1f} MB {per:8.1f} KB")
+        left = (after[key] - idle[key]) / streams / 1024
+        print(
+            f"   {label:<28} {idle[key] * MB:7.1f} MB {busy[key] * MB:7.1f} MB {per:8.1f} KB"
+            f" {after[key] * MB:7.1f} MB {left:13.1f} KB"
+        )
     print(f"   peak RSS of the burst (sampled every 0.1 s): {result['peak'] * MB:.1f} MB")
     frames = busy["frames"]
     alive = sum(frames.values())
@@ -110,6 +119,12 @@ def report(name: str, result: dict[str, Any], streams: int, top: int) -> None:
     grown = {t: busy["types"][t] - idle["types"].get(t, 0) for t in busy["types"]}
     objects = ", ".join(f"{t} {n / streams:.1f}" for t, n in sorted(grown.items(), key=lambda i: -i[1])[:10])
     print(f"   tracked objects per stream, by type: {objects}")
+    kept = {t: after["types"][t] - idle["types"].get(t, 0) for t in after["types"]}
+    objects = ", ".join(f"{t} {n / streams:.1f}" for t, n in sorted(kept.items(), key=lambda i: -i[1])[:10])
+    print(f"   tracked objects left per stream once idle again, by type: {objects}")
+    left = {q: n - idle["frames"].get(q, 0) for q, n in after["frames"].items()}
+    names = ", ".join(f"{q} {n:,}" for q, n in sorted(left.items(), key=lambda i: -i[1])[:5] if n > 0)
+    print(f"   coroutines left once idle again, more than at idle: {names or 'none'}")
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -114,12 +114,14 @@ def test_calls_counts_a_turns_calls_in_each_tree() -> None:
 
 
 @pytest.mark.timeout(300)
-def test_stream_memory_prints_each_heap_at_idle_and_in_a_burst() -> None:
+def test_stream_memory_prints_each_heap_at_idle_in_a_burst_and_after() -> None:
     # bench/memory_site dumps inside ``serve`` on a signal: a server that no longer writes its
     # dump, or a stream that fails, ends the script with a message instead.
     out = _run("bench/stream_memory.py", "--streams", "20", "--at", "1", "--top", "3")
+    cells = r"\s[\d.]+ MB\s+[\d.]+ MB\s+-?[\d.]+ KB\s+[\d.]+ MB\s+-?[\d.]+ KB$"  # idle, burst, after
     for label in ("resident \\(RSS\\)", "Python arenas", "C heap in use"):
-        assert re.search(rf"{label}.*\s[\d.]+ MB\s+[\d.]+ MB\s+-?[\d.]+ KB$", out, re.MULTILINE), out
+        assert re.search(rf"{label}.*{cells}", out, re.MULTILINE), out
+    assert "tracked objects left per stream once idle again" in out, out
     assert re.search(r"^\s+this\s+peak RSS\s+[\d.]+ MB, idle\s+[\d.]+ MB", out, re.MULTILINE), out
 
 
