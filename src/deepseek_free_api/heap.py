@@ -27,8 +27,8 @@ about 2 ms) once no turn has run for ``IDLE_TRIM_S`` after some did.
 Each thread that allocates gets a glibc arena of its own, up to 8 per core, and an arena keeps
 what its thread freed. The server's threads are many and short of work (SQLite calls, counts and
 files in anyio's worker threads, up to 40; the tokenizer's load): under 1,000 streams their arenas
-held ~10 MB more at the peak than with four arenas in all (``bench/table.py --only many``, 2026-12:
-231.0 -> 220.8 MB, two arenas 219.9; the time to first token and the CPU per turn alike within
+held ~10 MB more at the peak than with four arenas in all (``bench/table.py --only ttft many``,
+2026-12: 231.0 -> 220.8 MB, two arenas 219.9; the time to first token and the CPU per turn alike within
 the spread). ``cap_arenas`` sets that cap (``M_ARENA_MAX``) unless ``MALLOC_ARENA_MAX`` is set.
 """
 

@@ -94,7 +94,8 @@ class _Sent:
         body = False
         for name, value in self._scope["headers"]:
             if name == b"content-length":
-                size = int(value) if value.isdigit() else 0
+                # (the parsers refuse more than 19 digits; int() of thousands would cost CPU)
+                size = int(value) if value.isdigit() and len(value) < 20 else 0
                 if size > self._limit:
                     return  # refused as too large: not read
                 body = size > 0
