@@ -84,9 +84,13 @@ async def main_async(args: argparse.Namespace) -> None:
     for name in names:
         line = f"   {name:>10}  {spread(per[name], 1000, 2)}"
         if name != "server":
-            ratios = [a / b for a, b in zip(per["server"], per[name], strict=True)]
-            low, mid, high = min(ratios), statistics.median(ratios), max(ratios)
-            line += f"   server / {name} {mid:.2f} (rounds {low:.2f}..{high:.2f})"
+            # A round whose CPU stayed under the clock's tick (10 ms) reads 0: no ratio from it.
+            ratios = [a / b for a, b in zip(per["server"], per[name], strict=True) if b > 0]
+            if ratios:
+                low, mid, high = min(ratios), statistics.median(ratios), max(ratios)
+                line += f"   server / {name} {mid:.2f} (rounds {low:.2f}..{high:.2f})"
+            else:
+                line += f"   server / {name} n/a (its CPU stayed under the clock's 10 ms tick)"
         print(line)
 
 

@@ -129,4 +129,6 @@ def test_stream_memory_prints_each_heap_at_idle_in_a_burst_and_after() -> None:
 def test_agent_prompts_prints_each_servers_cpu_per_request() -> None:
     out = _run_beside_itself("bench/agent_prompts.py", "--chars", "12000", "--requests", "2", "--rounds", "1")
     assert re.search(r"server\s+[\d.]+ \([\d.]+–[\d.]+\)", out), out
-    assert re.search(r"again\s+[\d.]+ \([\d.]+–[\d.]+\)\s+server / again [\d.]+", out), out
+    # Two requests may take less CPU than the clock's 10 ms tick: then no ratio (a ZeroDivisionError
+    # once, in session 14's make test).
+    assert re.search(r"again\s+[\d.]+ \([\d.]+–[\d.]+\)\s+server / again (?:[\d.]+|n/a)", out), out
