@@ -210,3 +210,39 @@ def test_a_handle_handed_to_a_caller_who_left_goes_to_the_next() -> None:
             await pool.close()
 
     asyncio.run(asyncio.wait_for(handover(), 5))
+
+
+def test_idle_handles_beyond_the_kept_number_are_freed_after_a_while() -> None:
+    """After a burst the pool held every handle it had made (1,000 after 1,000 streams, each with
+    ~30 KB of libcurl's memory) for good; now it keeps ``idle_keep`` of them, the warmest."""
+
+    async def burst_then_idle() -> None:
+        pool = HandlePool(PERSONA.impersonate, "v1", max_handles=10, idle_keep=2, idle_trim_s=0.05)
+        try:
+            handles = [await pool.take() for _ in range(5)]
+            for handle in handles:
+                pool.give_back(handle)
+            assert pool.made == 5  # not at once: a burst's handles are taken again right away
+            await asyncio.sleep(0.2)
+            assert pool.made == 2
+            kept = {await pool.take(), await pool.take()}
+            assert kept == set(handles[-2:])  # the last released: their connections the warmest
+            assert all(handle.curl._curl is None for handle in handles[:3])  # freed in libcurl
+            third = await pool.take()  # made again when needed
+            assert third not in handles and pool.made == 3
+        finally:
+            await pool.close()
+
+    asyncio.run(asyncio.wait_for(burst_then_idle(), 5))
+
+
+def test_a_closed_pool_frees_nothing_twice() -> None:
+    async def close_before_the_trim() -> None:
+        pool = HandlePool(PERSONA.impersonate, "v1", max_handles=10, idle_keep=0, idle_trim_s=0.05)
+        handle = await pool.take()
+        pool.give_back(handle)
+        await pool.close()  # frees the idle handle and the trim with it
+        await asyncio.sleep(0.1)
+        assert handle.curl._curl is None
+
+    asyncio.run(asyncio.wait_for(close_before_the_trim(), 5))

@@ -181,14 +181,34 @@ def _replaced(data: bytes) -> int:
 _WRITE = "size_t(char *, size_t, size_t, void *)"  # libcurl's write and header callbacks (size is 1)
 
 
+# Idle handles kept however long they stay idle; more are freed ``IDLE_TRIM_S`` after there were
+# more. A handle keeps about 30 KB of libcurl's memory while idle (its 16 KB send buffer, kept as a
+# spare after its first request, the easy handle's 6 KB, its header lists): after a burst of 1,000
+# streams the pool held 1,000 of them, which the server's next burst started from (heaptrack of a
+# server killed idle after a burst of 300, 2026-12: the send buffers alone 4.96 MB). The
+# connections and TLS sessions are the accounts' shares', not the handles': none is lost. Freed
+# before the heap gives free pages back to the system (heap.IDLE_TRIM_S, 2 s without a turn).
+IDLE_KEEP = 64
+IDLE_TRIM_S = 1.0
+
+
 class HandlePool:
     """At most ``max_handles`` handles on one multi handle; a request waits for a free one.
 
     A handle goes back to the pool when its transfer has ended (finished, failed or aborted), so
-    the number of concurrent transfers is bounded as curl_cffi's ``max_clients`` bounded it.
+    the number of concurrent transfers is bounded as curl_cffi's ``max_clients`` bounded it. Of the
+    idle ones, ``IDLE_KEEP`` are kept; the rest are freed once there have been more for a while.
     """
 
-    def __init__(self, impersonate: str, http_version: str | None, max_handles: int) -> None:
+    def __init__(
+        self,
+        impersonate: str,
+        http_version: str | None,
+        max_handles: int,
+        *,
+        idle_keep: int = IDLE_KEEP,
+        idle_trim_s: float = IDLE_TRIM_S,
+    ) -> None:
         self._impersonate = impersonate
         self._http_version = http_version
         self._max = max_handles
@@ -197,7 +217,15 @@ class HandlePool:
         self._waiters: deque[asyncio.Future[Handle]] = deque()
         self._acurl: AsyncCurl | None = None
         self._closed = False
+        self._idle_keep = idle_keep
+        self._idle_trim_s = idle_trim_s
+        self._trim: asyncio.TimerHandle | None = None
         self.shares = AccountShares()
+
+    @property
+    def made(self) -> int:
+        """Handles that exist (in use or idle)."""
+        return self._made
 
     @property
     def acurl(self) -> AsyncCurl:
@@ -245,6 +273,19 @@ class HandlePool:
                 waiter.set_result(handle)
                 return
         self._idle.append(handle)
+        if len(self._idle) > self._idle_keep and self._trim is None:
+            self._trim = asyncio.get_running_loop().call_later(self._idle_trim_s, self._trim_idle)
+
+    def _trim_idle(self) -> None:
+        """Free the idle handles beyond ``idle_keep``, the longest idle first."""
+        self._trim = None
+        excess = len(self._idle) - self._idle_keep
+        if excess <= 0 or self._closed:
+            return
+        freed, self._idle[:excess] = self._idle[:excess], []
+        self._made -= len(freed)
+        for handle in freed:
+            handle.curl.close()
 
     def abort(self, curl: Any) -> None:
         """For ``Transfer``: take a running transfer out of the multi handle (it ends at once)."""
@@ -257,6 +298,9 @@ class HandlePool:
         if self._closed:
             return
         self._closed = True
+        if self._trim is not None:
+            self._trim.cancel()
+            self._trim = None
         if self._acurl is not None:
             await self._acurl.close()  # type: ignore[no-untyped-call]
         for handle in self._idle:
