@@ -20,7 +20,6 @@ from starlette.types import Message, Receive, Scope, Send
 from deepseek_free_api.api.dispatch import EdgeApp
 
 LIMIT = 1000
-log: list[str] = []
 
 
 @asynccontextmanager
@@ -34,6 +33,14 @@ async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"no"})
 
 
+async def _read_past_the_limit_then_refuse(scope: Scope, receive: Receive, send: Send) -> None:
+    """As ``read_json`` does with a chunked body that grows past the limit: a 413 at that point."""
+    taken = 0
+    while taken <= LIMIT:
+        taken += len((await receive())["body"])
+    await _refuse(scope, receive, send)
+
+
 async def _read_then_answer(scope: Scope, receive: Receive, send: Send) -> None:
     while (await receive()).get("more_body"):
         pass
@@ -42,7 +49,7 @@ async def _read_then_answer(scope: Scope, receive: Receive, send: Send) -> None:
 
 def _call(app: Any, headers: list[tuple[bytes, bytes]], pieces: list[Message]) -> list[str]:
     """What happened, in order: ``received N`` for each body piece taken, ``head``, ``body``."""
-    log.clear()
+    log: list[str] = []
     queue = list(pieces)
 
     async def receive() -> Message:
@@ -76,7 +83,7 @@ def _call(app: Any, headers: list[tuple[bytes, bytes]], pieces: list[Message]) -
             await edge(scope, receive, send)
 
     anyio.run(main)
-    return list(log)
+    return log
 
 
 def _piece(size: int, more: bool) -> Message:
@@ -132,3 +139,11 @@ def test_an_endless_content_length_costs_no_conversion() -> None:
     """The parsers refuse a Content-Length of more than 19 digits; here, behind them, one of 5,000
     digits raised ValueError from int() (Python's bound on digits) before 20 digits were checked."""
     assert _call(_refuse, [(b"content-length", b"9" * 5000)], []) == ["head", "body"]
+
+
+def test_a_body_the_app_read_past_the_limit_is_not_read_further() -> None:
+    """The limit counts what the app took too: after a chunked body read past it (a 413), the wait
+    read a whole limit more (1,200 bytes here) before the answer; fails on f0934be."""
+    pieces = [_piece(400, True) for _ in range(10)]
+    seen = _call(_read_past_the_limit_then_refuse, [(b"transfer-encoding", b"chunked")], pieces)
+    assert seen == ["received 400"] * 3 + ["head", "body"]

@@ -59,19 +59,20 @@ class _Sent:
     it comes (Nginx with ``proxy_request_buffering off``, as deploy/nginx.conf has it) cannot finish
     sending it then: it closes its connection to the server, and its client's after a lingering
     read, so the client's next request on that connection is lost ("Server disconnected without
-    sending a response"). So the rest of the body, up to ``limit`` bytes, is read and dropped
+    sending a response"). So the rest of the body, until ``limit`` bytes in all, is read and dropped
     before the head goes out; a body declared or found larger is left to the server, as before. A
     client that sent ``Expect: 100-continue`` and was not asked for its body is answered at once:
     its body is not coming.
     """
 
-    __slots__ = ("send", "started", "_receive", "_body_done", "_asked", "_limit", "_scope")
+    __slots__ = ("send", "started", "_receive", "_body_done", "_received", "_asked", "_limit", "_scope")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         self.send = send
         self.started = False
         self._receive = receive
         self._body_done = False
+        self._received = 0  # body bytes taken so far, by the app or the wait
         self._asked = False  # receive() called: uvicorn sent any 100 Continue then
         self._limit = limit
         self._scope = scope
@@ -79,6 +80,7 @@ class _Sent:
     async def receive(self) -> Message:
         self._asked = True
         message = await self._receive()
+        self._received += len(message.get("body", b""))
         if not message.get("more_body", False):  # the body's last piece, or http.disconnect
             self._body_done = True
         return message
@@ -105,10 +107,8 @@ class _Sent:
                 return
         if not body:
             return
-        left = self._limit
-        while not self._body_done and left >= 0:
-            message = await self.receive()
-            left -= len(message.get("body", b""))
+        while not self._body_done and self._received <= self._limit:
+            await self.receive()
 
 
 class TableRoutes:
