@@ -185,6 +185,9 @@ class Replayed:
     def calm(self) -> None:
         pass
 
+    def hold(self, until: float) -> None:
+        pass  # nothing is read from a socket
+
     async def aclose(self) -> None:
         pass
 

@@ -89,6 +89,9 @@ class _Streamed:
     def calm(self) -> None:
         pass
 
+    def hold(self, until: float) -> None:
+        pass  # curl_cffi's session reads on: nothing to hold
+
     async def aclose(self) -> None:
         await self._transfer.end(self._response)
 

@@ -14,6 +14,8 @@ import asyncio
 import time
 from dataclasses import dataclass, fields
 
+import pytest
+
 from deepseek_free_api.config import PersonaSettings
 from deepseek_free_api.upstream.client import CompletionParams, DeepSeekClient
 from deepseek_free_api.upstream.persona import Persona
@@ -77,7 +79,11 @@ async def opened(
     return server, client, stream
 
 
-def test_a_reader_that_stops_holds_the_bound_and_then_gets_every_byte_in_order() -> None:
+@pytest.mark.parametrize("steady", [False, True], ids=["before-first-token", "steady"])
+def test_a_reader_that_stops_holds_the_bound_and_then_gets_every_byte_in_order(steady: bool) -> None:
+    """Also once steady, when the reader holds the transfer after each chunk (``hold``): a hold and
+    the bound's pause together still go on, once each allows it."""
+
     async def main() -> tuple[list[int], int, bytes, float]:
         upstream = Upstream()
         # Idle timeout 1 s; curl's low-speed backstop is connect + idle = 2 s.
@@ -87,6 +93,9 @@ def test_a_reader_that_stops_holds_the_bound_and_then_gets_every_byte_in_order()
         try:
             chunks = aiter(stream)
             received = [await anext(chunks)]
+            if steady:
+                stream.steady()
+                received += [await anext(chunks), await anext(chunks)]  # the second one held
             samples: list[int] = []
             until = time.monotonic() + STALL_S
             while time.monotonic() < until:  # the reader waits for its client
@@ -123,6 +132,38 @@ def test_a_paused_stream_closed_leaves_its_handle_fit_for_the_next_stream() -> N
                 if queued(stream) >= BOUND:
                     break
             assert stream._response.taken.__self__.paused
+            await stream.aclose()
+            again = client.completion(ALPHA, CompletionParams("session-1", "hello"), "pow")
+            await again.open()
+            try:
+                return b"".join([chunk async for chunk in again])
+            finally:
+                await again.aclose()
+        finally:
+            await client.aclose()
+            server.close()
+
+    assert asyncio.run(asyncio.wait_for(main(), 60)) == BODY
+
+
+def test_a_held_stream_closed_leaves_its_handle_fit_for_the_next_stream() -> None:
+    """One handle: a fast stream closed while its transfer is held (reading nothing for a moment,
+    ``StreamBody.hold``) leaves the handle to the next stream, which flows in full; the hold's
+    timer, firing after the close, touches nothing."""
+
+    async def main() -> bytes:
+        upstream = Upstream()
+        server, client, stream = await opened(upstream, max_transfers=1)
+        try:
+            chunks = aiter(stream)
+            await anext(chunks)
+            stream.steady()
+            sink = stream._response.taken.__self__
+            for _ in range(50):  # chunks close together: the stream is fast, and held after one
+                await anext(chunks)
+                if sink.held:
+                    break
+            assert sink.held and not sink.paused
             await stream.aclose()
             again = client.completion(ALPHA, CompletionParams("session-1", "hello"), "pow")
             await again.open()

@@ -60,7 +60,8 @@ class Call(NamedTuple):
 class StreamAnswer:
     """A streamed answer whose headers came: ``queue`` gets the chunks, then STREAM_END or an error.
 
-    Its reader calls ``taken`` with the size of what it took from the queue (the stream's pace).
+    Its reader calls ``taken`` with the size of what it took from the queue (the stream's pace),
+    and ``hold`` to have the transfer read nothing more for a moment (``StreamBody.hold``).
     """
 
     def __init__(self, handle: Handle, pool: HandlePool, sink: StreamBody, released: asyncio.Event) -> None:
@@ -70,6 +71,7 @@ class StreamAnswer:
         self.taken = sink.taken
         self.let_go = sink.let_go
         self.calm = sink.calm
+        self.hold = sink.hold
         self._curl = handle.curl
         self._pool = pool
         self._released = released

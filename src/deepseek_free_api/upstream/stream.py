@@ -102,7 +102,8 @@ class UpstreamStream:
 
     def steady(self) -> None:
         """The answer's first token is out: from now on chunks that come close together are
-        taken together (``GATHER_S``); until then each is taken as soon as it comes."""
+        taken together (``GATHER_S``), and a fast stream's socket is read once per ``GATHER_S``
+        (``FAST_S``); until then each is taken as soon as it comes."""
         self._steady = True
 
     def first_out(self) -> None:
@@ -130,7 +131,9 @@ class UpstreamStream:
                     response.let_go()  # nothing of this answer is ready to run while it waits
                 item = await queue.get()
                 if self._steady and isinstance(item, bytes) and (early := taken + GATHER_S - loop.time()) > 0:
-                    await asyncio.sleep(early)  # a fast stream: what comes meanwhile joins this chunk
+                    # A fast stream: what comes meanwhile joins this chunk, read in one go at the end.
+                    response.hold(taken + GATHER_S)
+                    await asyncio.sleep(early)
                 if silence is not None:
                     silence.heard()
                 pieces: list[bytes] = []
@@ -142,8 +145,11 @@ class UpstreamStream:
                         break
                     item = queue.get_nowait()
                 if pieces:
-                    taken = loop.time()
+                    now = loop.time()
+                    fast, taken = now - taken < FAST_S, now
                     response.taken(sum(map(len, pieces)))  # the transfer goes on if it waited
+                    if fast and self._steady:
+                        response.hold(now + GATHER_S)  # what comes meanwhile: one read, not dozens
                     yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
                 if item is None:
                     continue
@@ -170,6 +176,11 @@ class UpstreamStream:
 # and the server's CPU, not the network, set its pace. DeepSeek's tokens come tens of
 # milliseconds apart: each still goes on at once.
 GATHER_S = 0.004
+# A stream whose chunks come less than this apart is a fast one: once steady, after each chunk its
+# transfer reads nothing for GATHER_S (``StreamAnswer.hold``), so the events sent meanwhile come in
+# one read of the socket, not one or two per read. A stream of tokens tens of milliseconds apart
+# (DeepSeek's pace) is never held.
+FAST_S = 2 * GATHER_S
 
 
 def _raise_end(item: Any, silence: _Silence | None) -> None:
