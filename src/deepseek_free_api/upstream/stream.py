@@ -103,7 +103,7 @@ class UpstreamStream:
     def steady(self) -> None:
         """The answer's first token is out: from now on chunks that come close together are
         taken together (``GATHER_S``), and a fast stream's socket is read once per ``GATHER_S``
-        (``FAST_S``); until then each is taken as soon as it comes."""
+        (``FAST_S``, ``FAST_RUN``); until then each is taken as soon as it comes."""
         self._steady = True
 
     def first_out(self) -> None:
@@ -125,14 +125,16 @@ class UpstreamStream:
         silence = None if not self.idle_timeout_s else _Silence(queue, self.idle_timeout_s)
         loop = asyncio.get_running_loop()
         taken = -GATHER_S
+        streak = 0  # chunks in a row taken less than FAST_S after the one before
         try:
             while True:
                 if queue.empty():
                     response.let_go()  # nothing of this answer is ready to run while it waits
                 item = await queue.get()
                 if self._steady and isinstance(item, bytes) and (early := taken + GATHER_S - loop.time()) > 0:
-                    # A fast stream: what comes meanwhile joins this chunk, read in one go at the end.
-                    response.hold(taken + GATHER_S)
+                    # What comes meanwhile joins this chunk; a fast stream's is read in one go at the end.
+                    if streak >= FAST_RUN:
+                        response.hold(taken + GATHER_S)
                     await asyncio.sleep(early)
                 if silence is not None:
                     silence.heard()
@@ -146,9 +148,10 @@ class UpstreamStream:
                     item = queue.get_nowait()
                 if pieces:
                     now = loop.time()
-                    fast, taken = now - taken < FAST_S, now
+                    streak = streak + 1 if now - taken < FAST_S else 0
+                    taken = now
                     response.taken(sum(map(len, pieces)))  # the transfer goes on if it waited
-                    if fast and self._steady:
+                    if streak >= FAST_RUN and self._steady:
                         response.hold(now + GATHER_S)  # what comes meanwhile: one read, not dozens
                     yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
                 if item is None:
@@ -176,11 +179,13 @@ class UpstreamStream:
 # and the server's CPU, not the network, set its pace. DeepSeek's tokens come tens of
 # milliseconds apart: each still goes on at once.
 GATHER_S = 0.004
-# A stream whose chunks come less than this apart is a fast one: once steady, after each chunk its
-# transfer reads nothing for GATHER_S (``StreamAnswer.hold``), so the events sent meanwhile come in
-# one read of the socket, not one or two per read. A stream of tokens tens of milliseconds apart
-# (DeepSeek's pace) is never held.
+# A stream whose chunks come less than FAST_S apart, FAST_RUN times in a row, is a fast one: once
+# steady, after each chunk its transfer reads nothing for GATHER_S (``StreamAnswer.hold``), so the
+# events sent meanwhile come in one read of the socket, not one or two per read. A stream of tokens
+# tens of milliseconds apart (DeepSeek's pace) is never held, nor is the tail of a short answer
+# that came all at once (a hold would only end it 4 ms later).
 FAST_S = 2 * GATHER_S
+FAST_RUN = 3
 
 
 def _raise_end(item: Any, silence: _Silence | None) -> None:
