@@ -40,6 +40,13 @@ def simulator() -> Iterator[BackgroundServer]:
                 "answer_chars": ANSWER_CHARS,
                 "pacing": {"chunk_chars": 4000},
             },
+            # Events 1 ms apart for about two minutes: a fast stream the server reads in holds
+            {
+                "pattern": "QUICK",
+                "answer": "z ",
+                "answer_chars": 2_000_000,
+                "pacing": {"chunk_chars": 16, "chunks_per_second": 1000.0},
+            },
             # ~800 KB/s for 10 s: still generating when its client leaves, long after the buffers filled
             {
                 "pattern": "PACED",
@@ -139,6 +146,37 @@ def test_a_client_leaving_while_its_stream_is_paused_stops_the_answer_and_frees_
         finally:
             client.close()
         deadline = time.monotonic() + 5  # its scripted end is ~7.5 s away: only a stop ends it before
+        while httpx.get(simulator.url + "/_sim/state", timeout=10).json()["in_flight"]:
+            assert time.monotonic() < deadline, "DeepSeek's generation still runs after its client left"
+            time.sleep(0.1)
+        stops = httpx.get(simulator.url + "/_sim/requests", params={"path": "stop_stream"}, timeout=10).json()
+        assert stops["requests"], "no chat/stop_stream was sent"
+        again = _ask(server.url, "hi again", timeout=15)  # the only account is free again, not leased on
+        assert again.status_code == 200, again.text
+
+
+def test_a_client_leaving_while_its_fast_stream_is_held_stops_the_answer_and_frees_the_account(
+    simulator: BackgroundServer, tmp_path: Path
+) -> None:
+    # The turn-exit contract on the held path: a client that reads as it comes, so that the
+    # transfer is not paused, but DeepSeek's events come 1 ms apart, so that the server reads them
+    # once per 4 ms and holds the transfer in between (upstream.stream.FAST_RUN); the client goes.
+    port = free_port()
+    with _serve(simulator, tmp_path, port) as server:
+        client = _stalled_client(port, "QUICK please")
+        try:
+            received = b""
+            until = time.monotonic() + 1.0
+            while time.monotonic() < until:  # a second of a stream the client keeps up with
+                chunk = client.recv(1 << 16)
+                assert chunk, "the server closed the stream"
+                received += chunk
+            assert received.startswith(b"HTTP/1.1 200") and b'"content":"' in received, received[:300]
+            in_flight = httpx.get(simulator.url + "/_sim/state", timeout=10).json()["in_flight"]
+            assert in_flight, "the answer should still be generating upstream"
+        finally:
+            client.close()
+        deadline = time.monotonic() + 5  # its scripted end is about two minutes away
         while httpx.get(simulator.url + "/_sim/state", timeout=10).json()["in_flight"]:
             assert time.monotonic() < deadline, "DeepSeek's generation still runs after its client left"
             time.sleep(0.1)
