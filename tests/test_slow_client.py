@@ -90,6 +90,19 @@ def _stalled_client(port: int, content: str) -> socket.socket:
     return client
 
 
+def _assert_stopped_and_freed(simulator: BackgroundServer, url: str) -> None:
+    """Once the client left: DeepSeek's generation ends within 5 s (only a stop ends it that soon),
+    ``chat/stop_stream`` was sent, and the only account serves the next request."""
+    deadline = time.monotonic() + 5
+    while httpx.get(simulator.url + "/_sim/state", timeout=10).json()["in_flight"]:
+        assert time.monotonic() < deadline, "DeepSeek's generation still runs after its client left"
+        time.sleep(0.1)
+    stops = httpx.get(simulator.url + "/_sim/requests", params={"path": "stop_stream"}, timeout=10).json()
+    assert stops["requests"], "no chat/stop_stream was sent"
+    again = _ask(url, "hi again", timeout=15)  # the only account is free again, not leased on
+    assert again.status_code == 200, again.text
+
+
 def test_a_stalled_client_holds_bounded_memory_and_then_gets_the_whole_answer(
     simulator: BackgroundServer, tmp_path: Path
 ) -> None:
@@ -145,14 +158,7 @@ def test_a_client_leaving_while_its_stream_is_paused_stops_the_answer_and_frees_
             assert in_flight, "the answer should still be generating upstream"
         finally:
             client.close()
-        deadline = time.monotonic() + 5  # its scripted end is ~7.5 s away: only a stop ends it before
-        while httpx.get(simulator.url + "/_sim/state", timeout=10).json()["in_flight"]:
-            assert time.monotonic() < deadline, "DeepSeek's generation still runs after its client left"
-            time.sleep(0.1)
-        stops = httpx.get(simulator.url + "/_sim/requests", params={"path": "stop_stream"}, timeout=10).json()
-        assert stops["requests"], "no chat/stop_stream was sent"
-        again = _ask(server.url, "hi again", timeout=15)  # the only account is free again, not leased on
-        assert again.status_code == 200, again.text
+        _assert_stopped_and_freed(simulator, server.url)  # its scripted end is ~7.5 s away
 
 
 def test_a_client_leaving_while_its_fast_stream_is_held_stops_the_answer_and_frees_the_account(
@@ -176,11 +182,4 @@ def test_a_client_leaving_while_its_fast_stream_is_held_stops_the_answer_and_fre
             assert in_flight, "the answer should still be generating upstream"
         finally:
             client.close()
-        deadline = time.monotonic() + 5  # its scripted end is about two minutes away
-        while httpx.get(simulator.url + "/_sim/state", timeout=10).json()["in_flight"]:
-            assert time.monotonic() < deadline, "DeepSeek's generation still runs after its client left"
-            time.sleep(0.1)
-        stops = httpx.get(simulator.url + "/_sim/requests", params={"path": "stop_stream"}, timeout=10).json()
-        assert stops["requests"], "no chat/stop_stream was sent"
-        again = _ask(server.url, "hi again", timeout=15)  # the only account is free again, not leased on
-        assert again.status_code == 200, again.text
+        _assert_stopped_and_freed(simulator, server.url)  # its scripted end is about two minutes away
