@@ -20,12 +20,11 @@ from deepseek_free_api.config import PersonaSettings
 from deepseek_free_api.upstream.client import CompletionParams, DeepSeekClient
 from deepseek_free_api.upstream.persona import Persona
 from deepseek_free_api.upstream.stream import UpstreamStream
-from deepseek_free_api.upstream.wire import Identity
 
+from .held import ALPHA, closed_while_held, next_stream
 from .listener import STREAM_HEAD, read_request
 
 PERSONA = Persona(**{f.name: getattr(PersonaSettings(), f.name) for f in fields(Persona)})
-ALPHA = Identity(token="tok-alpha", device_id="device-alpha")
 BOUND = 64 * 1024
 EVENTS = 32 * 1024  # of 1 KiB each: more than the kernel's socket buffers hold between the two
 STALL_S = 3.5  # longer than the idle timeout (1 s) and curl's low-speed time (2 s) set below
@@ -133,12 +132,7 @@ def test_a_paused_stream_closed_leaves_its_handle_fit_for_the_next_stream() -> N
                     break
             assert stream._response.taken.__self__.paused
             await stream.aclose()
-            again = client.completion(ALPHA, CompletionParams("session-1", "hello"), "pow")
-            await again.open()
-            try:
-                return b"".join([chunk async for chunk in again])
-            finally:
-                await again.aclose()
+            return await next_stream(client)
         finally:
             await client.aclose()
             server.close()
@@ -155,22 +149,7 @@ def test_a_held_stream_closed_leaves_its_handle_fit_for_the_next_stream() -> Non
         upstream = Upstream()
         server, client, stream = await opened(upstream, max_transfers=1)
         try:
-            chunks = aiter(stream)
-            await anext(chunks)
-            stream.steady()
-            sink = stream._response.taken.__self__
-            for _ in range(50):  # chunks close together: the stream is fast, and held after one
-                await anext(chunks)
-                if sink.held:
-                    break
-            assert sink.held and not sink.paused
-            await stream.aclose()
-            again = client.completion(ALPHA, CompletionParams("session-1", "hello"), "pow")
-            await again.open()
-            try:
-                return b"".join([chunk async for chunk in again])
-            finally:
-                await again.aclose()
+            return await closed_while_held(client, stream, 50)
         finally:
             await client.aclose()
             server.close()

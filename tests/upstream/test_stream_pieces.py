@@ -17,6 +17,7 @@ from deepseek_free_api.upstream.persona import Persona
 from deepseek_free_api.upstream.stream import GATHER_S, UpstreamStream
 from deepseek_free_api.upstream.wire import Identity
 
+from .held import on_hold, read_steady
 from .listener import STREAM_HEAD, read_request
 
 ALPHA = Identity(token="tok-alpha", device_id="device-alpha")
@@ -128,28 +129,23 @@ def test_once_steady_a_fast_stream_is_read_once_per_gather_not_once_per_event() 
         nonlocal reads, span
         server = await serve(3000, 0.0)
         client, stream = await completion(server)
-        answer = stream._response
-        queue = answer.queue  # one item per read of the socket (StreamBody.flush)
-        put, hold = queue.put_nowait, answer.hold
+        queue = stream._response.queue  # one item per read of the socket (StreamBody.flush)
+        put = queue.put_nowait
 
         def counted(item: object) -> None:
             nonlocal reads
             reads += 1
             put(item)
 
-        def holding(until: float) -> None:
+        def seen(until: float) -> None:
             nonlocal held_at
             if held_at is None:
                 held_at = (time.monotonic(), reads)
-            hold(until)
 
         queue.put_nowait = counted
-        answer.hold = holding
-        pieces: list[bytes] = []
+        on_hold(stream, seen)
         try:
-            async for piece in stream:
-                pieces.append(piece)
-                stream.steady()
+            pieces = await read_steady(stream)
             assert held_at is not None, f"never held ({reads} reads)"
             span = time.monotonic() - held_at[0]
             return b"".join(pieces)
